@@ -1,0 +1,39 @@
+# kiosk — the two commands of the Quick start are `make demo` and `make test`.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo demo-headless test lint types unit images clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+demo: demo-headless
+
+demo-headless: $(STAMP)
+	$(BIN)/kiosk scan sample_images/mbr-fat16-ext4.dd \
+		--case DEMO-0001 --exhibit EX-1 --officer PC-1234 --authorised-by DS-5678 \
+		--legal-basis consent --legal-ref "demo: bundled sample image" \
+		--rules rules --hashsets hashsets --out reports
+
+lint: $(STAMP)
+	$(BIN)/ruff check kiosk tests sample_images bench
+	$(BIN)/lint-imports
+
+types: $(STAMP)
+	$(BIN)/mypy kiosk
+
+unit: $(STAMP)
+	$(BIN)/pytest
+
+test: lint types unit
+
+images:
+	$(PY) sample_images/build.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info
