@@ -1,0 +1,392 @@
+"""The engine: a stream of FileTasks in, a stream of FileResults out, in walk order.
+
+Why processes, not threads: hashlib and yara-python release the GIL, so threads would scale too,
+but the Sleuth Kit parses hostile filesystems in native code, and one crash there must cost one
+file, not the run. Each worker process opens the evidence itself (read-only), gets the compiled
+rules as bytes and the hash sets by path, and streams each file in 1 MiB chunks through MD5,
+SHA-1 and SHA-256, keeping a copy only up to the YARA cap. Measured trade-off: bench/README.md.
+
+The parent sends small batches over a pipe per worker and gets one result per file back, so when a
+worker dies or exceeds the per-file time limit we know exactly which file it was on: that file
+becomes an error result, the rest of its batch goes back in the queue, and a new worker starts.
+Results are re-ordered by sequence number through a bounded window, so the output does not depend
+on the number of workers, and memory does not grow with the image.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import multiprocessing
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection, wait
+from pathlib import Path
+from typing import Any
+
+import magic
+import yara
+
+from kiosk.errors import HashSetError, KioskError
+from kiosk.hashsets import HashIndex
+from kiosk.image import Evidence, FileReader
+from kiosk.model import FileResult, FileStatus, FileTask
+from kiosk.rules import Matcher, RuleMeta
+
+HEAD_BYTES = 8192  # libmagic sees the head only: one call per file, ~0.2 ms
+DEFAULT_MAX_YARA_BYTES = 64 << 20
+BATCH_FILES = 32
+BATCH_BYTES = 8 << 20
+REORDER_WINDOW = 8192  # results held for re-ordering at most; bounds parent memory
+
+
+@dataclass(frozen=True, slots=True)
+class ScanConfig:
+    """Everything a worker needs to rebuild the scanner in its own process."""
+
+    image: tuple[str, ...]  # first segment (+ explicit extra segments), host paths as str
+    rules_blob: bytes | None
+    rule_meta: dict[tuple[str, str], RuleMeta]
+    hashsets_dir: str | None
+    hashset_digests: tuple[str, ...]  # what the parent validated; a worker refuses anything else
+    max_yara_bytes: int = DEFAULT_MAX_YARA_BYTES
+    yara_timeout_s: int = 60
+    file_timeout_s: float = 300.0  # plus size / FILE_TIMEOUT_RATE; only enforced with workers
+    workers: int = 2
+
+
+FILE_TIMEOUT_RATE = 2_000_000  # bytes/s assumed at worst when stretching the per-file limit
+
+
+class Scanner:
+    """Per-process state: the evidence, the rules, the hash index and a libmagic handle."""
+
+    def __init__(self, cfg: ScanConfig) -> None:
+        paths = [Path(p) for p in cfg.image]
+        self._ev = Evidence(paths[0], paths[1:] or None)
+        self._reader = FileReader(self._ev)
+        self._cfg = cfg
+        self._matcher = (
+            Matcher(cfg.rules_blob, cfg.rule_meta, cfg.yara_timeout_s) if cfg.rules_blob else None
+        )
+        self._index = HashIndex.load(Path(cfg.hashsets_dir) if cfg.hashsets_dir else None)
+        if tuple(s.digest for s in self._index.sets) != cfg.hashset_digests:
+            raise HashSetError("a hash set changed on disk after the scan started")
+        self._magic = magic.Magic(mime=True)
+
+    def close(self) -> None:
+        self._ev.close()
+
+    def scan(self, task: FileTask) -> FileResult:
+        """One file: read once, hash, type, look up, YARA; every failure becomes the result."""
+        if not task.readable:
+            return FileResult(task, FileStatus.UNRECOVERABLE, task.unreadable_reason)
+        try:
+            return self._scan(task)
+        except Exception as e:  # one file's failure must not end the run; it is recorded
+            return FileResult(task, FileStatus.ERROR, f"internal error: {type(e).__name__}: {e}")
+
+    def _scan(self, task: FileTask) -> FileResult:
+        cap = self._cfg.max_yara_bytes
+        keep = task.size <= cap
+        md5, sha1, sha256 = hashlib.md5(), hashlib.sha1(), hashlib.sha256()  # noqa: S324 - forensic identity, not security
+        buf = bytearray()
+        head = b""
+        done = 0
+        try:
+            for chunk in self._reader.chunks(task):
+                md5.update(chunk)
+                sha1.update(chunk)
+                sha256.update(chunk)
+                if len(head) < HEAD_BYTES:
+                    head += chunk[: HEAD_BYTES - len(head)]
+                if keep:
+                    buf += chunk
+                done += len(chunk)
+        except (OSError, KioskError) as e:
+            return FileResult(
+                task, FileStatus.ERROR, f"content could not be read: {e}", bytes_read=done
+            )
+        mime = self._mime(head)
+        digests = {"md5": md5.digest(), "sha1": sha1.digest(), "sha256": sha256.digest()}
+        hits = self._index.lookup(digests)
+        base: dict[str, Any] = {
+            "md5": md5.hexdigest(),
+            "sha1": sha1.hexdigest(),
+            "sha256": sha256.hexdigest(),
+            "mime": mime,
+            "bytes_read": done,
+            "hash_matches": hits,
+        }
+        good = [h.hashset for h in hits if h.disposition == "known_good"]
+        if good and not any(h.disposition == "known_bad" for h in hits):
+            return FileResult(
+                task,
+                FileStatus.KNOWN_GOOD,
+                f"listed in known-good set {', '.join(good)}: not YARA-scanned",
+                **base,
+            )
+        if not keep:
+            return FileResult(
+                task,
+                FileStatus.HASHED_ONLY,
+                f"larger than the YARA size cap ({cap} bytes): hashed and typed only",
+                **base,
+            )
+        if self._matcher is None:
+            return FileResult(
+                task, FileStatus.HASHED_ONLY, "no rule packs loaded: hashed and typed only", **base
+            )
+        try:
+            matches = self._matcher.match(bytes(buf), task.filename, task.path, mime)
+        except yara.TimeoutError:
+            return FileResult(
+                task,
+                FileStatus.ERROR,
+                f"YARA scan timed out after {self._cfg.yara_timeout_s} s",
+                **base,
+            )
+        except yara.Error as e:
+            return FileResult(task, FileStatus.ERROR, f"YARA scan failed: {e}", **base)
+        return FileResult(task, FileStatus.SCANNED, "", rule_matches=matches, **base)
+
+    def _mime(self, head: bytes) -> str:
+        if not head:
+            return "application/x-empty"
+        try:
+            return str(self._magic.from_buffer(head))
+        except magic.MagicException as e:
+            return f"unknown (libmagic: {e})"
+
+
+# --------------------------------------------------------------------------- worker process
+
+
+def _worker_main(conn: Connection, cfg: ScanConfig) -> None:
+    """Entry point of a worker process: build the scanner, then answer batches until None."""
+    try:
+        scanner = Scanner(cfg)
+    except Exception as e:  # reported to the parent, which fails the run with this message
+        conn.send(
+            ("init_error", f"{type(e).__name__}: {e}" if not isinstance(e, KioskError) else str(e))
+        )
+        return
+    conn.send(("ready", None))
+    try:
+        while True:
+            batch = conn.recv()
+            if batch is None:
+                break
+            for task in batch:
+                conn.send(("result", scanner.scan(task)))
+    except (EOFError, BrokenPipeError, KeyboardInterrupt):
+        pass
+    finally:
+        scanner.close()
+
+
+@dataclass(slots=True)
+class _Slot:
+    proc: Any
+    conn: Connection
+    batch: list[FileTask] = field(default_factory=list)
+    done: int = 0
+    since: float = 0.0
+
+    @property
+    def busy(self) -> bool:
+        return self.done < len(self.batch)
+
+    def current(self) -> FileTask:
+        return self.batch[self.done]
+
+
+class WorkerInitError(KioskError):
+    """A worker could not set itself up (the evidence or a hash set changed under us)."""
+
+
+class _Pool:
+    def __init__(self, cfg: ScanConfig) -> None:
+        self._cfg = cfg
+        self._ctx = multiprocessing.get_context("spawn")
+        self.slots: list[_Slot] = []
+        for _ in range(cfg.workers):
+            self.slots.append(self._spawn())
+        for s in self.slots:
+            self._await_ready(s)
+
+    def _spawn(self) -> _Slot:
+        parent, child = self._ctx.Pipe()
+        proc = self._ctx.Process(target=_worker_main, args=(child, self._cfg), daemon=True)
+        proc.start()
+        child.close()
+        return _Slot(proc, parent)
+
+    def _await_ready(self, slot: _Slot) -> None:
+        try:
+            kind, msg = slot.conn.recv()
+        except EOFError as e:
+            raise WorkerInitError(
+                f"a scan worker died while starting (exit code {slot.proc.exitcode})"
+            ) from e
+        if kind != "ready":
+            raise WorkerInitError(f"a scan worker could not start: {msg}")
+
+    def replace(self, slot: _Slot) -> _Slot:
+        self._kill(slot)
+        new = self._spawn()
+        self._await_ready(new)
+        self.slots[self.slots.index(slot)] = new
+        return new
+
+    def _kill(self, slot: _Slot) -> None:
+        if slot.proc.is_alive():
+            slot.proc.kill()
+        slot.proc.join(5)
+        slot.conn.close()
+
+    def close(self, graceful: bool) -> None:
+        for s in self.slots:
+            if graceful and s.proc.is_alive():
+                with contextlib.suppress(BrokenPipeError, OSError):
+                    s.conn.send(None)
+                s.proc.join(5)
+            self._kill(s)
+
+
+def _file_deadline(cfg: ScanConfig, task: FileTask) -> float:
+    return cfg.file_timeout_s + task.size / FILE_TIMEOUT_RATE
+
+
+def scan_tasks(
+    tasks: Iterable[FileTask], cfg: ScanConfig, cancel: threading.Event | None = None
+) -> Iterator[FileResult]:
+    """Scan every task; results come out in ``seq`` order whatever the worker count.
+
+    ``cfg.workers == 0`` scans inline in this process (no crash isolation, no per-file time
+    limit), which the tests use as the reference for the pooled path. Stops early, without
+    yielding the unfinished files, when ``cancel`` is set: the caller knows how many it got.
+    """
+    if cfg.workers <= 0:
+        scanner = Scanner(cfg)
+        try:
+            for t in tasks:
+                if cancel is not None and cancel.is_set():
+                    return
+                yield scanner.scan(t)
+        finally:
+            scanner.close()
+        return
+    yield from _scan_pooled(iter(tasks), cfg, cancel)
+
+
+def _scan_pooled(
+    tasks: Iterator[FileTask], cfg: ScanConfig, cancel: threading.Event | None
+) -> Iterator[FileResult]:
+    pool = _Pool(cfg)
+    pending: deque[FileTask] = deque()  # tasks sent back by a crashed worker, first in line
+    held: dict[int, FileResult] = {}
+    next_seq: int | None = None
+    exhausted = False
+    highest_sent = 0
+    graceful = False
+
+    def take(slot: _Slot) -> None:
+        nonlocal exhausted, highest_sent, next_seq
+        batch: list[FileTask] = []
+        size = 0
+        while len(batch) < BATCH_FILES and size < BATCH_BYTES:
+            if pending:
+                t = pending.popleft()
+            elif exhausted or (next_seq is not None and highest_sent - next_seq >= REORDER_WINDOW):
+                break
+            else:
+                try:
+                    t = next(tasks)
+                except StopIteration:
+                    exhausted = True
+                    break
+            if next_seq is None:
+                next_seq = t.seq  # walk sequence numbers are contiguous from here
+            batch.append(t)
+            size += t.size
+            highest_sent = max(highest_sent, t.seq)
+        if batch:
+            slot.batch, slot.done, slot.since = batch, 0, time.monotonic()
+            slot.conn.send(batch)
+
+    def finish(slot: _Slot, result: FileResult) -> None:
+        held[result.task.seq] = result
+        slot.done += 1
+        slot.since = time.monotonic()
+
+    def fail_current(slot: _Slot, reason: str) -> _Slot:
+        task = slot.current()
+        finish(slot, FileResult(task, FileStatus.ERROR, reason))
+        pending.extendleft(reversed(slot.batch[slot.done :]))
+        slot.batch, slot.done = [], 0
+        return pool.replace(slot)
+
+    try:
+        while True:
+            if cancel is not None and cancel.is_set():
+                return
+            for slot in pool.slots:
+                if not slot.busy:
+                    take(slot)
+            busy = [s for s in pool.slots if s.busy]
+            if not busy:
+                break
+            wait([s.conn for s in busy] + [s.proc.sentinel for s in busy], timeout=0.25)
+            for slot in list(busy):
+                crashed = False
+                try:
+                    while slot.busy and slot.conn.poll():
+                        kind, payload = slot.conn.recv()
+                        if kind == "result":
+                            finish(slot, payload)
+                except (EOFError, OSError):
+                    crashed = True
+                if slot.busy and (crashed or not slot.proc.is_alive()):
+                    slot.proc.join(1)
+                    code = slot.proc.exitcode
+                    how = (
+                        f"signal {-code}" if code is not None and code < 0 else f"exit code {code}"
+                    )
+                    fail_current(
+                        slot, f"the worker reading this file crashed ({how}); file not examined"
+                    )
+                elif slot.busy and time.monotonic() - slot.since > _file_deadline(
+                    cfg, slot.current()
+                ):
+                    limit = _file_deadline(cfg, slot.current())
+                    fail_current(
+                        slot,
+                        f"reading and scanning this file exceeded the time limit ({limit:.0f} s)",
+                    )
+            while next_seq is not None and next_seq in held:
+                yield held.pop(next_seq)
+                next_seq += 1
+        # every worker idle and nothing left: release what is held (seq gaps cannot remain)
+        for seq in sorted(held):
+            yield held.pop(seq)
+        graceful = True
+    finally:
+        pool.close(graceful)
+
+
+def progress_ticker(interval_s: float) -> Callable[[], bool]:
+    """A cheap gate for coalescing progress callbacks to at most one per interval."""
+    last = [0.0]
+
+    def due() -> bool:
+        now = time.monotonic()
+        if now - last[0] >= interval_s:
+            last[0] = now
+            return True
+        return False
+
+    return due

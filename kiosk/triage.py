@@ -1,0 +1,307 @@
+"""``run_triage()``: the one use case both front ends call.
+
+Order matters and is the product: the case and legal authority are checked first, then rule
+packs and hash sets (a broken pack stops us before the evidence is touched), then the output
+directory, and only then is the image opened — read-only. Progress and findings go back through
+callbacks; the report is written into a hidden partial directory and renamed into place only
+when complete, so ``reports/`` never holds a half-written report.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import shutil
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import magic
+import pytsk3
+import yara
+
+from kiosk import __version__
+from kiosk.errors import CaseError, KioskError, ReportError
+from kiosk.hashsets import HashIndex
+from kiosk.image import Evidence, WalkProblem
+from kiosk.model import CaseRecord, Outcome, Progress
+from kiosk.report import (
+    SCHEMA_VERSION,
+    MediaHashes,
+    Tally,
+    canonical,
+    case_record,
+    coverage,
+    file_record,
+    hashset_records,
+    image_record,
+    not_examined,
+    pack_records,
+    recommend,
+    utc_text,
+)
+from kiosk.rules import CompiledRules, compile_packs
+from kiosk.scan import DEFAULT_MAX_YARA_BYTES, ScanConfig, progress_ticker, scan_tasks
+
+PROGRESS_INTERVAL_S = 0.2
+
+
+@dataclass(frozen=True, slots=True)
+class TriageRequest:
+    """What the officer asked for: who, under what authority, which image, which knowledge."""
+
+    case: CaseRecord
+    image: tuple[Path, ...]
+    rules_dir: Path | None
+    hashsets_dir: Path | None
+    out_dir: Path
+    inventory: bool = False
+    workers: int = 2
+    max_yara_bytes: int = DEFAULT_MAX_YARA_BYTES
+    yara_timeout_s: int = 60
+
+
+@dataclass(frozen=True, slots=True)
+class TriageResult:
+    report_dir: Path
+    report: dict[str, Any]
+
+
+@dataclass(slots=True)
+class Hooks:
+    """Callbacks and injected effects; the defaults are the real clock and random ids."""
+
+    on_progress: Callable[[Progress], None] | None = None
+    on_finding: Callable[[dict[str, Any]], None] | None = None
+    cancel: threading.Event = field(default_factory=threading.Event)
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    new_id: Callable[[], str] = field(default=lambda: uuid.uuid4().hex)
+
+
+def check_case(case: CaseRecord) -> None:
+    """No scan without a complete record of who asked and under what authority."""
+    missing = [
+        label
+        for label, value in (
+            ("case reference", case.case_ref),
+            ("exhibit reference", case.exhibit_ref),
+            ("officer", case.officer),
+            ("authorising officer", case.authorised_by),
+            ("legal basis reference", case.legal_ref),
+        )
+        if not value.strip()
+    ]
+    if missing:
+        raise CaseError(f"cannot start: {', '.join(missing)} not recorded")
+    if case.officer.strip().casefold() == case.authorised_by.strip().casefold():
+        raise CaseError(
+            "cannot start: the authorising officer must be someone other than the officer"
+        )
+
+
+def _prepare_out(out_dir: Path, report_id: str) -> Path:
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        partial = out_dir / f".partial-{report_id}"
+        partial.mkdir()
+    except OSError as e:
+        raise ReportError(f"cannot write reports to {out_dir}: {e.strerror or e}") from e
+    return partial
+
+
+def _engine_versions() -> dict[str, str]:
+    return {
+        "kiosk": __version__,
+        "sleuthkit": str(pytsk3.TSK_VERSION_STR),
+        "libyara": str(yara.__version__),
+        "libmagic": str(magic.version()),  # type: ignore[no-untyped-call]
+    }
+
+
+class _MediaHasher(threading.Thread):
+    """Hashes the whole media alongside the scan (own read-only handle; hashlib drops the GIL)."""
+
+    def __init__(
+        self, image: tuple[Path, ...], stored: dict[str, str], cancel: threading.Event
+    ) -> None:
+        super().__init__(name="media-hash", daemon=True)
+        self._image = image
+        self._algos = ["sha256", *[a for a in ("md5", "sha1") if a in stored]]
+        self._stored = stored
+        self._cancel = cancel
+        self.result = MediaHashes({}, stored, "not finished")
+
+    def run(self) -> None:
+        hs = {a: hashlib.new(a) for a in self._algos}
+        try:
+            with Evidence(self._image[0], list(self._image[1:]) or None) as ev:
+                for chunk in ev.iter_media():
+                    if self._cancel.is_set():
+                        self.result = MediaHashes(
+                            {}, self._stored, "the scan was stopped before the image was fully read"
+                        )
+                        return
+                    for h in hs.values():
+                        h.update(chunk)
+        except KioskError as e:
+            self.result = MediaHashes({}, self._stored, str(e))
+            return
+        self.result = MediaHashes({a: h.hexdigest() for a, h in hs.items()}, self._stored)
+
+
+def run_triage(req: TriageRequest, hooks: Hooks | None = None) -> TriageResult:
+    """Run one triage end to end and return where the report was written.
+
+    Raises ``KioskError`` subclasses for anything that stops a scan before it starts (nothing is
+    written then). Once scanning has begun, failures end as a report marked failed.
+    """
+    hooks = hooks or Hooks()
+    check_case(req.case)
+    rules: CompiledRules | None = compile_packs(req.rules_dir) if req.rules_dir else None
+    index = HashIndex.load(req.hashsets_dir)
+    report_id = hooks.new_id()
+    partial = _prepare_out(req.out_dir, report_id)
+    try:
+        return _run(req, hooks, rules, index, report_id, partial)
+    finally:
+        if partial.exists():
+            shutil.rmtree(partial, ignore_errors=True)
+
+
+def _run(
+    req: TriageRequest,
+    hooks: Hooks,
+    rules: CompiledRules | None,
+    index: HashIndex,
+    report_id: str,
+    partial: Path,
+) -> TriageResult:
+    started = hooks.clock()
+    t0 = time.monotonic()
+    with Evidence(req.image[0], list(req.image[1:]) or None) as ev:
+        volumes = ev.volumes()
+        files_total = bytes_total = 0
+        for t in ev.walk(volumes):  # metadata-only first pass: totals for progress and coverage
+            files_total += 1
+            bytes_total += t.size
+        media = ev.record
+        hasher = _MediaHasher(req.image, media.ewf_stored_hashes, hooks.cancel)
+        hasher.start()
+        cfg = ScanConfig(
+            image=tuple(str(p) for p in req.image),
+            rules_blob=rules.to_bytes() if rules else None,
+            rule_meta=dict(rules.meta) if rules else {},
+            hashsets_dir=str(req.hashsets_dir) if req.hashsets_dir else None,
+            hashset_digests=tuple(s.digest for s in index.sets),
+            max_yara_bytes=req.max_yara_bytes,
+            yara_timeout_s=req.yara_timeout_s,
+            workers=req.workers,
+        )
+        tally = Tally()
+        problems: list[WalkProblem] = []
+        outcome, outcome_reason = Outcome.COMPLETE, ""
+        due = progress_ticker(PROGRESS_INTERVAL_S)
+        inv_path = partial / "files.jsonl"
+        inv = inv_path.open("wb") if req.inventory else None
+        try:
+            for r in scan_tasks(ev.walk(volumes, problems), cfg, hooks.cancel):
+                tally.add(r)
+                if inv is not None:
+                    inv.write(canonical(file_record(r)) + b"\n")
+                if r.is_finding and hooks.on_finding:
+                    hooks.on_finding(tally.findings[-1])
+                if hooks.on_progress and due():
+                    hooks.on_progress(
+                        Progress(
+                            files_total,
+                            tally.files_done,
+                            bytes_total,
+                            tally.bytes_found,
+                            len(tally.findings),
+                            time.monotonic() - t0,
+                        )
+                    )
+            if hooks.cancel.is_set():
+                outcome, outcome_reason = Outcome.CANCELLED, "cancelled by the operator"
+        except KioskError as e:
+            outcome, outcome_reason = Outcome.FAILED, str(e)
+            hooks.cancel.set()  # stops the media hasher too
+        finally:
+            if inv is not None:
+                inv.close()
+        hasher.join()
+    if tally.files_done < files_total and outcome is Outcome.COMPLETE:
+        outcome, outcome_reason = Outcome.FAILED, "the walk found fewer files on the second pass"
+    if hooks.on_progress:
+        hooks.on_progress(
+            Progress(
+                files_total,
+                tally.files_done,
+                bytes_total,
+                tally.bytes_found,
+                len(tally.findings),
+                time.monotonic() - t0,
+            )
+        )
+    hashes = hasher.result
+    scope = (
+        "; ".join(
+            [
+                f"rule pack {p.name} {p.version} ({p.rule_count} rules)"
+                for p in (rules.packs if rules else ())
+            ]
+            + [f"hash set {s.name} {s.version} ({s.count} {s.algorithm})" for s in index.sets]
+        )
+        or "no rule packs or hash sets"
+    )
+    rec, reasons = recommend(
+        outcome, outcome_reason, tally, volumes, problems, hashes, files_total, scope
+    )
+    report: dict[str, Any] = {
+        "schema": SCHEMA_VERSION,
+        "report_id": report_id,
+        "tool": {"name": "kiosk", "version": __version__, "engines": _engine_versions()},
+        "case": case_record(req.case),
+        "image": image_record(media, hashes),
+        "rule_packs": pack_records(rules.packs) if rules else [],
+        "hash_sets": hashset_records(index.sets),
+        "settings": {
+            "max_yara_bytes": req.max_yara_bytes,
+            "yara_timeout_s": req.yara_timeout_s,
+            "workers": req.workers,
+            "inventory": req.inventory,
+        },
+        "started": utc_text(started),
+        "finished": utc_text(hooks.clock()),
+        "outcome": {"status": outcome.value, "reason": outcome_reason or None},
+        "coverage": coverage(volumes, tally, files_total, bytes_total),
+        "not_examined": not_examined(volumes, problems, tally, outcome, files_total),
+        "findings": tally.findings,
+        "findings_by_category": dict(sorted(tally.categories.items())),
+        "recommendation": {"result": rec.value, "reasons": reasons},
+        "inventory": None,
+    }
+    if req.inventory:
+        digest = hashlib.sha256(inv_path.read_bytes()).hexdigest()
+        report["inventory"] = {"file": "files.jsonl", "sha256": digest, "records": tally.files_done}
+    final = req.out_dir / report_id
+    try:
+        data = canonical(report)
+        with (partial / "report.json").open("wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        partial.rename(final)
+    except OSError as e:
+        with contextlib.suppress(OSError):
+            shutil.rmtree(partial)
+        raise ReportError(
+            f"the report could not be written to {req.out_dir}: {e.strerror or e}"
+        ) from e
+    return TriageResult(final, report)
