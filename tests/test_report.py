@@ -1,0 +1,174 @@
+"""The recommendation and coverage rules: pure logic over results, so plain values suffice."""
+
+from __future__ import annotations
+
+from kiosk.image import WalkProblem
+from kiosk.model import (
+    FileResult,
+    FileStatus,
+    FileTask,
+    HashMatch,
+    Outcome,
+    Recommendation,
+    RuleMatch,
+    VolumeRecord,
+)
+from kiosk.report import MediaHashes, Tally, canonical, not_examined, recommend, render_text
+
+VOL = VolumeRecord(0, 0, 1 << 20, "whole image", "ext4", True)
+ENCRYPTED = VolumeRecord(1, 1 << 20, 1 << 20, "MBR: Linux", None, False, "possibly encrypted")
+GAP = VolumeRecord(
+    2,
+    2 << 20,
+    4096,
+    "MBR: Unallocated",
+    None,
+    False,
+    "unallocated disk space outside any partition: not searched",
+)
+OK_HASH = MediaHashes({"sha256": "00"}, {})
+
+
+def _task(seq: int, path: str = "/a", size: int = 10) -> FileTask:
+    return FileTask(seq, 0, 0, "ext4", path, 10 + seq, 1, -1, True, size)
+
+
+def _tally(*results: FileResult) -> Tally:
+    t = Tally()
+    for r in results:
+        t.add(r)
+    return t
+
+
+def _rec(
+    tally: Tally,
+    outcome: Outcome = Outcome.COMPLETE,
+    volumes: list[VolumeRecord] | None = None,
+    problems: list[WalkProblem] | None = None,
+    hashes: MediaHashes = OK_HASH,
+    total: int | None = None,
+) -> tuple[Recommendation, list[str]]:
+    return recommend(
+        outcome,
+        "",
+        tally,
+        volumes or [VOL],
+        problems or [],
+        hashes,
+        tally.files_done if total is None else total,
+        "demo",
+    )
+
+
+YARA = RuleMatch("demo", "kiosk_demo_marker", "demo_marker", "high", "marker")
+BAD = HashMatch("demo-known-bad", "1", "sha256", "known_bad", "demo_known_bad")
+GOOD = HashMatch("demo-known-good", "1", "sha256", "known_good", "demo_known_good")
+
+
+def test_clean_complete_scan_is_no_matches_in_scope_and_never_says_clear() -> None:
+    rec, reasons = _rec(_tally(FileResult(_task(1), FileStatus.SCANNED)))
+    assert rec is Recommendation.NO_MATCHES
+    assert "within scope" in reasons[0]
+    assert not any("clear" in r.lower() or "no evidence" in r.lower() for r in reasons)
+
+
+def test_a_rule_match_or_known_bad_hash_means_submit() -> None:
+    tally = _tally(
+        FileResult(_task(1), FileStatus.SCANNED, rule_matches=(YARA,)),
+        FileResult(_task(2), FileStatus.SCANNED, hash_matches=(BAD,)),
+    )
+    rec, reasons = _rec(tally)
+    assert rec is Recommendation.SUBMIT
+    assert reasons == [
+        "1 file(s) matched rule-pack rules",
+        "1 file(s) are listed in known-bad hash sets",
+    ]
+    assert tally.categories == {"demo_marker": 1, "demo_known_bad": 1}
+
+
+def test_known_good_alone_is_not_a_finding() -> None:
+    tally = _tally(FileResult(_task(1), FileStatus.KNOWN_GOOD, hash_matches=(GOOD,)))
+    assert tally.findings == []
+    assert _rec(tally)[0] is Recommendation.NO_MATCHES
+
+
+def test_cancelled_or_failed_without_findings_is_inconclusive() -> None:
+    tally = _tally(FileResult(_task(1), FileStatus.SCANNED))
+    for outcome in (Outcome.CANCELLED, Outcome.FAILED):
+        rec, reasons = _rec(tally, outcome, total=5)
+        assert rec is Recommendation.INCONCLUSIVE
+        assert "4 of 5 files were not examined" in reasons
+
+
+def test_cancelled_with_a_finding_still_submits_and_says_it_was_incomplete() -> None:
+    tally = _tally(FileResult(_task(1), FileStatus.SCANNED, rule_matches=(YARA,)))
+    rec, reasons = _rec(tally, Outcome.CANCELLED, total=3)
+    assert rec is Recommendation.SUBMIT
+    assert any("did not complete" in r for r in reasons)
+
+
+def test_unexamined_volume_file_error_walk_problem_or_bad_media_hash_make_it_inconclusive() -> None:
+    clean = _tally(FileResult(_task(1), FileStatus.SCANNED))
+    assert _rec(clean, volumes=[VOL, ENCRYPTED])[0] is Recommendation.INCONCLUSIVE
+    err = _tally(FileResult(_task(1), FileStatus.ERROR, "read failed"))
+    assert _rec(err)[0] is Recommendation.INCONCLUSIVE
+    loop = [WalkProblem(0, "/a", 12, "directory loop")]
+    assert _rec(clean, problems=loop)[0] is Recommendation.INCONCLUSIVE
+    bad_ewf = MediaHashes({"sha256": "00", "md5": "aa"}, {"md5": "bb"})
+    assert bad_ewf.ewf_verified is False
+    assert _rec(clean, hashes=bad_ewf)[0] is Recommendation.INCONCLUSIVE
+
+
+def test_unallocated_gaps_and_unrecoverable_deleted_names_are_listed_but_not_inconclusive() -> None:
+    tally = _tally(
+        FileResult(_task(1), FileStatus.SCANNED),
+        FileResult(_task(2, "/gone"), FileStatus.UNRECOVERABLE, "metadata gone"),
+    )
+    rec, reasons = _rec(tally, volumes=[VOL, GAP])
+    assert rec is Recommendation.NO_MATCHES
+    assert any("1 deleted entries" in r for r in reasons)
+    listed = not_examined([VOL, GAP], [], tally, Outcome.COMPLETE, 2)
+    kinds = [e["kind"] for e in listed]
+    assert kinds == ["fs_unallocated", "disk_area", "deleted_file"]
+    assert listed[2]["path"] == "/gone"
+
+
+def test_not_examined_counts_unreached_files_of_a_cancelled_run() -> None:
+    tally = _tally(FileResult(_task(1), FileStatus.SCANNED))
+    listed = not_examined([VOL], [], tally, Outcome.CANCELLED, 10)
+    assert listed[-1] == {
+        "kind": "unreached",
+        "count": 9,
+        "reason": "the scan was cancelled before these files were examined",
+    }
+
+
+def test_canonical_json_is_rfc8785() -> None:
+    assert canonical({"b": 1, "a": [1.0, "é"]}) == '{"a":[1,"é"],"b":1}'.encode()
+
+
+def test_text_summary_shows_hostile_names_escaped() -> None:
+    hostile = _task(1, "/\x1b[31mred\x07")
+    tally = _tally(FileResult(hostile, FileStatus.SCANNED, rule_matches=(YARA,)))
+    report = {
+        "recommendation": {"result": "submit_for_examination", "reasons": ["x"]},
+        "coverage": {
+            "files": {
+                "found": 1,
+                "scanned": 1,
+                "hashed_only": 0,
+                "known_good": 0,
+                "unrecoverable": 0,
+                "error": 0,
+            }
+        },
+        "case": {"case_ref": "C", "exhibit_ref": "E", "officer": "O"},
+        "image": {"name": "i", "format": "raw", "size": 1, "sha256": None},
+        "outcome": {"status": "complete"},
+        "findings": tally.findings,
+        "not_examined": [],
+    }
+    text = render_text(report)
+    assert "\x1b" not in text
+    assert "\x07" not in text
+    assert "\\x1b[31mred\\x07" in text

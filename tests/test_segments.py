@@ -1,0 +1,66 @@
+"""Segment discovery for split raw images, on real files in a temporary folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from kiosk.errors import ImageError
+from kiosk.image import Evidence, find_segments
+
+
+def _write(folder: Path, names: list[str]) -> list[Path]:
+    paths = []
+    for i, n in enumerate(names):
+        p = folder / n
+        p.write_bytes(bytes([i + 1]) * 1000)
+        paths.append(p)
+    return paths
+
+
+@pytest.mark.parametrize(
+    "names",
+    [
+        ["disk.001", "disk.002", "disk.003"],
+        ["disk.000", "disk.001"],
+        ["disk.dd.01", "disk.dd.02"],
+        ["disk.aa", "disk.ab", "disk.ac"],
+        ["x.aaa", "x.aab"],
+    ],
+)
+def test_split_segments_are_found_from_the_first(tmp_path: Path, names: list[str]) -> None:
+    paths = _write(tmp_path, names)
+    _write(tmp_path, ["unrelated.005"])
+    fmt, segs = find_segments(paths[0])
+    assert (fmt, segs) == ("split_raw", paths)
+
+
+def test_a_single_numbered_file_is_plain_raw_and_a_dd_is_not_split(tmp_path: Path) -> None:
+    (one,) = _write(tmp_path, ["disk.001"])
+    assert find_segments(one) == ("raw", [one])
+    (dd,) = _write(tmp_path, ["disk.dd"])
+    _write(tmp_path, ["disk.de"])
+    assert find_segments(dd) == ("raw", [dd])
+
+
+def test_split_reads_cross_segment_boundaries(tmp_path: Path) -> None:
+    paths = _write(tmp_path, ["d.001", "d.002", "d.003"])
+    with Evidence(paths[0]) as ev:
+        data = b"".join(ev.iter_media(chunk=700))
+    assert data == b"\x01" * 1000 + b"\x02" * 1000 + b"\x03" * 1000
+    assert ev.record.segments == ("d.001", "d.002", "d.003")
+    assert ev.record.size == 3000
+
+
+@pytest.mark.parametrize(
+    ("setup", "message"),
+    [
+        (lambda d: d / "missing.dd", "no such file"),
+        (lambda d: d, "is a directory"),
+        (lambda d: (d / "empty.dd").write_bytes(b"") or d / "empty.dd", "is empty"),
+    ],
+)
+def test_bad_paths_are_one_line_errors(tmp_path: Path, setup, message: str) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(ImageError, match=message):
+        find_segments(setup(tmp_path))
