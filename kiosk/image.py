@@ -507,9 +507,12 @@ class Evidence:
             addr = int(name_info.meta_addr)
             allocated = bool(int(name_info.flags) & int(pytsk3.TSK_FS_NAME_FLAG_ALLOC))
             meta = entry.info.meta
+            source = entry  # the object whose attributes hold the content
             if meta is None and addr:
+                # pytsk3's directory listing drops metadata that fls/icat still reach
                 try:
-                    meta = fs.open_meta(inode=addr).info.meta
+                    source = fs.open_meta(inode=addr)
+                    meta = source.info.meta
                 except OSError:
                     meta = None
             name_type = int(name_info.type)
@@ -526,7 +529,7 @@ class Evidence:
                 and bool(int(meta.flags) & int(pytsk3.TSK_FS_META_FLAG_ALLOC))
             )
             if is_ntfs and meta is not None and not realloc:
-                yield from self._ntfs_streams(vol, entry, addr, path, allocated, is_dir, state)
+                yield from self._ntfs_streams(vol, source, addr, path, allocated, is_dir, state)
             if is_dir:
                 if realloc or meta is None:
                     continue  # deleted directory, metadata gone or reused: nothing to enter
@@ -659,6 +662,26 @@ class FileReader:
             except OSError as e:
                 raise OSError(f"read failed at offset {off} of {task.size}: {e}") from e
             if not data:
+                if off == 0 and _no_stored_data(f, task):
+                    raise SparseStreamError(
+                        f"sparse stream of {task.size} bytes with no stored data: nothing to read"
+                    )
                 raise OSError(f"content ends at offset {off} of {task.size} (unrecoverable blocks)")
             yield data
             off += len(data)
+
+
+class SparseStreamError(OSError):
+    """A stream with no stored runs (NTFS ``$BadClus:$Bad``): TSK, like icat, reads nothing."""
+
+
+def _no_stored_data(f: Any, task: FileTask) -> bool:
+    sparse = int(pytsk3.TSK_FS_ATTR_RUN_FLAG_SPARSE) | int(pytsk3.TSK_FS_ATTR_RUN_FLAG_FILLER)
+    for attr in f:
+        if task.attr_type != _ATTR_DEFAULT and (
+            int(attr.info.type) != task.attr_type or int(attr.info.id) != task.attr_id
+        ):
+            continue
+        runs = list(attr)
+        return all(int(r.flags) & sparse for r in runs)  # no runs at all: nothing stored
+    return False

@@ -32,7 +32,7 @@ import yara
 
 from kiosk.errors import HashSetError, KioskError
 from kiosk.hashsets import HashIndex
-from kiosk.image import Evidence, FileReader
+from kiosk.image import Evidence, FileReader, SparseStreamError
 from kiosk.model import FileResult, FileStatus, FileTask
 from kiosk.rules import Matcher, RuleMeta
 
@@ -96,6 +96,7 @@ class Scanner:
         buf = bytearray()
         head = b""
         done = 0
+        sparse_reason = ""
         try:
             for chunk in self._reader.chunks(task):
                 md5.update(chunk)
@@ -106,6 +107,8 @@ class Scanner:
                 if keep:
                     buf += chunk
                 done += len(chunk)
+        except SparseStreamError as e:
+            sparse_reason = str(e)
         except (OSError, KioskError) as e:
             return FileResult(
                 task, FileStatus.ERROR, f"content could not be read: {e}", bytes_read=done
@@ -129,6 +132,8 @@ class Scanner:
                 f"listed in known-good set {', '.join(good)}: not YARA-scanned",
                 **base,
             )
+        if sparse_reason:
+            return FileResult(task, FileStatus.SCANNED, sparse_reason, **base)
         if not keep:
             return FileResult(
                 task,
@@ -151,7 +156,7 @@ class Scanner:
             )
         except yara.Error as e:
             return FileResult(task, FileStatus.ERROR, f"YARA scan failed: {e}", **base)
-        return FileResult(task, FileStatus.SCANNED, "", rule_matches=matches, **base)
+        return FileResult(task, FileStatus.SCANNED, sparse_reason, rule_matches=matches, **base)
 
     def _mime(self, head: bytes) -> str:
         if not head:
