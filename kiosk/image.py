@@ -53,6 +53,7 @@ _RETRY_ORDER = ("fat32", "fat16", "fat12", "exfat", "ntfs", "ext4", "hfs", "iso9
 
 _ATTR_DEFAULT = int(pytsk3.TSK_FS_ATTR_TYPE_DEFAULT)
 _ATTR_NTFS_DATA = int(pytsk3.TSK_FS_ATTR_TYPE_NTFS_DATA)
+_ATTR_NTFS_IDXROOT = int(pytsk3.TSK_FS_ATTR_TYPE_NTFS_IDXROOT)
 
 
 # --------------------------------------------------------------------------- media
@@ -612,22 +613,33 @@ class Evidence:
         is_dir: bool,
         state: _WalkState,
     ) -> Iterator[FileTask]:
-        """Every ``$DATA`` attribute of an NTFS entry; named streams become ``path:stream``."""
+        """Every content stream of an NTFS entry, as ``fls`` lists them.
+
+        Each ``$DATA`` attribute (named ones become ``path:stream``) and each named index root
+        other than a directory's own ``$I30`` (``$Quota:$O``, ``$Secure:$SDH``); an entry with
+        neither is listed once with its default attribute.
+        """
         found = False
         try:
             attrs = list(entry)
         except OSError:
             attrs = []
         for attr in attrs:
-            if int(attr.info.type) != _ATTR_NTFS_DATA:
-                continue
+            atype = int(attr.info.type)
             raw = attr.info.name
             sname = (
                 raw.decode("utf-8", "backslashreplace") if isinstance(raw, bytes) else (raw or "")
             )
-            if is_dir and not sname:
+            if atype == _ATTR_NTFS_IDXROOT:
+                found = True
+                if sname == "$I30":
+                    continue  # the directory's own index: the directory itself
+            elif atype != _ATTR_NTFS_DATA:
                 continue
-            found = True
+            else:
+                found = True
+                if is_dir and not sname:
+                    continue
             yield self._task(
                 vol,
                 state,
@@ -636,7 +648,7 @@ class Evidence:
                 allocated,
                 entry.info.meta,
                 False,
-                _ATTR_NTFS_DATA,
+                atype,
                 int(attr.info.id),
                 int(attr.info.size),
             )

@@ -75,11 +75,11 @@ def fls(image: Path, offset: int, fs_type: str | None = None) -> list[FlsEntry]:
     return entries
 
 
-def icat_sha256(image: Path, offset: int, inode: str, fs_type: str | None = None) -> str:
-    """SHA-256 of what ``icat`` reads for an inode spec (``12`` or ``36-128-3``)."""
+def icat_sha256(image: Path, offset: int, inode: str, fs_type: str | None = None) -> str | None:
+    """SHA-256 of what ``icat`` reads for ``12`` or ``36-128-3``; None when icat fails."""
     require_tsk()
     cmd = ["icat", "-o", str(offset // SECTOR)]
     if fs_type:
         cmd += ["-f", {"fat12": "fat", "fat16": "fat", "fat32": "fat"}.get(fs_type, fs_type)]
-    data = subprocess.run([*cmd, str(image), inode], capture_output=True, check=True).stdout
-    return hashlib.sha256(data).hexdigest()
+    run = subprocess.run([*cmd, str(image), inode], capture_output=True, check=False)
+    return hashlib.sha256(run.stdout).hexdigest() if run.returncode == 0 else None
