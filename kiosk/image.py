@@ -130,6 +130,17 @@ class _EwfMedia:
             ) from e
         self.size = int(self._handle.get_media_size())
         self._lock = threading.Lock()
+        if self.size:
+            # libewf opens a set whose later segments are missing; its last chunk then fails
+            try:
+                self._handle.read_buffer_at_offset(1, self.size - 1)
+            except OSError as e:
+                self.close()
+                names = ", ".join(p.name for p in paths)
+                raise SegmentError(
+                    f"EWF image is incomplete: the end of the media cannot be read from the "
+                    f"segments found ({names}); a segment is missing or damaged"
+                ) from e
 
     def stored_hashes(self) -> dict[str, str]:
         """The MD5/SHA-1 the acquiring tool stored in the EWF, lower-case hex."""
@@ -172,7 +183,12 @@ class _TskImage(pytsk3.Img_Info):  # type: ignore[misc]
         """Nothing to release here: the media is closed by its owner."""
 
     def read(self, offset: int, size: int) -> bytes:
-        return self._media.pread(offset, size)
+        # An exception raised inside this callback surfaces from pytsk3 as a bare RuntimeError;
+        # a short read instead makes TSK report its own read error for the structure it wanted.
+        try:
+            return self._media.pread(offset, size)
+        except OSError:
+            return b""
 
     def get_size(self) -> int:
         return self._media.size
@@ -427,6 +443,16 @@ class Evidence:
                         )
                     continue
                 records.append(self._volume_at(index, start, length, f"{scheme}: {desc}"))
+        for r in records:
+            need = r.offset + r.length
+            if r.examined:
+                fs = self._fs_cache[(r.offset, r.fs_type or "")]
+                need = max(need, r.offset + int(fs.info.block_count) * int(fs.info.block_size))
+            if need > size:
+                raise ImageError(
+                    f"the image is truncated: {r.description} ({r.fs_type or 'no filesystem'}) "
+                    f"ends at byte {need} but the image holds only {size} bytes"
+                )
         for r in list(records):
             if r.offset + r.length > size:
                 records.append(

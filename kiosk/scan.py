@@ -319,7 +319,15 @@ def _scan_pooled(
             batch.append(t)
             size += t.size
             highest_sent = max(highest_sent, t.seq)
-        if batch:
+        if not batch:
+            return
+        if not slot.proc.is_alive():  # died while idle: no file to blame, just replace it
+            slot = pool.replace(slot)
+        slot.batch, slot.done, slot.since = batch, 0, time.monotonic()
+        try:
+            slot.conn.send(batch)
+        except OSError:  # died between the check and the send: same again, once
+            slot = pool.replace(slot)
             slot.batch, slot.done, slot.since = batch, 0, time.monotonic()
             slot.conn.send(batch)
 
@@ -339,7 +347,7 @@ def _scan_pooled(
         while True:
             if cancel is not None and cancel.is_set():
                 return
-            for slot in pool.slots:
+            for slot in list(pool.slots):
                 if not slot.busy:
                     take(slot)
             busy = [s for s in pool.slots if s.busy]

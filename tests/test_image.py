@@ -18,9 +18,8 @@ RAW = [n for n in ALL if IMAGES[n]["format"] == "raw"]
 
 
 def _oracle_image(name: str) -> Path:
-    """fls/icat read raw bytes only (Debian's TSK lacks libewf): use the raw source of E01/split."""
-    im = IMAGES[name]
-    return SAMPLES / (im["derived_from"] or im["name"])
+    """What fls/icat open: the container itself (Debian's TSK reads E01 and split raw too)."""
+    return SAMPLES / IMAGES[name]["segments"][0]
 
 
 def _walk(name: str) -> tuple[list[Any], list[FileTask], list[WalkProblem]]:

@@ -1,0 +1,143 @@
+"""The engine on real images: statuses, caps, known-good skip, determinism, crash isolation."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+
+from kiosk.hashsets import HashIndex
+from kiosk.image import Evidence
+from kiosk.model import FileResult, FileStatus, FileTask
+from kiosk.report import canonical, file_record
+from kiosk.rules import compile_packs
+from kiosk.scan import ScanConfig, scan_tasks
+from tests.conftest import HASHSETS, IMAGES, RULES, SAMPLES, TEST_CAP
+
+EMPTY_SHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+
+
+def _config(image: Path, workers: int, cap: int = TEST_CAP) -> ScanConfig:
+    rules = compile_packs(RULES)
+    index = HashIndex.load(HASHSETS)
+    return ScanConfig(
+        image=(str(image),),
+        rules_blob=rules.to_bytes(),
+        rule_meta=dict(rules.meta),
+        hashsets_dir=str(HASHSETS),
+        hashset_digests=tuple(s.digest for s in index.sets),
+        max_yara_bytes=cap,
+        workers=workers,
+    )
+
+
+def _tasks(image: Path) -> list[FileTask]:
+    with Evidence(image) as ev:
+        return list(ev.walk(ev.volumes()))
+
+
+def _scan(name: str, workers: int, cap: int = TEST_CAP) -> dict[str, FileResult]:
+    image = SAMPLES / IMAGES[name]["segments"][0]
+    results = list(scan_tasks(_tasks(image), _config(image, workers, cap)))
+    return {f"{r.task.volume}:{r.task.path}": r for r in results}
+
+
+def test_statuses_and_matches_follow_the_sample_manifest() -> None:
+    results = _scan("ext4.dd", workers=2)
+    by_path = {k.split(":", 1)[1]: r for k, r in results.items()}
+    manifest = {f["path"]: f for f in IMAGES["ext4.dd"]["files"]}
+    for path, f in manifest.items():
+        r = by_path[path]
+        if f["content_recoverable"]:
+            assert r.sha256 == f["sha256"], path
+        rules = {m.rule for m in r.rule_matches}
+        sets = {m.hashset for m in r.hash_matches}
+        if f["kind"] in ("marker", "deleted_marker"):
+            assert r.status is FileStatus.SCANNED
+            assert rules == {"kiosk_demo_marker"}, path
+        elif f["kind"] == "known_bad":
+            assert sets == {"demo-known-bad"}
+            assert r.is_finding
+        elif f["kind"] == "known_good":
+            # it carries the marker too: a known-good file must not be YARA-scanned
+            assert r.status is FileStatus.KNOWN_GOOD
+            assert (rules, sets) == (set(), {"demo-known-good"})
+            assert not r.is_finding
+        elif f["kind"] == "large":
+            assert r.status is FileStatus.HASHED_ONLY
+            assert "size cap" in r.reason
+            assert rules == set()
+        elif f["kind"] == "empty":
+            assert (r.status, r.sha256, r.mime) == (
+                FileStatus.SCANNED,
+                EMPTY_SHA256,
+                "application/x-empty",
+            )
+        else:
+            assert (r.status, rules, sets) == (FileStatus.SCANNED, set(), set()), path
+    assert by_path["/Pictures/holiday.png"].mime == "image/png"
+
+
+def test_a_file_over_the_cap_is_yara_scanned_once_the_cap_allows_it() -> None:
+    large = "/Videos/large.bin"
+    small_cap = _scan("ext4.dd", workers=0, cap=TEST_CAP)[f"0:{large}"]
+    big_cap = _scan("ext4.dd", workers=0, cap=64 << 20)[f"0:{large}"]
+    assert small_cap.status is FileStatus.HASHED_ONLY
+    assert big_cap.status is FileStatus.SCANNED
+    assert [m.rule for m in big_cap.rule_matches] == ["kiosk_demo_marker"]
+    assert small_cap.sha256 == big_cap.sha256
+
+
+def test_inline_and_pooled_scans_give_byte_identical_records() -> None:
+    for name in ("mbr-fat16-ext4.dd", "ntfs.dd"):
+        inline = [canonical(file_record(r)) for r in _scan(name, workers=0).values()]
+        pooled = [canonical(file_record(r)) for r in _scan(name, workers=2).values()]
+        assert inline == pooled
+        assert len(inline) > 20
+
+
+def test_a_killed_worker_costs_one_file_and_the_scan_goes_on() -> None:
+    image = SAMPLES / "ntfs.dd"
+    tasks = _tasks(image)
+    cfg = _config(image, workers=1)
+    killed: list[int] = []
+
+    def kill_worker_once_busy() -> None:
+        import multiprocessing
+
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not killed:
+            for child in multiprocessing.active_children():
+                if child.pid:
+                    os.kill(child.pid, signal.SIGKILL)
+                    killed.append(child.pid)
+                    return
+            time.sleep(0.001)
+
+    results = []
+    killer = threading.Thread(target=kill_worker_once_busy)
+    for i, r in enumerate(scan_tasks(tasks, cfg)):
+        if i == 0:
+            killer.start()
+            killer.join()
+        results.append(r)
+    assert killed
+    assert [r.task.seq for r in results] == [t.seq for t in tasks]
+    crashed = [r for r in results if "crashed" in r.reason]
+    assert len(crashed) == 1
+    assert crashed[0].status is FileStatus.ERROR
+    assert "signal 9" in crashed[0].reason
+    assert sum(r.status is FileStatus.SCANNED for r in results) >= len(tasks) - 10
+
+
+def test_cancel_stops_early_without_claiming_the_rest() -> None:
+    image = SAMPLES / "ntfs.dd"
+    tasks = _tasks(image)
+    cancel = threading.Event()
+    got = []
+    for r in scan_tasks(tasks, _config(image, workers=2), cancel):
+        got.append(r)
+        cancel.set()
+    assert 1 <= len(got) < len(tasks)

@@ -1,0 +1,211 @@
+"""``run_triage`` end to end on every sample image: the report an officer and a court rely on."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import stat
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from kiosk.errors import CaseError, ImageError, RulesError
+from kiosk.model import CaseRecord, LegalBasis, Progress
+from kiosk.triage import TriageResult
+from tests.conftest import CASE, IMAGES, MARKER, SAMPLES, fixed_hooks
+
+Triage = Callable[..., TriageResult]
+REQUIRED_KEYS = {
+    "schema",
+    "report_id",
+    "tool",
+    "case",
+    "image",
+    "rule_packs",
+    "hash_sets",
+    "started",
+    "finished",
+    "outcome",
+    "coverage",
+    "not_examined",
+    "findings",
+    "recommendation",
+}
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _finding_paths(report: dict[str, Any]) -> set[tuple[int, str]]:
+    return {(f["volume"], f["path"]) for f in report["findings"]}
+
+
+@pytest.mark.parametrize("name", sorted(IMAGES))
+def test_every_sample_image_gives_the_findings_its_manifest_promises(
+    triage: Triage, name: str
+) -> None:
+    im = IMAGES[name]
+    before = [_sha256(SAMPLES / s) for s in im["segments"]]
+    result = triage(name)
+    report = result.report
+    assert set(report) >= REQUIRED_KEYS
+    assert report["outcome"]["status"] == "complete"
+    assert report["recommendation"]["result"] == "submit_for_examination"
+    assert report["image"]["sha256"] == im["sha256"]
+    assert report["image"]["segments"] == im["segments"]
+    vol_index = {v["offset"]: v["index"] for v in report["coverage"]["volumes"]}
+    want = {
+        (vol_index[f["volume_offset"]], f["path"])
+        for f in im["files"]
+        if f["kind"] in ("marker", "known_bad", "ads")
+        or (f["kind"] == "deleted_marker" and f["content_recoverable"])
+    }
+    got = _finding_paths(report)
+    assert want <= got
+    # only the planted files (and NTFS's $MFT, which holds small files' resident bytes) match
+    extra = {p for _, p in got - want}
+    assert extra <= {"/$MFT"}
+    files = report["coverage"]["files"]
+    assert (
+        files["found"]
+        == files["examined"]
+        == sum(files[s] for s in ("scanned", "hashed_only", "known_good", "unrecoverable", "error"))
+    )
+    assert files["not_reached"] == 0
+    # the evidence is untouched, and nothing of its content was written
+    assert [_sha256(SAMPLES / s) for s in im["segments"]] == before
+    for written in result.report_dir.iterdir():
+        assert MARKER not in written.read_bytes()
+    assert sorted(p.name for p in result.report_dir.iterdir()) == ["files.jsonl", "report.json"]
+
+
+def test_report_json_is_canonical_and_names_the_inventory_digest(triage: Triage) -> None:
+    result = triage("mbr-fat16-ext4.dd")
+    raw = (result.report_dir / "report.json").read_bytes()
+    report = json.loads(raw)
+    assert (
+        raw
+        == json.dumps(report, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    )
+    inv = report["inventory"]
+    assert inv["sha256"] == _sha256(result.report_dir / "files.jsonl")
+    lines = (result.report_dir / "files.jsonl").read_text(encoding="utf-8").splitlines()
+    assert len(lines) == inv["records"] == report["coverage"]["files"]["found"]
+    rec = json.loads(lines[0])
+    assert {
+        "volume",
+        "fs_offset",
+        "fs_type",
+        "path",
+        "inode",
+        "allocated",
+        "size",
+        "md5",
+        "sha1",
+        "sha256",
+        "mime",
+        "status",
+        "error",
+        "matches",
+    } <= set(rec)
+    assert report["case"]["legal_basis"] == {"type": "warrant", "reference": CASE.legal_ref}
+    assert [p["name"] for p in report["rule_packs"]] == ["demo"]
+    assert {s["name"] for s in report["hash_sets"]} == {"demo-known-bad", "demo-known-good"}
+
+
+def test_worker_count_never_changes_the_inventory(tmp_path: Path, triage: Triage) -> None:
+    a = triage("ntfs.dd", workers=0, out_dir=tmp_path / "a")
+    b = triage("ntfs.dd", workers=2, out_dir=tmp_path / "b")
+    assert (a.report_dir / "files.jsonl").read_bytes() == (
+        b.report_dir / "files.jsonl"
+    ).read_bytes()
+    strip = lambda r: {k: v for k, v in r.items() if k not in ("settings", "tool")}  # noqa: E731
+    assert strip(a.report) == strip(b.report)
+
+
+def test_unexaminable_partition_is_listed_as_not_examined(triage: Triage) -> None:
+    report = triage("gpt.dd").report
+    (vol,) = [
+        v
+        for v in report["coverage"]["volumes"]
+        if v["status"] == "not_examined" and v["reason"] and "encrypted" in v["reason"]
+    ]
+    assert vol["offset"] == 2162688
+    listed = [e for e in report["not_examined"] if e["kind"] == "volume"]
+    assert [e["offset"] for e in listed] == [2162688]
+
+
+def test_ewf_media_hash_is_verified(triage: Triage) -> None:
+    ewf = triage("ewf.E01").report["image"]["ewf"]
+    assert ewf["verified"] is True
+    assert ewf["stored"]["md5"] == ewf["computed"]["md5"] == IMAGES["ewf.E01"]["ewf_md5"]
+
+
+def test_read_only_image_in_read_only_folder_scans(tmp_path: Path, triage: Triage) -> None:
+    folder = tmp_path / "evidence"
+    folder.mkdir()
+    img = folder / "ext4.dd"
+    shutil.copyfile(SAMPLES / "ext4.dd", img)
+    img.chmod(0o444)
+    folder.chmod(0o555)
+    try:
+        result = triage("ext4.dd", image=(img,))
+        assert result.report["outcome"]["status"] == "complete"
+        assert _sha256(img) == IMAGES["ext4.dd"]["sha256"]
+        assert stat.S_IMODE(img.stat().st_mode) == 0o444
+    finally:
+        folder.chmod(0o755)
+
+
+def test_cancel_gives_a_cancelled_report_that_never_says_no_matches(triage: Triage) -> None:
+    hooks = fixed_hooks()
+
+    def stop(_: Progress) -> None:
+        hooks.cancel.set()
+
+    hooks.on_progress = stop
+    report = triage("ntfs.dd", hooks=hooks).report
+    assert report["outcome"]["status"] == "cancelled"
+    assert report["recommendation"]["result"] in ("inconclusive", "submit_for_examination")
+    assert report["coverage"]["files"]["not_reached"] > 0
+    assert report["not_examined"][-1]["kind"] == "unreached"
+
+
+def test_progress_and_findings_reach_the_front_end(triage: Triage) -> None:
+    seen: list[Progress] = []
+    found: list[dict[str, Any]] = []
+    hooks = fixed_hooks(on_progress=seen.append, on_finding=found.append)
+    report = triage("fat16.dd", hooks=hooks).report
+    assert seen[-1].files_done == seen[-1].files_total == report["coverage"]["files"]["found"]
+    assert found == report["findings"]
+
+
+def test_nothing_starts_without_the_legal_record(tmp_path: Path, triage: Triage) -> None:
+    no_ref = CaseRecord("C", "E", "PC-1", "DS-2", LegalBasis.CONSENT, " ")
+    with pytest.raises(CaseError, match="legal basis reference"):
+        triage("fat16.dd", case=no_ref)
+    self_auth = CaseRecord("C", "E", "PC-1", "pc-1", LegalBasis.CONSENT, "form 7")
+    with pytest.raises(CaseError, match="someone other"):
+        triage("fat16.dd", case=self_auth)
+    assert not (tmp_path / "reports").exists()
+
+
+def test_a_broken_rule_pack_stops_the_run_before_the_image(tmp_path: Path, triage: Triage) -> None:
+    pack = tmp_path / "rules" / "broken"
+    pack.mkdir(parents=True)
+    (pack / "pack.toml").write_text('name = "broken"\nversion = "1"\n')
+    (pack / "bad.yar").write_text("rule x {\n condition: nosuchthing\n}\n")
+    with pytest.raises(RulesError, match=r"broken: bad\.yar.*line 2"):
+        triage("fat16.dd", rules_dir=tmp_path / "rules", image=(tmp_path / "missing.dd",))
+
+
+def test_random_bytes_are_not_an_image(tmp_path: Path, triage: Triage) -> None:
+    junk = tmp_path / "junk.dd"
+    junk.write_bytes(hashlib.sha256(b"seed").digest() * 40000)
+    with pytest.raises(ImageError, match="no filesystem found"):
+        triage("fat16.dd", image=(junk,))
+    assert list((tmp_path / "reports").iterdir()) == []
