@@ -1,0 +1,163 @@
+"""The command line as officers and scripts use it: exit codes, one-line errors, no leftovers."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import HASHSETS, RULES, SAMPLES
+
+CASE_ARGS = [
+    "--case",
+    "CASE-1",
+    "--exhibit",
+    "EX-1",
+    "--officer",
+    "PC-1",
+    "--authorised-by",
+    "DS-2",
+    "--legal-basis",
+    "warrant",
+    "--legal-ref",
+    "W-1",
+]
+
+
+def _kiosk(
+    *args: str | Path, out: Path, extra: list[str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    cmd = [
+        sys.executable,
+        "-m",
+        "kiosk",
+        "scan",
+        *map(str, args),
+        *CASE_ARGS,
+        "--rules",
+        str(RULES),
+        "--hashsets",
+        str(HASHSETS),
+        "--out",
+        str(out),
+        *(extra or []),
+    ]
+    env = {**os.environ, "PYTHONWARNINGS": "error"}
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=env, check=False)
+
+
+def test_scan_prints_summary_and_ends_stdout_with_the_report_dir(tmp_path: Path) -> None:
+    run = _kiosk(SAMPLES / "mbr-fat16-ext4.dd", out=tmp_path / "r", extra=["--inventory"])
+    assert run.returncode == 0, run.stderr
+    last = Path(run.stdout.strip().splitlines()[-1])
+    assert last.parent == tmp_path / "r"
+    assert sorted(p.name for p in last.iterdir()) == ["files.jsonl", "report.json"]
+    assert "SUBMIT FOR EXAMINATION" in run.stdout
+    assert run.stderr == ""  # no progress bar when stderr is not a terminal
+
+
+def test_explicit_segments_are_accepted(tmp_path: Path) -> None:
+    segs = [SAMPLES / f"split.00{i}" for i in (1, 2, 3)]
+    run = _kiosk(*segs, out=tmp_path / "r")
+    assert run.returncode == 0, run.stderr
+
+
+def _random(p: Path) -> Path:
+    p.write_bytes(b"".join(hashlib.sha256(i.to_bytes(4, "big")).digest() for i in range(40000)))
+    return p
+
+
+def _truncated(p: Path) -> Path:
+    p.write_bytes((SAMPLES / "ext4.dd").read_bytes()[:1_000_000])
+    return p
+
+
+def _ewf_missing_segment(p: Path) -> Path:
+    shutil.copyfile(SAMPLES / "ewf.E01", p.with_suffix(".E01"))
+    return p.with_suffix(".E01")
+
+
+def _empty(p: Path) -> Path:
+    p.write_bytes(b"")
+    return p
+
+
+def _zeros(p: Path) -> Path:
+    p.write_bytes(bytes(1 << 20))
+    return p
+
+
+BAD_INPUTS = {
+    "missing file": (lambda d: d / "nope.dd", "no such file"),
+    "directory": (lambda d: d, "is a directory"),
+    "empty file": (lambda d: _empty(d / "e.dd"), "is empty"),
+    "random bytes": (lambda d: _random(d / "r.dd"), "no filesystem found"),
+    "all zeros": (lambda d: _zeros(d / "z.dd"), "no filesystem found"),
+    "truncated image": (lambda d: _truncated(d / "t.dd"), "truncated"),
+    "E01 missing a segment": (lambda d: _ewf_missing_segment(d / "x"), "segment is missing"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_INPUTS))
+def test_bad_input_is_one_clear_line_and_leaves_nothing(tmp_path: Path, case: str) -> None:
+    make, message = BAD_INPUTS[case]
+    evidence = tmp_path / "evidence"
+    evidence.mkdir()
+    run = _kiosk(make(evidence), out=tmp_path / "reports")
+    assert run.returncode == 1
+    assert run.stderr.startswith("kiosk: error: ")
+    assert message in run.stderr
+    assert len(run.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in run.stderr + run.stdout
+    assert not (tmp_path / "reports").exists() or list((tmp_path / "reports").iterdir()) == []
+
+
+def test_unreadable_rules_are_a_clear_error(tmp_path: Path) -> None:
+    pack = tmp_path / "rules" / "p"
+    pack.mkdir(parents=True)
+    (pack / "pack.toml").write_text('name = "p"\nversion = "1"\n')
+    (pack / "r.yar").write_text('rule r { meta: category = "c" condition: }\n')
+    cmd = [
+        sys.executable,
+        "-m",
+        "kiosk",
+        "scan",
+        str(SAMPLES / "fat16.dd"),
+        *CASE_ARGS,
+        "--rules",
+        str(tmp_path / "rules"),
+        "--hashsets",
+        str(HASHSETS),
+        "--out",
+        str(tmp_path / "o"),
+    ]
+    run = subprocess.run(cmd, capture_output=True, text=True, timeout=60, check=False)
+    assert run.returncode == 1
+    assert run.stderr.startswith("kiosk: error: rule pack p: r.yar")
+    assert not (tmp_path / "o").exists()
+
+
+def test_usage_errors_exit_2(tmp_path: Path) -> None:
+    run = subprocess.run(
+        [sys.executable, "-m", "kiosk", "scan", str(SAMPLES / "fat16.dd")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert run.returncode == 2
+    assert "--case" in run.stderr
+    bad_basis = [a if a != "warrant" else "hunch" for a in CASE_ARGS]
+    run = subprocess.run(
+        [sys.executable, "-m", "kiosk", "scan", str(SAMPLES / "fat16.dd"), *bad_basis],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert run.returncode == 2
