@@ -21,7 +21,7 @@ demo-headless: $(STAMP)
 		--rules rules --hashsets hashsets --out reports
 
 lint: $(STAMP)
-	$(BIN)/ruff check kiosk tests sample_images bench
+	$(BIN)/ruff check kiosk tests sample_images $(wildcard bench)
 	$(BIN)/lint-imports
 
 types: $(STAMP)
