@@ -14,8 +14,12 @@ $(STAMP): pyproject.toml
 
 demo: demo-headless
 
+# The demo keeps its key, trust store and audit log in .kiosk-demo/ (git-ignored), made on first use.
+DEMO_HOME := $(CURDIR)/.kiosk-demo
+
 demo-headless: $(STAMP)
-	$(BIN)/kiosk scan sample_images/mbr-fat16-ext4.dd \
+	test -f $(DEMO_HOME)/keys/kiosk.key || KIOSK_HOME=$(DEMO_HOME) $(BIN)/kiosk keys init
+	KIOSK_HOME=$(DEMO_HOME) $(BIN)/kiosk scan sample_images/mbr-fat16-ext4.dd \
 		--case DEMO-0001 --exhibit EX-1 --officer PC-1234 --authorised-by DS-5678 \
 		--legal-basis consent --legal-ref "demo: bundled sample image" \
 		--rules rules --hashsets hashsets --out reports

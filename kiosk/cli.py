@@ -8,17 +8,23 @@ traceback ever reaches the officer: this is one of the two places that catch bro
 from __future__ import annotations
 
 import argparse
+import json
 import signal
 import sys
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
 from typing import TextIO
 
 from kiosk import __version__
+from kiosk.attestation import DECISIONS, VerifiedReport, verify_report_dir, write_review
+from kiosk.audit import AuditLog, Checkpoint, verify_log
 from kiosk.errors import KioskError
+from kiosk.html import render_html
 from kiosk.model import CaseRecord, LegalBasis, Outcome, Progress
 from kiosk.report import render_text
+from kiosk.signing import TrustStore, init_key, kiosk_home, load_public, load_signer
 from kiosk.triage import Hooks, TriageRequest, run_triage
 
 
@@ -82,7 +88,164 @@ def build_parser() -> argparse.ArgumentParser:
         default=64 << 20,
         help="files larger than this are hashed only (default 64 MiB)",
     )
+    s.add_argument("--key", type=Path, help="signing key (default: $KIOSK_HOME/keys/kiosk.key)")
+
+    keys = sub.add_parser("keys", help="the kiosk's signing key and trust store")
+    ksub = keys.add_subparsers(dest="keys_command", required=True)
+    ksub.add_parser("init", help="create this kiosk's Ed25519 key pair and print its key id")
+    kt = ksub.add_parser("trust", help="trust a public key (PEM file, or base64 of the raw key)")
+    kt.add_argument("public_key", help="path to a PEM public key, or base64 text")
+    kt.add_argument("--label", default="", help="whose key this is")
+    kt.add_argument("--not-after", help="last moment the key may sign (ISO 8601, UTC)")
+    kr = ksub.add_parser("revoke", help="revoke a trusted key from now (or --at) on")
+    kr.add_argument("keyid", help="key id (or a unique prefix)")
+    kr.add_argument("--at", help="revocation time (ISO 8601); default now")
+    for k in (kt, kr):
+        k.add_argument("--trust", type=Path, help="trust store (default: $KIOSK_HOME/trust.json)")
+
+    rep = sub.add_parser("report", help="verify and read signed reports")
+    rsub = rep.add_subparsers(dest="report_command", required=True)
+    rv = rsub.add_parser("verify", help="check a report directory's signature and files")
+    rs = rsub.add_parser("show", help="print a verified report's summary")
+    rh = rsub.add_parser("html", help="write a printable HTML page of a verified report")
+    rh.add_argument("--out", type=Path, help="where to write it (default: DIR/report.html)")
+    for r in (rv, rs, rh):
+        r.add_argument("directory", type=Path, help="the report directory")
+        r.add_argument("--trust", type=Path, help="trust store (default: $KIOSK_HOME/trust.json)")
+
+    rw = sub.add_parser("review", help="record a supervisor's signed decision on a report")
+    rw.add_argument("directory", type=Path, help="the report directory")
+    rw.add_argument("--decision", required=True, choices=DECISIONS)
+    rw.add_argument("--reviewer", required=True, help="ID of the reviewing supervisor")
+    rw.add_argument("--reason", required=True, help="why")
+    rw.add_argument("--key", type=Path, help="reviewer's key (default: $KIOSK_HOME/keys/kiosk.key)")
+    rw.add_argument("--trust", type=Path, help="trust store (default: $KIOSK_HOME/trust.json)")
+
+    au = sub.add_parser("audit", help="the kiosk's hash-chained audit log")
+    asub = au.add_subparsers(dest="audit_command", required=True)
+    av = asub.add_parser("verify", help="check the chain, and against reports' checkpoints")
+    av.add_argument(
+        "--checkpoint",
+        type=Path,
+        nargs="*",
+        default=[],
+        metavar="REPORT",
+        help="report directories whose embedded checkpoints to check",
+    )
+    av.add_argument("--log", type=Path, help="audit log (default: $KIOSK_HOME/audit.jsonl)")
     return p
+
+
+def _audit() -> AuditLog:
+    return AuditLog(kiosk_home() / "audit.jsonl")
+
+
+def _trust(path: Path | None) -> TrustStore:
+    return TrustStore.load(path or kiosk_home() / "trust.json")
+
+
+def _time_arg(text: str | None) -> datetime:
+    if text is None:
+        return datetime.now(UTC)
+    try:
+        t = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError as e:
+        raise KioskError(f"not an ISO 8601 time: {text!r}") from e
+    return t if t.tzinfo else t.replace(tzinfo=UTC)
+
+
+def _keys(args: argparse.Namespace) -> int:
+    if args.keys_command == "init":
+        signer = init_key()
+        _audit().append("key_created", keyid=signer.keyid)
+        print(f"key id: {signer.keyid}")
+        print(f"private key: {kiosk_home() / 'keys' / 'kiosk.key'} (mode 0600)")
+        return 0
+    path = args.trust or kiosk_home() / "trust.json"
+    store = TrustStore.load(path, missing_ok=args.keys_command == "trust")
+    if args.keys_command == "trust":
+        src = Path(args.public_key)
+        text = src.read_text(encoding="utf-8") if src.is_file() else args.public_key
+        key = store.add(
+            load_public(text),
+            label=args.label,
+            not_after=_time_arg(args.not_after) if args.not_after else None,
+        )
+        store.save(path)
+        _audit().append("key_trusted", keyid=key.keyid, label=args.label)
+        print(f"trusted: {key.keyid}")
+        return 0
+    key = store.revoke(args.keyid, _time_arg(args.at))
+    store.save(path)
+    _audit().append("key_revoked", keyid=key.keyid)
+    print(f"revoked: {key.keyid}")
+    return 0
+
+
+def _verified(args: argparse.Namespace) -> VerifiedReport:
+    v = verify_report_dir(args.directory, _trust(args.trust))
+    _audit().append("report_verified", report_id=v.report.get("report_id"), keyid=v.keyid)
+    return v
+
+
+def _report(args: argparse.Namespace) -> int:
+    try:
+        v = _verified(args)
+    except KioskError as e:
+        print(f"invalid: {e}")
+        return 1
+    if args.report_command == "verify":
+        print(f"valid: signed by {v.keyid} at {v.signed_at}")
+        for rv in v.reviews:
+            print(
+                f"review: {rv.decision} by {rv.reviewer} at {rv.time} (signed by {rv.keyid}): valid"
+            )
+        return 0
+    if args.report_command == "show":
+        print(render_text(v.report))
+        print(f"Signed by {v.keyid} at {v.signed_at}: valid")
+        for rv in v.reviews:
+            print(f"Review: {rv.decision} by {rv.reviewer} at {rv.time}: {rv.reason}")
+        return 0
+    out = args.out or args.directory / "report.html"
+    out.write_text(render_html(v), encoding="utf-8")
+    print(out)
+    return 0
+
+
+def _review(args: argparse.Namespace) -> int:
+    v = verify_report_dir(args.directory, _trust(args.trust))
+    signer = load_signer(args.key)
+    path = write_review(v, args.decision, args.reviewer, args.reason, signer, datetime.now(UTC))
+    _audit().append(
+        "review_recorded",
+        report_id=v.report.get("report_id"),
+        decision=args.decision,
+        reviewer=args.reviewer,
+        keyid=signer.keyid,
+    )
+    print(path)
+    return 0
+
+
+def _checkpoint_of(directory: Path) -> Checkpoint:
+    try:
+        report = json.loads((directory / "report.json").read_bytes())
+        cp = report["audit_checkpoint"]
+        return Checkpoint(int(cp["size"]), str(cp["head"]))
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise KioskError(f"{directory}: no audit checkpoint could be read from report.json") from e
+
+
+def _audit_cmd(args: argparse.Namespace) -> int:
+    result = verify_log(
+        args.log or kiosk_home() / "audit.jsonl", [_checkpoint_of(d) for d in args.checkpoint]
+    )
+    print(
+        f"valid: {result.entries} entries, head {result.head}, "
+        f"{result.checkpoints_checked} checkpoint(s) consistent"
+    )
+    return 0
 
 
 class _ProgressLine:
@@ -135,7 +298,7 @@ def _scan(args: argparse.Namespace) -> int:
         max_yara_bytes=args.max_yara_bytes,
     )
     progress = _ProgressLine(sys.stderr)
-    hooks = Hooks(on_progress=progress)
+    hooks = Hooks(on_progress=progress, signer=load_signer(args.key), audit=_audit())
 
     def _interrupt(_sig: int, _frame: FrameType | None) -> None:
         hooks.cancel.set()
@@ -163,6 +326,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "scan":
             return _scan(args)
+        if args.command == "keys":
+            return _keys(args)
+        if args.command == "report":
+            return _report(args)
+        if args.command == "review":
+            return _review(args)
+        if args.command == "audit":
+            return _audit_cmd(args)
     except KioskError as e:
         print(f"kiosk: error: {e}", file=sys.stderr)
         return 1

@@ -27,6 +27,8 @@ import pytsk3
 import yara
 
 from kiosk import __version__
+from kiosk.attestation import ENVELOPE, REPORT, sign_report
+from kiosk.audit import AuditLog
 from kiosk.errors import CaseError, KioskError, ReportError
 from kiosk.hashsets import HashIndex
 from kiosk.image import Evidence, WalkProblem
@@ -48,6 +50,7 @@ from kiosk.report import (
 )
 from kiosk.rules import CompiledRules, compile_packs
 from kiosk.scan import DEFAULT_MAX_YARA_BYTES, ScanConfig, progress_ticker, scan_tasks
+from kiosk.signing import Signer, SigningError
 
 PROGRESS_INTERVAL_S = 0.2
 
@@ -82,6 +85,8 @@ class Hooks:
     cancel: threading.Event = field(default_factory=threading.Event)
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     new_id: Callable[[], str] = field(default=lambda: uuid.uuid4().hex)
+    signer: Signer | None = None  # every report is signed: run_triage refuses to start without
+    audit: AuditLog | None = None  # where scan start/finish/report events are chained
 
 
 def check_case(case: CaseRecord) -> None:
@@ -163,20 +168,54 @@ def run_triage(req: TriageRequest, hooks: Hooks | None = None) -> TriageResult:
     """
     hooks = hooks or Hooks()
     check_case(req.case)
-    rules: CompiledRules | None = compile_packs(req.rules_dir) if req.rules_dir else None
-    index = HashIndex.load(req.hashsets_dir)
-    report_id = hooks.new_id()
-    partial = _prepare_out(req.out_dir, report_id)
+    signer = hooks.signer
+    if signer is None:
+        raise SigningError("no signing key loaded: every report must be signed ('kiosk keys init')")
+    audit = hooks.audit
     try:
-        return _run(req, hooks, rules, index, report_id, partial)
+        rules: CompiledRules | None = compile_packs(req.rules_dir) if req.rules_dir else None
+        index = HashIndex.load(req.hashsets_dir)
+    except KioskError as e:
+        if audit:
+            audit.append("knowledge_refused", reason=str(e))
+        raise
+    report_id = hooks.new_id()
+    if audit:
+        audit.append(
+            "scan_started",
+            report_id=report_id,
+            **case_record(req.case),
+            rule_packs=pack_records(rules.packs) if rules else [],
+            hash_sets=hashset_records(index.sets),
+        )
+    try:
+        partial = _prepare_out(req.out_dir, report_id)
+    except KioskError as e:
+        if audit:
+            audit.append("scan_failed", report_id=report_id, reason=str(e))
+        raise
+    try:
+        result = _run(req, hooks, signer, rules, index, report_id, partial)
+    except KioskError as e:
+        if audit:
+            audit.append("scan_failed", report_id=report_id, reason=str(e))
+        raise
     finally:
         if partial.exists():
             shutil.rmtree(partial, ignore_errors=True)
+    if audit:
+        audit.append(
+            "report_written",
+            report_id=report_id,
+            envelope_sha256=hashlib.sha256((result.report_dir / ENVELOPE).read_bytes()).hexdigest(),
+        )
+    return result
 
 
 def _run(
     req: TriageRequest,
     hooks: Hooks,
+    signer: Signer,
     rules: CompiledRules | None,
     index: HashIndex,
     report_id: str,
@@ -209,11 +248,14 @@ def _run(
         due = progress_ticker(PROGRESS_INTERVAL_S)
         inv_path = partial / "files.jsonl"
         inv = inv_path.open("wb") if req.inventory else None
+        inv_sha = hashlib.sha256()
         try:
             for r in scan_tasks(ev.walk(volumes, problems), cfg, hooks.cancel):
                 tally.add(r)
                 if inv is not None:
-                    inv.write(canonical(file_record(r)) + b"\n")
+                    line = canonical(file_record(r)) + b"\n"
+                    inv.write(line)
+                    inv_sha.update(line)
                 if r.is_finding and hooks.on_finding:
                     hooks.on_finding(tally.findings[-1])
                 if hooks.on_progress and due():
@@ -288,15 +330,31 @@ def _run(
         "inventory": None,
     }
     if req.inventory:
-        digest = hashlib.sha256(inv_path.read_bytes()).hexdigest()
-        report["inventory"] = {"file": "files.jsonl", "sha256": digest, "records": tally.files_done}
+        report["inventory"] = {
+            "file": "files.jsonl",
+            "sha256": inv_sha.hexdigest(),
+            "records": tally.files_done,
+        }
+    report["signing_key"] = signer.keyid
+    report["audit_checkpoint"] = None
+    if hooks.audit:
+        cp = hooks.audit.append(
+            "scan_finished",
+            report_id=report_id,
+            outcome=outcome.value,
+            recommendation=rec.value,
+            files=report["coverage"]["files"],
+            findings=len(tally.findings),
+        )
+        report["audit_checkpoint"] = cp.as_dict()
     final = req.out_dir / report_id
+    report_bytes, envelope_bytes = sign_report(report, signer)
     try:
-        data = canonical(report)
-        with (partial / "report.json").open("wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
+        for name, data in ((REPORT, report_bytes), (ENVELOPE, envelope_bytes)):
+            with (partial / name).open("wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
         partial.rename(final)
     except OSError as e:
         with contextlib.suppress(OSError):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -10,7 +11,9 @@ from typing import Any
 
 import pytest
 
+from kiosk.audit import AuditLog
 from kiosk.model import CaseRecord, LegalBasis
+from kiosk.signing import init_key, load_signer
 from kiosk.triage import Hooks, TriageRequest, TriageResult, run_triage
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -32,8 +35,25 @@ CASE = CaseRecord(
 )
 
 
+@pytest.fixture(scope="session")
+def kiosk_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A kiosk home with a key pair and trust store, shared by the session's tests."""
+    home = tmp_path_factory.mktemp("kiosk-home")
+    init_key(home)
+    return home
+
+
+@pytest.fixture(autouse=True)
+def _home_env(kiosk_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test (and every `python -m kiosk` it starts) uses the test kiosk home."""
+    monkeypatch.setenv("KIOSK_HOME", str(kiosk_home))
+
+
 def fixed_hooks(**kw: Any) -> Hooks:
-    """Hooks with a frozen clock and a fixed id, so report bytes are reproducible."""
+    """Hooks with a frozen clock, a fixed id and the test key, so report bytes are reproducible."""
+    home = Path(os.environ["KIOSK_HOME"])
+    kw.setdefault("signer", load_signer(home / "keys" / "kiosk.key"))
+    kw.setdefault("audit", AuditLog(home / "audit.jsonl"))
     return Hooks(clock=lambda: datetime(2026, 11, 27, 12, 0, tzinfo=UTC), new_id=lambda: "r1", **kw)
 
 

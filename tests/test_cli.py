@@ -56,7 +56,11 @@ def test_scan_prints_summary_and_ends_stdout_with_the_report_dir(tmp_path: Path)
     assert run.returncode == 0, run.stderr
     last = Path(run.stdout.strip().splitlines()[-1])
     assert last.parent == tmp_path / "r"
-    assert sorted(p.name for p in last.iterdir()) == ["files.jsonl", "report.json"]
+    assert sorted(p.name for p in last.iterdir()) == [
+        "files.jsonl",
+        "report.dsse.json",
+        "report.json",
+    ]
     assert "SUBMIT FOR EXAMINATION" in run.stdout
     assert run.stderr == ""  # no progress bar when stderr is not a terminal
 

@@ -80,7 +80,11 @@ def test_every_sample_image_gives_the_findings_its_manifest_promises(
     assert [_sha256(SAMPLES / s) for s in im["segments"]] == before
     for written in result.report_dir.iterdir():
         assert MARKER not in written.read_bytes()
-    assert sorted(p.name for p in result.report_dir.iterdir()) == ["files.jsonl", "report.json"]
+    assert sorted(p.name for p in result.report_dir.iterdir()) == [
+        "files.jsonl",
+        "report.dsse.json",
+        "report.json",
+    ]
 
 
 def test_report_json_is_canonical_and_names_the_inventory_digest(triage: Triage) -> None:
@@ -123,7 +127,9 @@ def test_worker_count_never_changes_the_inventory(tmp_path: Path, triage: Triage
     assert (a.report_dir / "files.jsonl").read_bytes() == (
         b.report_dir / "files.jsonl"
     ).read_bytes()
-    strip = lambda r: {k: v for k, v in r.items() if k not in ("settings", "tool")}  # noqa: E731
+    strip = lambda r: {
+        k: v for k, v in r.items() if k not in ("settings", "tool", "audit_checkpoint")
+    }  # noqa: E731
     assert strip(a.report) == strip(b.report)
 
 

@@ -1,0 +1,214 @@
+"""Signed reports and reviews: what a supervisor, prosecutor or defence expert checks offline.
+
+A report directory holds ``report.json`` (the canonical report, for people and ``jq``),
+``report.dsse.json`` (a DSSE envelope whose payload is an in-toto Statement v1: subject = the
+image name and SHA-256, predicate = exactly the bytes of report.json), optionally ``files.jsonl``
+(its SHA-256 is inside the report), and ``reviews/NNN.dsse.json``: supervisors' signed decisions,
+each bound to the SHA-256 of the report envelope. The report is never edited after signing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from kiosk.report import canonical, utc_text
+from kiosk.signing import (
+    INTOTO_STATEMENT,
+    Signer,
+    TrustedKey,
+    TrustStore,
+    VerificationError,
+    verify_envelope,
+)
+
+REPORT_PREDICATE = "urn:kiosk:predicate:triage-report:v1"
+REVIEW_PREDICATE = "urn:kiosk:predicate:triage-review:v1"
+DECISIONS = ("submit", "return", "more_info")
+ENVELOPE = "report.dsse.json"
+REPORT = "report.json"
+INVENTORY = "files.jsonl"
+
+
+def report_statement(report: dict[str, Any]) -> dict[str, Any]:
+    """The in-toto statement for a report: the image is the subject."""
+    sha = report["image"].get("sha256")
+    digest = {"sha256": sha} if sha else {"kiosk-media-not-hashed": report["outcome"]["status"]}
+    return {
+        "_type": INTOTO_STATEMENT,
+        "subject": [{"name": report["image"]["name"], "digest": digest}],
+        "predicateType": REPORT_PREDICATE,
+        "predicate": report,
+    }
+
+
+def sign_report(report: dict[str, Any], signer: Signer) -> tuple[bytes, bytes]:
+    """(report.json bytes, report.dsse.json bytes) for a complete report."""
+    envelope = signer.envelope(canonical(report_statement(report)))
+    return canonical(report), canonical(envelope)
+
+
+def _parse_time(text: object, what: str) -> datetime:
+    if not isinstance(text, str):
+        raise VerificationError(f"{what}: no signing time in the payload")
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError as e:
+        raise VerificationError(f"{what}: the signing time is not a time") from e
+
+
+def _check_key_time(key: TrustedKey, when: datetime, what: str) -> None:
+    problem = key.problem_at(when)
+    if problem:
+        raise VerificationError(f"{what}: {problem}")
+
+
+@dataclass(frozen=True, slots=True)
+class VerifiedReview:
+    path: Path
+    keyid: str
+    decision: str
+    reviewer: str
+    reason: str
+    time: str
+
+
+@dataclass(frozen=True, slots=True)
+class VerifiedReport:
+    """A report whose envelope, payload, report.json and inventory all agree, by a trusted key."""
+
+    directory: Path
+    report: dict[str, Any]
+    keyid: str
+    signed_at: str
+    envelope_sha256: str
+    reviews: tuple[VerifiedReview, ...]
+
+
+def _read(path: Path, what: str) -> bytes:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError as e:
+        raise VerificationError(f"{what} is missing") from e
+    except OSError as e:
+        raise VerificationError(f"{what} cannot be read: {e.strerror or e}") from e
+
+
+def verify_report_dir(directory: Path, trust: TrustStore) -> VerifiedReport:
+    """Verify a report directory completely; raises VerificationError with the exact reason."""
+    if not directory.is_dir():
+        raise VerificationError(f"{directory} is not a report directory")
+    env_raw = _read(directory / ENVELOPE, ENVELOPE)
+    key, payload = verify_envelope(env_raw, trust, ENVELOPE)
+    try:
+        statement = json.loads(payload)
+    except ValueError as e:
+        raise VerificationError(f"{ENVELOPE}: the signed payload is not JSON") from e
+    if (
+        not isinstance(statement, dict)
+        or statement.get("_type") != INTOTO_STATEMENT
+        or statement.get("predicateType") != REPORT_PREDICATE
+        or not isinstance(statement.get("predicate"), dict)
+    ):
+        raise VerificationError(f"{ENVELOPE}: the signed payload is not a kiosk triage report")
+    report: dict[str, Any] = statement["predicate"]
+    signed_at = report.get("finished")
+    _check_key_time(key, _parse_time(signed_at, ENVELOPE), ENVELOPE)
+    if _read(directory / REPORT, REPORT) != canonical(report):
+        raise VerificationError(f"{REPORT} differs from the signed report (tampered or replaced)")
+    subject = statement.get("subject")
+    sha = report.get("image", {}).get("sha256")
+    if sha and (not isinstance(subject, list) or subject[0].get("digest", {}).get("sha256") != sha):
+        raise VerificationError(f"{ENVELOPE}: the statement's subject is not the report's image")
+    inv = report.get("inventory")
+    if isinstance(inv, dict):
+        got = hashlib.sha256(_read(directory / INVENTORY, INVENTORY)).hexdigest()
+        if got != inv.get("sha256"):
+            raise VerificationError(
+                f"{INVENTORY} differs from the digest in the signed report (tampered)"
+            )
+    env_sha = hashlib.sha256(env_raw).hexdigest()
+    reviews = tuple(
+        _verify_review(p, trust, env_sha, report)
+        for p in sorted((directory / "reviews").glob("*.dsse.json"))
+    )
+    return VerifiedReport(directory, report, key.keyid, str(signed_at), env_sha, reviews)
+
+
+def _verify_review(
+    path: Path, trust: TrustStore, env_sha: str, report: dict[str, Any]
+) -> VerifiedReview:
+    what = f"review {path.name}"
+    key, payload = verify_envelope(_read(path, what), trust, what)
+    try:
+        st = json.loads(payload)
+        pred = st["predicate"]
+        subject_sha = st["subject"][0]["digest"]["sha256"]
+    except (ValueError, KeyError, IndexError, TypeError) as e:
+        raise VerificationError(f"{what}: the signed payload is not a kiosk review") from e
+    if st.get("predicateType") != REVIEW_PREDICATE:
+        raise VerificationError(f"{what}: the signed payload is not a kiosk review")
+    if subject_sha != env_sha:
+        raise VerificationError(f"{what}: it reviews a different report envelope")
+    _check_key_time(key, _parse_time(pred.get("time"), what), what)
+    return VerifiedReview(
+        path,
+        key.keyid,
+        str(pred.get("decision")),
+        str(pred.get("reviewer")),
+        str(pred.get("reason")),
+        str(pred.get("time")),
+    )
+
+
+def write_review(
+    verified: VerifiedReport,
+    decision: str,
+    reviewer: str,
+    reason: str,
+    signer: Signer,
+    when: datetime,
+) -> Path:
+    """Sign a supervisor's decision about a verified report; never overwrites anything."""
+    if decision not in DECISIONS:
+        raise VerificationError(f"decision must be one of {', '.join(DECISIONS)}")
+    if not reviewer.strip() or not reason.strip():
+        raise VerificationError("a review needs a reviewer id and a reason")
+    officer = str(verified.report.get("case", {}).get("officer", ""))
+    if reviewer.strip().casefold() == officer.strip().casefold():
+        raise VerificationError(
+            "the reviewer must be someone other than the officer who ran the scan"
+        )
+    statement = {
+        "_type": INTOTO_STATEMENT,
+        "subject": [{"name": ENVELOPE, "digest": {"sha256": verified.envelope_sha256}}],
+        "predicateType": REVIEW_PREDICATE,
+        "predicate": {
+            "report_id": verified.report.get("report_id"),
+            "decision": decision,
+            "reviewer": reviewer,
+            "reason": reason,
+            "time": utc_text(when),
+        },
+    }
+    data = canonical(signer.envelope(canonical(statement)))
+    folder = verified.directory / "reviews"
+    folder.mkdir(exist_ok=True)
+    n = len(list(folder.glob("*.dsse.json"))) + 1
+    while True:
+        path = folder / f"{n:03d}.dsse.json"
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        except FileExistsError:
+            n += 1
+            continue
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        return path

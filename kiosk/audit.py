@@ -1,0 +1,155 @@
+"""The kiosk's append-only, hash-chained audit log.
+
+Every action — key creation, pack and hash-set loading, scan start/finish/cancel, report written,
+verified, reviewed — is one JSON line ``{seq, time, prev, event, hash}``, where ``hash`` is
+SHA-256 over ``b"kiosk-audit-v1\\0" + JCS(entry without hash)`` and ``prev`` is the previous
+entry's hash (64 zeros for the first). The chain alone shows an edited entry; a dropped tail or a
+re-written chain shows only against a checkpoint ``{size, head}`` held elsewhere, which is why
+every signed report embeds one (shared/reference/governance-and-signing.md §4.8).
+
+The log records who, what authority, which exhibit, and what was decided — never file content
+and never file names from the evidence.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from kiosk.errors import KioskError
+from kiosk.report import canonical, utc_text
+
+GENESIS = "0" * 64
+_DOMAIN = b"kiosk-audit-v1\0"
+_TAIL = 64 * 1024
+
+
+class AuditError(KioskError):
+    """The audit log cannot be written, or does not verify."""
+
+
+def entry_hash(entry: dict[str, Any]) -> str:
+    body = {k: v for k, v in entry.items() if k != "hash"}
+    return hashlib.sha256(_DOMAIN + canonical(body)).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Checkpoint:
+    """How long the log was and what its last hash was, at one moment."""
+
+    size: int
+    head: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"size": self.size, "head": self.head}
+
+
+class AuditLog:
+    """Appends entries under an exclusive lock, so two kiosk processes never fork the chain."""
+
+    def __init__(self, path: Path, clock: Callable[[], datetime] | None = None) -> None:
+        self.path = path
+        self._clock = clock or (lambda: datetime.now(UTC))
+
+    def append(self, kind: str, **fields: Any) -> Checkpoint:
+        """Add one event; returns the checkpoint just after it."""
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
+        except OSError as e:
+            raise AuditError(f"cannot open the audit log {self.path}: {e.strerror or e}") from e
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            last = _last_entry(fd, self.path)
+            seq = last["seq"] + 1 if last else 1
+            prev = last["hash"] if last else GENESIS
+            entry: dict[str, Any] = {
+                "seq": seq,
+                "time": utc_text(self._clock()),
+                "prev": prev,
+                "event": {"kind": kind, **fields},
+            }
+            entry["hash"] = entry_hash(entry)
+            os.write(fd, canonical(entry) + b"\n")
+            os.fsync(fd)
+            return Checkpoint(seq, entry["hash"])
+        except OSError as e:
+            raise AuditError(
+                f"cannot append to the audit log {self.path}: {e.strerror or e}"
+            ) from e
+        finally:
+            os.close(fd)
+
+
+def _last_entry(fd: int, path: Path) -> dict[str, Any] | None:
+    size = os.fstat(fd).st_size
+    if size == 0:
+        return None
+    start = max(0, size - _TAIL)
+    tail = os.pread(fd, size - start, start)
+    if not tail.endswith(b"\n"):
+        raise AuditError(f"the audit log {path} ends in a partial line: run 'kiosk audit verify'")
+    line = tail.rstrip(b"\n").rsplit(b"\n", 1)[-1]
+    try:
+        entry = json.loads(line)
+        _ = entry["seq"], entry["hash"]
+    except (ValueError, KeyError, TypeError) as e:
+        raise AuditError(f"the last entry of the audit log {path} is damaged") from e
+    if not isinstance(entry, dict):
+        raise AuditError(f"the last entry of the audit log {path} is damaged")
+    return entry
+
+
+@dataclass(frozen=True, slots=True)
+class AuditReport:
+    entries: int
+    head: str
+    checkpoints_checked: int
+
+
+def verify_log(path: Path, checkpoints: list[Checkpoint] | None = None) -> AuditReport:
+    """Check the whole chain, then each checkpoint against it; raises AuditError with the reason."""
+    try:
+        lines = path.read_bytes().split(b"\n")
+    except OSError as e:
+        raise AuditError(f"cannot read the audit log {path}: {e.strerror or e}") from e
+    if lines and lines[-1] == b"":
+        lines.pop()
+    else:
+        raise AuditError(f"audit log {path}: the last line is incomplete")
+    hashes: list[str] = []
+    prev = GENESIS
+    for n, raw in enumerate(lines, 1):
+        try:
+            entry = json.loads(raw)
+        except ValueError as e:
+            raise AuditError(f"audit log entry {n}: not JSON (damaged or edited)") from e
+        if not isinstance(entry, dict) or entry.get("seq") != n:
+            raise AuditError(
+                f"audit log entry {n}: wrong sequence number (entries removed or reordered)"
+            )
+        if entry.get("prev") != prev:
+            raise AuditError(f"audit log entry {n}: does not follow entry {n - 1} (chain broken)")
+        if entry.get("hash") != entry_hash(entry):
+            raise AuditError(f"audit log entry {n}: its hash does not match its content (edited)")
+        prev = entry["hash"]
+        hashes.append(prev)
+    for cp in checkpoints or []:
+        if cp.size > len(hashes):
+            raise AuditError(
+                f"audit log has {len(hashes)} entries but a checkpoint says it had {cp.size}: "
+                "entries were removed from the end"
+            )
+        if cp.size > 0 and hashes[cp.size - 1] != cp.head:
+            raise AuditError(
+                f"audit log entry {cp.size} differs from the checkpoint taken then: "
+                "the log was rewritten"
+            )
+    return AuditReport(len(hashes), prev, len(checkpoints or []))
