@@ -11,6 +11,7 @@ from html import escape
 from typing import Any
 
 from kiosk.attestation import VerifiedReport
+from kiosk.report import visible
 
 _TITLES = {
     "submit_for_examination": "SUBMIT FOR EXAMINATION",
@@ -31,7 +32,7 @@ code{word-break:break-all}
 
 
 def _e(value: object) -> str:
-    return escape("" if value is None else str(value), quote=True)
+    return escape(visible("" if value is None else str(value)), quote=True)
 
 
 def _table(headers: list[str], rows: list[list[object]]) -> str:

@@ -44,6 +44,20 @@ def utc_text(t: datetime) -> str:
     return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+def visible(text: str) -> str:
+    """Text with control and other non-printing characters shown as escapes, the rest as is.
+
+    File names come from the evidence: an escape sequence or a bell must show as text in a
+    terminal or on a page, never act. Non-ASCII letters stay readable.
+    """
+    if text.isprintable():
+        return text
+    return "".join(
+        c if c.isprintable() else (f"\\x{ord(c):02x}" if ord(c) < 0x100 else f"\\u{ord(c):04x}")
+        for c in text
+    )
+
+
 def _matches(r: FileResult) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = [
         {
@@ -399,11 +413,7 @@ def render_text(report: dict[str, Any]) -> str:
             for m in f["matches"]
             if m["type"] == "yara" or m["disposition"] == "known_bad"
         )
-        path = (
-            f["path"].encode("unicode_escape").decode("ascii")
-            if not f["path"].isprintable()
-            else f["path"]
-        )
+        path = visible(f["path"])
         lines.append(f"  [{f['volume']}] {path} ({f['size']} bytes): {what}")
     lines.append(f"Not examined: {len(report['not_examined'])} area(s)")
     return "\n".join(lines)

@@ -87,8 +87,13 @@ class Signer:
         }
 
 
-def init_key(home: Path | None = None, name: str = "kiosk") -> Signer:
-    """Create a key pair (refusing to overwrite one) and trust it in this kiosk's own store."""
+def init_key(
+    home: Path | None = None, name: str = "kiosk", not_before: datetime | None = None
+) -> Signer:
+    """Create a key pair (refusing to overwrite one) and trust it in this kiosk's own store.
+
+    The key is trusted from ``not_before`` (default: now): a key cannot sign before it existed.
+    """
     home = home or kiosk_home()
     keys = home / "keys"
     key_path = keys / f"{name}.key"
@@ -113,7 +118,7 @@ def init_key(home: Path | None = None, name: str = "kiosk") -> Signer:
         raise SigningError(f"cannot create the key in {keys}: {e.strerror or e}") from e
     signer = Signer(private, key_id(private.public_key()))
     store = TrustStore.load(home / "trust.json", missing_ok=True)
-    store.add(signer.public, label=name, not_before=datetime.now(UTC))
+    store.add(signer.public, label=name, not_before=not_before or datetime.now(UTC))
     store.save(home / "trust.json")
     return signer
 

@@ -39,7 +39,7 @@ CASE = CaseRecord(
 def kiosk_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A kiosk home with a key pair and trust store, shared by the session's tests."""
     home = tmp_path_factory.mktemp("kiosk-home")
-    init_key(home)
+    init_key(home, not_before=datetime(2026, 1, 1, tzinfo=UTC))  # before the fixed test clock
     return home
 
 
