@@ -20,6 +20,7 @@ from typing import TextIO
 from kiosk import __version__
 from kiosk.attestation import DECISIONS, VerifiedReport, verify_report_dir, write_review
 from kiosk.audit import AuditLog, Checkpoint, verify_log
+from kiosk.config import load_config
 from kiosk.errors import KioskError
 from kiosk.html import render_html
 from kiosk.model import CaseRecord, LegalBasis, Outcome, Progress
@@ -296,6 +297,7 @@ def _scan(args: argparse.Namespace) -> int:
         inventory=args.inventory,
         workers=args.workers,
         max_yara_bytes=args.max_yara_bytes,
+        allow_self_authorisation=load_config(kiosk_home()).allow_self_authorisation,
     )
     progress = _ProgressLine(sys.stderr)
     hooks = Hooks(on_progress=progress, signer=load_signer(args.key), audit=_audit())

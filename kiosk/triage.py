@@ -68,6 +68,7 @@ class TriageRequest:
     workers: int = 2
     max_yara_bytes: int = DEFAULT_MAX_YARA_BYTES
     yara_timeout_s: int = 60
+    allow_self_authorisation: bool = False  # kiosk policy (config.toml), recorded in the report
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,7 +90,7 @@ class Hooks:
     audit: AuditLog | None = None  # where scan start/finish/report events are chained
 
 
-def check_case(case: CaseRecord) -> None:
+def check_case(case: CaseRecord, allow_self_authorisation: bool = False) -> None:
     """No scan without a complete record of who asked and under what authority."""
     missing = [
         label
@@ -104,7 +105,8 @@ def check_case(case: CaseRecord) -> None:
     ]
     if missing:
         raise CaseError(f"cannot start: {', '.join(missing)} not recorded")
-    if case.officer.strip().casefold() == case.authorised_by.strip().casefold():
+    same = case.officer.strip().casefold() == case.authorised_by.strip().casefold()
+    if same and not allow_self_authorisation:
         raise CaseError(
             "cannot start: the authorising officer must be someone other than the officer"
         )
@@ -167,7 +169,7 @@ def run_triage(req: TriageRequest, hooks: Hooks | None = None) -> TriageResult:
     written then). Once scanning has begun, failures end as a report marked failed.
     """
     hooks = hooks or Hooks()
-    check_case(req.case)
+    check_case(req.case, req.allow_self_authorisation)
     signer = hooks.signer
     if signer is None:
         raise SigningError("no signing key loaded: every report must be signed ('kiosk keys init')")
@@ -318,6 +320,7 @@ def _run(
             "yara_timeout_s": req.yara_timeout_s,
             "workers": req.workers,
             "inventory": req.inventory,
+            "allow_self_authorisation": req.allow_self_authorisation,
         },
         "started": utc_text(started),
         "finished": utc_text(hooks.clock()),

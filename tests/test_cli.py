@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import subprocess
@@ -165,3 +166,110 @@ def test_usage_errors_exit_2(tmp_path: Path) -> None:
         check=False,
     )
     assert run.returncode == 2
+
+
+def _run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "kiosk", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def test_keys_init_trust_revoke(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    env = {"KIOSK_HOME": str(home)}
+    init = _run("keys", "init", env=env)
+    assert init.returncode == 0, init.stderr
+    keyid = init.stdout.split()[2]
+    assert len(keyid) == 64
+    again = _run("keys", "init", env=env)
+    assert again.returncode == 1
+    assert "never overwritten" in again.stderr
+    other = tmp_path / "other"
+    _run("keys", "init", env={"KIOSK_HOME": str(other)})
+    trust = _run("keys", "trust", str(other / "keys" / "kiosk.pub"), "--label", "kiosk 2", env=env)
+    assert trust.returncode == 0, trust.stderr
+    store = json.loads((home / "trust.json").read_text())
+    assert len(store["keys"]) == 2
+    revoke = _run("keys", "revoke", keyid[:10], env=env)
+    assert revoke.returncode == 0, revoke.stderr
+    assert revoke.stdout.strip() == f"revoked: {keyid}"
+    kinds = [
+        json.loads(x)["event"]["kind"] for x in (home / "audit.jsonl").read_text().splitlines()
+    ]
+    assert kinds == ["key_created", "key_trusted", "key_revoked"]
+
+
+def test_scan_without_a_key_or_with_an_open_key_refuses_before_the_image(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    run = _kiosk(SAMPLES / "fat16.dd", out=tmp_path / "r", extra=[])
+    assert run.returncode == 0  # the session's test home has a key
+    env = {**os.environ, "KIOSK_HOME": str(home)}
+    cmd = [
+        sys.executable,
+        "-m",
+        "kiosk",
+        "scan",
+        str(SAMPLES / "fat16.dd"),
+        *CASE_ARGS,
+        "--rules",
+        str(RULES),
+        "--hashsets",
+        str(HASHSETS),
+        "--out",
+        str(tmp_path / "r2"),
+    ]
+    run = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=60, check=False)
+    assert run.returncode == 1
+    assert "kiosk keys init" in run.stderr
+    _run("keys", "init", env={"KIOSK_HOME": str(home)})
+    (home / "keys" / "kiosk.key").chmod(0o640)
+    run = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=60, check=False)
+    assert run.returncode == 1
+    assert "readable by others" in run.stderr
+    assert not (tmp_path / "r2").exists()
+
+
+def test_self_authorisation_only_where_the_kiosk_config_allows(tmp_path: Path) -> None:
+    home = Path(os.environ["KIOSK_HOME"])
+    args = [a if a != "DS-2" else "PC-1" for a in CASE_ARGS]
+    cmd = [
+        sys.executable,
+        "-m",
+        "kiosk",
+        "scan",
+        str(SAMPLES / "fat16.dd"),
+        *args,
+        "--rules",
+        str(RULES),
+        "--hashsets",
+        str(HASHSETS),
+        "--out",
+        str(tmp_path / "r"),
+    ]
+    refused = subprocess.run(cmd, capture_output=True, text=True, timeout=60, check=False)
+    assert refused.returncode == 1
+    assert "someone other than the officer" in refused.stderr
+    (home / "config.toml").write_text("allow_self_authorisation = true\n")
+    try:
+        allowed = subprocess.run(cmd, capture_output=True, text=True, timeout=60, check=False)
+    finally:
+        (home / "config.toml").unlink()
+    assert allowed.returncode == 0, allowed.stderr
+    report = json.loads((Path(allowed.stdout.strip().splitlines()[-1]) / "report.json").read_text())
+    assert report["settings"]["allow_self_authorisation"] is True
+
+
+def test_an_envelope_moved_to_another_report_fails(tmp_path: Path) -> None:
+    a = _kiosk(SAMPLES / "fat16.dd", out=tmp_path / "a")
+    b = _kiosk(SAMPLES / "ext4.dd", out=tmp_path / "b")
+    da = Path(a.stdout.strip().splitlines()[-1])
+    db = Path(b.stdout.strip().splitlines()[-1])
+    (db / "report.dsse.json").write_bytes((da / "report.dsse.json").read_bytes())
+    run = _run("report", "verify", str(db))
+    assert run.returncode == 1
+    assert run.stdout.startswith("invalid: report.json differs from the signed report")
