@@ -291,6 +291,7 @@ class WalkProblem:
     path: str
     inode: int
     reason: str
+    blocking: bool = True  # False when nothing was missed (a second path to a walked directory)
 
 
 @dataclass(slots=True)
@@ -559,11 +560,26 @@ class Evidence:
                 yield from self._ntfs_streams(vol, source, addr, path, allocated, is_dir, state)
             if is_dir:
                 if realloc or meta is None:
-                    continue  # deleted directory, metadata gone or reused: nothing to enter
+                    state.problems.append(
+                        WalkProblem(
+                            vol.index,
+                            path,
+                            addr,
+                            "deleted directory whose metadata is gone or reused: "
+                            "its entries cannot be listed",
+                            blocking=False,
+                        )
+                    )
+                    continue
                 if addr in seen:
                     state.problems.append(
                         WalkProblem(
-                            vol.index, path, addr, "directory loop: already entered, not followed"
+                            vol.index,
+                            path,
+                            addr,
+                            "directory already walked by another path (loop or hard link): "
+                            "not entered again",
+                            blocking=False,
                         )
                     )
                     continue
@@ -708,18 +724,36 @@ class FileReader:
             yield data
             off += len(data)
 
+    def stored_bytes(self, task: FileTask) -> int | None:
+        """Bytes the filesystem really stores for a stream (holes excluded); None if unknown."""
+        fs = self._ev.open_fs(task.fs_offset, task.fs_type)
+        runs = _runs(fs.open_meta(inode=task.inode), task)
+        if runs is None:
+            return None
+        block = int(fs.info.block_size)
+        return sum(int(r.len) * block for r in runs if not int(r.flags) & _SPARSE_RUN)
+
 
 class SparseStreamError(OSError):
     """A stream with no stored runs (NTFS ``$BadClus:$Bad``): TSK, like icat, reads nothing."""
 
 
-def _no_stored_data(f: Any, task: FileTask) -> bool:
-    sparse = int(pytsk3.TSK_FS_ATTR_RUN_FLAG_SPARSE) | int(pytsk3.TSK_FS_ATTR_RUN_FLAG_FILLER)
+_SPARSE_RUN = int(pytsk3.TSK_FS_ATTR_RUN_FLAG_SPARSE) | int(pytsk3.TSK_FS_ATTR_RUN_FLAG_FILLER)
+
+
+def _runs(f: Any, task: FileTask) -> list[Any] | None:
+    """The data runs of the task's attribute; None when it is resident or not found."""
     for attr in f:
         if task.attr_type != _ATTR_DEFAULT and (
             int(attr.info.type) != task.attr_type or int(attr.info.id) != task.attr_id
         ):
             continue
-        runs = list(attr)
-        return all(int(r.flags) & sparse for r in runs)  # no runs at all: nothing stored
-    return False
+        if not int(attr.info.flags) & int(pytsk3.TSK_FS_ATTR_NONRES):
+            return None
+        return list(attr)
+    return None
+
+
+def _no_stored_data(f: Any, task: FileTask) -> bool:
+    runs = _runs(f, task)
+    return runs is not None and all(int(r.flags) & _SPARSE_RUN for r in runs)  # no runs: nothing

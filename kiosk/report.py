@@ -217,8 +217,9 @@ def recommend(
     errors = tally.files[FileStatus.ERROR.value]
     if errors:
         reasons.append(f"{errors} file(s) could not be read or scanned")
-    if walk_problems:
-        reasons.append(f"{len(walk_problems)} directory area(s) could not be walked")
+    blocking = [p for p in walk_problems if p.blocking]
+    if blocking:
+        reasons.append(f"{len(blocking)} directory area(s) could not be walked")
     if hashes.ewf_verified is False:
         reasons.append(
             "the image's stored EWF hash does not match its content: integrity not verified"

@@ -1,0 +1,111 @@
+"""Fuzzed evidence: mutated and truncated sample images through the whole CLI scan.
+
+Each case runs ``python -m kiosk scan`` in its own process, so a native crash shows as a signal
+exit instead of killing the test run. Every case must end with exit 0 (a report) or exit 1 (one
+clear line), never a traceback, a signal or a hang. ``KIOSK_FUZZ_EXAMPLES`` sets the number of
+cases (a short run here; the long run is described in tests/README.md).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tests.conftest import HASHSETS, IMAGES, RULES, SAMPLES
+
+EXAMPLES = int(os.environ.get("KIOSK_FUZZ_EXAMPLES", "25"))
+RAW = sorted(n for n in IMAGES if IMAGES[n]["format"] == "raw")
+CASE_ARGS = [
+    "--case",
+    "F-1",
+    "--exhibit",
+    "EX-F",
+    "--officer",
+    "PC-1",
+    "--authorised-by",
+    "DS-2",
+    "--legal-basis",
+    "warrant",
+    "--legal-ref",
+    "W-F",
+]
+
+
+def _regions(name: str) -> list[tuple[int, int]]:
+    """Where the filesystem metadata lives: boot sectors, superblocks, FATs, MFT, inode tables."""
+    out = []
+    for v in IMAGES[name]["volumes"]:
+        off = v["offset"]
+        out += [
+            (off, 512),
+            (off + 1024, 1024),
+            (off, 64 * 1024),
+            (off, min(v["length"], 512 * 1024)),
+        ]
+    return out
+
+
+mutation = st.tuples(st.integers(0, 3), st.floats(0, 1), st.binary(min_size=1, max_size=64))
+
+
+@settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(
+    name=st.sampled_from(RAW),
+    mutations=st.lists(mutation, min_size=1, max_size=12),
+    truncate=st.one_of(st.none(), st.floats(0.05, 0.99)),
+)
+def test_mutated_images_end_cleanly(
+    tmp_path_factory: pytest.TempPathFactory,
+    name: str,
+    mutations: list[tuple[int, float, bytes]],
+    truncate: float | None,
+) -> None:
+    work = tmp_path_factory.mktemp("fuzz")
+    data = bytearray((SAMPLES / name).read_bytes())
+    regions = _regions(name)
+    for which, where, blob in mutations:
+        start, length = regions[which % len(regions)]
+        pos = start + int(where * max(0, length - len(blob)))
+        data[pos : pos + len(blob)] = blob
+    if truncate is not None:
+        del data[int(len(data) * truncate) :]
+    image = work / name
+    image.write_bytes(bytes(data))
+    cmd = [
+        sys.executable,
+        "-m",
+        "kiosk",
+        "scan",
+        str(image),
+        *CASE_ARGS,
+        "--rules",
+        str(RULES),
+        "--hashsets",
+        str(HASHSETS),
+        "--out",
+        str(work / "reports"),
+    ]
+    run = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
+    assert run.returncode in (0, 1), f"exit {run.returncode}: {run.stderr[-2000:]}"
+    assert "Traceback" not in run.stderr + run.stdout
+    if run.returncode == 1:
+        assert run.stderr.startswith("kiosk: ")
+        assert len(run.stderr.strip().splitlines()) == 1, run.stderr
+    else:
+        report_dir = Path(run.stdout.strip().splitlines()[-1])
+        assert (report_dir / "report.dsse.json").is_file()
+    leftovers = (
+        [p for p in (work / "reports").glob(".partial-*")] if (work / "reports").exists() else []
+    )
+    assert leftovers == []
