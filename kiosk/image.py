@@ -445,13 +445,15 @@ class Evidence:
                     continue
                 records.append(self._volume_at(index, start, length, f"{scheme}: {desc}"))
         for r in records:
-            need = r.offset + r.length
-            if r.examined:
-                fs = self._fs_cache[(r.offset, r.fs_type or "")]
-                need = max(need, r.offset + int(fs.info.block_count) * int(fs.info.block_size))
+            if not r.examined:
+                continue  # a region without a filesystem past the end is listed below instead
+            fs = self._fs_cache[(r.offset, r.fs_type or "")]
+            need = max(
+                r.offset + r.length, r.offset + int(fs.info.block_count) * int(fs.info.block_size)
+            )
             if need > size:
                 raise ImageError(
-                    f"the image is truncated: {r.description} ({r.fs_type or 'no filesystem'}) "
+                    f"the image is truncated: the {r.fs_type} filesystem of {r.description} "
                     f"ends at byte {need} but the image holds only {size} bytes"
                 )
         for r in list(records):

@@ -31,9 +31,29 @@ from kiosk.rules import RulePack
 SCHEMA_VERSION = "kiosk.triage-report/1"
 
 
+_I_JSON_MAX = 2**53 - 1
+
+
+def _i_json(obj: Any) -> Any:
+    if isinstance(obj, bool):
+        return obj
+    if isinstance(obj, int):
+        return obj if -_I_JSON_MAX <= obj <= _I_JSON_MAX else str(obj)
+    if isinstance(obj, dict):
+        return {k: _i_json(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_i_json(v) for v in obj]
+    return obj
+
+
 def canonical(obj: Any) -> bytes:
-    """RFC 8785 canonical JSON bytes."""
-    out: bytes = rfc8785.dumps(obj)
+    """RFC 8785 canonical JSON bytes.
+
+    Integers beyond ±(2^53 - 1) cannot round-trip through JSON (I-JSON); they only come from
+    corrupt or crafted metadata (a file "size" of 4e18), so they are written as decimal
+    strings rather than rounded or refused.
+    """
+    out: bytes = rfc8785.dumps(_i_json(obj))
     return out
 
 

@@ -276,8 +276,11 @@ class _Pool:
             self._kill(s)
 
 
+MAX_FILE_SECONDS = 4 * 3600.0  # no single file may hold the kiosk longer, whatever it claims
+
+
 def _file_deadline(cfg: ScanConfig, task: FileTask) -> float:
-    return cfg.file_timeout_s + task.size / FILE_TIMEOUT_RATE
+    return min(cfg.file_timeout_s + task.size / FILE_TIMEOUT_RATE, MAX_FILE_SECONDS)
 
 
 def scan_tasks(

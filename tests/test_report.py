@@ -172,3 +172,10 @@ def test_text_summary_shows_hostile_names_escaped() -> None:
     assert "\x1b" not in text
     assert "\x07" not in text
     assert "\\x1b[31mred\\x07" in text
+
+
+def test_integers_beyond_i_json_are_written_as_strings() -> None:
+    huge = 4163510269329813000000
+    assert canonical({"size": huge, "ok": 2**53 - 1, "flag": True}) == (
+        b'{"flag":true,"ok":9007199254740991,"size":"4163510269329813000000"}'
+    )
