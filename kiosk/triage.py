@@ -112,14 +112,49 @@ def check_case(case: CaseRecord, allow_self_authorisation: bool = False) -> None
         )
 
 
+PARTIAL_PREFIX = ".partial-"
+
+
 def _prepare_out(out_dir: Path, report_id: str) -> Path:
+    """A hidden work directory named for this process; it becomes the report only when complete."""
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
-        partial = out_dir / f".partial-{report_id}"
+        probe = out_dir / f".probe-{os.getpid()}"
+        probe.write_bytes(b"")  # fail now, before the evidence is opened, if we cannot write
+        probe.unlink()
+        partial = out_dir / f"{PARTIAL_PREFIX}{report_id}-{os.getpid()}"
         partial.mkdir()
     except OSError as e:
         raise ReportError(f"cannot write reports to {out_dir}: {e.strerror or e}") from e
     return partial
+
+
+def remove_stale_partials(out_dir: Path) -> list[str]:
+    """Remove work directories left by runs that were killed; returns their report ids.
+
+    A partial directory never verifies (no envelope), but left alone it would look like clutter
+    an officer might mistake for a report. Only directories whose process is gone are removed.
+    """
+    removed: list[str] = []
+    if not out_dir.is_dir():
+        return removed
+    for p in out_dir.glob(f"{PARTIAL_PREFIX}*"):
+        report_id, _, pid = p.name[len(PARTIAL_PREFIX) :].rpartition("-")
+        if not pid.isdigit() or _alive(int(pid)):
+            continue
+        shutil.rmtree(p, ignore_errors=True)
+        removed.append(report_id)
+    return sorted(removed)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _engine_versions() -> dict[str, str]:
@@ -190,6 +225,9 @@ def run_triage(req: TriageRequest, hooks: Hooks | None = None) -> TriageResult:
             rule_packs=pack_records(rules.packs) if rules else [],
             hash_sets=hashset_records(index.sets),
         )
+    for stale in remove_stale_partials(req.out_dir):
+        if audit:
+            audit.append("interrupted_run_cleaned", report_id=stale)
     try:
         partial = _prepare_out(req.out_dir, report_id)
     except KioskError as e:
