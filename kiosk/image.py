@@ -49,6 +49,13 @@ _FS_TYPES: dict[str, Any] = {
     "apfs": pytsk3.TSK_FS_TYPE_APFS,
 }
 _FS_NAMES = {int(v): k for k, v in _FS_TYPES.items()}
+_SCHEMES = {
+    int(pytsk3.TSK_VS_TYPE_DOS): "MBR",
+    int(pytsk3.TSK_VS_TYPE_GPT): "GPT",
+    int(pytsk3.TSK_VS_TYPE_BSD): "BSD disklabel",
+    int(pytsk3.TSK_VS_TYPE_SUN): "Sun VTOC",
+    int(pytsk3.TSK_VS_TYPE_MAC): "Apple partition map",
+}
 _RETRY_ORDER = ("fat32", "fat16", "fat12", "exfat", "ntfs", "ext4", "hfs", "iso9660")
 
 _ATTR_DEFAULT = int(pytsk3.TSK_FS_ATTR_TYPE_DEFAULT)
@@ -417,7 +424,9 @@ class Evidence:
             records.append(self._volume_at(0, 0, size, "whole image (no partition table)"))
         else:
             bsize = int(vs.info.block_size)
-            scheme = {1: "MBR", 8: "GPT"}.get(int(vs.info.vstype), str(vs.info.vstype))
+            scheme = _SCHEMES.get(
+                int(vs.info.vstype), f"partition table type {int(vs.info.vstype)}"
+            )
             for part in vs:
                 start, length = int(part.start) * bsize, int(part.len) * bsize
                 desc = (
