@@ -20,8 +20,9 @@ from typing import TextIO
 from kiosk import __version__
 from kiosk.attestation import DECISIONS, VerifiedReport, verify_report_dir, write_review
 from kiosk.audit import AuditLog, Checkpoint, verify_log
+from kiosk.case_export import case_bundle, case_json
 from kiosk.config import load_config
-from kiosk.errors import KioskError
+from kiosk.errors import KioskError, ReportError
 from kiosk.html import render_html
 from kiosk.model import CaseRecord, LegalBasis, Outcome, Progress
 from kiosk.report import render_text
@@ -110,7 +111,9 @@ def build_parser() -> argparse.ArgumentParser:
     rs = rsub.add_parser("show", help="print a verified report's summary")
     rh = rsub.add_parser("html", help="write a printable HTML page of a verified report")
     rh.add_argument("--out", type=Path, help="where to write it (default: DIR/report.html)")
-    for r in (rv, rs, rh):
+    rc = rsub.add_parser("case", help="write a CASE 1.5 JSON-LD bundle of a verified report")
+    rc.add_argument("--out", type=Path, help="where to write it (default: DIR/report.case.jsonld)")
+    for r in (rv, rs, rh, rc):
         r.add_argument("directory", type=Path, help="the report directory")
         r.add_argument("--trust", type=Path, help="trust store (default: $KIOSK_HOME/trust.json)")
 
@@ -207,6 +210,14 @@ def _report(args: argparse.Namespace) -> int:
         print(f"Signed by {v.keyid} at {v.signed_at}: valid")
         for rv in v.reviews:
             print(f"Review: {rv.decision} by {rv.reviewer} at {rv.time}: {rv.reason}")
+        return 0
+    if args.report_command == "case":
+        out = args.out or args.directory / "report.case.jsonld"
+        try:
+            out.write_bytes(case_json(case_bundle(v)))
+        except OSError as e:
+            raise ReportError(f"cannot write {out}: {e.strerror or e}") from e
+        print(out)
         return 0
     out = args.out or args.directory / "report.html"
     out.write_text(render_html(v), encoding="utf-8")
