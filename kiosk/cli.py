@@ -314,6 +314,8 @@ def _scan(args: argparse.Namespace) -> int:
         progress.done()
     print(render_text(result.report))
     print(result.report_dir)
+    for line in cli_hashsets.dev_warnings(result.report):
+        print(line, file=sys.stderr)
     outcome = result.report["outcome"]
     if outcome["status"] == Outcome.FAILED.value:
         print(f"kiosk: error: the scan failed: {outcome['reason']}", file=sys.stderr)

@@ -75,6 +75,16 @@ def add_parser(sub: Any) -> None:
     rm.add_argument("name")
 
 
+def dev_warnings(report: dict[str, Any]) -> list[str]:
+    """One line per hash set a ``--dev`` scan used although it failed verification."""
+    return [
+        f"kiosk: warning: --dev: hash set {s['name']} {s['version']} used although: "
+        + "; ".join(s["dev_override"])
+        for s in report.get("hash_sets", [])
+        if s.get("dev_override")
+    ]
+
+
 def _audit() -> AuditLog:
     return AuditLog(kiosk_home() / "audit.jsonl")
 

@@ -158,6 +158,9 @@ def test_a_failed_import_leaves_the_active_version_working(
     with pytest.raises(HashSetError, match=r"v2\.txt line 1001"):
         import_set(store, ImportRequest("s", (bad,), "known_bad", version="2"))
     assert sorted(p.name for p in store.iterdir()) == ["s"]  # no .build-* left
+    killed = store / ".build-s-deadbeef"  # what an import killed with SIGKILL leaves
+    (killed / "2").mkdir(parents=True)
+    (killed / "2" / "sha256.hpk").write_bytes(b"half")
     assert sorted(p.name for p in (store / "s").iterdir()) == ["1", "current"]
     with HashIndex.load(store) as index:
         assert [(s.version, bool(index.lookup({"sha256": b"\x11" * 32}))) for s in index.sets] == [
@@ -167,6 +170,7 @@ def test_a_failed_import_leaves_the_active_version_working(
     with pytest.raises(HashSetError, match="no usable digests"):  # a new set: nothing appears
         import_set(store, ImportRequest("new", (empty,), "known_bad", format="plain"))
     assert not (store / "new").exists()
+    assert not killed.exists()  # the next import cleans up what a killed one left
 
 
 def test_versions_only_go_up_and_the_old_version_is_replaced(tmp_path: Path, home: Path) -> None:
@@ -505,28 +509,16 @@ def test_cli_scan_refuses_a_tampered_set_with_one_line_naming_it(
     )
     manifest = vdir / "manifest.json"
     manifest.write_text(manifest.read_text().replace('"known_bad"', '"known_good"', 1))
-    run = kiosk(
-        "scan",
-        SAMPLES / "fat16.dd",
-        "--case",
-        "C",
-        "--exhibit",
-        "E",
-        "--officer",
-        "A",
-        "--authorised-by",
-        "B",
-        "--legal-basis",
-        "consent",
-        "--legal-ref",
-        "x",
-        "--rules",
-        RULES,
-        "--hashsets",
-        store,
-        "--out",
-        tmp_path / "r",
-    )
+    scan = ["scan", SAMPLES / "fat16.dd", "--case", "C", "--exhibit", "E", "--officer", "A"]
+    scan += ["--authorised-by", "B", "--legal-basis", "consent", "--legal-ref", "x"]
+    scan += ["--rules", RULES, "--hashsets", store, "--out", tmp_path / "r"]
+    run = kiosk(*scan)
     assert run.returncode == 1
     (line,) = run.stderr.splitlines()
     assert line.startswith("kiosk: error: hash set lab-known-bad 7 refused:")
+    assert not (tmp_path / "r").exists()
+    run = kiosk(*scan, "--dev")  # forensic staff: it runs, and says what it accepted
+    assert run.returncode == 0, run.stderr
+    (line,) = run.stderr.splitlines()
+    assert line.startswith("kiosk: warning: --dev: hash set lab-known-bad 7 used although: ")
+    assert "manifest.json does not match its signature (tampered)" in line
