@@ -18,7 +18,8 @@ demo: demo-headless
 DEMO_HOME := $(CURDIR)/.kiosk-demo
 
 # The bundled hash sets are signed by the worthless demo key in demo/: only the demo home trusts it.
-$(DEMO_HOME)/.trusts-demo-hashset-key: demo/hashset-signing.pub | $(STAMP)
+# Done once per demo home (a second 'keys trust' of the same key is refused by design).
+$(DEMO_HOME)/.trusts-demo-hashset-key: | $(STAMP)
 	test -f $(DEMO_HOME)/keys/kiosk.key || KIOSK_HOME=$(DEMO_HOME) $(BIN)/kiosk keys init
 	KIOSK_HOME=$(DEMO_HOME) $(BIN)/kiosk keys trust demo/hashset-signing.pub \
 		--label "kiosk project demo key (public, worthless: demo only)"
