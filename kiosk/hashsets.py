@@ -1,137 +1,380 @@
-"""Hash sets: load, validate, look up.
+"""Hash sets at scan time: find the active version of each set, verify it, memory-map it, look up.
 
-For now a set is ``hashsets/<name>/manifest.toml`` (name, version, algorithm, disposition,
-category) plus ``<algorithm>.txt``, one hex digest a line. Lookups go through ``HashIndex`` so the
-managed, memory-mapped store can replace the in-memory sets without touching the scanner.
+The store (built by ``hashset_build``; layout in shared/reference/hashsets-and-rule-packs.md §2.3)::
+
+    hashsets/<name>/current                 the active version, one line
+    hashsets/<name>/<version>/manifest.json name, version, disposition, counts, source digests
+    hashsets/<name>/<version>/<alg>.hpk     sorted fixed-width digests + prefix bucket table
+    hashsets/<name>/<version>/props.sqlite  per-hash properties, read only on a hit (optional)
+    hashsets/<name>/<version>/manifest.dsse.json   the signature (``kiosk hashsets sign``)
+
+Why this shape: a lookup is one bucket-table read and a short binary search over an ``mmap``, so
+memory does not grow with the set (the page cache holds what is hot, shared by every worker) and
+pure Python does ≥ 500 k lookups/s (bench/hashsets.md). A version directory is never changed
+after it is installed; an import builds a new one and flips ``current``.
+
+Trust (``HashIndex.load``): a set is used only if its signature verifies against the kiosk's trust
+store, every file matches it, it has not expired, and its version is not lower than one this
+kiosk has already accepted (``$KIOSK_HOME/versions.json``). ``dev=True`` — forensic staff only —
+accepts a set failing any of these, and says so in the audit log and in the set's record.
+Worker processes load with ``verified=`` the digests the parent checked, and re-check only those.
 """
 
 from __future__ import annotations
 
 import hashlib
-import tomllib
+import json
+import re
+import sqlite3
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from kiosk.errors import HashSetError
+from kiosk.hashpack import Pack
+from kiosk.hashset_trust import Verdict, VersionBook, check_version, version_key
 from kiosk.model import HashMatch
+from kiosk.signing import SigningError, TrustStore, kiosk_home
 
-ALGORITHMS = {"md5": 32, "sha1": 40, "sha256": 64}
+if TYPE_CHECKING:  # kiosk.audit imports kiosk.report, which imports this module
+    from kiosk.audit import AuditLog
+
+ALGORITHMS = {"md5": 16, "sha1": 20, "sha256": 32}  # raw digest widths
+LOOKUP_ORDER = ("sha256", "sha1", "md5")  # strongest first: the match names the best evidence
 DISPOSITIONS = ("known_bad", "known_good")
+MANIFEST = "manifest.json"
+CURRENT = "current"
+PROPS = "props.sqlite"
+MANIFEST_FORMAT = "kiosk.hashset/1"
+NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,79}")
+
+
+def check_name(kind: str, value: str) -> str:
+    """A set name or version becomes a directory name: keep it to a safe alphabet."""
+    if not NAME_RE.fullmatch(value):
+        raise HashSetError(
+            f"hash set {kind} {value!r}: use letters, digits, '.', '_' and '-' (80 at most)"
+        )
+    return value
 
 
 @dataclass(frozen=True, slots=True)
 class HashSet:
-    """One set: what it is, where it is, and the digest of exactly what was loaded."""
+    """One set version: what it is, where it is, and the digest of exactly what was loaded."""
 
     name: str
     version: str
-    algorithm: str
+    algorithm: str  # the algorithms it holds, strongest first, joined by "+"
     disposition: str
     category: str
     description: str
-    path: Path
-    count: int
-    digest: str  # SHA-256 over the manifest and the digest file
+    path: Path  # the version directory
+    count: int  # digests of its largest algorithm (≈ records)
+    digest: str  # SHA-256 of manifest.json, which holds the SHA-256 of every other file
+    algorithms: tuple[str, ...] = ()
+    signed_by: str | None = None  # key id that verified it; None when loaded unverified (dev)
+    dev_override: tuple[str, ...] = ()  # the problems accepted because of --dev
 
 
-def _field(meta: dict[str, object], key: str, where: Path) -> str:
-    value = meta.get(key)
-    if not isinstance(value, str) or not value:
-        raise HashSetError(f"hash set {where.parent.name}: manifest.toml has no '{key}'")
-    return value
+# --------------------------------------------------------------------------- manifests
 
 
-def _read_set(set_dir: Path) -> tuple[HashSet, frozenset[bytes]]:
-    manifest = set_dir / "manifest.toml"
+def read_manifest(version_dir: Path, name: str | None = None) -> tuple[dict[str, Any], bytes]:
+    """The manifest of one version directory, checked for shape (not yet for trust)."""
+    name = name or version_dir.parent.name
+    where = f"hash set {name}"
     try:
-        raw_manifest = manifest.read_bytes()
-        meta = tomllib.loads(raw_manifest.decode("utf-8"))
+        raw = (version_dir / MANIFEST).read_bytes()
+        m = json.loads(raw)
     except FileNotFoundError as e:
-        raise HashSetError(f"hash set {set_dir.name}: manifest.toml is missing") from e
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
-        raise HashSetError(f"hash set {set_dir.name}: manifest.toml cannot be read: {e}") from e
-    name = _field(meta, "name", manifest)
-    algorithm = _field(meta, "algorithm", manifest).lower()
-    if algorithm not in ALGORITHMS:
-        raise HashSetError(
-            f"hash set {name}: algorithm {algorithm!r} is not one of {', '.join(ALGORITHMS)}"
-        )
-    disposition = _field(meta, "disposition", manifest)
-    if disposition not in DISPOSITIONS:
-        raise HashSetError(
-            f"hash set {name}: disposition {disposition!r} is not one of {', '.join(DISPOSITIONS)}"
-        )
-    digest_file = set_dir / f"{algorithm}.txt"
-    try:
-        data = digest_file.read_bytes()
-    except OSError as e:
-        raise HashSetError(
-            f"hash set {name}: {digest_file.name} cannot be read: {e.strerror}"
-        ) from e
-    width = ALGORITHMS[algorithm]
-    digests: set[bytes] = set()
-    for lineno, line in enumerate(data.decode("ascii", "replace").splitlines(), 1):
-        text = line.strip()
-        if not text or text.startswith("#"):
-            continue
-        if len(text) != width:
-            raise HashSetError(
-                f"hash set {name}: {digest_file.name} line {lineno}: not a {algorithm} digest"
-            )
-        try:
-            digests.add(bytes.fromhex(text))
-        except ValueError as e:
-            raise HashSetError(f"hash set {name}: {digest_file.name} line {lineno}: not hex") from e
-    h = hashlib.sha256()
-    for part in (raw_manifest, data):
-        h.update(len(part).to_bytes(8, "big") + part)
-    hs = HashSet(
-        name=name,
-        version=_field(meta, "version", manifest),
-        algorithm=algorithm,
-        disposition=disposition,
-        category=_field(meta, "category", manifest),
-        description=str(meta.get("description", "")),
-        path=set_dir,
-        count=len(digests),
-        digest=h.hexdigest(),
+        raise HashSetError(f"{where}: {version_dir.name}/{MANIFEST} is missing") from e
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise HashSetError(f"{where}: {MANIFEST} is not readable JSON") from e
+    if not isinstance(m, dict) or m.get("format") != MANIFEST_FORMAT:
+        raise HashSetError(f"{where}: {MANIFEST} is not a {MANIFEST_FORMAT} manifest")
+    algos = m.get("algorithms")
+    ok = (
+        isinstance(algos, dict)
+        and algos
+        and all(a in ALGORITHMS and isinstance(v, dict) for a, v in algos.items())
+        and m.get("disposition") in DISPOSITIONS
+        and all(isinstance(m.get(k), str) for k in ("name", "version", "category"))
     )
-    return hs, frozenset(digests)
+    if not ok:
+        raise HashSetError(f"{where}: {MANIFEST} lacks name, version, disposition or algorithms")
+    if (m["name"], m["version"]) != (name, version_dir.name):
+        raise HashSetError(
+            f"{where}: its manifest names {m['name']} {m['version']}, "
+            f"but it is stored as {name}/{version_dir.name}"
+        )
+    return m, raw
+
+
+def active_version(set_dir: Path) -> Path:
+    """The version directory that ``current`` names."""
+    try:
+        version = (set_dir / CURRENT).read_text(encoding="utf-8").strip()
+    except FileNotFoundError as e:
+        hint = (
+            ": it is in the old manifest.toml format; re-import it with 'kiosk hashsets import'"
+            if (set_dir / "manifest.toml").exists()
+            else " (no 'current' file)"
+        )
+        raise HashSetError(f"{set_dir} is not a hash set{hint}") from e
+    except (OSError, UnicodeDecodeError) as e:
+        raise HashSetError(f"hash set {set_dir.name}: 'current' cannot be read") from e
+    check_name("version", version)
+    if not (set_dir / version).is_dir():
+        raise HashSetError(f"hash set {set_dir.name}: active version {version} is missing")
+    return set_dir / version
 
 
 def find_sets(hashsets_dir: Path) -> list[Path]:
-    """Set directories under ``hashsets_dir``: each sub-directory holding a manifest.toml."""
+    """Every set directory in the store, sorted; hidden entries are imports in progress."""
     if not hashsets_dir.is_dir():
         raise HashSetError(f"hash sets directory not found: {hashsets_dir}")
-    return sorted(
-        p for p in hashsets_dir.iterdir() if p.is_dir() and (p / "manifest.toml").exists()
+    return sorted(p for p in hashsets_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
+# --------------------------------------------------------------------------- the index
+
+
+class _Loaded:
+    """A set in use: its record, its mapped packs, and its property table opened on first hit."""
+
+    def __init__(self, info: HashSet, manifest: dict[str, Any]) -> None:
+        self.info = info
+        self.packs: list[tuple[str, Pack]] = []
+        try:
+            for algo in info.algorithms:
+                entry = manifest["algorithms"][algo]
+                pack = Pack(info.path / str(entry["file"]), ALGORITHMS[algo])
+                self.packs.append((algo, pack))
+                if pack.count != entry.get("count"):
+                    raise HashSetError(
+                        f"hash set {info.name}: {entry['file']} holds {pack.count} digests, "
+                        f"its manifest says {entry.get('count')}"
+                    )
+        except BaseException:
+            self.close()
+            raise
+        props = manifest.get("properties")
+        self.props_path = info.path / str(props["file"]) if isinstance(props, dict) else None
+        self.per_hash_category = bool(manifest.get("per_hash_category")) and bool(self.props_path)
+        self._db: sqlite3.Connection | None = None
+
+    def _props_db(self) -> sqlite3.Connection | None:
+        if self.props_path is None:
+            return None
+        if self._db is None:
+            uri = f"{self.props_path.resolve().as_uri()}?mode=ro&immutable=1"
+            try:
+                self._db = sqlite3.connect(uri, uri=True, check_same_thread=False)
+            except sqlite3.Error as e:
+                raise HashSetError(f"hash set {self.info.name}: {PROPS} cannot be opened") from e
+        return self._db
+
+    def category(self, digest: bytes) -> str:
+        if not self.per_hash_category:
+            return self.info.category
+        db = self._props_db()
+        if db is None:
+            return self.info.category
+        rows = db.execute(
+            "SELECT DISTINCT category FROM props WHERE digest = ? AND category IS NOT NULL "
+            "ORDER BY category",
+            (digest,),
+        ).fetchall()
+        return ", ".join(str(r[0]) for r in rows) or self.info.category
+
+    def properties(self, digest: bytes) -> list[dict[str, Any]]:
+        db = self._props_db()
+        if db is None:
+            return []
+        rows = db.execute(
+            "SELECT DISTINCT category, props FROM props WHERE digest = ? ORDER BY props",
+            (digest,),
+        ).fetchall()
+        return [{**json.loads(p), **({"category": c} if c else {})} for c, p in rows]
+
+    def close(self) -> None:
+        for _, pack in self.packs:
+            pack.close()
+        self.packs = []
+        db, self._db = getattr(self, "_db", None), None
+        if db is not None:
+            db.close()
+
+
+def _hashset(version_dir: Path, manifest: dict[str, Any], raw: bytes, **kw: Any) -> HashSet:
+    algorithms = tuple(a for a in LOOKUP_ORDER if a in manifest["algorithms"])
+    counts = [int(manifest["algorithms"][a].get("count", 0)) for a in algorithms]
+    return HashSet(
+        name=manifest["name"],
+        version=manifest["version"],
+        algorithm="+".join(algorithms),
+        disposition=manifest["disposition"],
+        category=manifest["category"],
+        description=str(manifest.get("description", "")),
+        path=version_dir,
+        count=max(counts),
+        digest=hashlib.sha256(raw).hexdigest(),
+        algorithms=algorithms,
+        **kw,
     )
 
 
-class HashIndex:
-    """Every loaded set, looked up by the digest its algorithm uses."""
+@dataclass(frozen=True, slots=True)
+class Inspection:
+    """One set's active version, read and checked: the record it would load as, and why not."""
 
-    def __init__(self, sets: list[tuple[HashSet, frozenset[bytes]]]) -> None:
-        self.sets = tuple(s for s, _ in sets)
-        self._entries = sets
+    info: HashSet
+    manifest: dict[str, Any]
+    verdict: Verdict
+    problems: tuple[str, ...]  # the verdict's, and a version lower than one already used here
+
+
+def trust_context() -> tuple[TrustStore, VersionBook]:
+    """This kiosk's trust store and record of versions seen (both under ``$KIOSK_HOME``)."""
+    home = kiosk_home()
+    try:
+        trust = TrustStore.load(home / "trust.json", missing_ok=True)
+    except SigningError as e:
+        raise HashSetError(f"hash sets cannot be verified: {e}") from e
+    return trust, VersionBook(home / "versions.json")
+
+
+def inspect_set(set_dir: Path, trust: TrustStore, book: VersionBook, now: datetime) -> Inspection:
+    """Read and check a set without using it (``kiosk hashsets list/info`` show the result)."""
+    version_dir = active_version(set_dir)
+    manifest, raw = read_manifest(version_dir)
+    verdict = check_version(version_dir, manifest, trust, now)
+    problems = list(verdict.problems)
+    seen = book.highest(manifest["name"])
+    if seen is not None and version_key(manifest["version"]) < version_key(seen):
+        problems.append(
+            f"version {manifest['version']} is lower than version {seen} already used here"
+        )
+    info = _hashset(
+        version_dir,
+        manifest,
+        raw,
+        signed_by=None if problems else verdict.keyid,
+        dev_override=tuple(problems),
+    )
+    return Inspection(info, manifest, verdict, tuple(problems))
+
+
+class HashIndex:
+    """Every loaded set, looked up with the file's MD5, SHA-1 and SHA-256."""
+
+    def __init__(self, loaded: list[_Loaded]) -> None:
+        self._loaded = loaded
+        self.sets = tuple(s.info for s in loaded)
 
     @classmethod
-    def load(cls, hashsets_dir: Path | None) -> HashIndex:
+    def load(
+        cls,
+        hashsets_dir: Path | None,
+        *,
+        dev: bool = False,
+        audit: AuditLog | None = None,
+        verified: tuple[str, ...] | None = None,
+        now: datetime | None = None,
+    ) -> HashIndex:
+        """Load every set in ``hashsets_dir``, refusing any that is not trusted (unless ``dev``).
+
+        ``verified``: in a worker process, the digests the parent already verified; each set must
+        be one of them, and is then only re-checked for shape (a signature check there would hash
+        every pack once more per worker). ``audit`` receives one event per set loaded or refused.
+        """
         if hashsets_dir is None:
             return cls([])
-        loaded = [_read_set(p) for p in find_sets(hashsets_dir)]
-        names = [s.name for s, _ in loaded]
-        if len(set(names)) != len(names):
-            raise HashSetError(f"two hash sets share a name in {hashsets_dir}")
+        if verified is not None:
+            return cls._load_verified(hashsets_dir, verified)
+        now = now or datetime.now(UTC)
+        trust, book = trust_context()
+        if dev and audit:
+            audit.append("hashsets_dev_mode", sets=len(find_sets(hashsets_dir)))
+        loaded: list[_Loaded] = []
+        try:
+            for set_dir in find_sets(hashsets_dir):
+                loaded.append(cls._load_trusted(inspect_set(set_dir, trust, book, now), dev, audit))
+            book.record(
+                [(i.name, i.version, i.digest) for i in (s.info for s in loaded) if i.signed_by],
+                now,
+            )
+        except BaseException:
+            for s in loaded:
+                s.close()
+            raise
+        return cls(loaded)
+
+    @staticmethod
+    def _load_trusted(found: Inspection, dev: bool, audit: AuditLog | None) -> _Loaded:
+        info, problems = found.info, found.problems
+        if problems and not dev:
+            if audit:
+                audit.append(
+                    "hashset_refused", name=info.name, version=info.version, reasons=list(problems)
+                )
+            more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+            raise HashSetError(f"hash set {info.name} {info.version} refused: {problems[0]}{more}")
+        loaded = _Loaded(info, found.manifest)
+        if audit:
+            audit.append(
+                "hashset_loaded",
+                name=info.name,
+                version=info.version,
+                digest=info.digest,
+                signed_by=info.signed_by,
+                dev_override=list(problems),
+            )
+        return loaded
+
+    @classmethod
+    def _load_verified(cls, hashsets_dir: Path, verified: tuple[str, ...]) -> HashIndex:
+        loaded: list[_Loaded] = []
+        try:
+            for set_dir in find_sets(hashsets_dir):
+                version_dir = active_version(set_dir)
+                manifest, raw = read_manifest(version_dir)
+                info = _hashset(version_dir, manifest, raw)
+                if info.digest not in verified:
+                    raise HashSetError("a hash set changed on disk after the scan started")
+                loaded.append(_Loaded(info, manifest))
+        except BaseException:
+            for s in loaded:
+                s.close()
+            raise
         return cls(loaded)
 
     def lookup(self, digests: dict[str, bytes]) -> tuple[HashMatch, ...]:
         """Sets listing any of the file's digests (``{"md5": b"…", "sha1": …, "sha256": …}``)."""
         out = []
-        for hs, members in self._entries:
-            d = digests.get(hs.algorithm)
-            if d is not None and d in members:
-                out.append(
-                    HashMatch(hs.name, hs.version, hs.algorithm, hs.disposition, hs.category)
-                )
+        for s in self._loaded:
+            for algo, pack in s.packs:
+                d = digests.get(algo)
+                if d is not None and pack.contains(d):
+                    i = s.info
+                    out.append(HashMatch(i.name, i.version, algo, i.disposition, s.category(d)))
+                    break
         return tuple(out)
+
+    def properties(self, name: str, digest: bytes) -> list[dict[str, Any]]:
+        """The side-table records of one digest in one set (for ``kiosk hashsets lookup``)."""
+        for s in self._loaded:
+            if s.info.name == name:
+                return s.properties(digest)
+        return []
+
+    def close(self) -> None:
+        for s in self._loaded:
+            s.close()
+
+    def __enter__(self) -> HashIndex:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

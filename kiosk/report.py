@@ -340,6 +340,8 @@ def hashset_records(sets: tuple[HashSet, ...]) -> list[dict[str, Any]]:
             "category": s.category,
             "count": s.count,
             "digest": s.digest,
+            "signed_by": s.signed_by,
+            "dev_override": list(s.dev_override),
         }
         for s in sets
     ]

@@ -75,7 +75,9 @@ class Scanner:
         self._matcher = (
             Matcher(cfg.rules_blob, cfg.rule_meta, cfg.yara_timeout_s) if cfg.rules_blob else None
         )
-        self._index = HashIndex.load(Path(cfg.hashsets_dir) if cfg.hashsets_dir else None)
+        self._index = HashIndex.load(
+            Path(cfg.hashsets_dir) if cfg.hashsets_dir else None, verified=cfg.hashset_digests
+        )
         if tuple(s.digest for s in self._index.sets) != cfg.hashset_digests:
             raise HashSetError("a hash set changed on disk after the scan started")
         self._magic = magic.Magic(mime=True)

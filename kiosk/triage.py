@@ -69,6 +69,7 @@ class TriageRequest:
     max_yara_bytes: int = DEFAULT_MAX_YARA_BYTES
     yara_timeout_s: int = 60
     allow_self_authorisation: bool = False  # kiosk policy (config.toml), recorded in the report
+    dev: bool = False  # forensic staff only: use hash sets that fail verification (logged)
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,7 +212,7 @@ def run_triage(req: TriageRequest, hooks: Hooks | None = None) -> TriageResult:
     audit = hooks.audit
     try:
         rules: CompiledRules | None = compile_packs(req.rules_dir) if req.rules_dir else None
-        index = HashIndex.load(req.hashsets_dir)
+        index = HashIndex.load(req.hashsets_dir, dev=req.dev, audit=audit)
     except KioskError as e:
         if audit:
             audit.append("knowledge_refused", reason=str(e))
@@ -241,6 +242,7 @@ def run_triage(req: TriageRequest, hooks: Hooks | None = None) -> TriageResult:
             audit.append("scan_failed", report_id=report_id, reason=str(e))
         raise
     finally:
+        index.close()
         if partial.exists():
             shutil.rmtree(partial, ignore_errors=True)
     if audit:

@@ -13,13 +13,14 @@ import pytest
 
 from kiosk.audit import AuditLog
 from kiosk.model import CaseRecord, LegalBasis
-from kiosk.signing import init_key, load_signer
+from kiosk.signing import TrustStore, init_key, load_public, load_signer
 from kiosk.triage import Hooks, TriageRequest, TriageResult, run_triage
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "sample_images"
 RULES = ROOT / "rules"
 HASHSETS = ROOT / "hashsets"
+DEMO_KEY = ROOT / "demo" / "hashset-signing.pub"  # signs the bundled demo hash sets
 MANIFEST: dict[str, Any] = json.loads((SAMPLES / "manifest.json").read_text(encoding="utf-8"))
 IMAGES: dict[str, dict[str, Any]] = {im["name"]: im for im in MANIFEST["images"]}
 MARKER = MANIFEST["marker"].encode()
@@ -37,9 +38,15 @@ CASE = CaseRecord(
 
 @pytest.fixture(scope="session")
 def kiosk_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A kiosk home with a key pair and trust store, shared by the session's tests."""
+    """A kiosk home with a key pair and trust store, shared by the session's tests.
+
+    It trusts the demo hash-set key, as the `make demo` home does, so the bundled sets load.
+    """
     home = tmp_path_factory.mktemp("kiosk-home")
     init_key(home, not_before=datetime(2026, 1, 1, tzinfo=UTC))  # before the fixed test clock
+    trust = TrustStore.load(home / "trust.json")
+    trust.add(load_public(DEMO_KEY.read_text(encoding="utf-8")), label="kiosk project demo key")
+    trust.save(home / "trust.json")
     return home
 
 

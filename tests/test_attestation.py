@@ -86,7 +86,7 @@ def test_unknown_or_revoked_key_fails(signed: Path) -> None:
     with pytest.raises(VerificationError, match="unknown key"):
         verify_report_dir(signed, TrustStore([]))
     store = _trust()
-    (keyid,) = store.keys
+    keyid = verify_report_dir(signed, store).keyid
     store.revoke(keyid, datetime(2026, 11, 27, 11, 0, tzinfo=UTC))  # before the report's time
     with pytest.raises(VerificationError, match="revoked"):
         verify_report_dir(signed, store)

@@ -85,8 +85,14 @@ def test_a_scan_is_logged_without_file_names_and_its_report_holds_the_checkpoint
     log = AuditLog(tmp_path / "scan-audit.jsonl")
     result = triage("ntfs.dd", hooks=fixed_hooks(audit=log))
     kinds = [e["event"]["kind"] for e in _lines(log.path)]  # type: ignore[index]
-    assert kinds == ["scan_started", "scan_finished", "report_written"]
-    started = _lines(log.path)[0]["event"]
+    assert kinds == [
+        "hashset_loaded",
+        "hashset_loaded",
+        "scan_started",
+        "scan_finished",
+        "report_written",
+    ]
+    started = _lines(log.path)[2]["event"]
     assert started["case_ref"] == "CASE-2026-0042"  # type: ignore[index]
     assert started["legal_basis"] == {
         "type": "warrant",
@@ -98,8 +104,8 @@ def test_a_scan_is_logged_without_file_names_and_its_report_holds_the_checkpoint
             name = f["path"].rsplit("/", 1)[-1].split(":")[0].encode()
             assert name not in raw
     cp = result.report["audit_checkpoint"]
-    assert cp["size"] == 2
-    assert verify_log(log.path, [Checkpoint(cp["size"], cp["head"])]).entries == 3
+    assert cp["size"] == 4
+    assert verify_log(log.path, [Checkpoint(cp["size"], cp["head"])]).entries == 5
 
 
 def test_refused_knowledge_is_logged(triage: Triage, tmp_path: Path) -> None:
