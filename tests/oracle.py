@@ -54,7 +54,7 @@ def fls(image: Path, offset: int, fs_type: str | None = None) -> list[FlsEntry]:
     require_tsk()
     cmd = ["fls", "-r", "-p", "-o", str(offset // SECTOR)]
     if fs_type:
-        cmd += ["-f", {"fat12": "fat", "fat16": "fat", "fat32": "fat"}.get(fs_type, fs_type)]
+        cmd += ["-f", fs_type]
     out = subprocess.run([*cmd, str(image)], capture_output=True, check=True).stdout
     entries = []
     for raw in out.decode("utf-8", "backslashreplace").splitlines():
@@ -80,6 +80,6 @@ def icat_sha256(image: Path, offset: int, inode: str, fs_type: str | None = None
     require_tsk()
     cmd = ["icat", "-o", str(offset // SECTOR)]
     if fs_type:
-        cmd += ["-f", {"fat12": "fat", "fat16": "fat", "fat32": "fat"}.get(fs_type, fs_type)]
+        cmd += ["-f", fs_type]
     run = subprocess.run([*cmd, str(image), inode], capture_output=True, check=False)
     return hashlib.sha256(run.stdout).hexdigest() if run.returncode == 0 else None
