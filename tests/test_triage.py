@@ -127,9 +127,10 @@ def test_worker_count_never_changes_the_inventory(tmp_path: Path, triage: Triage
     assert (a.report_dir / "files.jsonl").read_bytes() == (
         b.report_dir / "files.jsonl"
     ).read_bytes()
-    strip = lambda r: {
-        k: v for k, v in r.items() if k not in ("settings", "tool", "audit_checkpoint")
-    }  # noqa: E731
+
+    def strip(r: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in r.items() if k not in ("settings", "tool", "audit_checkpoint")}
+
     assert strip(a.report) == strip(b.report)
 
 
