@@ -290,6 +290,7 @@ def pack_records(packs: tuple[RulePack, ...]) -> list[dict[str, Any]]:
             "digest": p.digest,
             "files": list(p.files),
             "rules": p.rule_count,
+            "signed_by": p.signed_by,
         }
         for p in packs
     ]

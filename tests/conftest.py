@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,10 @@ import pytest
 
 from kiosk.audit import AuditLog
 from kiosk.model import CaseRecord, LegalBasis
-from kiosk.signing import init_key, load_signer
+from kiosk.packsign import MANIFEST_FILE, build_manifest, write_manifest
+from kiosk.rulecheck import read_pack
+from kiosk.rules import RULEPACK
+from kiosk.signing import Signer, init_key, load_signer
 from kiosk.triage import Hooks, TriageRequest, TriageResult, run_triage
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -49,6 +53,47 @@ def _home_env(kiosk_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("KIOSK_HOME", str(kiosk_home))
 
 
+def pack_toml(name: str, version: str = "1.0.0", extra: str = "") -> str:
+    """A complete pack.toml for a test pack whose rules use category "test"."""
+    return (
+        f'name = "{name}"\nversion = "{version}"\ndescription = "a test pack"\n'
+        f'maintainer = "tests"\ncategories = ["test"]\n{extra}'
+    )
+
+
+def sign_pack(
+    pack_dir: Path,
+    signer: Signer,
+    *,
+    version: str | None = None,
+    created: datetime | None = None,
+    expires: datetime | None = None,
+) -> Path:
+    """Sign a pack as forensic staff would (``kiosk rules sign`` without its check and tests)."""
+    created = created or datetime.now(UTC)
+    manifest = build_manifest(
+        RULEPACK,
+        pack_dir.name,
+        version or read_pack(pack_dir).version,
+        pack_dir,
+        created,
+        expires or created + timedelta(days=1),
+    )
+    return write_manifest(pack_dir, manifest, signer)
+
+
+@pytest.fixture(scope="session")
+def signed_rules(kiosk_home: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of rules/ re-signed by the session key, so tests never depend on the committed
+    demo signatures (or their expiry)."""
+    out = tmp_path_factory.mktemp("signed") / "rules"
+    shutil.copytree(RULES, out, ignore=shutil.ignore_patterns(MANIFEST_FILE))
+    signer = load_signer(kiosk_home / "keys" / "kiosk.key")
+    for pack in sorted(p for p in out.iterdir() if p.is_dir()):
+        sign_pack(pack, signer)
+    return out
+
+
 def fixed_hooks(**kw: Any) -> Hooks:
     """Hooks with a frozen clock, a fixed id and the test key, so report bytes are reproducible."""
     home = Path(os.environ["KIOSK_HOME"])
@@ -58,7 +103,7 @@ def fixed_hooks(**kw: Any) -> Hooks:
 
 
 @pytest.fixture
-def triage(tmp_path: Path) -> Callable[..., TriageResult]:
+def triage(tmp_path: Path, signed_rules: Path) -> Callable[..., TriageResult]:
     """Run a full triage of a sample image into a fresh output folder."""
 
     def run(name: str, *, hooks: Hooks | None = None, **kw: Any) -> TriageResult:
@@ -66,7 +111,7 @@ def triage(tmp_path: Path) -> Callable[..., TriageResult]:
         req_kw: dict[str, Any] = {
             "case": CASE,
             "image": (SAMPLES / image["segments"][0],),
-            "rules_dir": RULES,
+            "rules_dir": signed_rules,
             "hashsets_dir": HASHSETS,
             "out_dir": tmp_path / "reports",
             "inventory": True,
