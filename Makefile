@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo demo-headless test lint types unit images clean
+.PHONY: demo demo-headless test lint types unit images sign-demo-packs clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -15,17 +15,23 @@ $(STAMP): pyproject.toml
 demo: demo-headless
 
 # The demo keeps its key, trust store and audit log in .kiosk-demo/ (git-ignored), made on first use.
+# The bundled rule packs are signed by the committed, worthless demo publisher key (demo/README.md);
+# only this demo kiosk trusts it.
 DEMO_HOME := $(CURDIR)/.kiosk-demo
+DEMO_PUBLISHER := kiosk project demo publisher (public test key: never trust outside the demo)
 
 demo-headless: $(STAMP)
 	test -f $(DEMO_HOME)/keys/kiosk.key || KIOSK_HOME=$(DEMO_HOME) $(BIN)/kiosk keys init
+	test -f $(DEMO_HOME)/.demo-publisher-trusted || { \
+		KIOSK_HOME=$(DEMO_HOME) $(BIN)/kiosk keys trust demo/publisher.pub --label "$(DEMO_PUBLISHER)" \
+		&& touch $(DEMO_HOME)/.demo-publisher-trusted; }
 	KIOSK_HOME=$(DEMO_HOME) $(BIN)/kiosk scan sample_images/mbr-fat16-ext4.dd \
 		--case DEMO-0001 --exhibit EX-1 --officer PC-1234 --authorised-by DS-5678 \
 		--legal-basis consent --legal-ref "demo: bundled sample image" \
 		--rules rules --hashsets hashsets --out reports
 
 lint: $(STAMP)
-	$(BIN)/ruff check kiosk tests sample_images $(wildcard bench)
+	$(BIN)/ruff check kiosk tests sample_images demo $(wildcard bench)
 	$(BIN)/lint-imports
 
 types: $(STAMP)
@@ -38,6 +44,15 @@ test: lint types unit
 
 images:
 	$(PY) sample_images/build.py
+
+# Re-sign the bundled packs after editing them (each is checked and tested first). Git does not keep
+# the key's 0600 mode, which the kiosk insists on, hence the chmod.
+DEMO_PACKS := demo
+sign-demo-packs: $(STAMP)
+	chmod 600 demo/publisher.key
+	for p in $(DEMO_PACKS); do \
+		KIOSK_HOME=$(DEMO_HOME) $(BIN)/kiosk rules sign $$p --key demo/publisher.key --valid-days 730 \
+		|| exit 1; done
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -17,7 +17,7 @@ from pathlib import Path
 from types import FrameType
 from typing import TextIO
 
-from kiosk import __version__
+from kiosk import __version__, cli_rules
 from kiosk.attestation import DECISIONS, VerifiedReport, verify_report_dir, write_review
 from kiosk.audit import AuditLog, Checkpoint, verify_log
 from kiosk.errors import KioskError
@@ -89,6 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="files larger than this are hashed only (default 64 MiB)",
     )
     s.add_argument("--key", type=Path, help="signing key (default: $KIOSK_HOME/keys/kiosk.key)")
+    s.add_argument("--dev", action="store_true", help="forensic staff: allow unverified rule packs")
 
     keys = sub.add_parser("keys", help="the kiosk's signing key and trust store")
     ksub = keys.add_subparsers(dest="keys_command", required=True)
@@ -121,6 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
     rw.add_argument("--key", type=Path, help="reviewer's key (default: $KIOSK_HOME/keys/kiosk.key)")
     rw.add_argument("--trust", type=Path, help="trust store (default: $KIOSK_HOME/trust.json)")
 
+    cli_rules.add_parser(sub)
     au = sub.add_parser("audit", help="the kiosk's hash-chained audit log")
     asub = au.add_subparsers(dest="audit_command", required=True)
     av = asub.add_parser("verify", help="check the chain, and against reports' checkpoints")
@@ -296,6 +298,7 @@ def _scan(args: argparse.Namespace) -> int:
         inventory=args.inventory,
         workers=args.workers,
         max_yara_bytes=args.max_yara_bytes,
+        dev_mode=args.dev,
     )
     progress = _ProgressLine(sys.stderr)
     hooks = Hooks(on_progress=progress, signer=load_signer(args.key), audit=_audit())
@@ -334,6 +337,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _review(args)
         if args.command == "audit":
             return _audit_cmd(args)
+        if args.command == "rules":
+            return cli_rules.run(args)
     except KioskError as e:
         print(f"kiosk: error: {e}", file=sys.stderr)
         return 1

@@ -8,13 +8,17 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import shutil
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yara
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from kiosk.audit import AuditLog
@@ -23,11 +27,13 @@ from kiosk.packsign import (
     MANIFEST_FILE,
     VERSIONS_FILE,
     compare_versions,
+    read_unverified,
+    verify_manifest,
 )
 from kiosk.rulecheck import check_pack, read_pack
-from kiosk.rules import Matcher, RuleMeta, compile_packs, file_externals, file_type
+from kiosk.rules import RULEPACK, Matcher, RuleMeta, compile_packs, file_externals, file_type
 from kiosk.signing import Signer, TrustStore, key_id, load_public
-from tests.conftest import RULES, pack_toml, sign_pack
+from tests.conftest import ROOT, RULES, SAMPLES, pack_toml, sign_pack
 
 RULE = """rule {name}
 {{
@@ -290,6 +296,17 @@ def test_a_normal_triage_reports_who_signed_each_pack(triage: Any, kiosk_home: P
     assert {p["signed_by"] for p in report["rule_packs"]} == {keyid}
 
 
+def test_the_committed_manifests_match_the_committed_packs() -> None:
+    """rules/* are signed by the demo publisher key; run make sign-demo-packs after edits."""
+    store = TrustStore([])
+    store.add(load_public((ROOT / "demo" / "publisher.pub").read_text()), label="demo")
+    for pack in sorted(p for p in RULES.iterdir() if (p / "pack.toml").exists()):
+        m = read_unverified(pack)
+        assert m is not None, f"{pack.name} has no manifest"
+        v = verify_manifest(pack, RULEPACK, pack.name, store, m.created, f"rule pack {pack.name}")
+        assert v.manifest.version == read_pack(pack).version
+
+
 # --------------------------------------------------------------------------- validation
 
 
@@ -452,3 +469,130 @@ def test_a_cache_secret_readable_by_others_disables_the_cache(
     assert _load(tmp_path / "rules", home, trust).rule_count == 1
     (rejected,) = [e for e in _events(home) if e["kind"] == "rules_cache_rejected"]
     assert "readable by others" in rejected["reason"]
+
+
+# --------------------------------------------------------------------------- the CLI
+
+
+def _cli(*args: str | Path, home: Path | None = None) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONWARNINGS": "error"}
+    if home is not None:
+        env["KIOSK_HOME"] = str(home)
+    return subprocess.run(
+        [sys.executable, "-m", "kiosk", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        check=False,
+    )
+
+
+def test_cli_check_names_file_and_line_in_one_line(tmp_path: Path) -> None:
+    pack = _pack(tmp_path / "rules")
+    (pack / "r.yar").write_text("rule r1 {\n  condition:\n    nosuch\n}\n")
+    run = _cli("rules", "check", "p", "--rules", tmp_path / "rules")
+    assert run.returncode == 1
+    assert run.stderr == f'kiosk: error: {pack}/r.yar:3: undefined identifier "nosuch"\n'
+    assert "Traceback" not in run.stdout + run.stderr
+
+
+def test_cli_check_and_test_pass_on_a_good_pack(tmp_path: Path) -> None:
+    _pack(tmp_path / "rules")
+    run = _cli("rules", "check", tmp_path / "rules" / "p")
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.startswith("ok: rule pack p 1.0.0: 1 rules in 1 files")
+    run = _cli("rules", "test", "p", "--rules", tmp_path / "rules")
+    assert run.returncode == 0, run.stdout
+    assert run.stdout.splitlines()[-1] == "rule pack p 1.0.0: 2 samples, 0 failure(s)"
+
+
+def test_cli_test_fails_on_a_wrong_sample_or_an_untested_rule(tmp_path: Path) -> None:
+    pack = _pack(tmp_path / "rules")
+    (pack / "tests" / "negative" / "oops.txt").write_text("NEEDLE-1")
+    (pack / "more.yar").write_text(RULE.format(name="r2", needle="OTHER"))
+    run = _cli("rules", "test", "p", "--rules", tmp_path / "rules")
+    assert run.returncode == 1
+    assert "FAIL  tests/negative/oops.txt: no rule matches (matched r1)" in run.stdout
+    assert "FAIL  rule r2 has no positive sample (tests/positive/r2/)" in run.stdout
+
+
+def _write_key(path: Path, signer: Signer) -> Path:
+    pem = signer.private.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    path.write_bytes(pem)
+    path.chmod(0o600)
+    return path
+
+
+def test_cli_sign_then_list_then_tamper(
+    tmp_path: Path, publisher: Signer, kiosk_home: Path
+) -> None:
+    home = tmp_path / "home"
+    pack = _pack(tmp_path / "rules")
+    key = _write_key(tmp_path / "publisher.key", publisher)
+    run = _cli("rules", "sign", "p", "--rules", tmp_path / "rules", "--key", key, home=home)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.splitlines()[-1] == str(pack / MANIFEST_FILE)
+    assert [e["kind"] for e in _events(home)] == ["rulepack_signed"]
+    pub = tmp_path / "publisher.pub"
+    pub.write_bytes(
+        publisher.public.public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    )
+    assert _cli("keys", "trust", pub, "--label", "publisher", home=home).returncode == 0
+    run = _cli("rules", "list", "--rules", tmp_path / "rules", home=home)
+    assert run.stdout.startswith(f"p  1.0.0  1 rules  signed by {publisher.keyid[:16]}")
+    (pack / "r.yar").write_text((pack / "r.yar").read_text() + " ")
+    run = _cli("rules", "list", "--rules", tmp_path / "rules", home=home)
+    assert "REFUSED: tampered since it was signed: changed: r.yar" in run.stdout
+    # the same version may not be signed again over different content
+    run = _cli("rules", "sign", "p", "--rules", tmp_path / "rules", "--key", key, home=home)
+    assert run.returncode == 1
+    assert "version 1.0.0 was already signed with different content" in run.stderr
+
+
+def test_cli_sign_refuses_a_pack_whose_tests_fail(tmp_path: Path, publisher: Signer) -> None:
+    pack = _pack(tmp_path / "rules")
+    (pack / "tests" / "positive" / "r1" / "hit.txt").write_text("no needle here")
+    key = _write_key(tmp_path / "k.key", publisher)
+    run = _cli("rules", "sign", pack, "--key", key, home=tmp_path / "home")
+    assert run.returncode == 1
+    assert run.stderr == "kiosk: error: rule pack p: its tests fail; run 'kiosk rules test " + (
+        f"{pack}'\n"
+    )
+    assert not (pack / MANIFEST_FILE).exists()
+
+
+def test_cli_scan_refuses_a_tampered_pack_and_dev_mode_allows_it(
+    tmp_path: Path, signed_rules: Path
+) -> None:
+    rules = tmp_path / "rules"
+    shutil.copytree(signed_rules, rules)
+    yar = rules / "demo" / "demo.yar"
+    yar.write_bytes(yar.read_bytes().replace(b"medium", b"medivm"))
+    base = [
+        "scan",
+        SAMPLES / "fat16.dd",
+        *("--case", "C-1", "--exhibit", "E-1", "--officer", "PC-1", "--authorised-by", "DS-2"),
+        *("--legal-basis", "warrant", "--legal-ref", "W-1", "--rules", rules),
+        *("--hashsets", ROOT / "hashsets", "--out", tmp_path / "out"),
+    ]
+    run = _cli(*base)
+    assert run.returncode == 1
+    assert run.stderr == (
+        "kiosk: error: rule pack demo: tampered since it was signed: changed: demo.yar\n"
+    )
+    assert not (tmp_path / "out").exists()
+    run = _cli(*base, "--dev", "--workers", "0")
+    assert run.returncode == 1  # the tampered rule now fails validation: severity 'medivm'
+    assert "demo.yar:15: rule kiosk_demo_marker_utf16 severity 'medivm'" in run.stderr
+    yar.write_bytes(yar.read_bytes().replace(b"medivm", b"low"))
+    run = _cli(*base, "--dev", "--workers", "0")
+    assert run.returncode == 0, run.stderr
+    report = json.loads((Path(run.stdout.splitlines()[-1]) / "report.json").read_text())
+    assert report["settings"]["dev_mode"] is True
