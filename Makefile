@@ -47,7 +47,7 @@ images:
 
 # Re-sign the bundled packs after editing them (each is checked and tested first). Git does not keep
 # the key's 0600 mode, which the kiosk insists on, hence the chmod.
-DEMO_PACKS := demo
+DEMO_PACKS := demo kiosk-core
 sign-demo-packs: $(STAMP)
 	chmod 600 demo/publisher.key
 	for p in $(DEMO_PACKS); do \

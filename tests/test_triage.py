@@ -118,7 +118,7 @@ def test_report_json_is_canonical_and_names_the_inventory_digest(triage: Triage)
         "matches",
     } <= set(rec)
     assert report["case"]["legal_basis"] == {"type": "warrant", "reference": CASE.legal_ref}
-    assert [p["name"] for p in report["rule_packs"]] == ["demo"]
+    assert [p["name"] for p in report["rule_packs"]] == ["demo", "kiosk-core"]
     assert {s["name"] for s in report["hash_sets"]} == {"demo-known-bad", "demo-known-good"}
 
 
