@@ -29,6 +29,10 @@ from kiosk.model import (
 from kiosk.rules import RulePack
 
 SCHEMA_VERSION = "kiosk.triage-report/1"
+DEV_MODE_NOTE = (
+    "DEV MODE: rule packs that failed signature, expiry or version checks were allowed "
+    "(forensic staff testing; see rule_packs[].signed_by)"
+)
 
 
 def canonical(obj: Any) -> bytes:
@@ -407,4 +411,6 @@ def render_text(report: dict[str, Any]) -> str:
         )
         lines.append(f"  [{f['volume']}] {path} ({f['size']} bytes): {what}")
     lines.append(f"Not examined: {len(report['not_examined'])} area(s)")
+    if report.get("settings", {}).get("dev_mode"):
+        lines.append(DEV_MODE_NOTE)
     return "\n".join(lines)

@@ -135,11 +135,17 @@ def _compile_checked(
         if check.problems:
             first = check.problems[0].at("")
             more = len(check.problems) - 1
-            raise RulesError(
-                f"rule pack {src.name}: {first}" + (f" (and {more} more problems)" if more else "")
+            reason = f"rule pack {src.name}: {first}" + (
+                f" (and {more} more problems)" if more else ""
             )
+            _audit(audit, "rulepack_refused", pack=src.name, reason=reason)
+            raise RulesError(reason)
         meta.update({(src.name, r): m for r, m in check.meta.items()})
-    rules = compile_pack_sources(srcs)
+    try:
+        rules = compile_pack_sources(srcs)
+    except RulesError as e:
+        _audit(audit, "rulepack_refused", pack=None, reason=str(e))
+        raise
     if use_cache:
         buf = io.BytesIO()
         rules.save(file=buf)
@@ -190,11 +196,7 @@ def compile_packs(
             raise RulesError(str(e)) from e
         srcs.append(src)
         verified[name] = v
-    try:
-        rules, meta = _compile_checked(srcs, home, audit, use_cache)
-    except RulesError as e:
-        _audit(audit, "rulepack_refused", pack=None, reason=str(e))
-        raise
+    rules, meta = _compile_checked(srcs, home, audit, use_cache)
     counts: dict[str, int] = {}
     for pack, _ in meta:
         counts[pack] = counts.get(pack, 0) + 1

@@ -21,8 +21,10 @@ import yara
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from kiosk.attestation import verify_report_dir
 from kiosk.audit import AuditLog
 from kiosk.errors import RulesError
+from kiosk.html import render_html
 from kiosk.packsign import (
     MANIFEST_FILE,
     VERSIONS_FILE,
@@ -30,9 +32,11 @@ from kiosk.packsign import (
     read_unverified,
     verify_manifest,
 )
+from kiosk.report import DEV_MODE_NOTE, render_text
 from kiosk.rulecheck import check_pack, read_pack
 from kiosk.rules import RULEPACK, Matcher, RuleMeta, compile_packs, file_externals, file_type
-from kiosk.signing import Signer, TrustStore, key_id, load_public
+from kiosk.signing import Signer, TrustStore, key_id, load_public, load_signer
+from kiosk.triage import Hooks
 from tests.conftest import ROOT, RULES, SAMPLES, pack_toml, sign_pack
 
 RULE = """rule {name}
@@ -239,6 +243,8 @@ def test_a_refused_update_does_not_lock_out_the_active_version(
         shutil.copytree(bad, rules / "p")
         with pytest.raises(RulesError, match=message):
             _load(rules, home, trust)
+        refused = _events(home)[-1]
+        assert (refused["kind"], refused["pack"]) == ("rulepack_refused", "p")
         assert _versions(home) == {"rulepack:p": "1.0.0"}
         shutil.rmtree(rules / "p")
         shutil.copytree(v1, rules / "p")
@@ -277,12 +283,22 @@ def test_triage_records_dev_mode_in_the_report_and_the_log(
     rules = tmp_path / "rules"
     shutil.copytree(RULES, rules, ignore=shutil.ignore_patterns(MANIFEST_FILE))
     before = len(_events(kiosk_home))
-    report = triage("fat16.dd", rules_dir=rules, dev_mode=True).report
+    hooks = Hooks(  # the real clock, so the report verifies against the session key
+        signer=load_signer(kiosk_home / "keys" / "kiosk.key"),
+        audit=AuditLog(kiosk_home / "audit.jsonl"),
+    )
+    result = triage("fat16.dd", rules_dir=rules, dev_mode=True, hooks=hooks)
+    report = result.report
     assert report["settings"]["dev_mode"] is True
     assert {p["signed_by"] for p in report["rule_packs"]} == {None}
     kinds = [e["kind"] for e in _events(kiosk_home)[before:]]
     assert kinds[0] == "dev_mode"
     assert "rulepack_unverified_dev" in kinds
+    assert render_text(result.report).splitlines()[-1] == DEV_MODE_NOTE
+    verified = verify_report_dir(result.report_dir, TrustStore.load(kiosk_home / "trust.json"))
+    page = render_html(verified)
+    assert DEV_MODE_NOTE in page
+    assert "UNVERIFIED (dev mode)" in page
     with pytest.raises(RulesError, match="not signed"):
         triage("fat16.dd", rules_dir=rules)
 
