@@ -85,6 +85,7 @@ class PackSource:
     path: Path
     sources: tuple[tuple[str, str], ...]  # (file name, UTF-8 text), sorted by name
     digest: str  # SHA-256 over pack.toml and every .yar, names and bytes, in sorted order
+    file_digests: dict[str, str]  # SHA-256 of each of those files, exactly as read
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,12 +160,14 @@ def read_pack(pack_dir: Path) -> PackSource:
         raise RulesError(f"rule pack {name}: no .yar files in {pack_dir}")
     h = hashlib.sha256()
     sources: list[tuple[str, str]] = []
+    file_digests: dict[str, str] = {}
     for p in [toml_path, *yars]:
         try:
             data = p.read_bytes()
         except OSError as e:
             raise RulesError(f"rule pack {name}: cannot read {p.name}: {e.strerror}") from e
         h.update(p.name.encode() + b"\0" + len(data).to_bytes(8, "big") + data)
+        file_digests[p.name] = hashlib.sha256(data).hexdigest()
         if p.suffix == ".yar":
             try:
                 sources.append((p.name, data.decode("utf-8")))
@@ -182,6 +185,7 @@ def read_pack(pack_dir: Path) -> PackSource:
         path=pack_dir,
         sources=tuple(sources),
         digest=h.hexdigest(),
+        file_digests=file_digests,
     )
 
 

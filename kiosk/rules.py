@@ -186,11 +186,8 @@ def compile_packs(
         try:
             v = _verify(pack_dir, trust, ledger, now, dev, audit)
             src = read_pack(pack_dir)
-            if v is not None and v.manifest.version != src.version:
-                raise RulesError(
-                    f"rule pack {name}: signed as version {v.manifest.version} but pack.toml "
-                    f"says {src.version}"
-                )
+            if v is not None:
+                _same_as_signed(src, v)
         except KioskError as e:
             _audit(audit, "rulepack_refused", pack=name, reason=str(e))
             raise RulesError(str(e)) from e
@@ -233,6 +230,20 @@ def compile_packs(
             dev_mode=dev,
         )
     return CompiledRules(tuple(packs), rules, meta)
+
+
+def _same_as_signed(src: PackSource, v: VerifiedManifest) -> None:
+    """What will be compiled is what was signed: the files were read again after the check."""
+    if v.manifest.version != src.version:
+        raise RulesError(
+            f"rule pack {src.name}: signed as version {v.manifest.version} but pack.toml "
+            f"says {src.version}"
+        )
+    changed = sorted(f for f, d in src.file_digests.items() if v.manifest.files.get(f) != d)
+    if changed:
+        raise RulesError(
+            f"rule pack {src.name}: tampered while being loaded: changed: {', '.join(changed)}"
+        )
 
 
 def _verify(

@@ -21,6 +21,7 @@ import yara
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+import kiosk.rules as rules_module
 from kiosk.attestation import verify_report_dir
 from kiosk.audit import AuditLog
 from kiosk.errors import RulesError
@@ -165,6 +166,28 @@ def test_an_added_or_removed_file_is_refused(
     (pack / "planted.yar").unlink()
     (pack / "tests" / "positive" / "r1" / "hit.txt").unlink()
     with pytest.raises(RulesError, match=r"missing: tests/positive/r1/hit\.txt"):
+        _load(tmp_path / "rules", home, trust)
+
+
+def test_a_file_swapped_after_the_signature_check_is_refused(
+    tmp_path: Path,
+    home: Path,
+    publisher: Signer,
+    trust: TrustStore,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """What is compiled is compared with the manifest again, not only what was hashed first."""
+    pack = _pack(tmp_path / "rules")
+    sign_pack(pack, publisher)
+    real = rules_module.verify_manifest
+
+    def verify_then_swap(*args: Any, **kw: Any) -> Any:
+        verified = real(*args, **kw)
+        (pack / "r.yar").write_text(RULE.format(name="r1", needle="SWAPPED"))
+        return verified
+
+    monkeypatch.setattr(rules_module, "verify_manifest", verify_then_swap)
+    with pytest.raises(RulesError, match=r"tampered while being loaded: changed: r\.yar$"):
         _load(tmp_path / "rules", home, trust)
 
 
