@@ -177,7 +177,9 @@ def run_triage(req: TriageRequest, hooks: Hooks | None = None) -> TriageResult:
         audit.append("dev_mode", officer=req.case.officer, rules_dir=str(req.rules_dir))
     try:
         rules: CompiledRules | None = (
-            compile_packs(req.rules_dir, dev=req.dev_mode, audit=audit) if req.rules_dir else None
+            compile_packs(req.rules_dir, dev=req.dev_mode, audit=audit, clock=hooks.clock)
+            if req.rules_dir
+            else None
         )
         index = HashIndex.load(req.hashsets_dir)
     except KioskError as e:

@@ -17,13 +17,14 @@ from kiosk.model import CaseRecord, LegalBasis
 from kiosk.packsign import MANIFEST_FILE, build_manifest, write_manifest
 from kiosk.rulecheck import read_pack
 from kiosk.rules import RULEPACK
-from kiosk.signing import Signer, init_key, load_signer
+from kiosk.signing import Signer, TrustStore, init_key, load_public, load_signer
 from kiosk.triage import Hooks, TriageRequest, TriageResult, run_triage
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "sample_images"
 RULES = ROOT / "rules"
 HASHSETS = ROOT / "hashsets"
+DEMO_PUBLISHER = ROOT / "demo" / "publisher.pub"  # signs the committed packs (demo/README.md)
 MANIFEST: dict[str, Any] = json.loads((SAMPLES / "manifest.json").read_text(encoding="utf-8"))
 IMAGES: dict[str, dict[str, Any]] = {im["name"]: im for im in MANIFEST["images"]}
 MARKER = MANIFEST["marker"].encode()
@@ -44,6 +45,9 @@ def kiosk_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A kiosk home with a key pair and trust store, shared by the session's tests."""
     home = tmp_path_factory.mktemp("kiosk-home")
     init_key(home)
+    store = TrustStore.load(home / "trust.json")
+    store.add(load_public(DEMO_PUBLISHER.read_text()), label="kiosk project demo publisher")
+    store.save(home / "trust.json")
     return home
 
 
@@ -84,8 +88,8 @@ def sign_pack(
 
 @pytest.fixture(scope="session")
 def signed_rules(kiosk_home: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A copy of rules/ re-signed by the session key, so tests never depend on the committed
-    demo signatures (or their expiry)."""
+    """A copy of rules/ re-signed by the session key, for subprocess scans, which check expiry
+    against the real clock: they must not fail once the committed demo signatures expire."""
     out = tmp_path_factory.mktemp("signed") / "rules"
     shutil.copytree(RULES, out, ignore=shutil.ignore_patterns(MANIFEST_FILE))
     signer = load_signer(kiosk_home / "keys" / "kiosk.key")
@@ -103,15 +107,19 @@ def fixed_hooks(**kw: Any) -> Hooks:
 
 
 @pytest.fixture
-def triage(tmp_path: Path, signed_rules: Path) -> Callable[..., TriageResult]:
-    """Run a full triage of a sample image into a fresh output folder."""
+def triage(tmp_path: Path) -> Callable[..., TriageResult]:
+    """Run a full triage of a sample image into a fresh output folder.
+
+    The committed packs, as signed by the demo publisher: the fixed clock of ``fixed_hooks``
+    is also the time their expiry is checked against, so these tests never expire.
+    """
 
     def run(name: str, *, hooks: Hooks | None = None, **kw: Any) -> TriageResult:
         image = IMAGES[name]
         req_kw: dict[str, Any] = {
             "case": CASE,
             "image": (SAMPLES / image["segments"][0],),
-            "rules_dir": signed_rules,
+            "rules_dir": RULES,
             "hashsets_dir": HASHSETS,
             "out_dir": tmp_path / "reports",
             "inventory": True,

@@ -38,7 +38,7 @@ from kiosk.rulecheck import check_pack, read_pack
 from kiosk.rules import RULEPACK, Matcher, RuleMeta, compile_packs, file_externals, file_type
 from kiosk.signing import Signer, TrustStore, key_id, load_public, load_signer
 from kiosk.triage import Hooks
-from tests.conftest import ROOT, RULES, SAMPLES, pack_toml, sign_pack
+from tests.conftest import DEMO_PUBLISHER, ROOT, RULES, SAMPLES, pack_toml, sign_pack
 
 RULE = """rule {name}
 {{
@@ -326,13 +326,24 @@ def test_triage_records_dev_mode_in_the_report_and_the_log(
         triage("fat16.dd", rules_dir=rules)
 
 
-def test_a_normal_triage_reports_who_signed_each_pack(triage: Any, kiosk_home: Path) -> None:
+def test_a_normal_triage_reports_who_signed_each_pack(triage: Any) -> None:
     report = triage("fat16.dd").report
-    keyid = key_id(
-        load_public((kiosk_home / "keys" / "kiosk.pub").read_text())  # the session signer
-    )
+    demo_publisher = key_id(load_public(DEMO_PUBLISHER.read_text()))
     assert report["settings"]["dev_mode"] is False
-    assert {p["signed_by"] for p in report["rule_packs"]} == {keyid}
+    assert [(p["name"], p["signed_by"]) for p in report["rule_packs"]] == [
+        ("demo", demo_publisher),
+        ("kiosk-core", demo_publisher),
+    ]
+
+
+def test_triage_checks_expiry_against_its_own_clock(triage: Any, kiosk_home: Path) -> None:
+    later = Hooks(
+        clock=lambda: datetime(2031, 1, 1, tzinfo=UTC),
+        signer=load_signer(kiosk_home / "keys" / "kiosk.key"),
+        audit=AuditLog(kiosk_home / "audit.jsonl"),
+    )
+    with pytest.raises(RulesError, match=r"^rule pack demo: version 1\.0\.0 expired at 20"):
+        triage("fat16.dd", hooks=later)
 
 
 def test_the_committed_manifests_match_the_committed_packs() -> None:
