@@ -245,13 +245,14 @@ class VersionLedger:
     """``versions.json``: the highest version of each pack used on this kiosk.
 
     Shared with hash sets (``hashset:<name>`` keys); writes take a lock and keep the maximum,
-    so two writers never lower an entry.
+    so two writers never lower an entry. Keys without a ``kind:`` prefix are someone else's:
+    kept as they are on every write, never read.
     """
 
     def __init__(self, path: Path) -> None:
         self.path = path
 
-    def load(self) -> dict[str, str]:
+    def _raw(self) -> dict[str, Any]:
         try:
             data: Any = json.loads(self.path.read_text(encoding="utf-8"))
         except FileNotFoundError:
@@ -260,9 +261,15 @@ class VersionLedger:
             raise VerificationError(
                 f"the version record {self.path} is unreadable; downgrades cannot be checked"
             ) from e
-        if not isinstance(data, dict) or not all(isinstance(v, str) for v in data.values()):
-            raise VerificationError(f"the version record {self.path} is not a JSON object")
-        return {str(k): v for k, v in data.items()}
+        ours = {k: v for k, v in data.items() if ":" in k} if isinstance(data, dict) else None
+        if ours is None or not all(isinstance(v, str) for v in ours.values()):
+            raise VerificationError(
+                f"the version record {self.path} is damaged; downgrades cannot be checked"
+            )
+        return data  # type: ignore[no-any-return]
+
+    def load(self) -> dict[str, str]:
+        return {k: str(v) for k, v in self._raw().items() if ":" in k}
 
     def check(self, key: str, version: str, label: str) -> None:
         """Refuse ``version`` when a higher one was already used here."""
@@ -285,9 +292,9 @@ class VersionLedger:
             raise VerificationError(f"cannot record versions in {self.path}: {e.strerror}") from e
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
-            data = self.load()
+            data = self._raw()
             for key, version in versions.items():
-                if key not in data or compare_versions(version, data[key]) > 0:
+                if key not in data or compare_versions(version, str(data[key])) > 0:
                     data[key] = version
             tmp.write_text(json.dumps(dict(sorted(data.items())), indent=2) + "\n", "utf-8")
             tmp.replace(self.path)

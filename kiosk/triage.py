@@ -68,7 +68,7 @@ class TriageRequest:
     workers: int = 2
     max_yara_bytes: int = DEFAULT_MAX_YARA_BYTES
     yara_timeout_s: int = 60
-    dev_mode: bool = False  # forensic staff only: unverified rule packs load, logged and reported
+    dev: bool = False  # forensic staff only: unverified rule packs load, logged and reported
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,11 +173,11 @@ def run_triage(req: TriageRequest, hooks: Hooks | None = None) -> TriageResult:
     if signer is None:
         raise SigningError("no signing key loaded: every report must be signed ('kiosk keys init')")
     audit = hooks.audit
-    if req.dev_mode and audit:
+    if req.dev and audit:
         audit.append("dev_mode", officer=req.case.officer, rules_dir=str(req.rules_dir))
     try:
         rules: CompiledRules | None = (
-            compile_packs(req.rules_dir, dev=req.dev_mode, audit=audit, clock=hooks.clock)
+            compile_packs(req.rules_dir, dev=req.dev, audit=audit, clock=hooks.clock)
             if req.rules_dir
             else None
         )
@@ -325,7 +325,7 @@ def _run(
             "yara_timeout_s": req.yara_timeout_s,
             "workers": req.workers,
             "inventory": req.inventory,
-            "dev_mode": req.dev_mode,
+            "dev_mode": req.dev,
         },
         "started": utc_text(started),
         "finished": utc_text(hooks.clock()),

@@ -274,6 +274,20 @@ def test_a_refused_update_does_not_lock_out_the_active_version(
         assert _load(rules, home, trust).packs[0].version == "1.0.0"
 
 
+def test_the_version_record_keeps_other_writers_keys_and_refuses_damage(
+    tmp_path: Path, home: Path, publisher: Signer, trust: TrustStore
+) -> None:
+    sign_pack(_pack(tmp_path / "rules"), publisher)
+    home.mkdir()
+    foreign = {"format": "someone-else/1", "sets": {"x": {"version": "3"}}, "hashset:h": "2.0"}
+    (home / VERSIONS_FILE).write_text(json.dumps(foreign))
+    _load(tmp_path / "rules", home, trust)
+    assert _versions(home) == {**foreign, "rulepack:p": "1.0.0"}
+    (home / VERSIONS_FILE).write_text(json.dumps({"rulepack:p": 1}))
+    with pytest.raises(RulesError, match="is damaged; downgrades cannot be checked"):
+        _load(tmp_path / "rules", home, trust)
+
+
 def test_versions_compare_per_component() -> None:
     assert compare_versions("1.10.0", "1.9.3") == 1
     assert compare_versions("1.0", "1.0.0") == 0
@@ -310,7 +324,7 @@ def test_triage_records_dev_mode_in_the_report_and_the_log(
         signer=load_signer(kiosk_home / "keys" / "kiosk.key"),
         audit=AuditLog(kiosk_home / "audit.jsonl"),
     )
-    result = triage("fat16.dd", rules_dir=rules, dev_mode=True, hooks=hooks)
+    result = triage("fat16.dd", rules_dir=rules, dev=True, hooks=hooks)
     report = result.report
     assert report["settings"]["dev_mode"] is True
     assert {p["signed_by"] for p in report["rule_packs"]} == {None}
