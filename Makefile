@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo demo-headless demo-hashsets test lint types unit images clean
+.PHONY: demo demo-headless demo-hashsets test lint types unit images sign-demo-packs clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -15,17 +15,18 @@ $(STAMP): pyproject.toml
 demo: demo-headless
 
 # The demo keeps its key, trust store and audit log in .kiosk-demo/ (git-ignored), made on first use.
+# The bundled rule packs and hash sets are signed by the committed, worthless demo publisher key
+# (demo/README.md); only this demo kiosk (and the test suite's) trusts it.
 DEMO_HOME := $(CURDIR)/.kiosk-demo
+DEMO_PUBLISHER := kiosk project demo publisher (public test key: never trust outside the demo)
 
-# The bundled hash sets are signed by the worthless demo key in demo/: only the demo home trusts it.
-# Done once per demo home (a second 'keys trust' of the same key is refused by design).
-$(DEMO_HOME)/.trusts-demo-hashset-key: | $(STAMP)
+# Trust the demo publisher once per demo home (a second 'keys trust' of the same key is refused).
+$(DEMO_HOME)/.demo-publisher-trusted: | $(STAMP)
 	test -f $(DEMO_HOME)/keys/kiosk.key || KIOSK_HOME=$(DEMO_HOME) $(BIN)/kiosk keys init
-	KIOSK_HOME=$(DEMO_HOME) $(BIN)/kiosk keys trust demo/hashset-signing.pub \
-		--label "kiosk project demo key (public, worthless: demo only)"
+	KIOSK_HOME=$(DEMO_HOME) $(BIN)/kiosk keys trust demo/publisher.pub --label "$(DEMO_PUBLISHER)"
 	touch $@
 
-demo-headless: $(STAMP) $(DEMO_HOME)/.trusts-demo-hashset-key
+demo-headless: $(STAMP) $(DEMO_HOME)/.demo-publisher-trusted
 	KIOSK_HOME=$(DEMO_HOME) $(BIN)/kiosk scan sample_images/mbr-fat16-ext4.dd \
 		--case DEMO-0001 --exhibit EX-1 --officer PC-1234 --authorised-by DS-5678 \
 		--legal-basis consent --legal-ref "demo: bundled sample image" \
@@ -46,8 +47,19 @@ test: lint types unit
 images:
 	$(PY) sample_images/build.py
 
+# Rebuild and re-sign the bundled demo hash sets (fixed clock: same bytes every time).
 demo-hashsets: $(STAMP)
+	chmod 600 demo/publisher.key
 	$(BIN)/python demo/build_hashsets.py
+
+# Re-sign the bundled packs after editing them (each is checked and tested first). Git does not keep
+# the key's 0600 mode, which the kiosk insists on, hence the chmod.
+DEMO_PACKS := demo kiosk-core
+sign-demo-packs: $(STAMP)
+	chmod 600 demo/publisher.key
+	for p in $(DEMO_PACKS); do \
+		KIOSK_HOME=$(DEMO_HOME) $(BIN)/kiosk rules sign $$p --key demo/publisher.key --valid-days 3650 \
+		|| exit 1; done
 
 clean:
 	rm -rf $(VENV) build *.egg-info

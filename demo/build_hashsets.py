@@ -33,10 +33,10 @@ SETS = (
 def demo_signer() -> Signer:
     """The committed demo key, loaded as is: it is public anyway, so its file mode is moot."""
     key = serialization.load_pem_private_key(
-        (HERE / "hashset-signing.key").read_bytes(), password=None
+        (HERE / "publisher.key").read_bytes(), password=None
     )
     if not isinstance(key, Ed25519PrivateKey):
-        raise SystemExit("demo/hashset-signing.key is not an Ed25519 key")
+        raise SystemExit("demo/publisher.key is not an Ed25519 key")
     return Signer(key, key_id(key.public_key()))
 
 

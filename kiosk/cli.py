@@ -17,7 +17,7 @@ from pathlib import Path
 from types import FrameType
 from typing import TextIO
 
-from kiosk import __version__, cli_hashsets
+from kiosk import __version__, cli_hashsets, cli_rules
 from kiosk.attestation import DECISIONS, VerifiedReport, verify_report_dir, write_review
 from kiosk.audit import AuditLog, Checkpoint, verify_log
 from kiosk.case_export import case_bundle, case_json
@@ -91,7 +91,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="files larger than this are hashed only (default 64 MiB)",
     )
     s.add_argument("--key", type=Path, help="signing key (default: $KIOSK_HOME/keys/kiosk.key)")
-    s.add_argument("--dev", action="store_true", help="forensic staff: accept untrusted hash sets")
+    s.add_argument(
+        "--dev",
+        action="store_true",
+        help="forensic staff only: let unverified packs and sets load (logged, marked in report)",
+    )
 
     keys = sub.add_parser("keys", help="the kiosk's signing key and trust store")
     ksub = keys.add_subparsers(dest="keys_command", required=True)
@@ -127,6 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
     rw.add_argument("--trust", type=Path, help="trust store (default: $KIOSK_HOME/trust.json)")
 
     cli_hashsets.add_parser(sub)
+    cli_rules.add_parser(sub)
     au = sub.add_parser("audit", help="the kiosk's hash-chained audit log")
     asub = au.add_subparsers(dest="audit_command", required=True)
     av = asub.add_parser("verify", help="check the chain, and against reports' checkpoints")
@@ -354,6 +359,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _audit_cmd(args)
         if args.command == "hashsets":
             return cli_hashsets.run(args)
+        if args.command == "rules":
+            return cli_rules.run(args)
     except KioskError as e:
         print(f"kiosk: error: {e}", file=sys.stderr)
         return 1

@@ -4,10 +4,10 @@ A knowledge base that decides what an officer sees must come from the lab, whole
 a set is signed (``kiosk hashsets sign``): a DSSE envelope (kiosk.signing) whose payload is the
 RFC 8785 JSON ``{kind: "hashset", name, version, created, expires, files: {name: sha256}}``,
 verified against the kiosk's trust store. The highest version accepted per set name is kept in
-``$KIOSK_HOME/versions.json``, so an older, validly signed set cannot be slipped back in
+``$KIOSK_HOME/hashset-versions.json``, so an older, validly signed set cannot be slipped back in
 (rollback). ``check_version`` lists every reason not to trust a version; the caller refuses on
-any, or — in ``--dev`` mode — records them. Deleting versions.json resets the rollback guard on
-that kiosk: it is local state, protected like the audit log beside it.
+any, or — in ``--dev`` mode — records them. Deleting hashset-versions.json resets the rollback
+guard on that kiosk: it is local state, protected like the audit log beside it.
 """
 
 from __future__ import annotations
@@ -155,7 +155,7 @@ def check_version(
 
 
 class VersionBook:
-    """The highest version of each set this kiosk has accepted (``$KIOSK_HOME/versions.json``).
+    """The highest version of each set this kiosk has accepted (``hashset-versions.json``).
 
     Updated under a lock so that two kiosk processes never lose each other's entries.
     """

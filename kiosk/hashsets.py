@@ -15,8 +15,8 @@ after it is installed; an import builds a new one and flips ``current``.
 
 Trust (``HashIndex.load``): a set is used only if its signature verifies against the kiosk's trust
 store, every file matches it, it has not expired, and its version is not lower than one this
-kiosk has already accepted (``$KIOSK_HOME/versions.json``). ``dev=True`` — forensic staff only —
-accepts a set failing any of these, and says so in the audit log and in the set's record.
+kiosk has already accepted (``$KIOSK_HOME/hashset-versions.json``). ``dev=True`` — forensic staff
+only — accepts a set failing any of these, and says so in the audit log and in the set's record.
 Worker processes load with ``verified=`` the digests the parent checked, and re-check only those.
 """
 
@@ -242,7 +242,7 @@ def trust_context() -> tuple[TrustStore, VersionBook]:
         trust = TrustStore.load(home / "trust.json", missing_ok=True)
     except SigningError as e:
         raise HashSetError(f"hash sets cannot be verified: {e}") from e
-    return trust, VersionBook(home / "versions.json")
+    return trust, VersionBook(home / "hashset-versions.json")
 
 
 def inspect_set(set_dir: Path, trust: TrustStore, book: VersionBook, now: datetime) -> Inspection:

@@ -11,7 +11,7 @@ from html import escape
 from typing import Any
 
 from kiosk.attestation import VerifiedReport
-from kiosk.report import visible
+from kiosk.report import DEV_MODE_NOTE, visible
 
 _TITLES = {
     "submit_for_examination": "SUBMIT FOR EXAMINATION",
@@ -49,6 +49,12 @@ def _match_text(m: dict[str, Any]) -> str:
     return f"hash set {m['set']} {m['version']} ({m['category']}, {m['disposition']})"
 
 
+def _signer_text(pack: dict[str, Any]) -> str:
+    if "signed_by" not in pack:
+        return "not recorded"
+    return str(pack["signed_by"]) if pack["signed_by"] else "UNVERIFIED (dev mode)"
+
+
 def render_html(v: VerifiedReport) -> str:
     """The whole page for one verified report."""
     r = v.report
@@ -64,7 +70,9 @@ def render_html(v: VerifiedReport) -> str:
         f"<strong>{_e(_TITLES.get(rec['result'], rec['result']))}</strong></p><ul>",
         *[f"<li>{_e(reason)}</li>" for reason in rec["reasons"]],
         f"</ul><p>Scan outcome: <strong>{_e(r['outcome']['status'])}</strong>"
-        f"{' — ' + _e(r['outcome']['reason']) if r['outcome'].get('reason') else ''}</p></div>",
+        f"{' — ' + _e(r['outcome']['reason']) if r['outcome'].get('reason') else ''}</p>"
+        + (f"<p><strong>{_e(DEV_MODE_NOTE)}</strong></p>" if r["settings"].get("dev_mode") else "")
+        + "</div>",
         "<h2>Findings by category</h2>",
         _table(
             ["Category", "Files"], [[k, n] for k, n in r.get("findings_by_category", {}).items()]
@@ -162,9 +170,12 @@ def render_html(v: VerifiedReport) -> str:
         ),
         "<h2>Rule packs and hash sets</h2>",
         _table(
-            ["Kind", "Name", "Version", "Digest"],
-            [["rule pack", p["name"], p["version"], p["digest"]] for p in r["rule_packs"]]
-            + [["hash set", s["name"], s["version"], s["digest"]] for s in r["hash_sets"]],
+            ["Kind", "Name", "Version", "Digest", "Signed by"],
+            [
+                ["rule pack", p["name"], p["version"], p["digest"], _signer_text(p)]
+                for p in r["rule_packs"]
+            ]
+            + [["hash set", s["name"], s["version"], s["digest"], ""] for s in r["hash_sets"]],
         ),
         "<h2>Integrity</h2>",
         _table(

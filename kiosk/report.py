@@ -29,6 +29,10 @@ from kiosk.model import (
 from kiosk.rules import RulePack
 
 SCHEMA_VERSION = "kiosk.triage-report/1"
+DEV_MODE_NOTE = (
+    "DEV MODE: rule packs that failed signature, expiry or version checks were allowed "
+    "(forensic staff testing; see rule_packs[].signed_by)"
+)
 
 
 _I_JSON_MAX = 2**53 - 1
@@ -325,6 +329,7 @@ def pack_records(packs: tuple[RulePack, ...]) -> list[dict[str, Any]]:
             "digest": p.digest,
             "files": list(p.files),
             "rules": p.rule_count,
+            "signed_by": p.signed_by,
         }
         for p in packs
     ]
@@ -439,4 +444,6 @@ def render_text(report: dict[str, Any]) -> str:
         path = visible(f["path"])
         lines.append(f"  [{f['volume']}] {path} ({f['size']} bytes): {what}")
     lines.append(f"Not examined: {len(report['not_examined'])} area(s)")
+    if report.get("settings", {}).get("dev_mode"):
+        lines.append(DEV_MODE_NOTE)
     return "\n".join(lines)

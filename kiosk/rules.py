@@ -1,59 +1,74 @@
-"""YARA rule packs: load, validate, compile from source, digest, match.
+"""YARA rule packs: verify, compile from source, digest, match.
 
-A pack is ``rules/<pack>/pack.toml`` (name, version, …) plus ``*.yar`` sources. Every pack is
-compiled from source into one namespace (the pack name), all packs into one ``yara.Rules`` so
-each file is matched once. Compiled rules cross into worker processes as bytes in memory,
-straight from this compile — never from a file on disk, because compiled rules can run code.
+A pack is a directory ``rules/<pack>/``: ``pack.toml`` (name, version, description, maintainer,
+the externals and modules it needs, its categories), ``*.yar`` sources, ``tests/`` (samples, see
+``kiosk.ruletest``) and ``manifest.dsse.json`` (its signature, see ``kiosk.packsign``). What a
+valid pack is lives in ``kiosk.rulecheck``; this module decides whether the kiosk may use it.
 
-Externals as LOKI/THOR define them (``filename``, ``filepath``, ``extension``, ``filetype``,
-``owner``) are declared at compile time and set per file, so public collections compile as-is.
+All packs compile together (one namespace per pack) so each file is matched once. Compiled
+rules reach worker processes as bytes in memory, from this compile or from the kiosk's own
+HMAC-verified cache (``kiosk.rulecache``) — never from a compiled file made elsewhere.
+
+Externals as LOKI/THOR define them (``filename``, ``filepath`` — the directory, ``extension`` —
+lower case with the dot, ``filetype`` — a magic-byte label such as ``EXE``, ``owner``, ``md5``)
+are declared at compile time and set per file, so public collections compile and run unchanged.
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
-import re
-import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import rfc8785
 import yara
 
-from kiosk.errors import RulesError
+from kiosk import __version__
+from kiosk.errors import KioskError, RulesError
 from kiosk.model import RuleMatch
+from kiosk.packsign import (
+    VERSIONS_FILE,
+    VerifiedManifest,
+    VersionLedger,
+    time_text,
+    verify_manifest,
+)
+from kiosk.rulecache import RulesCache
+from kiosk.rulecheck import (
+    EXTERNALS,
+    PackSource,
+    RuleMeta,
+    check_pack,
+    compile_pack_sources,
+    find_packs,
+    read_pack,
+)
+from kiosk.signing import TrustStore, kiosk_home
 
-SEVERITIES = ("low", "medium", "high", "critical")
-REQUIRED_META = ("category", "severity", "description")
-EXTERNALS: dict[str, str] = {
-    "filename": "",
-    "filepath": "",
-    "extension": "",
-    "filetype": "",
-    "owner": "",
-}
-_PACK_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+if TYPE_CHECKING:  # kiosk.audit imports kiosk.report, which imports this module
+    from kiosk.audit import AuditLog
+
+RULEPACK = "rulepack"  # the manifest kind and the rulepack-versions.json key prefix
+__all__ = ["RULEPACK", "CompiledRules", "Matcher", "RuleMeta", "RulePack", "compile_packs"]
 
 
 @dataclass(frozen=True, slots=True)
 class RulePack:
-    """One pack as found on disk: its metadata and the digest of exactly what was compiled."""
+    """One loaded pack as the report records it."""
 
     name: str
     version: str
     description: str
     path: Path
     files: tuple[str, ...]
-    digest: str  # SHA-256 over pack.toml and every .yar, names and bytes, in sorted order
+    digest: str
     rule_count: int
-
-
-@dataclass(frozen=True, slots=True)
-class RuleMeta:
-    category: str
-    severity: str
-    description: str
+    signed_by: str | None = None  # key id; None only when dev mode let an unverified pack in
+    expires: str | None = None
 
 
 class CompiledRules:
@@ -77,113 +92,236 @@ class CompiledRules:
         return len(self.meta)
 
 
-def _pack_name(raw: object, where: Path) -> str:
-    if not isinstance(raw, str) or not _PACK_NAME.match(raw):
-        raise RulesError(f"{where}: 'name' must be a letter followed by letters, digits or _")
-    return raw
+# --------------------------------------------------------------------------- loading for a scan
 
 
-def load_pack(pack_dir: Path) -> tuple[RulePack, str]:
-    """Read one pack directory; returns the pack and its joined source text."""
-    toml_path = pack_dir / "pack.toml"
-    try:
-        meta = tomllib.loads(toml_path.read_text(encoding="utf-8"))
-    except FileNotFoundError as e:
-        raise RulesError(f"rule pack {pack_dir.name}: pack.toml is missing") from e
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
-        raise RulesError(f"rule pack {pack_dir.name}: pack.toml cannot be read: {e}") from e
-    name = _pack_name(meta.get("name"), toml_path)
-    version = meta.get("version")
-    if not isinstance(version, str) or not version:
-        raise RulesError(f"rule pack {name}: pack.toml has no 'version'")
-    yars = sorted(p for p in pack_dir.glob("*.yar") if p.is_file())
-    if not yars:
-        raise RulesError(f"rule pack {name}: no .yar files in {pack_dir}")
-    h = hashlib.sha256()
-    sources: list[str] = []
-    for p in [toml_path, *yars]:
-        data = p.read_bytes()
-        h.update(p.name.encode() + b"\0" + len(data).to_bytes(8, "big") + data)
-        if p.suffix == ".yar":
+def _audit(audit: AuditLog | None, kind: str, **fields: Any) -> None:
+    if audit is not None:
+        audit.append(kind, **fields)
+
+
+def _cache_key(srcs: list[PackSource]) -> str:
+    body = rfc8785.dumps(
+        {
+            "format": "kiosk-rules-cache/1",
+            "libyara": yara.__version__,
+            "kiosk": __version__,
+            "externals": sorted(EXTERNALS),
+            "packs": [[s.name, s.digest] for s in srcs],
+        }
+    )
+    return hashlib.sha256(body).hexdigest()
+
+
+def _compile_checked(
+    srcs: list[PackSource], home: Path, audit: AuditLog | None, use_cache: bool
+) -> tuple[Any, dict[tuple[str, str], RuleMeta]]:
+    cache = RulesCache(home)
+    key = _cache_key(srcs)
+    if use_cache:
+        entry, rejected = cache.load(key)
+        if rejected:
+            _audit(audit, "rules_cache_rejected", key=key, reason=rejected)
+        if entry is not None:
             try:
-                text = data.decode("utf-8")
-            except UnicodeDecodeError as e:
-                raise RulesError(f"rule pack {name}: {p.name} is not UTF-8 text") from e
-            _compile_one(name, p, text)  # locate errors by file and line before joining
-            sources.append(text)
-    pack = RulePack(
-        name=name,
-        version=version,
-        description=str(meta.get("description", "")),
-        path=pack_dir,
-        files=tuple(p.name for p in yars),
-        digest=h.hexdigest(),
-        rule_count=0,
-    )
-    return pack, "\n".join(sources)
-
-
-def _compile_one(pack: str, path: Path, text: str) -> Any:
+                rules = yara.load(file=io.BytesIO(entry.blob))
+                meta = {(p, r): RuleMeta(c, s, d) for p, r, c, s, d in entry.header["meta"]}
+                return rules, meta
+            except (yara.Error, KeyError, TypeError, ValueError) as e:
+                _audit(audit, "rules_cache_rejected", key=key, reason=f"unusable: {e}")
+    meta = {}
+    for src in srcs:
+        check = check_pack(src)
+        if check.problems:
+            first = check.problems[0].at("")
+            more = len(check.problems) - 1
+            reason = f"rule pack {src.name}: {first}" + (
+                f" (and {more} more problems)" if more else ""
+            )
+            _audit(audit, "rulepack_refused", pack=src.name, reason=reason)
+            raise RulesError(reason)
+        meta.update({(src.name, r): m for r, m in check.meta.items()})
     try:
-        return yara.compile(
-            source=text, externals=EXTERNALS, includes=False, error_on_warning=False
-        )
-    except yara.SyntaxError as e:
-        raise RulesError(f"rule pack {pack}: {path.name}: {e}") from e
-    except yara.Error as e:
-        raise RulesError(f"rule pack {pack}: {path.name} does not compile: {e}") from e
+        rules = compile_pack_sources(srcs)
+    except RulesError as e:
+        _audit(audit, "rulepack_refused", pack=None, reason=str(e))
+        raise
+    if use_cache:
+        buf = io.BytesIO()
+        rules.save(file=buf)
+        rows = [[p, r, m.category, m.severity, m.description] for (p, r), m in sorted(meta.items())]
+        failed = cache.store(key, buf.getvalue(), {"meta": rows})
+        if failed:  # the scan is unaffected; the next one compiles again
+            _audit(audit, "rules_cache_not_written", key=key, reason=failed)
+    return rules, meta
 
 
-def find_packs(rules_dir: Path) -> list[Path]:
-    """Pack directories under ``rules_dir``: each sub-directory holding a pack.toml."""
-    if not rules_dir.is_dir():
-        raise RulesError(f"rules directory not found: {rules_dir}")
-    packs = sorted(p for p in rules_dir.iterdir() if p.is_dir() and (p / "pack.toml").exists())
-    if not packs:
-        raise RulesError(f"no rule packs (directories with pack.toml) in {rules_dir}")
-    return packs
+def compile_packs(
+    rules_dir: Path,
+    *,
+    dev: bool = False,
+    home: Path | None = None,
+    trust: TrustStore | None = None,
+    audit: AuditLog | None = None,
+    clock: Callable[[], datetime] | None = None,
+    use_cache: bool = True,
+) -> CompiledRules:
+    """Verify, validate and compile every pack under ``rules_dir``; one refused pack stops all.
 
-
-def compile_packs(rules_dir: Path) -> CompiledRules:
-    """Load and compile every pack under ``rules_dir``; any broken pack stops the run."""
-    loaded = [load_pack(p) for p in find_packs(rules_dir)]
-    names = [p.name for p, _ in loaded]
-    if len(set(names)) != len(names):
-        raise RulesError(f"two rule packs share a name in {rules_dir}: {sorted(names)}")
-    try:
-        rules = yara.compile(
-            sources={p.name: src for p, src in loaded}, externals=EXTERNALS, includes=False
-        )
-    except yara.Error as e:
-        raise RulesError(f"rule packs do not compile together: {e}") from e
-    meta: dict[tuple[str, str], RuleMeta] = {}
+    Each pack must carry a manifest signed by a key in the trust store (default
+    ``$KIOSK_HOME/trust.json``), cover exactly its files, be unexpired, and not be older than
+    the highest version this kiosk has used. ``dev`` (forensic staff only) lets a pack that
+    fails those checks in, each one logged; the caller must record dev mode in its report.
+    Versions are recorded only after every pack verified and compiled, and never in dev mode,
+    so a refused update leaves the version in use working.
+    """
+    home = home or kiosk_home()
+    now = clock() if clock else datetime.now(UTC)
+    trust = trust if trust is not None else TrustStore.load(home / "trust.json", missing_ok=True)
+    ledger = VersionLedger(home / VERSIONS_FILE)
+    srcs: list[PackSource] = []
+    verified: dict[str, VerifiedManifest | None] = {}
+    for pack_dir in find_packs(rules_dir):
+        name = pack_dir.name
+        try:
+            v = _verify(pack_dir, trust, ledger, now, dev, audit)
+            src = read_pack(pack_dir)
+            if v is not None:
+                _same_as_signed(src, v)
+        except KioskError as e:
+            _audit(audit, "rulepack_refused", pack=name, reason=str(e))
+            raise RulesError(str(e)) from e
+        srcs.append(src)
+        verified[name] = v
+    rules, meta = _compile_checked(srcs, home, audit, use_cache)
     counts: dict[str, int] = {}
-    for pack, src in loaded:
-        # yara.Rules does not tell a rule's namespace, so each pack is read on its own for meta
-        for r in _compile_one(pack.name, pack.path, src):
-            meta[(pack.name, r.identifier)] = _rule_meta(pack.name, r)
-            counts[pack.name] = counts.get(pack.name, 0) + 1
-    packs = tuple(
-        RulePack(p.name, p.version, p.description, p.path, p.files, p.digest, counts.get(p.name, 0))
-        for p, _ in loaded
+    for pack, _ in meta:
+        counts[pack] = counts.get(pack, 0) + 1
+    packs: list[RulePack] = []
+    for src in srcs:
+        v = verified[src.name]
+        packs.append(
+            RulePack(
+                name=src.name,
+                version=src.version,
+                description=src.description,
+                path=src.path,
+                files=tuple(f for f, _ in src.sources),
+                digest=src.digest,
+                rule_count=counts.get(src.name, 0),
+                signed_by=v.keyid if v else None,
+                expires=time_text(v.manifest.expires) if v else None,
+            )
+        )
+    if not dev:
+        try:
+            ledger.record({f"{RULEPACK}:{p.name}": p.version for p in packs})
+        except KioskError as e:
+            raise RulesError(str(e)) from e
+    for p in packs:
+        _audit(
+            audit,
+            "rulepack_loaded",
+            pack=p.name,
+            version=p.version,
+            digest=p.digest,
+            rules=p.rule_count,
+            signed_by=p.signed_by,
+            dev_mode=dev,
+        )
+    return CompiledRules(tuple(packs), rules, meta)
+
+
+def _same_as_signed(src: PackSource, v: VerifiedManifest) -> None:
+    """What will be compiled is what was signed: the files were read again after the check."""
+    if v.manifest.version != src.version:
+        raise RulesError(
+            f"rule pack {src.name}: signed as version {v.manifest.version} but pack.toml "
+            f"says {src.version}"
+        )
+    changed = sorted(f for f, d in src.file_digests.items() if v.manifest.files.get(f) != d)
+    if changed:
+        raise RulesError(
+            f"rule pack {src.name}: tampered while being loaded: changed: {', '.join(changed)}"
+        )
+
+
+def _verify(
+    pack_dir: Path,
+    trust: TrustStore,
+    ledger: VersionLedger,
+    now: datetime,
+    dev: bool,
+    audit: AuditLog | None,
+) -> VerifiedManifest | None:
+    label = f"rule pack {pack_dir.name}"
+    try:
+        v = verify_manifest(pack_dir, RULEPACK, pack_dir.name, trust, now, label)
+        ledger.check(f"{RULEPACK}:{pack_dir.name}", v.manifest.version, label)
+    except KioskError as e:
+        if not dev:
+            raise
+        _audit(audit, "rulepack_unverified_dev", pack=pack_dir.name, reason=str(e))
+        return None
+    return v
+
+
+# --------------------------------------------------------------------------- matching
+
+# Leading bytes -> LOKI/signature-base style file type label (well-known file magic).
+_FILE_TYPES: tuple[tuple[bytes, str], ...] = tuple(
+    sorted(
+        (
+            (b"MZ", "EXE"),
+            (b"\x7fELF", "ELF"),
+            (b"PK\x03\x04", "ZIP"),
+            (b"PK\x05\x06", "PKZIP"),
+            (b"%PDF", "PDF"),
+            (b"\x1f\x8b\x08", "GZIP"),
+            (b"BZh", "BZip2"),
+            (b"Rar!\x1a\x07", "RAR"),
+            (b"7z\xbc\xaf\x27\x1c", "7Zip"),
+            (b"\xff\xd8\xff", "JPEG"),
+            (b"GIF8", "GIF"),
+            (b"\x89PNG\r\n\x1a\n", "PNG"),
+            (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "OLE"),
+            (b"{\\rtf1", "RTF"),
+            (b"MSCF", "CAB"),
+            (b"\xca\xfe\xba\xbe", "Class"),
+            (b"<?php", "PHP"),
+            (b"#!/", "UNIX SCRIPT"),
+            (b"#!", "Script"),
+            (b"MDMP", "MDMP"),
+            (b"L\x00\x00\x00\x01\x14\x02\x00", "LNK"),
+            (b"regf", "Registry Hive"),
+            (b"ElfFile", "EVTX"),
+            (b"<?xml", "XML"),
+        ),
+        key=lambda t: -len(t[0]),
     )
-    return CompiledRules(packs, rules, meta)
+)
 
 
-def _rule_meta(pack: str, rule: Any) -> RuleMeta:
-    m = dict(rule.meta)
-    missing = [k for k in REQUIRED_META if not isinstance(m.get(k), str) or not m.get(k)]
-    if missing:
-        raise RulesError(
-            f"rule pack {pack}: rule {rule.identifier} lacks meta {', '.join(missing)}"
-        )
-    sev = str(m["severity"]).lower()
-    if sev not in SEVERITIES:
-        raise RulesError(
-            f"rule pack {pack}: rule {rule.identifier} has severity {m['severity']!r}; "
-            f"expected one of {', '.join(SEVERITIES)}"
-        )
-    return RuleMeta(str(m["category"]), sev, str(m["description"]))
+def file_type(data: bytes) -> str:
+    """The file type label LOKI-style rules test in ``filetype`` (``UNKNOWN`` if none fits)."""
+    for magic_bytes, label in _FILE_TYPES:
+        if data.startswith(magic_bytes):
+            return label
+    return "UNKNOWN"
+
+
+def file_externals(data: bytes, filename: str, path: str, md5: str = "") -> dict[str, str]:
+    """The per-file externals, as LOKI sets them: directory, extension with its dot."""
+    dot = filename.rfind(".")
+    slash = path.rfind("/")
+    return {
+        "filename": filename,
+        "filepath": path[:slash] if slash > 0 else ("/" if slash == 0 else ""),
+        "extension": filename[dot:].lower() if dot > 0 else "",
+        "filetype": file_type(data),
+        "owner": "",
+        "md5": md5,
+    }
 
 
 class Matcher:
@@ -194,18 +332,9 @@ class Matcher:
         self._meta = meta
         self._timeout = timeout_s
 
-    def match(
-        self, data: bytes, filename: str, filepath: str, filetype: str
-    ) -> tuple[RuleMatch, ...]:
+    def match(self, data: bytes, filename: str, path: str, md5: str = "") -> tuple[RuleMatch, ...]:
         """Rules matching ``data``; raises ``yara.TimeoutError`` / ``yara.Error`` to the caller."""
-        ext = filename.rsplit(".", 1)[-1].lower() if "." in filename else ""
-        externals = {
-            "filename": filename,
-            "filepath": filepath,
-            "extension": ext,
-            "filetype": filetype,
-            "owner": "",
-        }
+        externals = file_externals(data, filename, path, md5)
         found = self._rules.match(data=data, externals=externals, timeout=self._timeout)
         out = []
         for m in found:

@@ -162,7 +162,7 @@ class Scanner:
                 task, FileStatus.HASHED_ONLY, "no rule packs loaded: hashed and typed only", **base
             )
         try:
-            matches = self._matcher.match(bytes(buf), task.filename, task.path, mime)
+            matches = self._matcher.match(bytes(buf), task.filename, task.path, base["md5"])
         except yara.TimeoutError:
             return FileResult(
                 task,

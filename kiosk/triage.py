@@ -69,7 +69,7 @@ class TriageRequest:
     max_yara_bytes: int = DEFAULT_MAX_YARA_BYTES
     yara_timeout_s: int = 60
     allow_self_authorisation: bool = False  # kiosk policy (config.toml), recorded in the report
-    dev: bool = False  # forensic staff only: use hash sets that fail verification (logged)
+    dev: bool = False  # forensic staff only: unverified packs and sets load, logged and reported
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,8 +210,14 @@ def run_triage(req: TriageRequest, hooks: Hooks | None = None) -> TriageResult:
     if signer is None:
         raise SigningError("no signing key loaded: every report must be signed ('kiosk keys init')")
     audit = hooks.audit
+    if req.dev and audit:
+        audit.append("dev_mode", officer=req.case.officer, rules_dir=str(req.rules_dir))
     try:
-        rules: CompiledRules | None = compile_packs(req.rules_dir) if req.rules_dir else None
+        rules: CompiledRules | None = (
+            compile_packs(req.rules_dir, dev=req.dev, audit=audit, clock=hooks.clock)
+            if req.rules_dir
+            else None
+        )
         index = HashIndex.load(req.hashsets_dir, dev=req.dev, audit=audit)
     except KioskError as e:
         if audit:
@@ -361,6 +367,7 @@ def _run(
             "workers": req.workers,
             "inventory": req.inventory,
             "allow_self_authorisation": req.allow_self_authorisation,
+            "dev_mode": req.dev,
         },
         "started": utc_text(started),
         "finished": utc_text(hooks.clock()),

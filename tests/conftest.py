@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -13,14 +14,17 @@ import pytest
 
 from kiosk.audit import AuditLog
 from kiosk.model import CaseRecord, LegalBasis
-from kiosk.signing import TrustStore, init_key, load_public, load_signer
+from kiosk.packsign import MANIFEST_FILE, build_manifest, write_manifest
+from kiosk.rulecheck import read_pack
+from kiosk.rules import RULEPACK
+from kiosk.signing import Signer, TrustStore, init_key, load_public, load_signer
 from kiosk.triage import Hooks, TriageRequest, TriageResult, run_triage
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "sample_images"
 RULES = ROOT / "rules"
 HASHSETS = ROOT / "hashsets"
-DEMO_KEY = ROOT / "demo" / "hashset-signing.pub"  # signs the bundled demo hash sets
+DEMO_PUBLISHER = ROOT / "demo" / "publisher.pub"  # signs the bundled packs and sets
 MANIFEST: dict[str, Any] = json.loads((SAMPLES / "manifest.json").read_text(encoding="utf-8"))
 IMAGES: dict[str, dict[str, Any]] = {im["name"]: im for im in MANIFEST["images"]}
 MARKER = MANIFEST["marker"].encode()
@@ -44,9 +48,9 @@ def kiosk_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """
     home = tmp_path_factory.mktemp("kiosk-home")
     init_key(home, not_before=datetime(2026, 1, 1, tzinfo=UTC))  # before the fixed test clock
-    trust = TrustStore.load(home / "trust.json")
-    trust.add(load_public(DEMO_KEY.read_text(encoding="utf-8")), label="kiosk project demo key")
-    trust.save(home / "trust.json")
+    store = TrustStore.load(home / "trust.json")
+    store.add(load_public(DEMO_PUBLISHER.read_text()), label="kiosk project demo publisher")
+    store.save(home / "trust.json")
     return home
 
 
@@ -54,6 +58,47 @@ def kiosk_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def _home_env(kiosk_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Every test (and every `python -m kiosk` it starts) uses the test kiosk home."""
     monkeypatch.setenv("KIOSK_HOME", str(kiosk_home))
+
+
+def pack_toml(name: str, version: str = "1.0.0", extra: str = "") -> str:
+    """A complete pack.toml for a test pack whose rules use category "test"."""
+    return (
+        f'name = "{name}"\nversion = "{version}"\ndescription = "a test pack"\n'
+        f'maintainer = "tests"\ncategories = ["test"]\n{extra}'
+    )
+
+
+def sign_pack(
+    pack_dir: Path,
+    signer: Signer,
+    *,
+    version: str | None = None,
+    created: datetime | None = None,
+    expires: datetime | None = None,
+) -> Path:
+    """Sign a pack as forensic staff would (``kiosk rules sign`` without its check and tests)."""
+    created = created or datetime.now(UTC)
+    manifest = build_manifest(
+        RULEPACK,
+        pack_dir.name,
+        version or read_pack(pack_dir).version,
+        pack_dir,
+        created,
+        expires or created + timedelta(days=1),
+    )
+    return write_manifest(pack_dir, manifest, signer)
+
+
+@pytest.fixture(scope="session")
+def signed_rules(kiosk_home: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of rules/ re-signed by the session key, for subprocess scans, which check expiry
+    against the real clock: they must not fail once the committed demo signatures expire."""
+    out = tmp_path_factory.mktemp("signed") / "rules"
+    shutil.copytree(RULES, out, ignore=shutil.ignore_patterns(MANIFEST_FILE))
+    signer = load_signer(kiosk_home / "keys" / "kiosk.key")
+    for pack in sorted(p for p in out.iterdir() if p.is_dir()):
+        sign_pack(pack, signer)
+    return out
 
 
 def fixed_hooks(**kw: Any) -> Hooks:
@@ -66,7 +111,11 @@ def fixed_hooks(**kw: Any) -> Hooks:
 
 @pytest.fixture
 def triage(tmp_path: Path) -> Callable[..., TriageResult]:
-    """Run a full triage of a sample image into a fresh output folder."""
+    """Run a full triage of a sample image into a fresh output folder.
+
+    The committed packs, as signed by the demo publisher: the fixed clock of ``fixed_hooks``
+    is also the time their expiry is checked against, so these tests never expire.
+    """
 
     def run(name: str, *, hooks: Hooks | None = None, **kw: Any) -> TriageResult:
         image = IMAGES[name]

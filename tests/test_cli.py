@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import HASHSETS, RULES, SAMPLES
+from kiosk.signing import load_signer
+from tests.conftest import HASHSETS, RULES, SAMPLES, pack_toml, sign_pack
 
 CASE_ARGS = [
     "--case",
@@ -31,7 +32,7 @@ CASE_ARGS = [
 
 
 def _kiosk(
-    *args: str | Path, out: Path, extra: list[str] | None = None
+    *args: str | Path, out: Path, rules: Path = RULES, extra: list[str] | None = None
 ) -> subprocess.CompletedProcess[str]:
     cmd = [
         sys.executable,
@@ -41,7 +42,7 @@ def _kiosk(
         *map(str, args),
         *CASE_ARGS,
         "--rules",
-        str(RULES),
+        str(rules),
         "--hashsets",
         str(HASHSETS),
         "--out",
@@ -52,8 +53,12 @@ def _kiosk(
     return subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=env, check=False)
 
 
-def test_scan_prints_summary_and_ends_stdout_with_the_report_dir(tmp_path: Path) -> None:
-    run = _kiosk(SAMPLES / "mbr-fat16-ext4.dd", out=tmp_path / "r", extra=["--inventory"])
+def test_scan_prints_summary_and_ends_stdout_with_the_report_dir(
+    tmp_path: Path, signed_rules: Path
+) -> None:
+    run = _kiosk(
+        SAMPLES / "mbr-fat16-ext4.dd", out=tmp_path / "r", rules=signed_rules, extra=["--inventory"]
+    )
     assert run.returncode == 0, run.stderr
     last = Path(run.stdout.strip().splitlines()[-1])
     assert last.parent == tmp_path / "r"
@@ -66,9 +71,9 @@ def test_scan_prints_summary_and_ends_stdout_with_the_report_dir(tmp_path: Path)
     assert run.stderr == ""  # no progress bar when stderr is not a terminal
 
 
-def test_explicit_segments_are_accepted(tmp_path: Path) -> None:
+def test_explicit_segments_are_accepted(tmp_path: Path, signed_rules: Path) -> None:
     segs = [SAMPLES / f"split.00{i}" for i in (1, 2, 3)]
-    run = _kiosk(*segs, out=tmp_path / "r")
+    run = _kiosk(*segs, out=tmp_path / "r", rules=signed_rules)
     assert run.returncode == 0, run.stderr
 
 
@@ -109,11 +114,13 @@ BAD_INPUTS = {
 
 
 @pytest.mark.parametrize("case", sorted(BAD_INPUTS))
-def test_bad_input_is_one_clear_line_and_leaves_nothing(tmp_path: Path, case: str) -> None:
+def test_bad_input_is_one_clear_line_and_leaves_nothing(
+    tmp_path: Path, case: str, signed_rules: Path
+) -> None:
     make, message = BAD_INPUTS[case]
     evidence = tmp_path / "evidence"
     evidence.mkdir()
-    run = _kiosk(make(evidence), out=tmp_path / "reports")
+    run = _kiosk(make(evidence), out=tmp_path / "reports", rules=signed_rules)
     assert run.returncode == 1
     assert run.stderr.startswith("kiosk: error: ")
     assert message in run.stderr
@@ -122,11 +129,12 @@ def test_bad_input_is_one_clear_line_and_leaves_nothing(tmp_path: Path, case: st
     assert not (tmp_path / "reports").exists() or list((tmp_path / "reports").iterdir()) == []
 
 
-def test_unreadable_rules_are_a_clear_error(tmp_path: Path) -> None:
+def test_unreadable_rules_are_a_clear_error(tmp_path: Path, kiosk_home: Path) -> None:
     pack = tmp_path / "rules" / "p"
     pack.mkdir(parents=True)
-    (pack / "pack.toml").write_text('name = "p"\nversion = "1"\n')
+    (pack / "pack.toml").write_text(pack_toml("p"))
     (pack / "r.yar").write_text('rule r { meta: category = "c" condition: }\n')
+    sign_pack(pack, load_signer(kiosk_home / "keys" / "kiosk.key"))
     cmd = [
         sys.executable,
         "-m",
@@ -143,7 +151,8 @@ def test_unreadable_rules_are_a_clear_error(tmp_path: Path) -> None:
     ]
     run = subprocess.run(cmd, capture_output=True, text=True, timeout=60, check=False)
     assert run.returncode == 1
-    assert run.stderr.startswith("kiosk: error: rule pack p: r.yar")
+    assert run.stderr.startswith("kiosk: error: rule pack p: r.yar:1: syntax error")
+    assert len(run.stderr.splitlines()) == 1
     assert not (tmp_path / "o").exists()
 
 

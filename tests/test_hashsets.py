@@ -23,9 +23,9 @@ from kiosk.hashset_build import ImportRequest, sort_unique
 from kiosk.hashset_store import import_set, remove_set, sign_set
 from kiosk.hashsets import HashIndex
 from kiosk.model import FileStatus
-from kiosk.signing import Signer, init_key, key_id, load_signer
+from kiosk.signing import Signer, TrustStore, init_key, key_id, load_public, load_signer
 from kiosk.triage import TriageResult
-from tests.conftest import DEMO_KEY, HASHSETS, IMAGES, RULES, SAMPLES, TEST_CAP, fixed_hooks
+from tests.conftest import DEMO_PUBLISHER, HASHSETS, IMAGES, RULES, SAMPLES, TEST_CAP, fixed_hooks
 from tests.test_hashset_import import make_rds3, vics_media, write_vics
 
 Triage = Callable[..., TriageResult]
@@ -35,11 +35,18 @@ KNOWN_GOOD = next(f["sha256"] for f in IMAGES["ext4.dd"]["files"] if f["kind"] =
 
 @pytest.fixture
 def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A fresh kiosk home of its own (key, trust store, versions.json, audit log)."""
+    """A fresh kiosk home of its own (key, trust store, hashset-versions.json, audit log)."""
     h = tmp_path / "home"
     init_key(h)
     monkeypatch.setenv("KIOSK_HOME", str(h))
     return h
+
+
+def trust_demo_publisher(home: Path) -> None:
+    """Scans also load the bundled rule packs, which the demo publisher signed."""
+    trust = TrustStore.load(home / "trust.json")
+    trust.add(load_public(DEMO_PUBLISHER.read_text()), label="kiosk project demo publisher")
+    trust.save(home / "trust.json")
 
 
 @pytest.fixture
@@ -204,7 +211,7 @@ def test_production_refuses_an_unsigned_set_and_dev_mode_takes_it_logged(
     kinds = [e["kind"] for e in events(home)]
     assert kinds[-2:] == ["hashsets_dev_mode", "hashset_loaded"]
     assert events(home)[-1]["dev_override"] == list(s.dev_override)
-    assert not (home / "versions.json").exists()  # an unverified set never raises the bar
+    assert not (home / "hashset-versions.json").exists()  # an unverified set never raises the bar
 
 
 @pytest.mark.parametrize("victim", ["sha256.hpk", "manifest.json"])
@@ -255,7 +262,7 @@ def test_the_demo_key_signs_the_bundled_sets_and_is_not_trusted_by_default(
     """Production refusal is real: a fresh kiosk home does not trust the demo key."""
     with pytest.raises(HashSetError, match="refused: signature: signed by an unknown key"):
         HashIndex.load(HASHSETS)
-    assert DEMO_KEY.exists()
+    assert DEMO_PUBLISHER.exists()
 
 
 def test_a_lower_version_than_one_used_here_is_refused(
@@ -269,7 +276,7 @@ def test_a_lower_version_than_one_used_here_is_refused(
         pass  # nothing seen yet: fine, and now 2025.9.3 is recorded
     with HashIndex.load(newer):
         pass
-    versions = json.loads((home / "versions.json").read_text())
+    versions = json.loads((home / "hashset-versions.json").read_text())
     assert versions["sets"]["lab-bad"]["version"] == "2025.10.1"
     audit = AuditLog(home / "audit.jsonl")
     with pytest.raises(
@@ -326,6 +333,7 @@ def test_scan_reports_the_vics_category_of_a_planted_file_and_skips_yara_on_know
     good = tmp_path / "SHA256SUMS"
     good.write_text(f"{KNOWN_GOOD}  Windows/known_good_sample.txt\n")
     imported(store, "os-files", good, signer, version="1", disposition="known_good")
+    trust_demo_publisher(home)  # the bundled rule packs are the demo publisher's
 
     result = triage("ext4.dd", hashsets_dir=store, hooks=fixed_hooks(), max_yara_bytes=TEST_CAP)
     report = result.report
@@ -369,6 +377,7 @@ def test_scan_reports_the_vics_category_of_a_planted_file_and_skips_yara_on_know
 def test_a_tampered_set_stops_the_scan_before_the_evidence_is_touched(
     tmp_path: Path, home: Path, signer: Signer, triage: Triage
 ) -> None:
+    trust_demo_publisher(home)
     store = tmp_path / "store"
     vdir = imported(
         store, "lab", digest_list(tmp_path / "l", [bytes.fromhex(KNOWN_BAD)]), signer, version="1"
@@ -503,6 +512,7 @@ def test_cli_bad_sources_are_one_line_errors_and_the_active_version_survives(
 def test_cli_scan_refuses_a_tampered_set_with_one_line_naming_it(
     tmp_path: Path, home: Path, signer: Signer
 ) -> None:
+    trust_demo_publisher(home)
     store = tmp_path / "store"
     vdir = imported(
         store, "lab-known-bad", digest_list(tmp_path / "l", [b"\x0e" * 32]), signer, version="7"

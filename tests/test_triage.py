@@ -14,8 +14,9 @@ import pytest
 
 from kiosk.errors import CaseError, ImageError, RulesError
 from kiosk.model import CaseRecord, LegalBasis, Progress
+from kiosk.signing import load_signer
 from kiosk.triage import TriageResult
-from tests.conftest import CASE, IMAGES, MARKER, SAMPLES, fixed_hooks
+from tests.conftest import CASE, IMAGES, MARKER, SAMPLES, fixed_hooks, pack_toml, sign_pack
 
 Triage = Callable[..., TriageResult]
 REQUIRED_KEYS = {
@@ -117,7 +118,7 @@ def test_report_json_is_canonical_and_names_the_inventory_digest(triage: Triage)
         "matches",
     } <= set(rec)
     assert report["case"]["legal_basis"] == {"type": "warrant", "reference": CASE.legal_ref}
-    assert [p["name"] for p in report["rule_packs"]] == ["demo"]
+    assert [p["name"] for p in report["rule_packs"]] == ["demo", "kiosk-core"]
     assert {s["name"] for s in report["hash_sets"]} == {"demo-known-bad", "demo-known-good"}
 
 
@@ -200,12 +201,15 @@ def test_nothing_starts_without_the_legal_record(tmp_path: Path, triage: Triage)
     assert not (tmp_path / "reports").exists()
 
 
-def test_a_broken_rule_pack_stops_the_run_before_the_image(tmp_path: Path, triage: Triage) -> None:
+def test_a_broken_rule_pack_stops_the_run_before_the_image(
+    tmp_path: Path, triage: Triage, kiosk_home: Path
+) -> None:
     pack = tmp_path / "rules" / "broken"
     pack.mkdir(parents=True)
-    (pack / "pack.toml").write_text('name = "broken"\nversion = "1"\n')
+    (pack / "pack.toml").write_text(pack_toml("broken"))
     (pack / "bad.yar").write_text("rule x {\n condition: nosuchthing\n}\n")
-    with pytest.raises(RulesError, match=r"broken: bad\.yar.*line 2"):
+    sign_pack(pack, load_signer(kiosk_home / "keys" / "kiosk.key"))  # signed, but broken
+    with pytest.raises(RulesError, match=r"^rule pack broken: bad\.yar:2: undefined identifier"):
         triage("fat16.dd", rules_dir=tmp_path / "rules", image=(tmp_path / "missing.dd",))
 
 

@@ -1,0 +1,185 @@
+"""``kiosk rules …``: forensic staff's commands for rule packs — list, check, test, sign.
+
+A thin layer over ``kiosk.rulecheck``, ``kiosk.ruletest`` and ``kiosk.packsign``. Errors are
+``KioskError``s, which ``kiosk.cli.main`` prints as one line with exit code 1. A pack is named
+either by its name under ``--rules`` (default ``rules``) or by a path to its directory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from kiosk.audit import AuditLog
+from kiosk.errors import KioskError, RulesError
+from kiosk.packsign import (
+    VERSIONS_FILE,
+    VersionLedger,
+    build_manifest,
+    read_unverified,
+    time_text,
+    verify_manifest,
+    write_manifest,
+)
+from kiosk.rulecheck import PackSource, check_pack, find_packs, read_pack
+from kiosk.rules import RULEPACK
+from kiosk.ruletest import run_pack_tests
+from kiosk.signing import TrustStore, kiosk_home, load_signer
+
+DEFAULT_VALID_DAYS = 365
+
+
+def _days(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(f"not a whole number of days: {text!r}") from e
+    if not 1 <= value <= 3660:
+        raise argparse.ArgumentTypeError("must be between 1 and 3660 days")
+    return value
+
+
+def add_parser(sub: Any) -> None:
+    """Register ``kiosk rules`` and its sub-commands on the top-level subparsers."""
+    r = sub.add_parser("rules", help="rule packs: list, check, test, sign (forensic staff)")
+    rsub = r.add_subparsers(dest="rules_command", required=True)
+    ls = rsub.add_parser("list", help="every pack with its version, rules and signature status")
+    ck = rsub.add_parser("check", help="validate a pack; problems are printed as file:line")
+    ts = rsub.add_parser("test", help="run a pack's positive and negative samples")
+    sg = rsub.add_parser("sign", help="check, test and sign a pack (writes manifest.dsse.json)")
+    for c in (ck, ts, sg):
+        c.add_argument("pack", help="pack name under --rules, or a path to a pack directory")
+    for c in (ls, ck, ts, sg):
+        c.add_argument(
+            "--rules", type=Path, default=Path("rules"), help="packs directory (default: rules)"
+        )
+    ls.add_argument("--trust", type=Path, help="trust store (default: $KIOSK_HOME/trust.json)")
+    sg.add_argument("--key", type=Path, required=True, help="the publisher's private key (PEM)")
+    sg.add_argument(
+        "--valid-days",
+        type=_days,
+        default=DEFAULT_VALID_DAYS,
+        help=f"days until the signed pack expires (default {DEFAULT_VALID_DAYS})",
+    )
+
+
+def _pack_dir(args: argparse.Namespace) -> Path:
+    text: str = args.pack
+    path = Path(text) if "/" in text or text in (".", "..") else args.rules / text
+    if not (path / "pack.toml").is_file():
+        raise RulesError(f"no rule pack {text!r} (no pack.toml in {path})")
+    return path
+
+
+def _checked(pack_dir: Path) -> tuple[PackSource, int]:
+    """The pack and its rule count; every problem printed as file:line, then one error."""
+    src = read_pack(pack_dir)
+    check = check_pack(src)
+    if check.problems:
+        for p in check.problems[:-1]:
+            print(f"kiosk: error: {p.at(str(pack_dir))}", file=sys.stderr)
+        raise RulesError(check.problems[-1].at(str(pack_dir)))
+    return src, len(check.meta)
+
+
+def _list(args: argparse.Namespace) -> int:
+    home = kiosk_home()
+    trust = TrustStore.load(args.trust or home / "trust.json", missing_ok=True)
+    ledger = VersionLedger(home / VERSIONS_FILE)
+    now = datetime.now(UTC)
+    for pack_dir in find_packs(args.rules):
+        label = f"rule pack {pack_dir.name}"
+        try:
+            src = read_pack(pack_dir)
+            check = check_pack(src)
+            rules = f"{len(check.meta)} rules" + (
+                f", {len(check.problems)} problem(s)" if check.problems else ""
+            )
+            version = src.version
+        except KioskError as e:
+            print(f"{pack_dir.name}  broken: {e}")
+            continue
+        try:
+            v = verify_manifest(pack_dir, RULEPACK, pack_dir.name, trust, now, label)
+            ledger.check(f"{RULEPACK}:{pack_dir.name}", v.manifest.version, label)
+            status = f"signed by {v.keyid[:16]}…, expires {time_text(v.manifest.expires)}"
+        except KioskError as e:
+            status = f"REFUSED: {str(e).removeprefix(label + ': ')}"
+        print(f"{pack_dir.name}  {version}  {rules}  {status}")
+    return 0
+
+
+def _check(args: argparse.Namespace) -> int:
+    pack_dir = _pack_dir(args)
+    src, count = _checked(pack_dir)
+    print(
+        f"ok: rule pack {src.name} {src.version}: {count} rules in {len(src.sources)} files; "
+        f"modules: {', '.join(src.modules) or 'none'}; "
+        f"externals: {', '.join(src.externals) or 'none'}"
+    )
+    return 0
+
+
+def _test(args: argparse.Namespace) -> int:
+    report = run_pack_tests(_pack_dir(args))
+    for r in report.results:
+        got = ", ".join(r.matched) or "nothing"
+        print(f"{'ok  ' if r.passed else 'FAIL'}  {r.sample}: {r.expectation} (matched {got})")
+    for problem in report.problems:
+        print(f"FAIL  {problem}")
+    failed = sum(not r.passed for r in report.results) + len(report.problems)
+    print(
+        f"rule pack {report.pack} {report.version}: {len(report.results)} samples, "
+        f"{failed} failure(s)"
+    )
+    return 0 if report.passed else 1
+
+
+def _sign(args: argparse.Namespace) -> int:
+    pack_dir = _pack_dir(args)
+    src, count = _checked(pack_dir)
+    tests = run_pack_tests(pack_dir)
+    if not tests.passed:
+        raise RulesError(
+            f"rule pack {src.name}: its tests fail; run 'kiosk rules test {args.pack}'"
+        )
+    signer = load_signer(args.key)
+    created = datetime.now(UTC).replace(microsecond=0)
+    manifest = build_manifest(
+        RULEPACK,
+        src.name,
+        src.version,
+        pack_dir,
+        created,
+        created + timedelta(days=args.valid_days),
+    )
+    previous = read_unverified(pack_dir)
+    if previous and previous.version == src.version and previous.files != manifest.files:
+        raise RulesError(
+            f"rule pack {src.name}: version {src.version} was already signed with different "
+            "content; raise 'version' in pack.toml"
+        )
+    path = write_manifest(pack_dir, manifest, signer)
+    AuditLog(kiosk_home() / "audit.jsonl").append(
+        "rulepack_signed",
+        pack=src.name,
+        version=src.version,
+        digest=src.digest,
+        keyid=signer.keyid,
+        expires=time_text(manifest.expires),
+    )
+    print(
+        f"signed: rule pack {src.name} {src.version} ({count} rules, {len(manifest.files)} files) "
+        f"by {signer.keyid[:16]}…, expires {time_text(manifest.expires)}"
+    )
+    print(path)
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    """Dispatch a parsed ``kiosk rules …`` command; returns the exit code."""
+    handlers = {"list": _list, "check": _check, "test": _test, "sign": _sign}
+    return handlers[args.rules_command](args)
