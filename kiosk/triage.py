@@ -294,6 +294,17 @@ def _run(
         problems: list[WalkProblem] = []
         outcome, outcome_reason = Outcome.COMPLETE, ""
         due = progress_ticker(PROGRESS_INTERVAL_S)
+
+        def snapshot() -> Progress:
+            return Progress(
+                files_total,
+                tally.files_done,
+                bytes_total,
+                tally.bytes_found,
+                len(tally.findings),
+                time.monotonic() - t0,
+            )
+
         inv_path = partial / "files.jsonl"
         inv = inv_path.open("wb") if req.inventory else None
         inv_sha = hashlib.sha256()
@@ -307,16 +318,7 @@ def _run(
                 if r.is_finding and hooks.on_finding:
                     hooks.on_finding(tally.findings[-1])
                 if hooks.on_progress and due():
-                    hooks.on_progress(
-                        Progress(
-                            files_total,
-                            tally.files_done,
-                            bytes_total,
-                            tally.bytes_found,
-                            len(tally.findings),
-                            time.monotonic() - t0,
-                        )
-                    )
+                    hooks.on_progress(snapshot())
             if hooks.cancel.is_set():
                 outcome, outcome_reason = Outcome.CANCELLED, "cancelled by the operator"
         except KioskError as e:
@@ -329,16 +331,7 @@ def _run(
     if tally.files_done < files_total and outcome is Outcome.COMPLETE:
         outcome, outcome_reason = Outcome.FAILED, "the walk found fewer files on the second pass"
     if hooks.on_progress:
-        hooks.on_progress(
-            Progress(
-                files_total,
-                tally.files_done,
-                bytes_total,
-                tally.bytes_found,
-                len(tally.findings),
-                time.monotonic() - t0,
-            )
-        )
+        hooks.on_progress(snapshot())
     hashes = hasher.result
     scope = (
         "; ".join(

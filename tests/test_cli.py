@@ -77,6 +77,23 @@ def test_explicit_segments_are_accepted(tmp_path: Path, signed_rules: Path) -> N
     assert run.returncode == 0, run.stderr
 
 
+def _scan_cmd(image: Path, out: Path, case_args: list[str]) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "kiosk",
+        "scan",
+        str(image),
+        *case_args,
+        "--rules",
+        str(RULES),
+        "--hashsets",
+        str(HASHSETS),
+        "--out",
+        str(out),
+    ]
+
+
 def _random(p: Path) -> Path:
     p.write_bytes(b"".join(hashlib.sha256(i.to_bytes(4, "big")).digest() for i in range(40000)))
     return p
@@ -218,20 +235,7 @@ def test_scan_without_a_key_or_with_an_open_key_refuses_before_the_image(tmp_pat
     run = _kiosk(SAMPLES / "fat16.dd", out=tmp_path / "r", extra=[])
     assert run.returncode == 0  # the session's test home has a key
     env = {**os.environ, "KIOSK_HOME": str(home)}
-    cmd = [
-        sys.executable,
-        "-m",
-        "kiosk",
-        "scan",
-        str(SAMPLES / "fat16.dd"),
-        *CASE_ARGS,
-        "--rules",
-        str(RULES),
-        "--hashsets",
-        str(HASHSETS),
-        "--out",
-        str(tmp_path / "r2"),
-    ]
+    cmd = _scan_cmd(SAMPLES / "fat16.dd", tmp_path / "r2", CASE_ARGS)
     run = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=60, check=False)
     assert run.returncode == 1
     assert "kiosk keys init" in run.stderr
@@ -246,20 +250,7 @@ def test_scan_without_a_key_or_with_an_open_key_refuses_before_the_image(tmp_pat
 def test_self_authorisation_only_where_the_kiosk_config_allows(tmp_path: Path) -> None:
     home = Path(os.environ["KIOSK_HOME"])
     args = [a if a != "DS-2" else "PC-1" for a in CASE_ARGS]
-    cmd = [
-        sys.executable,
-        "-m",
-        "kiosk",
-        "scan",
-        str(SAMPLES / "fat16.dd"),
-        *args,
-        "--rules",
-        str(RULES),
-        "--hashsets",
-        str(HASHSETS),
-        "--out",
-        str(tmp_path / "r"),
-    ]
+    cmd = _scan_cmd(SAMPLES / "fat16.dd", tmp_path / "r", args)
     refused = subprocess.run(cmd, capture_output=True, text=True, timeout=60, check=False)
     assert refused.returncode == 1
     assert "someone other than the officer" in refused.stderr
