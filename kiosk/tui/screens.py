@@ -52,6 +52,7 @@ from kiosk.tui.flow import (
     load_state,
     preflight,
     scope_from_form,
+    visible,
 )
 from kiosk.tui.widgets import CategoryList, ConfirmScreen, TitleBar, cell, lines, plain, status
 
@@ -127,10 +128,8 @@ class HomeScreen(KioskScreen[None]):
         rows: list[Content | str] = [
             Content.assemble(("Kiosk id      ", "bold"), plain(st.kiosk_id)),
             Content.assemble(("Signing key   ", "bold"), key),
-            Content.assemble(
-                ("Folders       ", "bold"),
-                plain(f"evidence {s.evidence_dir}  reports {s.reports_dir}"),
-            ),
+            Content.assemble(("Evidence from ", "bold"), plain(str(s.evidence_dir))),
+            Content.assemble(("Reports to    ", "bold"), plain(str(s.reports_dir))),
             "",
             Content.assemble(("Rule packs", "bold"), plain(f" ({s.rules_dir})")),
             *[self._item(i.ok, i.label, i.detail) for i in st.packs],
@@ -159,7 +158,7 @@ class HomeScreen(KioskScreen[None]):
 
     @staticmethod
     def _item(ok: bool, label: str, detail: str) -> Content:
-        text = f" {label}: refused: {detail}" if not ok else f" {label} — {detail}"
+        text = f" {label} — refused: {detail}" if not ok else f" {label} — {detail}"
         return Content.assemble("  ", status(ok), plain(text, "" if ok else "$error"))
 
     @on(Button.Pressed, "#new")
@@ -558,14 +557,15 @@ class ScanScreen(KioskScreen[None]):
             yield Static(id="state")
             yield ProgressBar(total=None, show_eta=False, id="bar")
             yield Static(id="numbers")
-            yield Static(plain("Findings (metadata only — path, size, category, rule/set)"))
+            yield Static(id="found")
             yield DataTable[Any](id="findings", cursor_type="row")
         yield Footer(show_command_palette=False)
 
     def on_mount(self) -> None:
         self._started = self.kiosk.monotonic()
         table = self.query_one("#findings", DataTable)
-        table.add_columns("Path", "Size", "Category", "Rule / set")
+        for label, width in FINDING_COLUMNS:
+            table.add_column(label, width=width)
         self._set_state("SCANNING", "do not remove the evidence; Esc cancels")
         self._numbers()
         self.set_interval(1.0, self._numbers)
@@ -629,10 +629,7 @@ class ScanScreen(KioskScreen[None]):
         p = self._last
         wall = self.kiosk.monotonic() - self._started
         if p is None:
-            text = (
-                "Preparing: reading the packs, opening the image, counting files · "
-                f"elapsed {duration(wall)}"
-            )
+            text = f"Preparing: opening the image, counting files · elapsed {duration(wall)}"
         else:
             elapsed = max(p.elapsed_s, wall)
             frac = p.bytes_done / p.bytes_total if p.bytes_total else 1.0
@@ -640,13 +637,14 @@ class ScanScreen(KioskScreen[None]):
             eta = duration(p.elapsed_s / frac - p.elapsed_s) if frac > 0 else "unknown"
             text = (
                 f"Files {p.files_done}/{p.files_total} · "
-                f"{human_bytes(p.bytes_done)} of {human_bytes(p.bytes_total)} · "
+                f"{human_bytes(p.bytes_done)}/{human_bytes(p.bytes_total)} · "
                 f"{human_bytes(int(rate))}/s · elapsed {duration(elapsed)} · ETA {eta}"
             )
-        found = f" · findings {self._shown}"
+        self.query_one("#numbers", Static).update(plain(text))
+        found = f"Findings: {self._shown} — metadata only (path, size, category, rule or set)"
         if self._shown > MAX_TABLE_FINDINGS:
-            found += f" (first {MAX_TABLE_FINDINGS} shown; all are in the report)"
-        self.query_one("#numbers", Static).update(plain(text + found))
+            found = f"Findings: {self._shown} — the first {MAX_TABLE_FINDINGS} are shown here"
+        self.query_one("#found", Static).update(Content.assemble((found, "bold")))
 
     def action_cancel(self) -> None:
         if not self.running or self.cancel.is_set():
@@ -680,6 +678,14 @@ class ScanScreen(KioskScreen[None]):
         self.app.switch_screen(ResultScreen(message.result, message.problem))
 
 
+FINDING_COLUMNS = (("Path", 30), ("Size", 7), ("Category", 15), ("Rule or set", 16))
+
+
+def tail(text: str, width: int) -> str:
+    """The end of a long path (the file name matters most), marked with a leading ``…``."""
+    return text if len(text) <= width else "…" + text[-(width - 1) :]
+
+
 def finding_cells(f: dict[str, Any]) -> tuple[Any, ...]:
     """One findings-table row: path, size, categories, rules or sets — never content."""
     matches = [
@@ -690,7 +696,7 @@ def finding_cells(f: dict[str, Any]) -> tuple[Any, ...]:
         f"{m['pack']}:{m['rule']}" if m["type"] == "yara" else f"set {m['set']}" for m in matches
     ]
     return (
-        cell(str(f["path"])),
+        cell(tail(visible(str(f["path"])), FINDING_COLUMNS[0][1]), escape=False),
         cell(human_bytes(int(f["size"]))),
         cell(", ".join(cats)),
         cell(", ".join(what)),
@@ -729,9 +735,16 @@ class ResultScreen(KioskScreen[None]):
             r = self.result.report
             rec = r["recommendation"]["result"]
             title = RECOMMENDATION_TITLES.get(rec, rec)
+            outcome = r["outcome"]
+            stopped = (
+                [plain(f"Scan {outcome['status'].upper()}: not every file was examined", "bold")]
+                if outcome["status"] != "complete"
+                else []
+            )
             yield Static(
                 lines(
                     plain(f"{BANNER_MARK.get(rec, '?')} {title}", "bold"),
+                    *stopped,
                     "Advisory: the decision is made by the reviewing supervisor.",
                 ),
                 classes=f"banner {BANNER_STYLE.get(rec, 'inconclusive')}",
@@ -772,17 +785,8 @@ class ResultScreen(KioskScreen[None]):
 def result_body(result: TriageResult) -> Content:
     """Reasons, counts, not-examined list and where the signed report is."""
     r = result.report
-    outcome = r["outcome"]
     rows: list[Content | str] = [Content.assemble(("Why", "bold"))]
     rows += [plain(f"  • {reason}") for reason in r["recommendation"]["reasons"]]
-    if outcome["status"] != "complete":
-        rows.append(
-            plain(
-                f"  • This scan was {outcome['status'].upper()}"
-                + (f": {outcome['reason']}" if outcome.get("reason") else ""),
-                "bold",
-            )
-        )
     cats = r.get("findings_by_category") or {}
     rows += ["", Content.assemble(("Findings by category", "bold"))]
     rows += [plain(f"  {c}: {n} file(s)") for c, n in cats.items()] or [plain("  none")]
@@ -813,7 +817,7 @@ def result_body(result: TriageResult) -> Content:
         Content.assemble(("Report", "bold"), plain(f" {r['report_id']}")),
         Content.assemble(("Saved in", "bold"), plain(f" {result.report_dir}")),
         Content.assemble(
-            ("Signed", "bold"), plain(f" yes, with key {str(r.get('signing_key', ''))[:16]}…")
+            ("Signed", "bold"), plain(f" with key {str(r.get('signing_key', ''))[:16]}…")
         ),
     ]
     return lines(*rows)

@@ -31,9 +31,9 @@ def plain(text: str, style: str = "") -> Content:
     return content.stylize(style) if style else content
 
 
-def cell(text: str, style: str = "") -> Text:
-    """Literal, escaped text for a DataTable cell."""
-    return Text(visible(text), style=style, no_wrap=True, overflow="ellipsis")
+def cell(text: str, style: str = "", escape: bool = True) -> Text:
+    """Literal text for a DataTable cell, escaped unless the caller already did."""
+    return Text(visible(text) if escape else text, style=style, no_wrap=True, overflow="ellipsis")
 
 
 def lines(*parts: Content | str) -> Content:

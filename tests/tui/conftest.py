@@ -92,12 +92,14 @@ def kiosk_app(settings: Settings, triage: TriageFn | None = None) -> KioskApp:
     )
 
 
-async def settle(pilot: Pilot[None]) -> None:
-    """Let workers finish, messages drain and animations end; stop cursors blinking."""
+async def settle(pilot: Pilot[None], workers: bool = True) -> None:
+    """Let workers finish (unless a test holds one), messages drain and animations end; stop
+    cursors blinking."""
     app = pilot.app
     for _ in range(3):
         await pilot.pause()
-        await app.workers.wait_for_complete()
+        if workers:
+            await app.workers.wait_for_complete()
     await pilot.wait_for_scheduled_animations()
     for inp in app.screen.query(Input):
         inp.cursor_blink = False
@@ -121,9 +123,9 @@ def screen_text(app: App[None]) -> str:
     return "\n".join(line.rstrip() for line in console.export_text().splitlines()) + "\n"
 
 
-async def snapshot(pilot: Pilot[None], name: str) -> None:
+async def snapshot(pilot: Pilot[None], name: str, workers: bool = True) -> None:
     """Compare the screen with ``__snapshots__/<name>.svg`` (and ``.txt``)."""
-    await settle(pilot)
+    await settle(pilot, workers)
     svg = pilot.app.export_screenshot(title="kiosk", simplify=True)
     text = screen_text(pilot.app)
     svg_path, txt_path = SNAPSHOTS / f"{name}.svg", SNAPSHOTS / f"{name}.txt"
