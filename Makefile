@@ -12,8 +12,6 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-demo: demo-headless
-
 # The demo keeps its key, trust store and audit log in .kiosk-demo/ (git-ignored), made on first use.
 DEMO_HOME := $(CURDIR)/.kiosk-demo
 
@@ -24,6 +22,11 @@ $(DEMO_HOME)/.trusts-demo-hashset-key: | $(STAMP)
 	KIOSK_HOME=$(DEMO_HOME) $(BIN)/kiosk keys trust demo/hashset-signing.pub \
 		--label "kiosk project demo key (public, worthless: demo only)"
 	touch $@
+
+# The terminal app on the bundled sample images and demo packs: for a person at a terminal.
+demo: $(STAMP) $(DEMO_HOME)/.trusts-demo-hashset-key
+	KIOSK_HOME=$(DEMO_HOME) $(BIN)/kiosk tui --evidence sample_images --reports reports \
+		--rules rules --hashsets hashsets
 
 demo-headless: $(STAMP) $(DEMO_HOME)/.trusts-demo-hashset-key
 	KIOSK_HOME=$(DEMO_HOME) $(BIN)/kiosk scan sample_images/mbr-fat16-ext4.dd \

@@ -565,7 +565,7 @@ class ScanScreen(KioskScreen[None]):
         self._started = self.kiosk.monotonic()
         table = self.query_one("#findings", DataTable)
         for label, width in FINDING_COLUMNS:
-            table.add_column(label, width=width)
+            table.add_column(cell(label), width=width)  # a str label would be markup
         self._set_state("SCANNING", "do not remove the evidence; Esc cancels")
         self._numbers()
         self.set_interval(1.0, self._numbers)
@@ -678,7 +678,7 @@ class ScanScreen(KioskScreen[None]):
         self.app.switch_screen(ResultScreen(message.result, message.problem))
 
 
-FINDING_COLUMNS = (("Path", 30), ("Size", 7), ("Category", 15), ("Rule or set", 16))
+FINDING_COLUMNS = (("[volume] path", 30), ("Size", 7), ("Category", 15), ("Rule or set", 16))
 
 
 def tail(text: str, width: int) -> str:
@@ -696,7 +696,9 @@ def finding_cells(f: dict[str, Any]) -> tuple[Any, ...]:
         f"{m['pack']}:{m['rule']}" if m["type"] == "yara" else f"set {m['set']}" for m in matches
     ]
     return (
-        cell(tail(visible(str(f["path"])), FINDING_COLUMNS[0][1]), escape=False),
+        cell(
+            tail(f"[{f['volume']}] {visible(str(f['path']))}", FINDING_COLUMNS[0][1]), escape=False
+        ),
         cell(human_bytes(int(f["size"]))),
         cell(", ".join(cats)),
         cell(", ".join(what)),
