@@ -8,7 +8,10 @@ many matches each excluded category had is kept, in the report's ``settings.scop
 report says that something outside the authority matched, so a supervisor can seek a wider one,
 never what or where.
 
-Known-good sets are not part of the scope: they only decide which files need no YARA scan.
+Hash-set scope is decided per *set*, by the category in the set's manifest: a set may also
+label single hashes with finer categories (VICS), which are reported as they are but are not
+what the officer chose from. Known-good sets are never scoped: they only decide which files
+need no YARA scan.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from typing import Any
 
 from kiosk.errors import CaseError
 from kiosk.hashsets import HashIndex
-from kiosk.model import FileResult
+from kiosk.model import FileResult, HashMatch
 from kiosk.rules import CompiledRules
 
 
@@ -48,24 +51,26 @@ class ScopeFilter:
     rule_categories: frozenset[str]
     hash_categories: frozenset[str]
     restricted: bool
+    set_categories: dict[str, str] = field(default_factory=dict)  # known-bad set -> category
     excluded: dict[tuple[str, str], int] = field(default_factory=dict)
+
+    def _hash_in_scope(self, m: HashMatch) -> bool:
+        if m.disposition != "known_bad":
+            return True
+        return self.set_categories.get(m.hashset, m.category) in self.hash_categories
 
     def apply(self, r: FileResult) -> FileResult:
         """The result with out-of-scope matches removed (the same object when nothing is)."""
         rules = tuple(m for m in r.rule_matches if m.category in self.rule_categories)
-        hashes = tuple(
-            m
-            for m in r.hash_matches
-            if m.disposition != "known_bad" or m.category in self.hash_categories
-        )
+        hashes = tuple(m for m in r.hash_matches if self._hash_in_scope(m))
         if len(rules) == len(r.rule_matches) and len(hashes) == len(r.hash_matches):
             return r
         for m in r.rule_matches:
             if m.category not in self.rule_categories:
                 self._count("yara", m.category)
         for h in r.hash_matches:
-            if h.disposition == "known_bad" and h.category not in self.hash_categories:
-                self._count("hashset", h.category)
+            if not self._hash_in_scope(h):
+                self._count("hashset", self.set_categories.get(h.hashset, h.category))
         return dataclasses.replace(r, rule_matches=rules, hash_matches=hashes)
 
     def _count(self, kind: str, category: str) -> None:
@@ -93,9 +98,7 @@ class ScopeFilter:
         }
 
 
-def check_scope(
-    scope: Scope | None, rules: CompiledRules | None, index: HashIndex
-) -> ScopeFilter:
+def check_scope(scope: Scope | None, rules: CompiledRules | None, index: HashIndex) -> ScopeFilter:
     """Resolve a requested scope against the loaded packs and sets, refusing a wrong one.
 
     A category no pack or set carries is a typing error on the form, not an empty search, and a
@@ -103,14 +106,11 @@ def check_scope(
     before the image is opened.
     """
     known_rules, known_hashes = rule_categories(rules), hash_categories(index)
+    sets = {s.name: s.category for s in index.sets if s.disposition == "known_bad"}
     if scope is None:
-        return ScopeFilter(frozenset(known_rules), frozenset(known_hashes), restricted=False)
-    rule_cats = (
-        frozenset(known_rules) if scope.rule_categories is None else scope.rule_categories
-    )
-    hash_cats = (
-        frozenset(known_hashes) if scope.hash_categories is None else scope.hash_categories
-    )
+        return ScopeFilter(frozenset(known_rules), frozenset(known_hashes), False, sets)
+    rule_cats = frozenset(known_rules) if scope.rule_categories is None else scope.rule_categories
+    hash_cats = frozenset(known_hashes) if scope.hash_categories is None else scope.hash_categories
     unknown = sorted(rule_cats - set(known_rules)) + sorted(hash_cats - set(known_hashes))
     if unknown:
         raise CaseError(
@@ -119,4 +119,4 @@ def check_scope(
         )
     if not rule_cats and not hash_cats:
         raise CaseError("cannot start: the scope authorises no category")
-    return ScopeFilter(rule_cats, hash_cats, restricted=True)
+    return ScopeFilter(rule_cats, hash_cats, True, sets)

@@ -23,7 +23,7 @@ GOOD = HashMatch("good", "1", "sha256", "known_good", "os")
 
 
 def _filter(rules: set[str], hashes: set[str]) -> ScopeFilter:
-    return ScopeFilter(frozenset(rules), frozenset(hashes), restricted=True)
+    return ScopeFilter(frozenset(rules), frozenset(hashes), True, {"bad": "csam"})
 
 
 def test_out_of_scope_matches_are_removed_and_counted() -> None:
@@ -51,6 +51,17 @@ def test_known_good_sets_are_never_scoped_out() -> None:
     f = _filter(set(), {"csam"})
     assert f.apply(r) is r
     assert f.record()["out_of_scope_matches"] == []
+
+
+def test_hash_sets_are_scoped_by_their_own_category_not_a_per_hash_one() -> None:
+    vics = HashMatch("bad", "1", "sha256", "known_bad", "vics_us_2")  # finer, per-hash label
+    r = FileResult(TASK, FileStatus.SCANNED, hash_matches=(vics,))
+    assert _filter(set(), {"csam"}).apply(r) is r
+    f = _filter(set(), {"other"})
+    assert f.apply(r).hash_matches == ()
+    assert f.record()["out_of_scope_matches"] == [
+        {"type": "hashset", "category": "csam", "matches": 1}
+    ]
 
 
 def test_check_scope_resolves_none_to_every_loaded_category() -> None:
