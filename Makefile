@@ -12,8 +12,6 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-demo: demo-headless
-
 # The demo keeps its key, trust store and audit log in .kiosk-demo/ (git-ignored), made on first use.
 # The bundled rule packs and hash sets are signed by the committed, worthless demo publisher key
 # (demo/README.md); only this demo kiosk (and the test suite's) trusts it.
@@ -25,6 +23,11 @@ $(DEMO_HOME)/.demo-publisher-trusted: | $(STAMP)
 	test -f $(DEMO_HOME)/keys/kiosk.key || KIOSK_HOME=$(DEMO_HOME) $(BIN)/kiosk keys init
 	KIOSK_HOME=$(DEMO_HOME) $(BIN)/kiosk keys trust demo/publisher.pub --label "$(DEMO_PUBLISHER)"
 	touch $@
+
+# The terminal app on the bundled sample images and demo packs: for a person at a terminal.
+demo: $(STAMP) $(DEMO_HOME)/.demo-publisher-trusted
+	KIOSK_HOME=$(DEMO_HOME) $(BIN)/kiosk tui --evidence sample_images --reports reports \
+		--rules rules --hashsets hashsets
 
 demo-headless: $(STAMP) $(DEMO_HOME)/.demo-publisher-trusted
 	KIOSK_HOME=$(DEMO_HOME) $(BIN)/kiosk scan sample_images/mbr-fat16-ext4.dd \

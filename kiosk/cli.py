@@ -28,6 +28,8 @@ from kiosk.model import CaseRecord, LegalBasis, Outcome, Progress
 from kiosk.report import render_text
 from kiosk.signing import TrustStore, init_key, kiosk_home, load_public, load_signer
 from kiosk.triage import Hooks, TriageRequest, run_triage
+from kiosk.tui import add_parser as add_tui_parser
+from kiosk.tui import run_app
 
 
 def _positive_int(text: str) -> int:
@@ -132,6 +134,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     cli_hashsets.add_parser(sub)
     cli_rules.add_parser(sub)
+    add_tui_parser(sub)  # `kiosk` alone starts it too (see main)
     au = sub.add_parser("audit", help="the kiosk's hash-chained audit log")
     asub = au.add_subparsers(dest="audit_command", required=True)
     av = asub.add_parser("verify", help="check the chain, and against reports' checkpoints")
@@ -345,8 +348,11 @@ def _scan(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv) or ["tui"]  # `kiosk` opens the app
     args = build_parser().parse_args(argv)
     try:
+        if args.command == "tui":
+            return run_app(args)
         if args.command == "scan":
             return _scan(args)
         if args.command == "keys":

@@ -50,6 +50,7 @@ from kiosk.report import (
 )
 from kiosk.rules import CompiledRules, compile_packs
 from kiosk.scan import DEFAULT_MAX_YARA_BYTES, ScanConfig, progress_ticker, scan_tasks
+from kiosk.scope import Scope, ScopeFilter, check_scope
 from kiosk.signing import Signer, SigningError
 
 PROGRESS_INTERVAL_S = 0.2
@@ -70,6 +71,7 @@ class TriageRequest:
     yara_timeout_s: int = 60
     allow_self_authorisation: bool = False  # kiosk policy (config.toml), recorded in the report
     dev: bool = False  # forensic staff only: unverified packs and sets load, logged and reported
+    scope: Scope | None = None  # authorised categories; None: all the loaded packs and sets
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,6 +225,7 @@ def run_triage(req: TriageRequest, hooks: Hooks | None = None) -> TriageResult:
         if audit:
             audit.append("knowledge_refused", reason=str(e))
         raise
+    scope = check_scope(req.scope, rules, index)
     report_id = hooks.new_id()
     if audit:
         audit.append(
@@ -231,6 +234,7 @@ def run_triage(req: TriageRequest, hooks: Hooks | None = None) -> TriageResult:
             **case_record(req.case),
             rule_packs=pack_records(rules.packs) if rules else [],
             hash_sets=hashset_records(index.sets),
+            scope=scope.record(),
         )
     for stale in remove_stale_partials(req.out_dir):
         if audit:
@@ -242,7 +246,7 @@ def run_triage(req: TriageRequest, hooks: Hooks | None = None) -> TriageResult:
             audit.append("scan_failed", report_id=report_id, reason=str(e))
         raise
     try:
-        result = _run(req, hooks, signer, rules, index, report_id, partial)
+        result = _run(req, hooks, signer, rules, index, scope, report_id, partial)
     except KioskError as e:
         if audit:
             audit.append("scan_failed", report_id=report_id, reason=str(e))
@@ -266,6 +270,7 @@ def _run(
     signer: Signer,
     rules: CompiledRules | None,
     index: HashIndex,
+    scope: ScopeFilter,
     report_id: str,
     partial: Path,
 ) -> TriageResult:
@@ -309,7 +314,8 @@ def _run(
         inv = inv_path.open("wb") if req.inventory else None
         inv_sha = hashlib.sha256()
         try:
-            for r in scan_tasks(ev.walk(volumes, problems), cfg, hooks.cancel):
+            for raw in scan_tasks(ev.walk(volumes, problems), cfg, hooks.cancel):
+                r = scope.apply(raw)  # out-of-scope matches are never findings
                 tally.add(r)
                 if inv is not None:
                     line = canonical(file_record(r)) + b"\n"
@@ -333,7 +339,7 @@ def _run(
     if hooks.on_progress:
         hooks.on_progress(snapshot())
     hashes = hasher.result
-    scope = (
+    scope_text = (
         "; ".join(
             [
                 f"rule pack {p.name} {p.version} ({p.rule_count} rules)"
@@ -342,9 +348,9 @@ def _run(
             + [f"hash set {s.name} {s.version} ({s.count} {s.algorithm})" for s in index.sets]
         )
         or "no rule packs or hash sets"
-    )
+    ) + f"; {scope.describe()}"
     rec, reasons = recommend(
-        outcome, outcome_reason, tally, volumes, problems, hashes, files_total, scope
+        outcome, outcome_reason, tally, volumes, problems, hashes, files_total, scope_text
     )
     report: dict[str, Any] = {
         "schema": SCHEMA_VERSION,
@@ -361,6 +367,7 @@ def _run(
             "inventory": req.inventory,
             "allow_self_authorisation": req.allow_self_authorisation,
             "dev_mode": req.dev,
+            "scope": scope.record(),
         },
         "started": utc_text(started),
         "finished": utc_text(hooks.clock()),

@@ -1,0 +1,147 @@
+"""The kiosk terminal app: one ``KioskApp`` built by ``make_app`` for the CLI and the tests alike.
+
+The app holds what every screen shares — the settings, the loaded key/packs state, the triage
+function, and the injected clock and ids — and the two moves that cross screens: start a scan
+(the officer cannot go back into the form once it runs) and go home. The triage function is a
+parameter so tests drive every screen with a scripted fake and the real engine alike.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from multiprocessing import resource_tracker
+from pathlib import Path
+from typing import Any, ClassVar
+
+from textual.app import App
+from textual.binding import Binding, BindingType
+
+from kiosk.audit import AuditLog
+from kiosk.errors import KioskError
+from kiosk.triage import Hooks, TriageRequest, TriageResult, run_triage
+from kiosk.tui.flow import KioskState, Settings
+from kiosk.tui.screens import CaseScreen, HomeScreen, ScanScreen
+from kiosk.tui.widgets import ConfirmScreen
+
+TriageFn = Callable[[TriageRequest, Hooks], TriageResult]
+
+
+class KioskApp(App[None]):
+    """The officer's triage flow and the supervisor's review, keyboard only."""
+
+    CSS_PATH = "kiosk.tcss"
+    TITLE = "kiosk"
+    ENABLE_COMMAND_PALETTE = False  # a kiosk offers its flow, not every command
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("ctrl+q", "quit", "Quit", priority=True)]
+
+    def __init__(
+        self,
+        settings: Settings,
+        triage: TriageFn = run_triage,
+        clock: Callable[[], datetime] | None = None,
+        new_id: Callable[[], str] | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        super().__init__()
+        self.settings = settings
+        self.triage = triage
+        self.clock = clock  # None: the engine's real clock
+        self.new_id = new_id  # None: the engine's random report ids
+        self.monotonic = monotonic
+        self.state: KioskState | None = None
+
+    def on_mount(self) -> None:
+        self.push_screen(HomeScreen())
+
+    def now(self) -> datetime:
+        return self.clock() if self.clock else datetime.now(UTC)
+
+    def audit_log(self) -> AuditLog:
+        return AuditLog(self.settings.home / "audit.jsonl", clock=self.clock)
+
+    def audit_event(self, event: str, **fields: Any) -> None:
+        """Chain one UI action into the audit log; a failure is told, not swallowed."""
+        try:
+            self.audit_log().append(event, **fields)
+        except KioskError as e:
+            message = str(e)
+            self.call_from_thread_or_now(
+                lambda: self.notify(message, title="Audit log", severity="error")
+            )
+
+    def call_from_thread_or_now(self, fn: Callable[[], object]) -> None:
+        try:
+            self.call_from_thread(fn)
+        except RuntimeError:  # already on the app's thread
+            fn()
+
+    def start_scan(self, request: TriageRequest) -> None:
+        """Leave the form screens behind (no way back into them mid-scan) and scan."""
+        while not isinstance(self.screen, HomeScreen):
+            self.pop_screen()
+        self.push_screen(ScanScreen(request))
+
+    def go_home(self, then_new_triage: bool = False) -> None:
+        while not isinstance(self.screen, HomeScreen):
+            self.pop_screen()
+        if then_new_triage and self.state is not None and self.state.can_triage:
+            self.push_screen(CaseScreen(self.state))
+
+    async def action_quit(self) -> None:
+        """Quit at once, except while a scan runs: then ask, stop it, and quit after its report."""
+        scan = next((s for s in self.screen_stack if isinstance(s, ScanScreen)), None)
+        if scan is None or not scan.running:
+            self.exit()
+            return
+        if self.screen is not scan:
+            return  # a question is already open
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                scan.quit_when_done = True
+                scan.stop()
+
+        self.push_screen(
+            ConfirmScreen(
+                "A scan is running. Quit? The scan is stopped first and its signed report, "
+                "marked CANCELLED, is written before the app closes.",
+                "Stop and quit",
+                "Keep scanning",
+            ),
+            answered,
+        )
+
+
+def make_app(
+    settings: Settings,
+    triage: TriageFn = run_triage,
+    clock: Callable[[], datetime] | None = None,
+    new_id: Callable[[], str] | None = None,
+    monotonic: Callable[[], float] = time.monotonic,
+) -> KioskApp:
+    """The one factory for the CLI and the tests (posting's ``make_posting`` pattern).
+
+    It starts multiprocessing's resource tracker now, while ``sys.stderr`` is still the real
+    one: the scan's spawned workers need it, and once Textual runs it replaces ``sys.stderr``
+    with an object whose ``fileno()`` is -1, so starting the tracker then fails with
+    "bad value(s) in fds_to_keep".
+    """
+    resource_tracker.ensure_running()
+    return KioskApp(settings, triage, clock, new_id, monotonic)
+
+
+def default_settings(**overrides: Path | int | str | None) -> Settings:
+    """Settings relative to the current folder, as ``kiosk tui`` uses them by default."""
+    from kiosk.signing import kiosk_home
+
+    values: dict[str, Any] = {
+        "evidence_dir": Path("sample_images"),
+        "reports_dir": Path("reports"),
+        "rules_dir": Path("rules"),
+        "hashsets_dir": Path("hashsets"),
+        "home": kiosk_home(),
+    }
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    return Settings(**values)

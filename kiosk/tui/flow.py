@@ -1,0 +1,392 @@
+"""What the kiosk screens need from the core, as plain values: no Textual here.
+
+Each function is one step an officer or supervisor takes — read the kiosk's packs and key, list
+the evidence folder, preflight an image, check the case form, list and verify reports — so it
+can be tested without a terminal, and the screens stay thin. Everything that came from an image
+or a report file is passed through ``visible()`` before a screen shows it.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from kiosk.attestation import REPORT, VerifiedReport, verify_report_dir
+from kiosk.config import load_config
+from kiosk.errors import KioskError
+from kiosk.hashsets import HashIndex
+from kiosk.image import Evidence, find_segments
+from kiosk.model import CaseRecord, LegalBasis, VolumeRecord
+from kiosk.rules import compile_packs
+from kiosk.scope import Scope, hash_categories, rule_categories
+from kiosk.signing import Signer, TrustStore, load_signer
+
+RECOMMENDATION_TITLES = {
+    "submit_for_examination": "SUBMIT FOR EXAMINATION",
+    "no_matches_in_scope": "NO MATCHES WITHIN SCOPE",
+    "inconclusive": "INCONCLUSIVE",
+}
+LEGAL_BASIS_LABELS = {
+    LegalBasis.WARRANT: "warrant",
+    LegalBasis.STATUTORY: "statutory power",
+    LegalBasis.CONSENT: "consent",
+    LegalBasis.OTHER: "other",
+}
+DECISION_LABELS = {
+    "submit": "submit: send the exhibit for full examination",
+    "return": "return: no examination requested",
+    "more_info": "more info: ask the officer for more information",
+}
+# First segments the evidence list offers; continuation segments (.E02, .002, .ab) are found
+# from these by the core, so listing them too would only invite the wrong choice.
+IMAGE_SUFFIXES = (".dd", ".raw", ".img", ".bin", ".iso", ".e01", ".000", ".001", ".aa", ".aaa")
+MAX_FIELD = 120
+
+
+def visible(text: str) -> str:
+    """``text`` with every control or invisible character written as an escape.
+
+    File names and volume labels come from the evidence: a name holding terminal escape codes,
+    a right-to-left override or a newline must neither drive the terminal nor hide what it is.
+    A backslash is doubled so that an escape shown is never confused with a literal one.
+    """
+    out = []
+    for ch in text:
+        if ch == "\\":
+            out.append("\\\\")
+        elif ch.isprintable():
+            out.append(ch)
+        else:
+            out.append(ch.encode("unicode_escape").decode("ascii"))
+    return "".join(out)
+
+
+def human_bytes(n: int) -> str:
+    """Sizes as people read them (decimal units, like disk labels)."""
+    size = float(n)
+    for unit in ("B", "kB", "MB", "GB", "TB"):
+        if size < 1000 or unit == "TB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1000
+    raise AssertionError("unreachable")
+
+
+def duration(seconds: float) -> str:
+    """``h:mm:ss`` or ``m:ss``."""
+    s = max(0, int(seconds))
+    h, rest = divmod(s, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+# --------------------------------------------------------------------------- settings
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Where this kiosk keeps things; from ``kiosk tui`` options, see ``kiosk/tui/__init__``."""
+
+    evidence_dir: Path
+    reports_dir: Path
+    rules_dir: Path
+    hashsets_dir: Path
+    home: Path
+    workers: int = 2
+    kiosk_id: str | None = None  # None: host name and the first 8 characters of the key id
+
+
+@dataclass(frozen=True, slots=True)
+class ItemStatus:
+    """One pack or set line of the home screen: what it is, and whether it may be used."""
+
+    label: str
+    ok: bool
+    detail: str
+
+
+@dataclass(slots=True)
+class KioskState:
+    """Everything the home screen shows, loaded once per visit."""
+
+    kiosk_id: str
+    signer: Signer | None
+    key_problem: str
+    trust: TrustStore | None
+    trust_problem: str
+    allow_self_authorisation: bool
+    packs: list[ItemStatus] = field(default_factory=list)
+    sets: list[ItemStatus] = field(default_factory=list)
+    rule_categories: list[str] = field(default_factory=list)
+    hash_categories: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def can_triage(self) -> bool:
+        """A triage needs every pack and set accepted, a signing key and a readable policy."""
+        return self.signer is not None and not self.problems
+
+
+def load_state(settings: Settings) -> KioskState:
+    """Read the key, trust store, policy, rule packs and hash sets; every refusal is kept."""
+    signer: Signer | None = None
+    key_problem = trust_problem = ""
+    try:
+        signer = load_signer(settings.home / "keys" / "kiosk.key")
+    except KioskError as e:
+        key_problem = str(e)
+    trust: TrustStore | None = None
+    try:
+        trust = TrustStore.load(settings.home / "trust.json")
+    except KioskError as e:
+        trust_problem = str(e)
+    kiosk_id = settings.kiosk_id or (
+        f"{socket.gethostname()}-{signer.keyid[:8]}" if signer else socket.gethostname()
+    )
+    state = KioskState(kiosk_id, signer, key_problem, trust, trust_problem, False)
+    try:
+        state.allow_self_authorisation = load_config(settings.home).allow_self_authorisation
+    except KioskError as e:
+        state.problems.append(str(e))
+    try:
+        rules = compile_packs(settings.rules_dir)
+    except KioskError as e:
+        state.packs.append(ItemStatus(f"rule packs in {settings.rules_dir}", False, str(e)))
+        state.problems.append(str(e))
+    else:
+        for p in rules.packs:
+            cats = sorted({m.category for (pack, _), m in rules.meta.items() if pack == p.name})
+            state.packs.append(
+                ItemStatus(
+                    f"{p.name} {p.version}",
+                    True,
+                    f"{p.rule_count} rules; categories: {', '.join(cats)}",
+                )
+            )
+        state.rule_categories = rule_categories(rules)
+    try:
+        index = HashIndex.load(settings.hashsets_dir)  # refuses unsigned or untrusted sets
+    except KioskError as e:
+        state.sets.append(ItemStatus(f"hash sets in {settings.hashsets_dir}", False, str(e)))
+        state.problems.append(str(e))
+    else:
+        with index:
+            for s in index.sets:
+                state.sets.append(
+                    ItemStatus(
+                        f"{s.name} {s.version}",
+                        True,
+                        f"{s.disposition.replace('_', '-')}, {s.category}, {s.count} {s.algorithm}",
+                    )
+                )
+            state.hash_categories = hash_categories(index)
+    return state
+
+
+# --------------------------------------------------------------------------- the case form
+
+CASE_FIELDS = {
+    "case_ref": "Case reference",
+    "exhibit_ref": "Exhibit reference",
+    "officer": "Your officer ID",
+    "authorised_by": "Authorising officer",
+    "legal_basis": "Legal basis",
+    "legal_ref": "Legal basis reference",
+    "device": "Device description",
+}
+REQUIRED = ("case_ref", "exhibit_ref", "officer", "authorised_by", "legal_ref")
+
+
+def check_field(name: str, value: str) -> str:
+    """The message for one text field of the case form, or "" when it is acceptable."""
+    text = value.strip()
+    if name in REQUIRED and not text:
+        return f"{CASE_FIELDS[name]} is required."
+    if len(text) > MAX_FIELD:
+        return f"{CASE_FIELDS[name]} is too long ({len(text)} characters; at most {MAX_FIELD})."
+    if any(not ch.isprintable() for ch in text):
+        return f"{CASE_FIELDS[name]} contains a control character."
+    return ""
+
+
+def check_case_form(
+    values: dict[str, str],
+    legal_basis: LegalBasis | None,
+    rule_cats: list[str],
+    hash_cats: list[str],
+    allow_self_authorisation: bool,
+) -> dict[str, str]:
+    """Every problem with the form, by field name ("scope" for the categories); empty if none."""
+    errors = {n: m for n in CASE_FIELDS if n != "legal_basis" if (m := check_field(n, values[n]))}
+    if legal_basis is None:
+        errors["legal_basis"] = "Choose the legal basis."
+    same = values["officer"].strip().casefold() == values["authorised_by"].strip().casefold()
+    if same and values["officer"].strip() and not allow_self_authorisation:
+        errors["authorised_by"] = "The authorising officer must be someone other than you."
+    if not rule_cats and not hash_cats:
+        errors["scope"] = "Tick at least one category the authority covers."
+    return errors
+
+
+def case_from_form(values: dict[str, str], legal_basis: LegalBasis) -> CaseRecord:
+    return CaseRecord(
+        case_ref=values["case_ref"].strip(),
+        exhibit_ref=values["exhibit_ref"].strip(),
+        officer=values["officer"].strip(),
+        authorised_by=values["authorised_by"].strip(),
+        legal_basis=legal_basis,
+        legal_ref=values["legal_ref"].strip(),
+        device_description=values["device"].strip(),
+    )
+
+
+def scope_from_form(rule_cats: list[str], hash_cats: list[str]) -> Scope:
+    return Scope(frozenset(rule_cats), frozenset(hash_cats))
+
+
+# --------------------------------------------------------------------------- evidence
+
+
+@dataclass(frozen=True, slots=True)
+class EvidenceItem:
+    """One image offered in the evidence folder; ``problem`` says why it cannot be chosen."""
+
+    path: Path
+    format: str
+    size: int
+    segments: int
+    problem: str = ""
+
+
+def describe_image(path: Path) -> EvidenceItem:
+    """Format, total size and segment count of one image, from its first bytes only."""
+    try:
+        fmt, segs = find_segments(path)
+    except KioskError as e:
+        return EvidenceItem(path, "?", 0, 0, str(e))
+    size = sum(s.stat().st_size for s in segs)
+    return EvidenceItem(path, fmt, size, len(segs))
+
+
+def list_evidence(folder: Path) -> list[EvidenceItem]:
+    """The images in the evidence folder, by name; other files are not offered."""
+    if not folder.is_dir():
+        return []
+    return [
+        describe_image(p)
+        for p in sorted(folder.iterdir(), key=lambda p: p.name)
+        if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".")
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class Preflight:
+    """What opening the image found, before any file is read."""
+
+    path: Path
+    format: str
+    segments: tuple[str, ...]
+    size: int
+    media_check: str
+    volumes: tuple[VolumeRecord, ...]
+
+    @property
+    def examinable(self) -> int:
+        return sum(1 for v in self.volumes if v.examined)
+
+
+def preflight(path: Path) -> Preflight:
+    """Open the image read-only and list its volumes; raises ``ImageError`` like a scan would."""
+    with Evidence(path) as ev:
+        volumes = ev.volumes()
+        rec = ev.record
+    if rec.format == "ewf":
+        stored = ", ".join(sorted(rec.ewf_stored_hashes)) or "none"
+        media_check = (
+            f"E01 stores {stored.upper()}: checked against the whole image during the scan"
+            if rec.ewf_stored_hashes
+            else "E01 stores no media hash: the scan records the SHA-256 it computes"
+        )
+    else:
+        media_check = f"{rec.format} image: no stored hash; the scan records its SHA-256"
+    return Preflight(path, rec.format, rec.segments, rec.size, media_check, tuple(volumes))
+
+
+# --------------------------------------------------------------------------- reports
+
+
+@dataclass(frozen=True, slots=True)
+class ReportEntry:
+    """One line of the review list: verified, or invalid with the reason."""
+
+    directory: Path
+    finished: str
+    case_ref: str
+    exhibit_ref: str
+    officer: str
+    recommendation: str
+    verified: VerifiedReport | None
+    problem: str
+
+    @property
+    def reviews(self) -> int:
+        return len(self.verified.reviews) if self.verified else 0
+
+
+def _unverified(directory: Path) -> dict[str, Any]:
+    """The report as it lies on disk, only to label an invalid entry; never trusted."""
+    try:
+        data = json.loads((directory / REPORT).read_bytes())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _text(obj: object, *keys: str) -> str:
+    for k in keys:
+        obj = obj.get(k) if isinstance(obj, dict) else None
+    return str(obj) if obj is not None else "?"
+
+
+def short_time(text: str) -> str:
+    """``2026-11-27T12:00:00.000000Z`` as ``2026-11-27 12:00`` (UTC)."""
+    try:
+        t = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return text
+    return t.strftime("%Y-%m-%d %H:%M")
+
+
+def check_report(directory: Path, trust: TrustStore | None) -> ReportEntry:
+    """Verify one report directory; an invalid one is still listed, with why."""
+    verified: VerifiedReport | None = None
+    problem = ""
+    if trust is None:
+        problem = "no trust store: reports cannot be verified on this kiosk"
+    else:
+        try:
+            verified = verify_report_dir(directory, trust)
+        except KioskError as e:
+            problem = str(e)
+    r = verified.report if verified else _unverified(directory)
+    return ReportEntry(
+        directory,
+        short_time(_text(r, "finished")),
+        _text(r, "case", "case_ref"),
+        _text(r, "case", "exhibit_ref"),
+        _text(r, "case", "officer"),
+        RECOMMENDATION_TITLES.get(_text(r, "recommendation", "result"), "?"),
+        verified,
+        problem,
+    )
+
+
+def report_dirs(reports_dir: Path) -> list[Path]:
+    """Report directories, newest first (hidden partial directories are never listed)."""
+    if not reports_dir.is_dir():
+        return []
+    dirs = [p for p in reports_dir.iterdir() if p.is_dir() and not p.name.startswith(".")]
+    return sorted(dirs, key=lambda p: (_text(_unverified(p), "finished"), p.name), reverse=True)

@@ -1,0 +1,287 @@
+"""The supervisor's screens: every report with its verification badge, one report, a decision.
+
+Each report is verified before it is shown (signature, trusted key at signing time, report
+bytes, inventory), so a supervisor never reads or decides on a report that does not check out;
+an invalid one is listed with the reason and cannot be reviewed. A decision is signed with this
+kiosk's key and written beside the report as ``reviews/NNN.dsse.json`` by the same code as
+``kiosk review``, so ``kiosk report verify`` checks it too.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.content import Content
+from textual.message import Message
+from textual.widgets import Button, DataTable, Footer, Input, Label, Select, Static
+
+from kiosk.attestation import DECISIONS, write_review
+from kiosk.errors import KioskError
+from kiosk.report import render_text
+from kiosk.tui.flow import DECISION_LABELS, ReportEntry, check_report, report_dirs
+from kiosk.tui.screens import KioskScreen
+from kiosk.tui.widgets import TitleBar, cell, lines, plain, status
+
+SHORT_TITLES = {
+    "SUBMIT FOR EXAMINATION": "SUBMIT",
+    "NO MATCHES WITHIN SCOPE": "NO MATCHES",
+    "INCONCLUSIVE": "INCONCLUSIVE",
+}
+
+
+class ReviewListScreen(KioskScreen[None]):
+    """Reports in the reports folder, newest first, each verified as it is listed."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "back", "Back")]
+
+    @dataclass
+    class Checked(Message):
+        entry: ReportEntry
+
+    class AllChecked(Message):
+        pass
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._entries: list[ReportEntry] = []
+
+    def compose(self) -> ComposeResult:
+        yield TitleBar("Review reports")
+        with Vertical(id="reviews"):
+            yield Static(
+                plain(
+                    f"Reports in {self.kiosk.settings.reports_dir}, newest first. "
+                    "Enter opens one; only reports with a valid signature can be reviewed."
+                ),
+                classes="hint",
+            )
+            yield DataTable[Any](id="reports", cursor_type="row")
+            yield Static("", id="count")
+        yield Footer(show_command_palette=False)
+
+    def on_mount(self) -> None:
+        table = self.query_one("#reports", DataTable)
+        table.add_columns("Signature", "Finished UTC", "Case", "Exhibit", "Officer", "Result")
+        self.query_one("#count", Static).update(plain("Verifying…"))
+        table.focus()
+        self._verify()
+
+    def on_screen_resume(self) -> None:
+        if self._entries:  # back from a report: its review count may have changed
+            self._entries = []
+            self.query_one("#reports", DataTable).clear()
+            self._verify()
+
+    @work(thread=True, exclusive=True, group="verify")
+    def _verify(self) -> None:
+        st = self.kiosk.state
+        trust = st.trust if st else None
+        for d in report_dirs(self.kiosk.settings.reports_dir):
+            self.post_message(self.Checked(check_report(d, trust)))
+        self.post_message(self.AllChecked())
+
+    def on_review_list_screen_checked(self, message: Checked) -> None:
+        e = message.entry
+        self._entries.append(e)
+        badge = cell("✓ valid", "bold") if e.verified else cell("✗ INVALID", "bold red")
+        reviewed = f" · {e.reviews} review(s)" if e.reviews else ""
+        self.query_one("#reports", DataTable).add_row(
+            badge,
+            cell(e.finished),
+            cell(e.case_ref),
+            cell(e.exhibit_ref),
+            cell(e.officer),
+            cell(SHORT_TITLES.get(e.recommendation, e.recommendation) + reviewed),
+        )
+
+    def on_review_list_screen_all_checked(self) -> None:
+        bad = sum(1 for x in self._entries if x.verified is None)
+        self.query_one("#count", Static).update(
+            plain(
+                f"{len(self._entries)} report(s)"
+                + (f", {bad} INVALID" if bad else "")
+                + (" — none yet" if not self._entries else "")
+            )
+        )
+
+    @on(DataTable.RowSelected, "#reports")
+    def _open(self, event: DataTable.RowSelected) -> None:
+        if event.cursor_row < len(self._entries):
+            self.app.push_screen(ReportScreen(self._entries[event.cursor_row]))
+
+    def action_back(self) -> None:
+        self.app.pop_screen()
+
+
+class ReportScreen(KioskScreen[None]):
+    """One report as text, its signature status and the reviews it already has."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("d", "decide", "Record decision"),
+        Binding("escape", "back", "Back"),
+    ]
+
+    def __init__(self, entry: ReportEntry) -> None:
+        super().__init__()
+        self.entry = entry
+
+    def compose(self) -> ComposeResult:
+        yield TitleBar(f"Report {self.entry.directory.name}")
+        with VerticalScroll(id="report"):
+            yield Static(self._text(), id="report-text")
+        yield Footer(show_command_palette=False)
+
+    def _text(self) -> Content:
+        e = self.entry
+        v = e.verified
+        if v is None:
+            return lines(
+                Content.assemble(status(False, bad_word="INVALID"), " ", plain(str(e.directory))),
+                plain(e.problem, "$error"),
+                "",
+                "This report does not verify: do not rely on it. It cannot be reviewed here.",
+            )
+        rows: list[Content | str] = [
+            Content.assemble(
+                status(True, ok_word="VERIFIED"),
+                plain(f" signed by {v.keyid[:16]}… at {v.signed_at}"),
+            ),
+            "",
+            *[plain(line) for line in render_text(v.report).splitlines()],
+            "",
+            Content.assemble(("Reviews", "bold"), plain(f" ({len(v.reviews)})")),
+        ]
+        rows += [
+            plain(
+                f"  {r.decision} by {r.reviewer} at {r.time} (signed {r.keyid[:16]}…): {r.reason}"
+            )
+            for r in v.reviews
+        ] or [plain("  none yet — press d to record a decision")]
+        return lines(*rows)
+
+    def action_decide(self) -> None:
+        if self.entry.verified is None:
+            self.notify("An invalid report cannot be reviewed.", severity="error")
+            return
+        if self.kiosk.state is None or self.kiosk.state.signer is None:
+            self.notify(
+                "No signing key on this kiosk: a review cannot be signed.", severity="error"
+            )
+            return
+        self.app.push_screen(DecisionScreen(self.entry), self._decided)
+
+    def _decided(self, entry: ReportEntry | None) -> None:
+        if entry is not None:
+            self.entry = entry
+            self.query_one("#report-text", Static).update(self._text())
+
+    def action_back(self) -> None:
+        self.app.pop_screen()
+
+
+class DecisionScreen(KioskScreen[ReportEntry | None]):
+    """Record a supervisor's decision: submit, return or more info, who, and why."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "back", "Cancel"),
+        Binding("f2", "sign", "Sign and save"),
+    ]
+
+    def __init__(self, entry: ReportEntry) -> None:
+        super().__init__()
+        self.entry = entry
+
+    def compose(self) -> ComposeResult:
+        e = self.entry
+        yield TitleBar("Record a review decision")
+        with VerticalScroll(id="form"):
+            yield Static(
+                plain(
+                    f"Report {e.directory.name}: case {e.case_ref}, exhibit {e.exhibit_ref}, "
+                    f"officer {e.officer}, {e.recommendation}. Tab moves on; F2 signs and saves."
+                ),
+                classes="hint",
+            )
+            with Horizontal(classes="field"):
+                yield Label(plain("Decision *"))
+                yield Select(
+                    [(DECISION_LABELS[d], d) for d in DECISIONS],
+                    prompt="choose (Enter)",
+                    compact=True,
+                    id="decision",
+                )
+            yield Static("", id="decision-error", classes="error field-error")
+            with Horizontal(classes="field"):
+                yield Label(plain("Your reviewer ID *"))
+                yield Input(id="reviewer", compact=True, placeholder="e.g. DS-5678")
+            yield Static("", id="reviewer-error", classes="error field-error")
+            with Horizontal(classes="field"):
+                yield Label(plain("Reason *"))
+                yield Input(id="reason", compact=True, placeholder="why")
+            yield Static("", id="reason-error", classes="error field-error")
+            with Horizontal(classes="buttons"):
+                yield Button("Sign and save (F2)", id="sign", variant="primary", compact=True)
+                yield Button("Cancel (Esc)", id="cancel", compact=True)
+        yield Footer(show_command_palette=False)
+
+    def on_mount(self) -> None:
+        for w in self.query(".field-error"):
+            w.display = False
+        self.query_one("#decision", Select).focus()
+
+    def _show(self, name: str, message: str) -> None:
+        w = self.query_one(f"#{name}-error", Static)
+        w.update(plain(f"✗ {message}") if message else "")
+        w.display = bool(message)
+
+    @on(Input.Submitted)
+    def _next_field(self) -> None:
+        self.focus_next()
+
+    @on(Button.Pressed, "#sign")
+    def action_sign(self) -> None:
+        decision = self.query_one("#decision", Select).value
+        reviewer = self.query_one("#reviewer", Input).value.strip()
+        reason = self.query_one("#reason", Input).value.strip()
+        errors = {
+            "decision": "" if isinstance(decision, str) else "Choose a decision.",
+            "reviewer": "" if reviewer else "Your reviewer ID is required.",
+            "reason": "" if reason else "Give the reason for the decision.",
+        }
+        officer = self.entry.officer.strip().casefold()
+        if reviewer and reviewer.casefold() == officer:
+            errors["reviewer"] = "The reviewer must be someone other than the officer."
+        for name, message in errors.items():
+            self._show(name, message)
+        first = next((n for n, m in errors.items() if m), None)
+        if first:
+            self.query_one(f"#{first}").focus()
+        st = self.kiosk.state
+        verified = self.entry.verified
+        if any(errors.values()) or not isinstance(decision, str):
+            return
+        if st is None or st.signer is None or verified is None:
+            return
+        try:
+            path = write_review(verified, decision, reviewer, reason, st.signer, self.kiosk.now())
+        except KioskError as e:
+            self._show("reason", str(e))
+            return
+        self.kiosk.audit_event(
+            "review_recorded",
+            report_id=verified.report.get("report_id"),
+            decision=decision,
+            reviewer=reviewer,
+            keyid=st.signer.keyid,
+        )
+        self.notify(f"Review signed and saved: {path}", title="Saved")
+        self.dismiss(check_report(self.entry.directory, st.trust))
+
+    @on(Button.Pressed, "#cancel")
+    def action_back(self) -> None:
+        self.dismiss(None)

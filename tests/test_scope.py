@@ -1,0 +1,131 @@
+"""The declared scope: matches outside the authority are not findings, and the report says so."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from kiosk.errors import CaseError
+from kiosk.hashsets import HashIndex
+from kiosk.model import FileResult, FileStatus, FileTask, HashMatch, RuleMatch
+from kiosk.rules import compile_packs
+from kiosk.scope import Scope, ScopeFilter, check_scope, hash_categories, rule_categories
+from kiosk.triage import TriageResult
+from tests.conftest import HASHSETS, RULES
+
+Triage = Callable[..., TriageResult]
+
+TASK = FileTask(1, 0, 0, "ext4", "/a", 11, 1, -1, True, 10)
+YARA = RuleMatch("demo", "r", "fraud", "high", "d")
+BAD = HashMatch("bad", "1", "sha256", "known_bad", "csam")
+GOOD = HashMatch("good", "1", "sha256", "known_good", "os")
+
+
+def _filter(rules: set[str], hashes: set[str]) -> ScopeFilter:
+    return ScopeFilter(frozenset(rules), frozenset(hashes), True, {"bad": "csam"})
+
+
+def test_out_of_scope_matches_are_removed_and_counted() -> None:
+    r = FileResult(TASK, FileStatus.SCANNED, rule_matches=(YARA,), hash_matches=(BAD, GOOD))
+    f = _filter({"malware"}, {"csam"})
+    out = f.apply(r)
+    assert out.rule_matches == ()
+    assert out.hash_matches == (BAD, GOOD)
+    assert out.is_finding  # the known-bad hash is in scope
+    assert f.record()["out_of_scope_matches"] == [
+        {"type": "yara", "category": "fraud", "matches": 1}
+    ]
+
+
+def test_a_file_with_only_out_of_scope_matches_is_not_a_finding() -> None:
+    r = FileResult(TASK, FileStatus.SCANNED, rule_matches=(YARA,), hash_matches=(BAD,))
+    f = _filter(set(), {"fraud"})
+    out = f.apply(r)
+    assert not out.is_finding
+    assert [m["category"] for m in f.record()["out_of_scope_matches"]] == ["csam", "fraud"]
+
+
+def test_known_good_sets_are_never_scoped_out() -> None:
+    r = FileResult(TASK, FileStatus.KNOWN_GOOD, hash_matches=(GOOD,))
+    f = _filter(set(), {"csam"})
+    assert f.apply(r) is r
+    assert f.record()["out_of_scope_matches"] == []
+
+
+def test_hash_sets_are_scoped_by_their_own_category_not_a_per_hash_one() -> None:
+    vics = HashMatch("bad", "1", "sha256", "known_bad", "vics_us_2")  # finer, per-hash label
+    r = FileResult(TASK, FileStatus.SCANNED, hash_matches=(vics,))
+    assert _filter(set(), {"csam"}).apply(r) is r
+    f = _filter(set(), {"other"})
+    assert f.apply(r).hash_matches == ()
+    assert f.record()["out_of_scope_matches"] == [
+        {"type": "hashset", "category": "csam", "matches": 1}
+    ]
+
+
+def test_check_scope_resolves_none_to_every_loaded_category() -> None:
+    rules, index = compile_packs(RULES), HashIndex.load(HASHSETS)
+    every_rule_category = {
+        "demo_marker",
+        "cybercrime_tool",
+        "crypto_wallet",
+        "card_fraud",
+        "phishing_kit",
+        "private_key",
+    }
+    assert set(rule_categories(rules)) == every_rule_category
+    assert hash_categories(index) == ["demo_known_bad"]
+    f = check_scope(None, rules, index)
+    assert not f.restricted
+    assert f.rule_categories == every_rule_category
+    assert f.hash_categories == {"demo_known_bad"}
+    only_hashes = check_scope(Scope(hash_categories=frozenset()), rules, index)
+    assert only_hashes.restricted
+    assert only_hashes.rule_categories == every_rule_category
+    assert only_hashes.hash_categories == set()
+
+
+def test_check_scope_refuses_unknown_or_empty_scopes() -> None:
+    rules, index = compile_packs(RULES), HashIndex.load(HASHSETS)
+    with pytest.raises(CaseError, match="no loaded pack or set has: fraud"):
+        check_scope(Scope(rule_categories=frozenset({"fraud"})), rules, index)
+    with pytest.raises(CaseError, match="authorises no category"):
+        check_scope(Scope(frozenset(), frozenset()), rules, index)
+
+
+def test_triage_reports_only_findings_within_scope(triage: Triage) -> None:
+    scope = Scope(rule_categories=frozenset(), hash_categories=frozenset({"demo_known_bad"}))
+    report = triage("fat16.dd", scope=scope).report
+    paths = {f["path"] for f in report["findings"]}
+    assert paths == {"/Downloads/known_bad_sample.bin"}
+    assert report["findings_by_category"] == {"demo_known_bad": 1}
+    assert report["recommendation"]["result"] == "submit_for_examination"
+    recorded = report["settings"]["scope"]
+    assert recorded["restricted"] is True
+    assert recorded["rule_categories"] == []
+    assert recorded["hash_categories"] == ["demo_known_bad"]
+    (excluded,) = recorded["out_of_scope_matches"]
+    assert excluded["type"] == "yara"
+    assert excluded["category"] == "demo_marker"
+    assert excluded["matches"] >= 2  # the marker file and its recoverable deleted copy
+
+
+def test_an_unrestricted_triage_records_every_category_as_authorised(triage: Triage) -> None:
+    report = triage("fat16.dd").report
+    assert report["settings"]["scope"] == {
+        "restricted": False,
+        "rule_categories": sorted(
+            [
+                "demo_marker",
+                "cybercrime_tool",
+                "crypto_wallet",
+                "card_fraud",
+                "phishing_kit",
+                "private_key",
+            ]
+        ),
+        "hash_categories": ["demo_known_bad"],
+        "out_of_scope_matches": [],
+    }
+    assert set(report["findings_by_category"]) == {"demo_marker", "demo_known_bad"}

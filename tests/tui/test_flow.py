@@ -1,0 +1,131 @@
+"""The TUI's plain logic, without a terminal: escaping, the case form, evidence, reports."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from kiosk.model import LegalBasis
+from kiosk.tui.flow import (
+    Settings,
+    check_case_form,
+    check_report,
+    describe_image,
+    duration,
+    human_bytes,
+    list_evidence,
+    load_state,
+    preflight,
+    report_dirs,
+    visible,
+)
+from tests.conftest import HASHSETS, RULES, SAMPLES
+
+GOOD = {
+    "case_ref": "C1",
+    "exhibit_ref": "E1",
+    "officer": "PC-1",
+    "authorised_by": "DS-2",
+    "legal_ref": "W1",
+    "device": "",
+}
+
+
+def test_visible_escapes_controls_and_keeps_printable_text() -> None:
+    assert visible("café/日本語.txt") == "café/日本語.txt"
+    assert visible("a\x1b[31mb") == "a\\x1b[31mb"
+    assert visible("evil\u202etxt.exe") == "evil\\u202etxt.exe"
+    assert visible("line\nbreak\ttab") == "line\\nbreak\\ttab"
+    assert visible("C:\\x1b") == "C:\\\\x1b"  # a literal backslash is never mistaken for one
+
+
+def test_human_numbers() -> None:
+    assert human_bytes(999) == "999 B"
+    assert human_bytes(2_621_440) == "2.6 MB"
+    assert duration(59) == "0:59"
+    assert duration(3725) == "1:02:05"
+
+
+def test_the_case_form_rules() -> None:
+    ok = check_case_form(GOOD, LegalBasis.WARRANT, ["demo_marker"], [], False)
+    assert ok == {}
+    bad = check_case_form(
+        {**GOOD, "case_ref": " ", "authorised_by": "pc-1", "device": "x" * 200},
+        None,
+        [],
+        [],
+        False,
+    )
+    assert set(bad) == {"case_ref", "authorised_by", "legal_basis", "device", "scope"}
+    assert "too long" in bad["device"]
+    allowed = check_case_form(
+        {**GOOD, "authorised_by": "PC-1"}, LegalBasis.CONSENT, [], ["x"], True
+    )
+    assert allowed == {}  # the kiosk's policy may allow self-authorisation
+    ctrl = check_case_form({**GOOD, "exhibit_ref": "E\x1b1"}, LegalBasis.OTHER, ["a"], [], False)
+    assert "control character" in ctrl["exhibit_ref"]
+
+
+def test_state_reports_a_refused_pack_and_blocks_triage(tmp_path: Path, kiosk_home: Path) -> None:
+    rules = tmp_path / "rules"
+    shutil.copytree(RULES / "demo", rules / "demo")
+    (rules / "demo" / "demo.yar").write_text("rule broken {\n condition: nosuch\n}\n")
+    settings = Settings(SAMPLES, tmp_path / "r", rules, HASHSETS, kiosk_home, kiosk_id="k1")
+    st = load_state(settings)
+    assert not st.can_triage
+    (pack,) = st.packs
+    assert not pack.ok
+    assert "demo.yar" in pack.detail
+    assert [s.ok for s in st.sets] == [True, True]
+    fine = load_state(Settings(SAMPLES, tmp_path / "r", RULES, HASHSETS, kiosk_home))
+    assert fine.can_triage
+    assert fine.signer is not None
+    assert fine.kiosk_id.endswith(fine.signer.keyid[:8])
+    assert "demo_marker" in fine.rule_categories
+    assert "card_fraud" in fine.rule_categories  # the kiosk-core starter pack
+    assert fine.hash_categories == ["demo_known_bad"]
+
+
+def test_state_without_a_key_blocks_triage(tmp_path: Path) -> None:
+    st = load_state(Settings(SAMPLES, tmp_path / "r", RULES, HASHSETS, tmp_path / "nohome"))
+    assert st.signer is None
+    assert "kiosk keys init" in st.key_problem
+    assert not st.can_triage
+
+
+def test_evidence_lists_first_segments_only_with_format_and_size() -> None:
+    items = {i.path.name: i for i in list_evidence(SAMPLES)}
+    assert set(items) == {
+        "ewf.E01",
+        "ext4.dd",
+        "fat16.dd",
+        "gpt.dd",
+        "mbr-fat16-ext4.dd",
+        "ntfs.dd",
+        "split.001",
+    }
+    assert (items["ewf.E01"].format, items["ewf.E01"].segments) == ("ewf", 2)
+    assert (items["split.001"].format, items["split.001"].segments) == ("split_raw", 3)
+    assert items["split.001"].size == 2_621_440
+    assert describe_image(SAMPLES / "missing.dd").problem.startswith("no such file")
+
+
+def test_preflight_says_what_the_image_holds() -> None:
+    ewf = preflight(SAMPLES / "ewf.E01")
+    assert ewf.format == "ewf"
+    assert ewf.segments == ("ewf.E01", "ewf.E02")
+    assert "MD5" in ewf.media_check
+    gpt = preflight(SAMPLES / "gpt.dd")
+    assert gpt.examinable == 1
+    assert any("encrypted" in v.reason for v in gpt.volumes if not v.examined)
+
+
+def test_reports_are_listed_and_verified(tmp_path: Path, kiosk_home: Path) -> None:
+    (tmp_path / ".partial-x").mkdir()
+    fake = tmp_path / "forged"
+    fake.mkdir()
+    (fake / "report.json").write_text('{"case": {"case_ref": "[red]C9"}, "finished": "x"}')
+    (entry,) = [check_report(d, None) for d in report_dirs(tmp_path)]
+    assert entry.verified is None
+    assert entry.case_ref == "[red]C9"
+    assert "no trust store" in entry.problem

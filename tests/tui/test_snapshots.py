@@ -1,0 +1,133 @@
+"""Every screen at 80x24, as SVG (and text) snapshots in ``__snapshots__``.
+
+Deterministic by construction: a fixed key (so key ids never change), a frozen clock, report id
+``r1``, relative folders, the scripted triage, no cursor blink. Regenerate on purpose with
+``KIOSK_SNAPSHOT_UPDATE=1 pytest tests/tui/test_snapshots.py`` and review the .txt diffs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import threading
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from textual.pilot import Pilot
+
+from kiosk.signing import Signer, key_id
+from kiosk.triage import TriageResult
+from kiosk.tui.flow import Settings
+from kiosk.tui.screens import ResultScreen
+from tests.conftest import RULES, fixed_hooks
+from tests.tui.conftest import FIXED_KEY, SIZE, kiosk_app, settle, snapshot
+from tests.tui.fakes import ScriptedTriage, finding
+from tests.tui.test_officer import HOSTILE, fill_case, to_preflight
+
+Drive = Callable[[Pilot[None]], Awaitable[None]]
+
+
+def run(settings: Settings, drive: Drive, triage: ScriptedTriage | None = None) -> None:
+    async def go() -> None:
+        app = kiosk_app(settings, triage)
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot)
+            await drive(pilot)
+
+    asyncio.run(go())
+
+
+def test_officer_screens(desk: Settings) -> None:
+    """Home, the form (empty with its messages, then complete), evidence, preflight, the
+    running scan with a hostile file name, the cancel question and the cancelled result."""
+    hold = threading.Event()
+    triage = ScriptedTriage(
+        findings=[finding("/Documents/marker.txt"), finding(HOSTILE, 86, "demo_known_bad")],
+        hold=hold,
+    )
+
+    async def drive(pilot: Pilot[None]) -> None:
+        await snapshot(pilot, "home")
+        await pilot.press("n")
+        await settle(pilot)
+        await pilot.press("f2")
+        await snapshot(pilot, "case_form_errors")
+        await pilot.press("escape")
+        await settle(pilot)
+        await fill_case(pilot, keys=False)
+        await snapshot(pilot, "case_form_complete")
+        await pilot.press("f2")
+        await snapshot(pilot, "evidence")
+        await pilot.press("escape", "escape")
+        await settle(pilot)
+        await to_preflight(pilot, "gpt.dd")
+        await snapshot(pilot, "preflight_gpt")
+        await pilot.press("s")
+        await asyncio.to_thread(triage.reached.wait, 5)
+        await snapshot(pilot, "scan_running", workers=False)
+        await pilot.press("escape")
+        await snapshot(pilot, "scan_cancel_question", workers=False)
+        await pilot.press("y")
+        await snapshot(pilot, "result_cancelled")
+
+    run(desk, drive, triage)
+
+
+def test_preflight_of_a_file_that_is_not_an_image(desk: Settings) -> None:
+    async def drive(pilot: Pilot[None]) -> None:
+        await fill_case(pilot, keys=False)
+        await pilot.press("f2")
+        await settle(pilot)
+        pilot.app.screen.query_one("#path").focus()
+        await pilot.press(*"evidence/notes.txt", "enter")
+        await snapshot(pilot, "preflight_not_an_image")
+
+    run(desk, drive)
+
+
+def test_result_banners(desk: Settings) -> None:
+    """The three recommendations, each with its reasons, counts and where the report is."""
+    outcomes = {
+        "result_submit": ScriptedTriage(findings=[finding("/Documents/marker.txt")]),
+        "result_no_matches": ScriptedTriage(recommendation="no_matches_in_scope"),
+        "result_inconclusive": ScriptedTriage(recommendation="inconclusive"),
+    }
+
+    async def drive(pilot: Pilot[None]) -> None:
+        for name, fake in outcomes.items():
+            result = await asyncio.to_thread(fake, None, fixed_hooks())  # type: ignore[arg-type]
+            pilot.app.push_screen(ResultScreen(result, ""))
+            await snapshot(pilot, name)
+            pilot.app.pop_screen()
+
+    run(desk, drive)
+
+
+def test_home_with_a_refused_rule_pack(desk: Settings, tmp_path: Path) -> None:
+    """A pack that does not compile is shown as REFUSED with the reason; triage is disabled."""
+    (tmp_path / "rules" / "demo").unlink()
+    shutil.copytree(RULES / "demo", tmp_path / "rules" / "demo")
+    (tmp_path / "rules" / "demo" / "demo.yar").write_text("rule x {\n condition: nosuch\n}\n")
+
+    async def drive(pilot: Pilot[None]) -> None:
+        await snapshot(pilot, "home_refused_pack")
+
+    run(desk, drive)
+
+
+def test_review_screens(desk: Settings, triage: Callable[..., TriageResult]) -> None:
+    """The verified list, one report, and the decision form with a refused reviewer."""
+    signer = Signer(FIXED_KEY, key_id(FIXED_KEY.public_key()))
+    triage("fat16.dd", out_dir=Path("reports"), workers=0, hooks=fixed_hooks(signer=signer))
+
+    async def drive(pilot: Pilot[None]) -> None:
+        await pilot.press("r")
+        await snapshot(pilot, "review_list")
+        await pilot.press("enter")
+        await snapshot(pilot, "review_report")
+        await pilot.press("d")
+        await settle(pilot)
+        await pilot.press("enter", "down", "down", "enter", "tab", *"PC-1234", "f2")
+        await snapshot(pilot, "review_decision_refused")
+
+    run(desk, drive)
