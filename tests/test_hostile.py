@@ -100,3 +100,35 @@ def test_sparse_giant_is_refused_with_its_reason_and_makes_the_result_inconclusi
         any("could not be read or scanned" in r for r in report["recommendation"]["reasons"])
         is False
     )
+
+
+def test_a_rule_that_runs_too_long_costs_that_file_an_error_not_the_scan(
+    triage: Triage, tmp_path: Path
+) -> None:
+    pack = tmp_path / "rules" / "slow"
+    pack.mkdir(parents=True)
+    (pack / "pack.toml").write_text(
+        'name = "slow"\nversion = "1"\ndescription = "d"\nmaintainer = "m"\ncategories = ["test"]\n'
+    )
+    (pack / "slow.yar").write_text(
+        'rule quadratic\n{\n    meta:\n        category = "test"\n        severity = "low"\n'
+        '        description = "compares every byte with every other"\n'
+        '        author = "kiosk tests"\n        date = "2026-11-27"\n'
+        "    condition:\n        for any i in (0..filesize - 1) : "
+        "(for any j in (0..filesize - 1) : (uint8(i) == uint8(j) + 256))\n}\n"
+    )
+    report = triage(
+        "fat16.dd",
+        rules_dir=tmp_path / "rules",
+        dev=True,
+        yara_timeout_s=1,
+        max_yara_bytes=64 << 20,
+    ).report
+    # the condition can never hold, so every byte is compared with every other: the 1.2 MB file
+    # cannot finish in a second (smaller ones may or may not, depending on the machine)
+    timed_out = {n["path"] for n in report["not_examined"] if "YARA scan timed out" in n["reason"]}
+    assert "/Videos/large.bin" in timed_out
+    assert report["coverage"]["files"]["error"] == len(timed_out)
+    assert report["outcome"]["status"] == "complete"
+    assert report["recommendation"]["result"] == "submit_for_examination"  # the known-bad file
+    assert report["settings"]["dev_mode"] is True
