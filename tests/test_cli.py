@@ -273,3 +273,17 @@ def test_an_envelope_moved_to_another_report_fails(tmp_path: Path) -> None:
     run = _run("report", "verify", str(db))
     assert run.returncode == 1
     assert run.stdout.startswith("invalid: report.json differs from the signed report")
+
+
+def test_a_scan_leaves_nothing_in_temporary_folders(tmp_path: Path) -> None:
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    env = {**os.environ, "TMPDIR": str(scratch)}
+    cmd = _scan_cmd(SAMPLES / "ntfs.dd", tmp_path / "r", CASE_ARGS)
+    run = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=120, check=False)
+    assert run.returncode == 0, run.stderr
+    assert list(scratch.iterdir()) == []
+    written = [p for p in (tmp_path / "r").rglob("*") if p.is_file()]
+    assert written  # the report itself
+    for p in written:
+        assert b"KIOSK-DEMO-MARKER" not in p.read_bytes()
