@@ -52,6 +52,7 @@ from kiosk.rules import CompiledRules, compile_packs
 from kiosk.scan import DEFAULT_MAX_YARA_BYTES, ScanConfig, progress_ticker, scan_tasks
 from kiosk.scope import Scope, ScopeFilter, check_scope
 from kiosk.signing import Signer, SigningError
+from kiosk.walker import Walker
 
 PROGRESS_INTERVAL_S = 0.2
 
@@ -276,13 +277,10 @@ def _run(
 ) -> TriageResult:
     started = hooks.clock()
     t0 = time.monotonic()
-    with Evidence(req.image[0], list(req.image[1:]) or None) as ev:
-        volumes = ev.volumes()
-        files_total = bytes_total = 0
-        for t in ev.walk(volumes):  # metadata-only first pass: totals for progress and coverage
-            files_total += 1
-            bytes_total += t.size
-        media = ev.record
+    with Walker(req.image) as walker:
+        pre = walker.preflight()  # volumes and a metadata-only count, parsed in a child process
+        volumes, media = pre.volumes, pre.media
+        files_total, bytes_total = pre.files_total, pre.bytes_total
         hasher = _MediaHasher(req.image, media.ewf_stored_hashes, hooks.cancel)
         hasher.start()
         cfg = ScanConfig(
@@ -314,7 +312,7 @@ def _run(
         inv = inv_path.open("wb") if req.inventory else None
         inv_sha = hashlib.sha256()
         try:
-            for raw in scan_tasks(ev.walk(volumes, problems), cfg, hooks.cancel):
+            for raw in scan_tasks(walker.tasks(problems), cfg, hooks.cancel):
                 r = scope.apply(raw)  # out-of-scope matches are never findings
                 tally.add(r)
                 if inv is not None:
@@ -334,6 +332,8 @@ def _run(
             if inv is not None:
                 inv.close()
         hasher.join()
+    if walker.crash and outcome is Outcome.COMPLETE:
+        outcome, outcome_reason = Outcome.FAILED, walker.crash
     if tally.files_done < files_total and outcome is Outcome.COMPLETE:
         outcome, outcome_reason = Outcome.FAILED, "the walk found fewer files on the second pass"
     if hooks.on_progress:

@@ -1,0 +1,156 @@
+"""The walk of a hostile filesystem, run in its own process so a native crash cannot take the kiosk.
+
+Partition tables, filesystem structures and directories are parsed by the Sleuth Kit in C. A
+crafted image can crash that code; in the main process the crash would end the run with no
+report at all. So the preflight (volumes and the metadata-only count) and the walk itself happen
+in a child process, which streams ``FileTask`` batches back over a pipe (the pipe's back-pressure
+keeps memory flat). If the child dies, the main process still holds everything sent so far: the
+scan goes on with those files, and the report says the walk was cut short and why.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+from collections.abc import Iterator
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+from kiosk.errors import ImageError, KioskError
+from kiosk.image import Evidence, WalkProblem
+from kiosk.model import FileTask, MediaRecord, VolumeRecord
+
+BATCH = 512
+
+
+@dataclass(frozen=True, slots=True)
+class Preflight:
+    """What the image holds, before any content is read."""
+
+    media: MediaRecord
+    volumes: list[VolumeRecord]
+    files_total: int
+    bytes_total: int
+
+
+def _child(conn: Connection, image: tuple[str, ...]) -> None:
+    """Entry point of the walker process: preflight, then the walk when asked."""
+    paths = [Path(p) for p in image]
+    try:
+        with Evidence(paths[0], paths[1:] or None) as ev:
+            volumes = ev.volumes()
+            files = size = 0
+            for t in ev.walk(volumes):
+                files += 1
+                size += t.size
+            conn.send(("preflight", Preflight(ev.record, volumes, files, size)))
+            if conn.recv() != "walk":
+                return
+            problems: list[WalkProblem] = []
+            batch: list[FileTask] = []
+            for t in ev.walk(volumes, problems):
+                batch.append(t)
+                if len(batch) >= BATCH:
+                    conn.send(("tasks", batch))
+                    batch = []
+            conn.send(("tasks", batch))
+            conn.send(("done", problems))
+    except KioskError as e:
+        conn.send(("error", str(e)))
+    except (EOFError, BrokenPipeError):
+        pass  # the main process stopped listening: nothing left to do
+    except Exception as e:  # reported to the main process as a one-line image error
+        conn.send(("error", f"the image could not be parsed ({type(e).__name__}: {e})"))
+
+
+def _how(proc: Any) -> str:
+    proc.join(2)
+    code = proc.exitcode
+    return f"signal {-code}" if code is not None and code < 0 else f"exit code {code}"
+
+
+class Walker:
+    """One walk of one image in a child process. Use as a context manager."""
+
+    def __init__(self, image: tuple[Path, ...]) -> None:
+        ctx = multiprocessing.get_context("spawn")
+        self._conn, child = ctx.Pipe()
+        self._proc = ctx.Process(
+            target=_child,
+            args=(child, tuple(str(p) for p in image)),
+            name="kiosk-walker",
+            daemon=True,
+        )
+        self._proc.start()
+        child.close()
+        self.crash: str = ""  # why the walk was cut short, if it was
+
+    @property
+    def pid(self) -> int | None:
+        """The walker process's id (for operators and tests that need to stop it)."""
+        pid: int | None = self._proc.pid
+        return pid
+
+    def __enter__(self) -> Walker:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def preflight(self) -> Preflight:
+        """Volumes and totals; raises ImageError with the reason, or if the parser crashed."""
+        try:
+            kind, payload = self._conn.recv()
+        except EOFError as e:
+            raise ImageError(
+                "the image's partition tables or filesystems could not be parsed: the parser "
+                f"crashed ({_how(self._proc)})"
+            ) from e
+        if kind == "error":
+            raise ImageError(payload)
+        pre: Preflight = payload
+        return pre
+
+    def tasks(self, problems: list[WalkProblem]) -> Iterator[FileTask]:
+        """Every file stream the walk finds, in walk order; a crash ends the stream, recorded."""
+        self._conn.send("walk")
+        seen = 0
+        last: FileTask | None = None
+        while True:
+            try:
+                kind, payload = self._conn.recv()
+            except EOFError:
+                self.crash = (
+                    f"the process walking the filesystems crashed ({_how(self._proc)}) after "
+                    f"{seen} entries; the rest of the image was not listed"
+                )
+                problems.append(
+                    WalkProblem(
+                        last.volume if last else 0,
+                        last.path if last else "/",
+                        last.inode if last else 0,
+                        self.crash,
+                    )
+                )
+                return
+            if kind == "done":
+                problems.extend(payload)
+                return
+            if kind == "error":
+                self.crash = f"the walk stopped: {payload}"
+                problems.append(WalkProblem(last.volume if last else 0, "/", 0, self.crash))
+                return
+            for t in payload:
+                seen += 1
+                last = t
+                yield t
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self._conn.close()
+        self._proc.join(1)
+        if self._proc.is_alive():
+            self._proc.kill()
+            self._proc.join(5)

@@ -1,0 +1,95 @@
+"""The walk runs in its own process: a crash there cuts the walk short, never the kiosk."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from kiosk.errors import ImageError
+from kiosk.image import Evidence, WalkProblem
+from kiosk.triage import TriageResult
+from kiosk.walker import Walker
+from tests.conftest import SAMPLES, fixed_hooks
+
+Triage = Callable[..., TriageResult]
+
+
+@pytest.fixture(scope="module")
+def wide_image(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Enough entries that the walker is still sending when the test stops it."""
+    root = tmp_path_factory.mktemp("wide")
+    src = root / "src"
+    for d in range(5):
+        (src / f"d{d}").mkdir(parents=True)
+        for i in range(1000):
+            (src / f"d{d}" / f"f{i:04d}.txt").write_bytes(b"y" * (i % 300))
+    img = root / "wide.dd"
+    subprocess.run(
+        ["mke2fs", "-q", "-t", "ext4", "-N", "6000", "-d", str(src), "-F", str(img), "48M"],
+        check=True,
+        env={**os.environ, "E2FSPROGS_FAKE_TIME": "1700000000"},
+    )
+    return img
+
+
+def test_the_walker_lists_what_the_in_process_walk_lists() -> None:
+    image = SAMPLES / "mbr-fat16-ext4.dd"
+    with Evidence(image) as ev:
+        inline = list(ev.walk(ev.volumes()))
+    with Walker((image,)) as w:
+        pre = w.preflight()
+        problems: list[WalkProblem] = []
+        streamed = list(w.tasks(problems))
+    assert streamed == inline
+    assert (pre.files_total, pre.bytes_total) == (len(inline), sum(t.size for t in inline))
+    assert problems == []
+    assert w.crash == ""
+
+
+def test_a_killed_walker_cuts_the_walk_short_and_says_so(wide_image: Path) -> None:
+    with Walker((wide_image,)) as w:
+        pre = w.preflight()
+        problems: list[WalkProblem] = []
+        it = w.tasks(problems)
+        first = [next(it) for _ in range(10)]  # the walker is now blocked on a full pipe
+        assert w.pid is not None
+        os.kill(w.pid, signal.SIGKILL)
+        rest = list(it)
+    got = len(first) + len(rest)
+    assert 10 <= got < pre.files_total
+    assert "crashed (signal 9)" in w.crash
+    assert problems[-1].reason == w.crash
+    assert problems[-1].blocking
+
+
+def test_a_walker_crash_mid_scan_gives_a_signed_failed_report(
+    triage: Triage, wide_image: Path
+) -> None:
+    hooks = fixed_hooks()
+
+    def kill_walker(_: object) -> None:
+        for child in multiprocessing.active_children():
+            if child.name == "kiosk-walker" and child.pid:
+                os.kill(child.pid, signal.SIGKILL)
+
+    hooks.on_progress = kill_walker
+    report = triage("ext4.dd", image=(wide_image,), hooks=hooks).report
+    if report["outcome"]["status"] == "complete":
+        pytest.skip("the walk had finished before the first progress report")  # machine too fast
+    assert report["outcome"]["status"] == "failed"
+    assert "crashed (signal 9)" in report["outcome"]["reason"]
+    assert report["recommendation"]["result"] == "inconclusive"
+    assert report["coverage"]["files"]["not_reached"] > 0
+
+
+def test_a_broken_image_is_a_clean_preflight_error(tmp_path: Path) -> None:
+    junk = tmp_path / "junk.dd"
+    junk.write_bytes(bytes(range(256)) * 4096)
+    with Walker((junk,)) as w, pytest.raises(ImageError, match="no filesystem found"):
+        w.preflight()
