@@ -59,8 +59,12 @@ class ScanConfig:
     file_timeout_s: float = 300.0  # plus size / FILE_TIMEOUT_RATE; only enforced with workers
     max_sparse_bytes: int = DEFAULT_MAX_SPARSE_BYTES
     workers: int = 2
+    gate_blob: bytes | None = None  # reduced rule set for files no format-gated rule can match
+    gate_prefixes: tuple[bytes, ...] = ()  # heads that need the full set (kiosk.rulegate)
+    yara_enabled: bool = True  # False: hash-only run (--no-yara); every file says so
 
 
+YARA_DISABLED = "YARA disabled for this run"
 FILE_TIMEOUT_RATE = 20_000_000  # bytes/s assumed at worst when stretching the per-file limit
 
 
@@ -73,7 +77,11 @@ class Scanner:
         self._reader = FileReader(self._ev)
         self._cfg = cfg
         self._matcher = (
-            Matcher(cfg.rules_blob, cfg.rule_meta, cfg.yara_timeout_s) if cfg.rules_blob else None
+            Matcher(
+                cfg.rules_blob, cfg.rule_meta, cfg.yara_timeout_s, cfg.gate_blob, cfg.gate_prefixes
+            )
+            if cfg.rules_blob and cfg.yara_enabled
+            else None
         )
         self._index = HashIndex.load(
             Path(cfg.hashsets_dir) if cfg.hashsets_dir else None, verified=cfg.hashset_digests
@@ -107,7 +115,7 @@ class Scanner:
                     "not examined",
                 )
         cap = self._cfg.max_yara_bytes
-        keep = task.size <= cap
+        keep = task.size <= cap and self._matcher is not None  # hash-only runs hold no content
         md5, sha1, sha256 = hashlib.md5(), hashlib.sha1(), hashlib.sha256()  # noqa: S324 - forensic identity, not security
         buf = bytearray()
         head = b""
@@ -148,9 +156,12 @@ class Scanner:
                 f"listed in known-good set {', '.join(good)}: not YARA-scanned",
                 **base,
             )
+        if not self._cfg.yara_enabled:
+            why = f"{YARA_DISABLED}; {sparse_reason}" if sparse_reason else YARA_DISABLED
+            return FileResult(task, FileStatus.HASHED_ONLY, why, **base)
         if sparse_reason:
             return FileResult(task, FileStatus.SCANNED, sparse_reason, **base)
-        if not keep:
+        if task.size > cap:
             return FileResult(
                 task,
                 FileStatus.HASHED_ONLY,

@@ -70,6 +70,7 @@ class TriageRequest:
     yara_timeout_s: int = 60
     allow_self_authorisation: bool = False  # kiosk policy (config.toml), recorded in the report
     dev: bool = False  # forensic staff only: unverified packs and sets load, logged and reported
+    yara: bool = True  # False: hash-only run; no pack is loaded and the report says YARA was off
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,7 +216,7 @@ def run_triage(req: TriageRequest, hooks: Hooks | None = None) -> TriageResult:
     try:
         rules: CompiledRules | None = (
             compile_packs(req.rules_dir, dev=req.dev, audit=audit, clock=hooks.clock)
-            if req.rules_dir
+            if req.rules_dir and req.yara
             else None
         )
         index = HashIndex.load(req.hashsets_dir, dev=req.dev, audit=audit)
@@ -289,6 +290,9 @@ def _run(
             max_yara_bytes=req.max_yara_bytes,
             yara_timeout_s=req.yara_timeout_s,
             workers=req.workers,
+            gate_blob=rules.gate_bytes() if rules else None,
+            gate_prefixes=rules.gate_prefixes if rules else (),
+            yara_enabled=req.yara,
         )
         tally = Tally()
         problems: list[WalkProblem] = []
@@ -350,8 +354,10 @@ def _run(
         )
         or "no rule packs or hash sets"
     )
+    if not req.yara:
+        scope = f"YARA disabled for this run, no rule pack applied; {scope}"
     rec, reasons = recommend(
-        outcome, outcome_reason, tally, volumes, problems, hashes, files_total, scope
+        outcome, outcome_reason, tally, volumes, problems, hashes, files_total, scope, req.yara
     )
     report: dict[str, Any] = {
         "schema": SCHEMA_VERSION,
@@ -368,6 +374,7 @@ def _run(
             "inventory": req.inventory,
             "allow_self_authorisation": req.allow_self_authorisation,
             "dev_mode": req.dev,
+            "yara": req.yara,
         },
         "started": utc_text(started),
         "finished": utc_text(hooks.clock()),
