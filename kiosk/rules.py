@@ -324,7 +324,7 @@ _FILE_TYPES: tuple[tuple[bytes, str], ...] = tuple(
 )
 
 
-def file_type(data: bytes) -> str:
+def file_type(data: bytes | bytearray) -> str:
     """The file type label LOKI-style rules test in ``filetype`` (``UNKNOWN`` if none fits)."""
     for magic_bytes, label in _FILE_TYPES:
         if data.startswith(magic_bytes):
@@ -332,7 +332,9 @@ def file_type(data: bytes) -> str:
     return "UNKNOWN"
 
 
-def file_externals(data: bytes, filename: str, path: str, md5: str = "") -> dict[str, str]:
+def file_externals(
+    data: bytes | bytearray, filename: str, path: str, md5: str = ""
+) -> dict[str, str]:
     """The per-file externals, as LOKI sets them: directory, extension with its dot."""
     dot = filename.rfind(".")
     slash = path.rfind("/")
@@ -364,7 +366,9 @@ class Matcher:
         self._meta = meta
         self._timeout = timeout_s
 
-    def match(self, data: bytes, filename: str, path: str, md5: str = "") -> tuple[RuleMatch, ...]:
+    def match(
+        self, data: bytes | bytearray, filename: str, path: str, md5: str = ""
+    ) -> tuple[RuleMatch, ...]:
         """Rules matching ``data``; raises ``yara.TimeoutError`` / ``yara.Error`` to the caller."""
         externals = file_externals(data, filename, path, md5)
         rules = self._rules if data.startswith(self._prefixes) else self._reduced

@@ -40,6 +40,9 @@ HEAD_BYTES = 8192  # libmagic sees the head only: one call per file, ~0.2 ms
 DEFAULT_MAX_YARA_BYTES = 64 << 20
 BATCH_FILES = 32
 BATCH_BYTES = 8 << 20
+# A worker whose batch is down to this many files gets the next one already, so it never waits
+# a round trip for work; attribution is unchanged (it answers files strictly in the order sent).
+TOP_UP_FILES = 8
 REORDER_WINDOW = 8192
 SPARSE_CHECK_MIN = 1 << 30  # streams at least this large are checked for holes before reading
 DEFAULT_MAX_SPARSE_BYTES = 16 << 30  # results held for re-ordering at most; bounds parent memory
@@ -173,7 +176,7 @@ class Scanner:
                 task, FileStatus.HASHED_ONLY, "no rule packs loaded: hashed and typed only", **base
             )
         try:
-            matches = self._matcher.match(bytes(buf), task.filename, task.path, base["md5"])
+            matches = self._matcher.match(buf, task.filename, task.path, base["md5"])
         except yara.TimeoutError:
             return FileResult(
                 task,
@@ -213,11 +216,33 @@ def _worker_main(conn: Connection, cfg: ScanConfig) -> None:
             if batch is None:
                 break
             for task in batch:
-                conn.send(("result", scanner.scan(task)))
+                conn.send(_slim(scanner.scan(task)))
     except (EOFError, BrokenPipeError, KeyboardInterrupt):
         pass
     finally:
         scanner.close()
+
+
+def _slim(r: FileResult) -> tuple[Any, ...]:
+    """A result without its task, which the parent already holds: less to pickle both ways."""
+    return (
+        r.task.seq,
+        r.status.value,
+        r.reason,
+        r.md5,
+        r.sha1,
+        r.sha256,
+        r.mime,
+        r.bytes_read,
+        r.rule_matches,
+        r.hash_matches,
+    )
+
+
+def _full(task: FileTask, t: tuple[Any, ...]) -> FileResult:
+    if t[0] != task.seq:  # the worker answers files strictly in the order they were sent
+        raise KioskError(f"a scan worker answered for file {t[0]} while on file {task.seq}")
+    return FileResult(task, FileStatus(t[1]), t[2], t[3], t[4], t[5], t[6], t[7], t[8], t[9])
 
 
 @dataclass(slots=True)
@@ -351,6 +376,16 @@ def _scan_pooled(
             highest_sent = max(highest_sent, t.seq)
         if not batch:
             return
+        if slot.busy:
+            # topping up a working worker: it reads this batch when it finishes the current one
+            try:
+                slot.conn.send(batch)
+            except OSError:  # it died: the crash path blames its current file; these go back
+                pending.extendleft(reversed(batch))
+                return
+            slot.batch = slot.batch[slot.done :] + batch
+            slot.done = 0
+            return
         if not slot.proc.is_alive():  # died while idle: no file to blame, just replace it
             slot = pool.replace(slot)
         slot.batch, slot.done, slot.since = batch, 0, time.monotonic()
@@ -378,7 +413,7 @@ def _scan_pooled(
             if cancel is not None and cancel.is_set():
                 return
             for slot in list(pool.slots):
-                if not slot.busy:
+                if len(slot.batch) - slot.done <= TOP_UP_FILES:
                     take(slot)
             busy = [s for s in pool.slots if s.busy]
             if not busy:
@@ -388,9 +423,7 @@ def _scan_pooled(
                 crashed = False
                 try:
                     while slot.busy and slot.conn.poll():
-                        kind, payload = slot.conn.recv()
-                        if kind == "result":
-                            finish(slot, payload)
+                        finish(slot, _full(slot.current(), slot.conn.recv()))
                 except (EOFError, OSError):
                     crashed = True
                 if slot.busy and (crashed or not slot.proc.is_alive()):

@@ -354,8 +354,11 @@ def _run(
         )
         or "no rule packs or hash sets"
     )
-    if not req.yara:
-        scope = f"YARA disabled for this run, no rule pack applied; {scope}"
+    if not req.yara:  # no pack was loaded on purpose: say so, not "no rule packs"
+        sets = "; ".join(
+            f"hash set {s.name} {s.version} ({s.count} {s.algorithm})" for s in index.sets
+        )
+        scope = "YARA disabled for this run, no rule pack applied; " + (sets or "no hash sets")
     rec, reasons = recommend(
         outcome, outcome_reason, tally, volumes, problems, hashes, files_total, scope, req.yara
     )
