@@ -12,6 +12,8 @@ tree sampled every 20 ms):
   kiosk-1      the same with ``--workers 1``
   kiosk-noyara ``kiosk scan --workers 2 --no-yara`` (hash-only mode)
   naive        ``bench/naive_triage.py`` (one process: walk, read whole file, hash, magic, YARA)
+  base-2       ``kiosk scan --workers 2`` of another kiosk source tree (``--base DIR``, e.g. a
+               ``git archive`` of main), run with this venv: before/after in the same run
   cli          ``tsk_recover -a`` to /dev/shm, then ``hashdeep -c md5,sha1,sha256 -r``,
                ``file -b`` (xargs -P 2) and ``yara -r``, as users script it
 
@@ -48,7 +50,7 @@ from make_bench_image import default_dir  # noqa: E402 - bench scripts are not a
 PY = sys.executable
 KIOSK = str(Path(PY).parent / "kiosk")
 SHM = Path("/dev/shm/kiosk-triage-peers")  # noqa: S108 - tmpfs scratch, as users script it
-VARIANTS = ("kiosk-2", "kiosk-1", "kiosk-noyara", "naive", "cli")
+VARIANTS = ("kiosk-2", "kiosk-1", "kiosk-noyara", "naive", "cli")  # + base-2 with --base
 
 
 def _busy_jiffies() -> int:
@@ -126,12 +128,13 @@ class Bench:
         subprocess.run([KIOSK, "keys", "init"], env=self.env, check=True, capture_output=True)
         (self.work / "hashsets").mkdir()
         self.checked: dict[str, Any] = {}
+        self.base: Path | None = a.base
 
-    def kiosk(self, workers: int, yara: bool = True) -> tuple[list[str], Path]:
-        out = self.work / f"reports-{workers}-{yara}"
+    def kiosk(self, workers: int, yara: bool = True, base: bool = False) -> tuple[list[str], Path]:
+        out = self.work / f"reports-{workers}-{yara}-{base}"
         shutil.rmtree(out, ignore_errors=True)
         cmd = [
-            KIOSK,
+            *([PY, "-m", "kiosk"] if base else [KIOSK]),
             "scan",
             str(self.image),
             "--case",
@@ -162,10 +165,12 @@ class Bench:
         return cmd, out
 
     def run(self, variant: str) -> dict[str, float]:
-        if variant.startswith("kiosk"):
+        if variant.startswith(("kiosk", "base")):
             workers = 1 if variant == "kiosk-1" else 2
-            cmd, out = self.kiosk(workers, variant != "kiosk-noyara")
-            r = timed(cmd, self.env)
+            base = variant == "base-2"
+            cmd, out = self.kiosk(workers, variant != "kiosk-noyara", base)
+            env = {**self.env, "PYTHONPATH": str(self.base)} if base else self.env
+            r = timed(cmd, env)
             if variant not in self.checked:
                 self.checked[variant] = self._kiosk_result(out)
             return r
@@ -237,6 +242,9 @@ class Bench:
                 f"findings kiosk-2 == naive: {a == b} ({len(a)} vs {len(b)}; "
                 f"only kiosk {sorted(a - b)[:5]}, only naive {sorted(b - a)[:5]})"
             )
+        if "base-2" in self.checked and "kiosk-2" in self.checked:
+            same = self.checked["base-2"]["findings"] == self.checked["kiosk-2"]["findings"]
+            notes.append(f"findings base-2 == kiosk-2: {same}")
         if "kiosk-1" in self.checked and "kiosk-2" in self.checked:
             same = self.checked["kiosk-1"]["findings"] == self.checked["kiosk-2"]["findings"]
             notes.append(f"findings kiosk-1 == kiosk-2: {same}")
@@ -254,6 +262,7 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--variants", default=",".join(VARIANTS))
     ap.add_argument("--json", type=Path)
+    ap.add_argument("--base", type=Path, help="another kiosk source tree, for variant base-2")
     a = ap.parse_args()
     b = Bench(a)
     variants = a.variants.split(",")
@@ -291,7 +300,7 @@ def main() -> int:
             f"({max(r['foreign'] for r in rs):.0%}) |"
         )
     print()
-    for base in ("naive", "cli", "kiosk-1"):
+    for base in ("naive", "cli", "kiosk-1", "base-2"):
         if base in med and "kiosk-2" in med:
             print(f"- kiosk-2 vs {base}: {med[base] / med['kiosk-2']:.2f}x")
     for note in b.check():

@@ -446,6 +446,8 @@ def _scan_pooled(
             while next_seq is not None and next_seq in held:
                 yield held.pop(next_seq)
                 next_seq += 1
+                if cancel is not None and cancel.is_set():
+                    return  # with batches topped up, many results can be held: stop within them
         # every worker idle and nothing left: release what is held (seq gaps cannot remain)
         for seq in sorted(held):
             yield held.pop(seq)
