@@ -73,11 +73,15 @@ def _tree_rss(pid: int) -> int:
     return total
 
 
-def timed(cmd: list[str], env: dict[str, str] | None = None) -> dict[str, float]:
+def timed(
+    cmd: list[str], env: dict[str, str] | None = None, cwd: Path | None = None
+) -> dict[str, float]:
     """Run ``cmd``; wall, CPU of its tree, peak summed RSS, foreign load as a share of all CPUs."""
     ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     j0, t0 = _busy_jiffies(), time.monotonic()
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        cmd, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
     peak = [0]
     done = threading.Event()
 
@@ -170,7 +174,8 @@ class Bench:
             base = variant == "base-2"
             cmd, out = self.kiosk(workers, variant != "kiosk-noyara", base)
             env = {**self.env, "PYTHONPATH": str(self.base)} if base else self.env
-            r = timed(cmd, env)
+            # python -m puts the cwd first on sys.path: run the base tree from outside this one
+            r = timed(cmd, env, self.work if base else None)
             if variant not in self.checked:
                 self.checked[variant] = self._kiosk_result(out)
             return r
