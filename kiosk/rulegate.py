@@ -13,9 +13,9 @@ full set, every other file against the reduced one. The findings are identical b
 construction: a gated rule is false on a file without the prefix, and every other rule is
 byte-for-byte the same source. What we do not gate, because removing it could change a result:
 ``global`` rules (a false global rule silences its whole namespace), guards under ``or`` or
-``not``, and rules another rule refers to (the reduced set then fails to compile, and we keep one
-set). If the reduced set does not compile to exactly "all rules minus the gated ones", gating is
-off for the run and the full set is used for every file.
+``not``, and rules another rule refers to by name or through a wildcard rule set such as
+``all of (pe_*)`` (we then keep one set). If the reduced set does not compile to exactly "all
+rules minus the gated ones", gating is off for the run and the full set is used for every file.
 """
 
 from __future__ import annotations
@@ -44,6 +44,7 @@ _GUARDS: tuple[tuple[re.Pattern[str], bytes], ...] = tuple(
 GATED_MODULES = ("pe", "dotnet", "elf")
 _HEADER = re.compile(r"^[ \t]*((?:(?:private|global)\s+)*)rule\s+(\w+)", re.MULTILINE)
 _IMPORT = re.compile(r'^[ \t]*import\s+"(\w+)"[ \t]*\r?$', re.MULTILINE)
+_RULE_SET = re.compile(r"\w\*\s*[,)]")
 _COMMENT = re.compile(r"//[^\n]*|/\*.*?\*/", re.DOTALL)
 
 
@@ -150,6 +151,13 @@ def build_gate(sources: dict[str, str], externals: dict[str, Any], full: Any) ->
         reduced_src[ns] = "".join(f'import "{m}"\n' for m in needed) + body
     if not gated:
         return None
+    names = {r for _, r in gated}
+    for text in reduced_src.values():
+        words = set(re.findall(r"\b\w+\b", _COMMENT.sub(" ", text)))
+        if words & names or _RULE_SET.search(_COMMENT.sub(" ", text)):
+            # a kept rule names a gated one, or uses a wildcard rule set such as
+            # ``all of (pe_*)``, whose meaning would change without the gated rules
+            return None
     try:
         reduced = yara.compile(sources=reduced_src, externals=externals, includes=False)
     except yara.Error:

@@ -133,6 +133,20 @@ def test_a_rule_that_another_rule_needs_is_not_gated(tmp_path: Path) -> None:
     assert rules.gate is None  # the reduced set would not compile: one full set, no gating
 
 
+def test_a_wildcard_rule_set_turns_gating_off(tmp_path: Path) -> None:
+    pack = tmp_path / "rules" / "wild"
+    pack.mkdir(parents=True)
+    (pack / "pack.toml").write_text(pack_toml("wild", extra='modules = ["pe"]\n'))
+    (pack / "wild.yar").write_text(
+        'import "pe"\n'
+        + _rule("pe_a", "pe.is_pe and pe.number_of_sections == 2")
+        + _rule("pe_b", "$a", '        $a = "hello"\n')
+        + _rule("all_pe", "all of (pe_*)")  # true on "hello" only if pe_a were dropped
+    )
+    rules = compile_packs(tmp_path / "rules", dev=True, home=tmp_path / "home", use_cache=False)
+    assert rules.gate is None
+
+
 @pytest.mark.skipif(shutil.which("mke2fs") is None, reason="needs mke2fs")
 def test_scan_records_are_identical_with_and_without_gating(tmp_path: Path) -> None:
     tree = tmp_path / "tree"
