@@ -92,6 +92,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=64 << 20,
         help="files larger than this are hashed only (default 64 MiB)",
     )
+    s.add_argument(
+        "--no-yara",
+        dest="yara",
+        action="store_false",
+        help="hash and type only: no rule pack is loaded, the report records that YARA was off",
+    )
     s.add_argument("--key", type=Path, help="signing key (default: $KIOSK_HOME/keys/kiosk.key)")
     s.add_argument(
         "--dev",
@@ -320,6 +326,7 @@ def _scan(args: argparse.Namespace) -> int:
         max_yara_bytes=args.max_yara_bytes,
         allow_self_authorisation=load_config(kiosk_home()).allow_self_authorisation,
         dev=args.dev,
+        yara=args.yara,
     )
     progress = _ProgressLine(sys.stderr)
     hooks = Hooks(on_progress=progress, signer=load_signer(args.key), audit=_audit())

@@ -200,6 +200,7 @@ def recommend(
     hashes: MediaHashes,
     files_total: int,
     scope: str,
+    yara: bool = True,
 ) -> tuple[Recommendation, list[str]]:
     """The officer's answer and every reason for it.
 
@@ -252,13 +253,21 @@ def recommend(
         reasons.append(f"the image could not be read in full: {hashes.error}")
     if reasons:
         return Recommendation.INCONCLUSIVE, reasons
-    reasons.append(f"no file matched the rule packs or known-bad hash sets within scope ({scope})")
+    if not yara:  # a hash-only run must never read as "no rule matched"
+        reasons.append(
+            f"no file is listed in a known-bad hash set within scope ({scope}); YARA was disabled "
+            "for this run, so no file was checked against rule packs"
+        )
+    else:
+        reasons.append(
+            f"no file matched the rule packs or known-bad hash sets within scope ({scope})"
+        )
     skipped = tally.files[FileStatus.UNRECOVERABLE.value]
     if skipped:
         reasons.append(
             f"{skipped} deleted entries had no recoverable content and are listed as not examined"
         )
-    if tally.files[FileStatus.HASHED_ONLY.value]:
+    if yara and tally.files[FileStatus.HASHED_ONLY.value]:
         reasons.append(
             f"{tally.files[FileStatus.HASHED_ONLY.value]} file(s) were hashed but not YARA-scanned "
             "(larger than the size cap)"

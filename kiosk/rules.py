@@ -47,6 +47,7 @@ from kiosk.rulecheck import (
     find_packs,
     read_pack,
 )
+from kiosk.rulegate import Gate, build_gate
 from kiosk.signing import TrustStore, kiosk_home
 
 if TYPE_CHECKING:  # kiosk.audit imports kiosk.report, which imports this module
@@ -75,21 +76,39 @@ class CompiledRules:
     """All packs compiled together, with each rule's meta kept for the report."""
 
     def __init__(
-        self, packs: tuple[RulePack, ...], rules: Any, meta: dict[tuple[str, str], RuleMeta]
+        self,
+        packs: tuple[RulePack, ...],
+        rules: Any,
+        meta: dict[tuple[str, str], RuleMeta],
+        gate: Gate | None = None,
     ) -> None:
         self.packs = packs
         self.rules = rules
         self.meta = meta
+        self.gate = gate  # the reduced set for files no format-gated rule can match (rulegate)
 
     def to_bytes(self) -> bytes:
         """The compiled rules, serialised in memory for worker processes."""
-        buf = io.BytesIO()
-        self.rules.save(file=buf)
-        return buf.getvalue()
+        return _save(self.rules)
+
+    def gate_bytes(self) -> bytes | None:
+        """The reduced set, serialised like ``to_bytes``; None when nothing could be gated."""
+        return _save(self.gate.reduced) if self.gate else None
+
+    @property
+    def gate_prefixes(self) -> tuple[bytes, ...]:
+        """Heads that need the full set (``MZ``, ``\\x7fELF``); other files get the reduced."""
+        return self.gate.prefixes if self.gate else ()
 
     @property
     def rule_count(self) -> int:
         return len(self.meta)
+
+
+def _save(rules: Any) -> bytes:
+    buf = io.BytesIO()
+    rules.save(file=buf)
+    return buf.getvalue()
 
 
 # --------------------------------------------------------------------------- loading for a scan
@@ -194,6 +213,9 @@ def compile_packs(
         srcs.append(src)
         verified[name] = v
     rules, meta = _compile_checked(srcs, home, audit, use_cache)
+    gate = build_gate(
+        {s.name: "\n".join(t for _, t in s.sources) for s in srcs}, dict(EXTERNALS), rules
+    )
     counts: dict[str, int] = {}
     for pack, _ in meta:
         counts[pack] = counts.get(pack, 0) + 1
@@ -229,7 +251,7 @@ def compile_packs(
             signed_by=p.signed_by,
             dev_mode=dev,
         )
-    return CompiledRules(tuple(packs), rules, meta)
+    return CompiledRules(tuple(packs), rules, meta, gate)
 
 
 def _same_as_signed(src: PackSource, v: VerifiedManifest) -> None:
@@ -302,7 +324,7 @@ _FILE_TYPES: tuple[tuple[bytes, str], ...] = tuple(
 )
 
 
-def file_type(data: bytes) -> str:
+def file_type(data: bytes | bytearray) -> str:
     """The file type label LOKI-style rules test in ``filetype`` (``UNKNOWN`` if none fits)."""
     for magic_bytes, label in _FILE_TYPES:
         if data.startswith(magic_bytes):
@@ -310,7 +332,9 @@ def file_type(data: bytes) -> str:
     return "UNKNOWN"
 
 
-def file_externals(data: bytes, filename: str, path: str, md5: str = "") -> dict[str, str]:
+def file_externals(
+    data: bytes | bytearray, filename: str, path: str, md5: str = ""
+) -> dict[str, str]:
     """The per-file externals, as LOKI sets them: directory, extension with its dot."""
     dot = filename.rfind(".")
     slash = path.rfind("/")
@@ -327,15 +351,28 @@ def file_externals(data: bytes, filename: str, path: str, md5: str = "") -> dict
 class Matcher:
     """The per-process matcher a worker builds from the compiled bytes."""
 
-    def __init__(self, blob: bytes, meta: dict[tuple[str, str], RuleMeta], timeout_s: int) -> None:
+    def __init__(
+        self,
+        blob: bytes,
+        meta: dict[tuple[str, str], RuleMeta],
+        timeout_s: int,
+        gate_blob: bytes | None = None,
+        gate_prefixes: tuple[bytes, ...] = (),
+    ) -> None:
         self._rules = yara.load(file=io.BytesIO(blob))
+        # files whose head cannot satisfy a format-gated rule get the reduced set (rulegate)
+        self._reduced = yara.load(file=io.BytesIO(gate_blob)) if gate_blob else self._rules
+        self._prefixes = gate_prefixes
         self._meta = meta
         self._timeout = timeout_s
 
-    def match(self, data: bytes, filename: str, path: str, md5: str = "") -> tuple[RuleMatch, ...]:
+    def match(
+        self, data: bytes | bytearray, filename: str, path: str, md5: str = ""
+    ) -> tuple[RuleMatch, ...]:
         """Rules matching ``data``; raises ``yara.TimeoutError`` / ``yara.Error`` to the caller."""
         externals = file_externals(data, filename, path, md5)
-        found = self._rules.match(data=data, externals=externals, timeout=self._timeout)
+        rules = self._rules if data.startswith(self._prefixes) else self._reduced
+        found = rules.match(data=data, externals=externals, timeout=self._timeout)
         out = []
         for m in found:
             rm = self._meta[(m.namespace, m.rule)]

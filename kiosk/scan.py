@@ -40,6 +40,9 @@ HEAD_BYTES = 8192  # libmagic sees the head only: one call per file, ~0.2 ms
 DEFAULT_MAX_YARA_BYTES = 64 << 20
 BATCH_FILES = 32
 BATCH_BYTES = 8 << 20
+# A worker whose batch is down to this many files gets the next one already, so it never waits
+# a round trip for work; attribution is unchanged (it answers files strictly in the order sent).
+TOP_UP_FILES = 8
 REORDER_WINDOW = 8192
 SPARSE_CHECK_MIN = 1 << 30  # streams at least this large are checked for holes before reading
 DEFAULT_MAX_SPARSE_BYTES = 16 << 30  # results held for re-ordering at most; bounds parent memory
@@ -59,8 +62,12 @@ class ScanConfig:
     file_timeout_s: float = 300.0  # plus size / FILE_TIMEOUT_RATE; only enforced with workers
     max_sparse_bytes: int = DEFAULT_MAX_SPARSE_BYTES
     workers: int = 2
+    gate_blob: bytes | None = None  # reduced rule set for files no format-gated rule can match
+    gate_prefixes: tuple[bytes, ...] = ()  # heads that need the full set (kiosk.rulegate)
+    yara_enabled: bool = True  # False: hash-only run (--no-yara); every file says so
 
 
+YARA_DISABLED = "YARA disabled for this run"
 FILE_TIMEOUT_RATE = 20_000_000  # bytes/s assumed at worst when stretching the per-file limit
 
 
@@ -73,7 +80,11 @@ class Scanner:
         self._reader = FileReader(self._ev)
         self._cfg = cfg
         self._matcher = (
-            Matcher(cfg.rules_blob, cfg.rule_meta, cfg.yara_timeout_s) if cfg.rules_blob else None
+            Matcher(
+                cfg.rules_blob, cfg.rule_meta, cfg.yara_timeout_s, cfg.gate_blob, cfg.gate_prefixes
+            )
+            if cfg.rules_blob and cfg.yara_enabled
+            else None
         )
         self._index = HashIndex.load(
             Path(cfg.hashsets_dir) if cfg.hashsets_dir else None, verified=cfg.hashset_digests
@@ -107,7 +118,7 @@ class Scanner:
                     "not examined",
                 )
         cap = self._cfg.max_yara_bytes
-        keep = task.size <= cap
+        keep = task.size <= cap and self._matcher is not None  # hash-only runs hold no content
         md5, sha1, sha256 = hashlib.md5(), hashlib.sha1(), hashlib.sha256()  # noqa: S324 - forensic identity, not security
         buf = bytearray()
         head = b""
@@ -148,9 +159,12 @@ class Scanner:
                 f"listed in known-good set {', '.join(good)}: not YARA-scanned",
                 **base,
             )
+        if not self._cfg.yara_enabled:
+            why = f"{YARA_DISABLED}; {sparse_reason}" if sparse_reason else YARA_DISABLED
+            return FileResult(task, FileStatus.HASHED_ONLY, why, **base)
         if sparse_reason:
             return FileResult(task, FileStatus.SCANNED, sparse_reason, **base)
-        if not keep:
+        if task.size > cap:
             return FileResult(
                 task,
                 FileStatus.HASHED_ONLY,
@@ -162,7 +176,7 @@ class Scanner:
                 task, FileStatus.HASHED_ONLY, "no rule packs loaded: hashed and typed only", **base
             )
         try:
-            matches = self._matcher.match(bytes(buf), task.filename, task.path, base["md5"])
+            matches = self._matcher.match(buf, task.filename, task.path, base["md5"])
         except yara.TimeoutError:
             return FileResult(
                 task,
@@ -202,11 +216,33 @@ def _worker_main(conn: Connection, cfg: ScanConfig) -> None:
             if batch is None:
                 break
             for task in batch:
-                conn.send(("result", scanner.scan(task)))
+                conn.send(_slim(scanner.scan(task)))
     except (EOFError, BrokenPipeError, KeyboardInterrupt):
         pass
     finally:
         scanner.close()
+
+
+def _slim(r: FileResult) -> tuple[Any, ...]:
+    """A result without its task, which the parent already holds: less to pickle both ways."""
+    return (
+        r.task.seq,
+        r.status.value,
+        r.reason,
+        r.md5,
+        r.sha1,
+        r.sha256,
+        r.mime,
+        r.bytes_read,
+        r.rule_matches,
+        r.hash_matches,
+    )
+
+
+def _full(task: FileTask, t: tuple[Any, ...]) -> FileResult:
+    if t[0] != task.seq:  # the worker answers files strictly in the order they were sent
+        raise KioskError(f"a scan worker answered for file {t[0]} while on file {task.seq}")
+    return FileResult(task, FileStatus(t[1]), t[2], t[3], t[4], t[5], t[6], t[7], t[8], t[9])
 
 
 @dataclass(slots=True)
@@ -340,6 +376,16 @@ def _scan_pooled(
             highest_sent = max(highest_sent, t.seq)
         if not batch:
             return
+        if slot.busy:
+            # topping up a working worker: it reads this batch when it finishes the current one
+            try:
+                slot.conn.send(batch)
+            except OSError:  # it died: the crash path blames its current file; these go back
+                pending.extendleft(reversed(batch))
+                return
+            slot.batch = slot.batch[slot.done :] + batch
+            slot.done = 0
+            return
         if not slot.proc.is_alive():  # died while idle: no file to blame, just replace it
             slot = pool.replace(slot)
         slot.batch, slot.done, slot.since = batch, 0, time.monotonic()
@@ -367,7 +413,7 @@ def _scan_pooled(
             if cancel is not None and cancel.is_set():
                 return
             for slot in list(pool.slots):
-                if not slot.busy:
+                if len(slot.batch) - slot.done <= TOP_UP_FILES:
                     take(slot)
             busy = [s for s in pool.slots if s.busy]
             if not busy:
@@ -377,9 +423,7 @@ def _scan_pooled(
                 crashed = False
                 try:
                     while slot.busy and slot.conn.poll():
-                        kind, payload = slot.conn.recv()
-                        if kind == "result":
-                            finish(slot, payload)
+                        finish(slot, _full(slot.current(), slot.conn.recv()))
                 except (EOFError, OSError):
                     crashed = True
                 if slot.busy and (crashed or not slot.proc.is_alive()):
@@ -402,6 +446,8 @@ def _scan_pooled(
             while next_seq is not None and next_seq in held:
                 yield held.pop(next_seq)
                 next_seq += 1
+                if cancel is not None and cancel.is_set():
+                    return  # with batches topped up, many results can be held: stop within them
         # every worker idle and nothing left: release what is held (seq gaps cannot remain)
         for seq in sorted(held):
             yield held.pop(seq)

@@ -73,6 +73,7 @@ class TriageRequest:
     allow_self_authorisation: bool = False  # kiosk policy (config.toml), recorded in the report
     dev: bool = False  # forensic staff only: unverified packs and sets load, logged and reported
     scope: Scope | None = None  # authorised categories; None: all the loaded packs and sets
+    yara: bool = True  # False: hash-only run; no pack is loaded and the report says YARA was off
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,7 +219,7 @@ def run_triage(req: TriageRequest, hooks: Hooks | None = None) -> TriageResult:
     try:
         rules: CompiledRules | None = (
             compile_packs(req.rules_dir, dev=req.dev, audit=audit, clock=hooks.clock)
-            if req.rules_dir
+            if req.rules_dir and req.yara
             else None
         )
         index = HashIndex.load(req.hashsets_dir, dev=req.dev, audit=audit)
@@ -292,6 +293,9 @@ def _run(
             max_yara_bytes=req.max_yara_bytes,
             yara_timeout_s=req.yara_timeout_s,
             workers=req.workers,
+            gate_blob=rules.gate_bytes() if rules else None,
+            gate_prefixes=rules.gate_prefixes if rules else (),
+            yara_enabled=req.yara,
         )
         tally = Tally()
         problems: list[WalkProblem] = []
@@ -349,8 +353,13 @@ def _run(
         )
         or "no rule packs or hash sets"
     ) + f"; {scope.describe()}"
+    if not req.yara:  # no pack was loaded on purpose: say so, not "no rule packs"
+        sets = "; ".join(
+            f"hash set {s.name} {s.version} ({s.count} {s.algorithm})" for s in index.sets
+        )
+        scope_text = "YARA disabled for this run, no rule pack applied; " + (sets or "no hash sets")
     rec, reasons = recommend(
-        outcome, outcome_reason, tally, volumes, problems, hashes, files_total, scope_text
+        outcome, outcome_reason, tally, volumes, problems, hashes, files_total, scope_text, req.yara
     )
     report: dict[str, Any] = {
         "schema": SCHEMA_VERSION,
@@ -368,6 +377,7 @@ def _run(
             "allow_self_authorisation": req.allow_self_authorisation,
             "dev_mode": req.dev,
             "scope": scope.record(),
+            "yara": req.yara,
         },
         "started": utc_text(started),
         "finished": utc_text(hooks.clock()),

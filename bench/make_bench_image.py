@@ -1,0 +1,469 @@
+"""Build the triage benchmark images (ext4, FAT32) and a 200-rule pack from a fixed seed.
+
+Why: ``triage_bench.py`` compares kiosk with a naive single-process script and with the Sleuth
+Kit CLI pipeline on the same evidence. The evidence must look like a seized Windows disk (many
+small files of real types, some medium files, a few large ones) and be rebuilt bit-for-bit in
+content from the seed, so that figures from different sessions compare. Content comes from
+slices of three pools (random, log text, zeros) behind real magic headers, so libmagic types
+them and YARA has realistic work; about 2 % of text, script and PE files carry a "bait" string
+that one rule of the pack matches. The filesystems are filled without mounting (``mke2fs -d``,
+``mcopy -s``). ``manifest.json`` holds path, size, kind and SHA-256 of every file.
+
+Usage: ``python3 bench/make_bench_image.py [--out DIR] [--fs ext4,fat32] [--huge-gib 2]``
+(default DIR ``${TMPDIR:-/tmp}/kiosk-triage-bench``). ``--huge-gib`` adds one incompressible
+file of that size (for the peak-RSS check) in a separate image ``ext4-huge.img``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import math
+import os
+import random
+import shutil
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+import zlib
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from pool_choice import (
+    BAITS,
+    PE_BAIT_TIMESTAMP,
+    Pools,
+    _hexbytes,
+    _meta,
+    _pe_header,
+    _token,
+    _word,
+)
+
+SEED = 20251127
+VERSION = "1"
+KIB, MIB = 1 << 10, 1 << 20
+N_SMALL, N_MEDIUM = 20_000, 60
+LARGE = (
+    ("pagefile.sys", 320, "mixed"),
+    ("Users/alice/Videos/holiday.mp4", 200, "mp4"),
+    ("Windows/MEMORY.DMP", 150, "mixed"),
+    ("Users/bob/Downloads/backup.zip", 110, "zip"),
+)
+EICAR = rb"X5O!P%@AP[4\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*"
+PACK = "benchsynth"
+CATEGORIES = ("text", "hex", "regex", "pe", "elf", "bait", "math", "eicar")
+
+_ROOTS = (
+    "Windows/System32",
+    "Windows/System32/drivers",
+    "Windows/SysWOW64",
+    "Windows/Temp",
+    "Windows/INetCache",
+    "Program Files/Vendor",
+    "Program Files (x86)/Tools",
+    "ProgramData/cache",
+    "Users/alice/Documents",
+    "Users/alice/Downloads",
+    "Users/alice/AppData/Local/Temp",
+    "Users/alice/AppData/Roaming/Mozilla",
+    "Users/bob/Desktop",
+    "Users/bob/AppData/Local/Microsoft",
+    "Users/bob/Pictures",
+    "var/log",
+    "home/carol/projects",
+    "usr/lib",
+)
+
+
+def _png() -> bytes:
+    ihdr = struct.pack(">IIBBBBB", 640, 480, 8, 2, 0, 0, 0)
+    chunk = b"IHDR" + ihdr
+    return (
+        b"\x89PNG\r\n\x1a\n" + struct.pack(">I", 13) + chunk + struct.pack(">I", zlib.crc32(chunk))
+    )
+
+
+def _zip(name: bytes) -> bytes:
+    return struct.pack("<4sHHHHHIIIHH", b"PK\x03\x04", 20, 0, 0, 0, 0, 0, 0, 0, len(name), 0) + name
+
+
+def _elf() -> bytes:
+    ident = b"\x7fELF\x02\x01\x01" + bytes(9)
+    return ident + struct.pack("<HHIQQQIHHHHHH", 3, 62, 1, 0x1000, 64, 0, 0, 64, 56, 0, 64, 0, 0)
+
+
+# kind -> (extensions, header, (random, text, zeros) weights of the body)
+KINDS: dict[str, tuple[tuple[str, ...], bytes, tuple[int, int, int]]] = {
+    "text": (("txt", "log", "csv"), b"", (0, 1, 0)),
+    "html": (
+        ("html", "htm"),
+        b"<!DOCTYPE html>\n<html><head><title>index</title></head><body>\n",
+        (0, 1, 0),
+    ),
+    "json": (("json",), b'{"version": 3, "entries": [\n', (0, 1, 0)),
+    "xml": (
+        ("xml", "config"),
+        b'<?xml version="1.0" encoding="UTF-8"?>\n<configuration>\n',
+        (0, 1, 0),
+    ),
+    "script": (
+        ("ps1", "py", "sh"),
+        b"#!/usr/bin/env python3\n# -*- coding: utf-8 -*-\n",
+        (0, 1, 0),
+    ),
+    "eml": (
+        ("eml",),
+        b"From: alice@example.org\nTo: bob@example.org\nSubject: report\n"
+        b"Date: Mon, 2 Nov 2026 10:00:00 +0000\nMIME-Version: 1.0\nContent-Type: text/plain\n\n",
+        (0, 1, 0),
+    ),
+    "pdf": (
+        ("pdf",),
+        b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<< /Type /Catalog /Pages 2 0 R >>\nendobj\n",
+        (3, 1, 0),
+    ),
+    "png": (("png",), _png(), (1, 0, 0)),
+    "jpeg": (
+        ("jpg",),
+        b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00",
+        (1, 0, 0),
+    ),
+    "gif": (("gif",), b"GIF89a\x80\x02\xe0\x01\xf7\x00\x00", (1, 0, 0)),
+    "zip": (("zip", "docx", "xlsx"), _zip(b"[Content_Types].xml"), (1, 0, 0)),
+    "gzip": (("gz",), b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03", (1, 0, 0)),
+    "sqlite": (
+        ("sqlite", "db"),
+        b"SQLite format 3\x00\x10\x00\x01\x01\x00@  \x00\x00\x00\x02",
+        (2, 1, 3),
+    ),
+    "pe": (("exe", "dll", "sys"), b"", (5, 1, 3)),
+    "elf": (("so", "bin"), _elf(), (5, 1, 3)),
+    "lnk": (
+        ("lnk",),
+        b"L\x00\x00\x00\x01\x14\x02\x00\x00\x00\x00\x00\xc0\x00\x00\x00\x00\x00\x00F",
+        (1, 0, 1),
+    ),
+    "evtx": (("evtx",), b"ElfFile\x00" + bytes(24), (2, 1, 2)),
+    "regf": (("dat",), b"regf" + bytes(28), (2, 1, 2)),
+    "ole": (
+        ("doc", "msi", "xls"),
+        b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(16) + b">\x00\x03\x00\xfe\xff",
+        (2, 1, 2),
+    ),
+    "mp4": (("mp4",), b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom", (1, 0, 0)),
+    "mixed": (("bin", "tmp", "cache"), b"", (5, 3, 2)),
+}
+_SMALL_W = {
+    "text": 14,
+    "html": 7,
+    "json": 5,
+    "xml": 5,
+    "script": 6,
+    "eml": 3,
+    "pdf": 5,
+    "png": 8,
+    "jpeg": 8,
+    "gif": 2,
+    "zip": 4,
+    "gzip": 2,
+    "sqlite": 2,
+    "pe": 10,
+    "elf": 3,
+    "lnk": 3,
+    "evtx": 1,
+    "regf": 1,
+    "ole": 3,
+    "mixed": 6,
+}
+_MEDIUM_W = {
+    "pdf": 10,
+    "zip": 10,
+    "pe": 15,
+    "sqlite": 10,
+    "mp4": 10,
+    "jpeg": 5,
+    "ole": 10,
+    "text": 10,
+    "mixed": 20,
+}
+
+
+def plan(rng: random.Random) -> list[dict[str, object]]:
+    """Paths, sizes, kinds and planted strings of every file, from the seed."""
+    dirs = list(_ROOTS)
+    for _ in range(450):
+        dirs.append(f"{rng.choice(dirs)}/{_word(rng)}")
+    files: list[dict[str, object]] = []
+    seen: set[str] = set()
+
+    def add(size: int, kind: str, path: str | None = None) -> None:
+        if path is None:
+            ext = rng.choice(KINDS[kind][0])
+            path = f"{rng.choice(dirs)}/{_word(rng)}_{len(files):05d}.{ext}"
+        seen.add(path.lower())
+        files.append({"path": path, "size": size, "kind": kind, "bait": ""})
+
+    for _ in range(N_SMALL):
+        add(
+            round(2 ** rng.uniform(10, 16)), rng.choices(list(_SMALL_W), list(_SMALL_W.values()))[0]
+        )
+    for _ in range(N_MEDIUM):
+        add(rng.randint(MIB, 10 * MIB), rng.choices(list(_MEDIUM_W), list(_MEDIUM_W.values()))[0])
+    for path, mib, kind in LARGE:
+        add(mib * MIB, kind, path)
+    for i in range(3):
+        files.append(
+            {
+                "path": f"Users/alice/Downloads/eicar_{i}.com",
+                "size": len(EICAR),
+                "kind": "eicar",
+                "bait": "",
+            }
+        )
+    for f in files:
+        size = int(f["size"])  # type: ignore[call-overload]
+        if f["kind"] in ("text", "script", "pe") and size >= 4 * KIB and rng.random() < 0.02:
+            f["bait"] = rng.choice(BAITS)
+    return files
+
+
+def content(rng: random.Random, f: dict[str, object], pools: Pools, index: int) -> bytes:
+    kind, size = str(f["kind"]), int(f["size"])  # type: ignore[call-overload]
+    if kind == "eicar":
+        return EICAR
+    out = bytearray()
+    if kind == "pe":
+        out += _pe_header(
+            rng, PE_BAIT_TIMESTAMP if f["bait"] else rng.randint(0x50000000, 0x68000000)
+        )
+    else:
+        out += KINDS[kind][1]
+    if KINDS[kind][2] == (0, 1, 0):
+        out += f"# file {index}\n".encode()
+    w = KINDS[kind][2]
+    while len(out) < size:
+        src = rng.choices((pools.random, pools.text, pools.zeros), w)[0]
+        n = min(size - len(out), rng.randint(4 * KIB, 256 * KIB), len(src))
+        off = rng.randrange(len(src) - n + 1)
+        out += src[off : off + n]
+    del out[size:]
+    if f["bait"]:
+        plant = b"\n" + str(f["bait"]).encode() + b"\n"
+        at = rng.randrange(len(out) // 2, len(out) - len(plant))
+        out[at : at + len(plant)] = plant
+    return bytes(out)
+
+
+def write_tree(tree: Path, seed: int) -> dict[str, object]:
+    rng = random.Random(seed)
+    files = plan(rng)
+    pools = Pools(rng)
+    shutil.rmtree(tree, ignore_errors=True)
+    entries = []
+    for i, f in enumerate(files):
+        data = content(rng, f, pools, i)
+        p = tree / str(f["path"])
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(data)
+        entries.append({**f, "sha256": hashlib.sha256(data).hexdigest()})
+    return {
+        "version": VERSION,
+        "seed": seed,
+        "files": len(entries),
+        "bytes": sum(int(e["size"]) for e in entries),
+        "entries": entries,
+    }  # type: ignore[call-overload]
+
+
+def _size_mib(tree_bytes: int, nfiles: int) -> int:
+    return math.ceil((tree_bytes * 1.08 + nfiles * 8 * KIB + 96 * MIB) / (64 * MIB)) * 64
+
+
+def make_ext4(tree: Path, img: Path, size_mib: int) -> None:
+    img.unlink(missing_ok=True)
+    subprocess.run(
+        [
+            shutil.which("mke2fs") or "/usr/sbin/mke2fs",
+            "-q",
+            "-t",
+            "ext4",
+            "-L",
+            "kbench",
+            "-U",
+            "5a1e0000-0000-4000-8000-000020251127",
+            "-E",
+            "root_owner=0:0",
+            "-d",
+            str(tree),
+            "-F",
+            str(img),
+            f"{size_mib}M",
+        ],
+        check=True,
+        env={**os.environ, "E2FSPROGS_FAKE_TIME": "1795000000"},
+    )
+
+
+def make_fat32(tree: Path, img: Path, size_mib: int) -> None:
+    img.unlink(missing_ok=True)
+    with img.open("wb") as f:
+        f.truncate(size_mib * MIB)
+    subprocess.run(
+        [
+            shutil.which("mkfs.fat") or "/usr/sbin/mkfs.fat",
+            "-F",
+            "32",
+            "-n",
+            "KBENCH",
+            "-i",
+            "20251127",
+            str(img),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    srcs = sorted(str(p) for p in tree.iterdir())
+    subprocess.run(
+        ["mcopy", "-s", "-Q", "-i", str(img), *srcs, "::/"],
+        check=True,
+        env={**os.environ, "MTOOLS_SKIP_CHECK": "1"},
+    )
+
+
+def generate_rules(rng: random.Random) -> str:
+    """200 rules: 80 text, 50 hex, 35 regex (literal atoms), 20 pe, 3 elf, 8 bait, 3 math, EICAR.
+
+    The pe and elf rules guard on ``pe.is_pe`` / ``uint32(0) == 0x464C457F`` as published rules
+    usually do, so kiosk can gate them to files whose head can match.
+    """
+    out = ['import "pe"\nimport "elf"\nimport "math"\n']
+
+    def rule(name: str, what: str, strings: list[str], cond: str) -> None:
+        body = "".join(f"        ${chr(97 + k)} = {s}\n" for k, s in enumerate(strings))
+        out.append(
+            f"rule {name}\n{{\n{_meta(rng, what)}"
+            + (f"    strings:\n{body}" if strings else "")
+            + f"    condition:\n        {cond}\n}}\n"
+        )
+
+    mods = ("ascii", "wide", "nocase", "ascii wide", "ascii wide nocase", "fullword")
+    for i in range(80):
+        ss = [f'"{_token(rng)}" {rng.choice(mods)}' for _ in range(rng.randint(2, 5))]
+        rule(f"bench_text_{i:03d}", "text", ss, rng.choice(("any of them", "2 of them")))
+    for i in range(50):
+        ss = []
+        for _ in range(rng.randint(1, 3)):
+            mid = rng.choice(("?? ??", "[2-6]", f"( {_hexbytes(rng, 2)} | {_hexbytes(rng, 2)} )"))
+            ss.append(f"{{ {_hexbytes(rng, 4)} {mid} {_hexbytes(rng, rng.randint(2, 4))} }}")
+        rule(f"bench_hex_{i:03d}", "hex", ss, "any of them")
+    for i in range(35):
+        lit = _word(rng) + _word(rng)
+        rx = rng.choice(
+            (
+                rf"/{lit}[_\-][a-z0-9]{{3,12}}\.(exe|dll|ps1)/ nocase",
+                rf"/https?:\/\/{lit}\.[a-z]{{2,6}}\/[a-z0-9]{{2,16}}/",
+                rf"/{lit}=[A-Za-z0-9+\/]{{8,40}}/",
+            )
+        )
+        rule(f"bench_regex_{i:03d}", "regex", [rx], "any of them")
+    for i in range(19):
+        cond = rng.choice(
+            (
+                "pe.is_pe and pe.number_of_sections > 6 and "
+                f"pe.timestamp == {rng.randrange(10**9)}",
+                f'pe.is_pe and pe.exports("{_token(rng)}")',
+                f'pe.is_pe and pe.imports("{_word(rng)}.dll", "{_token(rng)}")',
+                f'pe.is_pe and for any s in pe.sections : (s.name == ".{_word(rng)[:6]}")',
+            )
+        )
+        rule(f"bench_pe_{i:03d}", "pe", [], cond)
+    rule(
+        "bench_pe_bait",
+        "pe",
+        [],
+        f"pe.is_pe and pe.timestamp == {PE_BAIT_TIMESTAMP:#x} and pe.number_of_sections == 4",
+    )
+    for i in range(3):
+        rule(
+            f"bench_elf_{i:03d}",
+            "elf",
+            [],
+            f"uint32(0) == 0x464C457F and elf.number_of_sections == {rng.randint(20, 90)}",
+        )
+    for i, b in enumerate(BAITS):
+        rule(f"bench_bait_{i:02d}", "bait", [f'"{b}"'], "any of them")
+    for i in range(3):
+        rule(
+            f"bench_math_{i:03d}",
+            "math",
+            [f'"{_token(rng)}"'],
+            "$a and math.entropy(0, filesize) > 7.9",
+        )
+    rule("bench_eicar", "eicar", ['"$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!"'], "$a at 35")
+    return "\n".join(out)
+
+
+def write_pack(out: Path) -> Path:
+    import yara
+
+    src = generate_rules(random.Random(f"{SEED}-rules"))
+    yara.compile(source=src, error_on_warning=True)  # no slow strings
+    rules_dir = out / "rules"
+    pack = rules_dir / PACK
+    pack.mkdir(parents=True, exist_ok=True)
+    (pack / "pack.toml").write_text(
+        f'name = "{PACK}"\nversion = "{VERSION}.0.0"\n'
+        'description = "Synthetic rules for bench/triage_bench.py"\n'
+        'maintainer = "kiosk bench"\nexternals = []\nmodules = ["pe", "elf", "math"]\n'
+        f"categories = {json.dumps([f'synthetic_{c}' for c in CATEGORIES])}\n"
+        '[meta_defaults]\nauthor = "bench/make_bench_image.py"\ndate = "2026-11-27"\n',
+        encoding="utf-8",
+    )
+    (pack / "synthetic.yar").write_text(src, encoding="utf-8")
+    (out / "synthetic.yar").write_text(src, encoding="utf-8")  # one file, for yara -r and naive
+    return rules_dir
+
+
+def default_dir() -> Path:
+    return Path(os.environ.get("TMPDIR") or tempfile.gettempdir()) / "kiosk-triage-bench"
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--out", type=Path, default=default_dir())
+    ap.add_argument("--fs", default="ext4,fat32", help="comma list of ext4, fat32")
+    ap.add_argument("--seed", type=int, default=SEED)
+    ap.add_argument("--huge-gib", type=float, default=0, help="also build ext4-huge.img")
+    a = ap.parse_args()
+    a.out.mkdir(parents=True, exist_ok=True)
+    t0 = time.monotonic()
+    write_pack(a.out)
+    tree = a.out / "tree"
+    manifest = write_tree(tree, a.seed)
+    (a.out / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    size = _size_mib(int(manifest["bytes"]), int(manifest["files"]))  # type: ignore[call-overload]
+    for fs in a.fs.split(","):
+        {"ext4": make_ext4, "fat32": make_fat32}[fs](tree, a.out / f"{fs}.img", size)
+        print(
+            f"{fs}.img: {size} MiB, {manifest['files']} files, {manifest['bytes']} bytes "
+            f"({time.monotonic() - t0:.0f} s)",
+            file=sys.stderr,
+        )
+    if a.huge_gib:
+        huge = tree / "Windows" / "hiberfil.sys"
+        rng = random.Random(a.seed + 1)
+        with huge.open("wb") as f:
+            for _ in range(int(a.huge_gib * 1024)):
+                f.write(rng.randbytes(MIB))
+        make_ext4(tree, a.out / "ext4-huge.img", size + int(a.huge_gib * 1024) + 64)
+        print(f"ext4-huge.img built ({time.monotonic() - t0:.0f} s)", file=sys.stderr)
+    shutil.rmtree(tree)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
