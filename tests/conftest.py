@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sys
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -133,3 +134,37 @@ def triage(tmp_path: Path) -> Callable[..., TriageResult]:
         return run_triage(TriageRequest(**req_kw), hooks or fixed_hooks())
 
     return run
+
+
+CLI_CASE_ARGS = [
+    "--case",
+    "CASE-1",
+    "--exhibit",
+    "EX-1",
+    "--officer",
+    "PC-1",
+    "--authorised-by",
+    "DS-2",
+    "--legal-basis",
+    "warrant",
+    "--legal-ref",
+    "W-1",
+]
+
+
+def scan_cmd(image: Path, out: Path, case_args: list[str] | None = None) -> list[str]:
+    """``python -m kiosk scan`` of one image with the bundled packs and sets, as scripts run it."""
+    return [
+        sys.executable,
+        "-m",
+        "kiosk",
+        "scan",
+        str(image),
+        *(CLI_CASE_ARGS if case_args is None else case_args),
+        "--rules",
+        str(RULES),
+        "--hashsets",
+        str(HASHSETS),
+        "--out",
+        str(out),
+    ]

@@ -13,22 +13,9 @@ from pathlib import Path
 import pytest
 
 from kiosk.signing import load_signer
-from tests.conftest import HASHSETS, RULES, SAMPLES, pack_toml, sign_pack
+from tests.conftest import CLI_CASE_ARGS, HASHSETS, RULES, SAMPLES, pack_toml, scan_cmd, sign_pack
 
-CASE_ARGS = [
-    "--case",
-    "CASE-1",
-    "--exhibit",
-    "EX-1",
-    "--officer",
-    "PC-1",
-    "--authorised-by",
-    "DS-2",
-    "--legal-basis",
-    "warrant",
-    "--legal-ref",
-    "W-1",
-]
+CASE_ARGS = CLI_CASE_ARGS
 
 
 def _kiosk(
@@ -75,23 +62,6 @@ def test_explicit_segments_are_accepted(tmp_path: Path, signed_rules: Path) -> N
     segs = [SAMPLES / f"split.00{i}" for i in (1, 2, 3)]
     run = _kiosk(*segs, out=tmp_path / "r", rules=signed_rules)
     assert run.returncode == 0, run.stderr
-
-
-def _scan_cmd(image: Path, out: Path, case_args: list[str]) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "kiosk",
-        "scan",
-        str(image),
-        *case_args,
-        "--rules",
-        str(RULES),
-        "--hashsets",
-        str(HASHSETS),
-        "--out",
-        str(out),
-    ]
 
 
 def _random(p: Path) -> Path:
@@ -235,7 +205,7 @@ def test_scan_without_a_key_or_with_an_open_key_refuses_before_the_image(tmp_pat
     run = _kiosk(SAMPLES / "fat16.dd", out=tmp_path / "r", extra=[])
     assert run.returncode == 0  # the session's test home has a key
     env = {**os.environ, "KIOSK_HOME": str(home)}
-    cmd = _scan_cmd(SAMPLES / "fat16.dd", tmp_path / "r2", CASE_ARGS)
+    cmd = scan_cmd(SAMPLES / "fat16.dd", tmp_path / "r2", CASE_ARGS)
     run = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=60, check=False)
     assert run.returncode == 1
     assert "kiosk keys init" in run.stderr
@@ -250,7 +220,7 @@ def test_scan_without_a_key_or_with_an_open_key_refuses_before_the_image(tmp_pat
 def test_self_authorisation_only_where_the_kiosk_config_allows(tmp_path: Path) -> None:
     home = Path(os.environ["KIOSK_HOME"])
     args = [a if a != "DS-2" else "PC-1" for a in CASE_ARGS]
-    cmd = _scan_cmd(SAMPLES / "fat16.dd", tmp_path / "r", args)
+    cmd = scan_cmd(SAMPLES / "fat16.dd", tmp_path / "r", args)
     refused = subprocess.run(cmd, capture_output=True, text=True, timeout=60, check=False)
     assert refused.returncode == 1
     assert "someone other than the officer" in refused.stderr
@@ -279,7 +249,7 @@ def test_a_scan_leaves_nothing_in_temporary_folders(tmp_path: Path) -> None:
     scratch = tmp_path / "tmp"
     scratch.mkdir()
     env = {**os.environ, "TMPDIR": str(scratch)}
-    cmd = _scan_cmd(SAMPLES / "ntfs.dd", tmp_path / "r", CASE_ARGS)
+    cmd = scan_cmd(SAMPLES / "ntfs.dd", tmp_path / "r", CASE_ARGS)
     run = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=120, check=False)
     assert run.returncode == 0, run.stderr
     assert list(scratch.iterdir()) == []

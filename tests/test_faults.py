@@ -7,7 +7,6 @@ import os
 import random
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -19,7 +18,7 @@ from kiosk.audit import verify_log
 from kiosk.errors import ReportError
 from kiosk.signing import TrustStore
 from kiosk.triage import TriageResult
-from tests.conftest import HASHSETS, RULES, SAMPLES, fixed_hooks
+from tests.conftest import SAMPLES, fixed_hooks, scan_cmd
 
 Triage = Callable[..., TriageResult]
 CASE_ARGS = [
@@ -62,20 +61,7 @@ def big_image(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _scan_cmd(image: Path, out: Path) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "kiosk",
-        "scan",
-        str(image),
-        *CASE_ARGS,
-        "--rules",
-        str(RULES),
-        "--hashsets",
-        str(HASHSETS),
-        "--out",
-        str(out),
-    ]
+    return scan_cmd(image, out, CASE_ARGS)
 
 
 def _events(home: Path) -> list[dict[str, object]]:

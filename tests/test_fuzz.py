@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.conftest import HASHSETS, IMAGES, RULES, SAMPLES
+from tests.conftest import IMAGES, SAMPLES, scan_cmd
 
 EXAMPLES = int(os.environ.get("KIOSK_FUZZ_EXAMPLES", "25"))
 RAW = sorted(n for n in IMAGES if IMAGES[n]["format"] == "raw")
@@ -82,20 +81,7 @@ def test_mutated_images_end_cleanly(
         del data[int(len(data) * truncate) :]
     image = work / name
     image.write_bytes(bytes(data))
-    cmd = [
-        sys.executable,
-        "-m",
-        "kiosk",
-        "scan",
-        str(image),
-        *CASE_ARGS,
-        "--rules",
-        str(RULES),
-        "--hashsets",
-        str(HASHSETS),
-        "--out",
-        str(work / "reports"),
-    ]
+    cmd = scan_cmd(image, work / "reports", CASE_ARGS)
     run = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
     assert run.returncode in (0, 1), f"exit {run.returncode}: {run.stderr[-2000:]}"
     assert "Traceback" not in run.stderr + run.stdout
