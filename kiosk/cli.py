@@ -19,8 +19,9 @@ from typing import TextIO
 
 from kiosk import __version__, cli_hashsets, cli_rules
 from kiosk.attestation import DECISIONS, VerifiedReport, verify_report_dir, write_review
-from kiosk.audit import AuditLog, Checkpoint, verify_log
+from kiosk.audit import Checkpoint, verify_log
 from kiosk.case_export import case_bundle, case_json
+from kiosk.cli_common import audit_log, parse_time
 from kiosk.config import load_config
 from kiosk.errors import KioskError, ReportError
 from kiosk.html import render_html
@@ -156,28 +157,18 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _audit() -> AuditLog:
-    return AuditLog(kiosk_home() / "audit.jsonl")
-
-
 def _trust(path: Path | None) -> TrustStore:
     return TrustStore.load(path or kiosk_home() / "trust.json")
 
 
 def _time_arg(text: str | None) -> datetime:
-    if text is None:
-        return datetime.now(UTC)
-    try:
-        t = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError as e:
-        raise KioskError(f"not an ISO 8601 time: {text!r}") from e
-    return t if t.tzinfo else t.replace(tzinfo=UTC)
+    return datetime.now(UTC) if text is None else parse_time(text)
 
 
 def _keys(args: argparse.Namespace) -> int:
     if args.keys_command == "init":
         signer = init_key()
-        _audit().append("key_created", keyid=signer.keyid)
+        audit_log().append("key_created", keyid=signer.keyid)
         print(f"key id: {signer.keyid}")
         print(f"private key: {kiosk_home() / 'keys' / 'kiosk.key'} (mode 0600)")
         return 0
@@ -192,19 +183,19 @@ def _keys(args: argparse.Namespace) -> int:
             not_after=_time_arg(args.not_after) if args.not_after else None,
         )
         store.save(path)
-        _audit().append("key_trusted", keyid=key.keyid, label=args.label)
+        audit_log().append("key_trusted", keyid=key.keyid, label=args.label)
         print(f"trusted: {key.keyid}")
         return 0
     key = store.revoke(args.keyid, _time_arg(args.at))
     store.save(path)
-    _audit().append("key_revoked", keyid=key.keyid)
+    audit_log().append("key_revoked", keyid=key.keyid)
     print(f"revoked: {key.keyid}")
     return 0
 
 
 def _verified(args: argparse.Namespace) -> VerifiedReport:
     v = verify_report_dir(args.directory, _trust(args.trust))
-    _audit().append("report_verified", report_id=v.report.get("report_id"), keyid=v.keyid)
+    audit_log().append("report_verified", report_id=v.report.get("report_id"), keyid=v.keyid)
     return v
 
 
@@ -245,7 +236,7 @@ def _review(args: argparse.Namespace) -> int:
     v = verify_report_dir(args.directory, _trust(args.trust))
     signer = load_signer(args.key)
     path = write_review(v, args.decision, args.reviewer, args.reason, signer, datetime.now(UTC))
-    _audit().append(
+    audit_log().append(
         "review_recorded",
         report_id=v.report.get("report_id"),
         decision=args.decision,
@@ -329,7 +320,7 @@ def _scan(args: argparse.Namespace) -> int:
         yara=args.yara,
     )
     progress = _ProgressLine(sys.stderr)
-    hooks = Hooks(on_progress=progress, signer=load_signer(args.key), audit=_audit())
+    hooks = Hooks(on_progress=progress, signer=load_signer(args.key), audit=audit_log())
 
     def _interrupt(_sig: int, _frame: FrameType | None) -> None:
         hooks.cancel.set()

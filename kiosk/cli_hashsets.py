@@ -14,14 +14,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from kiosk.audit import AuditLog
-from kiosk.errors import HashSetError, KioskError
+from kiosk.cli_common import audit_log, parse_time
+from kiosk.errors import HashSetError
 from kiosk.hashset_build import ImportRequest
 from kiosk.hashset_import import FORMATS
 from kiosk.hashset_records import BY_HEX_LENGTH
 from kiosk.hashset_store import import_set, remove_set, sign_set
 from kiosk.hashsets import DISPOSITIONS, HashIndex, find_sets, inspect_set, trust_context
-from kiosk.signing import kiosk_home, load_signer
+from kiosk.signing import load_signer
 
 
 def add_parser(sub: Any) -> None:
@@ -85,18 +85,6 @@ def dev_warnings(report: dict[str, Any]) -> list[str]:
     ]
 
 
-def _audit() -> AuditLog:
-    return AuditLog(kiosk_home() / "audit.jsonl")
-
-
-def _time(text: str) -> datetime:
-    try:
-        t = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError as e:
-        raise KioskError(f"not an ISO 8601 date or time: {text!r}") from e
-    return t if t.tzinfo else t.replace(tzinfo=UTC)
-
-
 def run(args: argparse.Namespace) -> int:
     """Dispatch one ``kiosk hashsets`` command; 0 on success."""
     command = args.hashsets_command
@@ -127,7 +115,7 @@ def _import(args: argparse.Namespace) -> int:
     m = result.manifest
     counts = {a: e["count"] for a, e in m["algorithms"].items()}
     stats = m["stats"]
-    _audit().append(
+    audit_log().append(
         "hashset_imported",
         name=m["name"],
         version=m["version"],
@@ -158,10 +146,10 @@ def _import(args: argparse.Namespace) -> int:
 
 def _sign(args: argparse.Namespace) -> int:
     signer = load_signer(args.key)
-    expires = _time(args.expires) if args.expires else None
+    expires = parse_time(args.expires) if args.expires else None
     path = sign_set(args.hashsets, args.name, signer, expires)
     version = path.parent.name
-    _audit().append(
+    audit_log().append(
         "hashset_signed",
         name=args.name,
         version=version,
@@ -258,7 +246,7 @@ def _digests(args: argparse.Namespace) -> list[str]:
 
 def _lookup(args: argparse.Namespace) -> int:
     texts = _digests(args)
-    audit = _audit()
+    audit = audit_log()
     found = 0
     with HashIndex.load(args.hashsets, dev=args.dev, audit=audit) as index:
         for t in texts:
@@ -281,6 +269,6 @@ def _lookup(args: argparse.Namespace) -> int:
 
 def _remove(args: argparse.Namespace) -> int:
     version = remove_set(args.hashsets, args.name)
-    _audit().append("hashset_removed", name=args.name, version=version)
+    audit_log().append("hashset_removed", name=args.name, version=version)
     print(f"removed {args.name} (version {version})")
     return 0

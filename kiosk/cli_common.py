@@ -1,0 +1,23 @@
+"""Small pieces every command-line group shares: the kiosk's audit log and time arguments."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from kiosk.audit import AuditLog
+from kiosk.errors import KioskError
+from kiosk.signing import kiosk_home
+
+
+def audit_log() -> AuditLog:
+    """This kiosk's audit log, where every command records what it did."""
+    return AuditLog(kiosk_home() / "audit.jsonl")
+
+
+def parse_time(text: str) -> datetime:
+    """An ISO 8601 date or time from the command line; naive values are taken as UTC."""
+    try:
+        t = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError as e:
+        raise KioskError(f"not an ISO 8601 date or time: {text!r}") from e
+    return t if t.tzinfo else t.replace(tzinfo=UTC)
