@@ -675,7 +675,11 @@ class Evidence:
         found = False
         try:
             attrs = list(entry)
-        except OSError:
+        except OSError as e:
+            # its streams cannot be listed: say so, then fall back to the default attribute
+            state.problems.append(
+                WalkProblem(vol.index, path, addr, f"NTFS attributes cannot be listed: {e}")
+            )
             attrs = []
         for attr in attrs:
             atype = int(attr.info.type)
