@@ -1,4 +1,4 @@
-"""Build the triage benchmark images (ext4, FAT32) and a 200-rule pack from a fixed seed.
+"""Build the triage benchmark images (ext4, FAT32, NTFS) and a 200-rule pack from a fixed seed.
 
 Why: ``triage_bench.py`` compares kiosk with a naive single-process script and with the Sleuth
 Kit CLI pipeline on the same evidence. The evidence must look like a seized Windows disk (many
@@ -7,11 +7,16 @@ content from the seed, so that figures from different sessions compare. Content 
 slices of three pools (random, log text, zeros) behind real magic headers, so libmagic types
 them and YARA has realistic work; about 2 % of text, script and PE files carry a "bait" string
 that one rule of the pack matches. The filesystems are filled without mounting (``mke2fs -d``,
-``mcopy -s``). ``manifest.json`` holds path, size, kind and SHA-256 of every file.
+``mcopy -s``, and for NTFS ``mkntfs`` plus the libntfs-3g helper of ``sample_images/``, which
+opens the image file itself). ``manifest.json`` holds path, size, kind and SHA-256 of every file.
 
-Usage: ``python3 bench/make_bench_image.py [--out DIR] [--fs ext4,fat32] [--huge-gib 2]``
-(default DIR ``${TMPDIR:-/tmp}/kiosk-triage-bench``). ``--huge-gib`` adds one incompressible
-file of that size (for the peak-RSS check) in a separate image ``ext4-huge.img``.
+Usage: ``python3 bench/make_bench_image.py [--out DIR] [--fs ext4,fat32,ntfs] [--huge-gib 2]``
+(default DIR ``${TMPDIR:-/tmp}/kiosk-triage-bench``, default ``--fs ext4,fat32``: NTFS needs
+``ntfs-3g``, ``ntfs-3g-dev`` and ``gcc`` besides). Every run regenerates the tree from the seed,
+then builds only the images ``--fs`` names, so ``--fs ntfs`` adds ``ntfs.img`` next to the
+others; ``manifest.json`` and the rule files are rewritten only if their bytes changed, so a
+bench running meanwhile on the same directory is not disturbed. ``--huge-gib`` adds one
+incompressible file of that size (for the peak-RSS check) in a separate image ``ext4-huge.img``.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ import zlib
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(1, str(Path(__file__).resolve().parent.parent))  # sample_images.build (NTFS)
 from pool_choice import (
     BAITS,
     PE_BAIT_TIMESTAMP,
@@ -42,6 +48,8 @@ from pool_choice import (
     _token,
     _word,
 )
+
+from sample_images.build import check_tools, compile_ntfs_helper, run
 
 SEED = 20251127
 VERSION = "1"
@@ -55,6 +63,10 @@ LARGE = (
 )
 EICAR = rb"X5O!P%@AP[4\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*"
 PACK = "benchsynth"
+FILESYSTEMS = ("ext4", "fat32", "ntfs")
+# NTFS keeps what ext4 keeps in inodes in the MFT (1 KiB per file and directory: ~20 MiB here)
+# and has a $LogFile (mkntfs: at most 64 MiB); one more 64 MiB step keeps the usual headroom.
+NTFS_EXTRA_MIB = 64
 CATEGORIES = ("text", "hex", "regex", "pe", "elf", "bait", "math", "eicar")
 
 _ROOTS = (
@@ -334,6 +346,32 @@ def make_fat32(tree: Path, img: Path, size_mib: int) -> None:
     )
 
 
+def make_ntfs(tree: Path, img: Path, size_mib: int) -> None:
+    """mkntfs on a plain file, then every directory and file of the tree through libntfs-3g.
+
+    The ntfs-3g tools cannot create directories (ntfscp only copies into existing ones) and
+    mounting is not allowed, so ``sample_images/ntfs_helper.c`` writes the tree: it opens the
+    image file as a volume in its own process and pins every timestamp. Directories go first,
+    sorted by component (a parent sorts before its children), then files largest first:
+    libntfs-3g's allocator leaves a gap after every allocation and takes at most one free run
+    per 32768-cluster bitmap block per pass, so a 320 MiB file written late into the gappy free
+    space makes it mark every zone full, and the next file fails with ENOSPC although a fifth
+    of the volume is free (seen with files written in path order).
+    """
+    img.unlink(missing_ok=True)
+    with img.open("wb") as f:
+        f.truncate(size_mib * MIB)
+    flags = "-F -Q -q -T -c 4096 -s 512 -p 0 -H 255 -S 63 -L KBENCH"
+    run(["mkntfs", *flags.split(), img])
+    paths = sorted(tree.rglob("*"), key=lambda p: p.relative_to(tree).parts)
+    files = sorted((p for p in paths if not p.is_dir()), key=lambda p: -p.stat().st_size)
+    script = [f"mkdir\t/{p.relative_to(tree).as_posix()}" for p in paths if p.is_dir()]
+    script += [f"put\t/{p.relative_to(tree).as_posix()}\t{p}" for p in files]
+    with tempfile.TemporaryDirectory(prefix="kiosk-ntfs-helper-") as work:
+        helper = compile_ntfs_helper(Path(work))
+        run([helper, img], stdin=("\n".join(script) + "\n").encode())
+
+
 def generate_rules(rng: random.Random) -> str:
     """200 rules: 80 text, 50 hex, 35 regex (literal atoms), 20 pe, 3 elf, 8 bait, 3 math, EICAR.
 
@@ -415,17 +453,26 @@ def write_pack(out: Path) -> Path:
     rules_dir = out / "rules"
     pack = rules_dir / PACK
     pack.mkdir(parents=True, exist_ok=True)
-    (pack / "pack.toml").write_text(
+    _write_if_changed(
+        pack / "pack.toml",
         f'name = "{PACK}"\nversion = "{VERSION}.0.0"\n'
         'description = "Synthetic rules for bench/triage_bench.py"\n'
         'maintainer = "kiosk bench"\nexternals = []\nmodules = ["pe", "elf", "math"]\n'
         f"categories = {json.dumps([f'synthetic_{c}' for c in CATEGORIES])}\n"
         '[meta_defaults]\nauthor = "bench/make_bench_image.py"\ndate = "2026-11-27"\n',
-        encoding="utf-8",
     )
-    (pack / "synthetic.yar").write_text(src, encoding="utf-8")
-    (out / "synthetic.yar").write_text(src, encoding="utf-8")  # one file, for yara -r and naive
+    _write_if_changed(pack / "synthetic.yar", src)
+    _write_if_changed(out / "synthetic.yar", src)  # one file, for yara -r and naive
     return rules_dir
+
+
+def _write_if_changed(path: Path, text: str) -> bool:
+    """Write ``text`` unless the file already holds it: a bench reading it meanwhile never sees
+    it truncated. Same seed, same bytes, so rebuilding one image leaves these files alone."""
+    if path.is_file() and path.read_text("utf-8") == text:
+        return False
+    path.write_text(text, encoding="utf-8")
+    return True
 
 
 def default_dir() -> Path:
@@ -435,22 +482,34 @@ def default_dir() -> Path:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", type=Path, default=default_dir())
-    ap.add_argument("--fs", default="ext4,fat32", help="comma list of ext4, fat32")
+    ap.add_argument("--fs", default="ext4,fat32", help=f"comma list of {', '.join(FILESYSTEMS)}")
     ap.add_argument("--seed", type=int, default=SEED)
     ap.add_argument("--huge-gib", type=float, default=0, help="also build ext4-huge.img")
     a = ap.parse_args()
+    filesystems = a.fs.split(",")
+    if unknown := sorted(set(filesystems) - set(FILESYSTEMS)):
+        ap.error(f"--fs: unknown {', '.join(unknown)} (choose from {', '.join(FILESYSTEMS)})")
+    if "ntfs" in filesystems:
+        check_tools(["mkntfs", "gcc"])  # before the minute of tree generation
     a.out.mkdir(parents=True, exist_ok=True)
     t0 = time.monotonic()
     write_pack(a.out)
     tree = a.out / "tree"
     manifest = write_tree(tree, a.seed)
-    (a.out / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    if _write_if_changed(a.out / "manifest.json", json.dumps(manifest)):
+        stale = sorted({p.name for p in a.out.glob("*.img")} - {f"{fs}.img" for fs in filesystems})
+        if stale:
+            print(f"manifest.json changed: rebuild {', '.join(stale)} too", file=sys.stderr)
     size = _size_mib(int(manifest["bytes"]), int(manifest["files"]))  # type: ignore[call-overload]
-    for fs in a.fs.split(","):
-        {"ext4": make_ext4, "fat32": make_fat32}[fs](tree, a.out / f"{fs}.img", size)
+    for fs in filesystems:
+        t1 = time.monotonic()
+        fs_size = size + (NTFS_EXTRA_MIB if fs == "ntfs" else 0)
+        {"ext4": make_ext4, "fat32": make_fat32, "ntfs": make_ntfs}[fs](
+            tree, a.out / f"{fs}.img", fs_size
+        )
         print(
-            f"{fs}.img: {size} MiB, {manifest['files']} files, {manifest['bytes']} bytes "
-            f"({time.monotonic() - t0:.0f} s)",
+            f"{fs}.img: {fs_size} MiB, {manifest['files']} files, {manifest['bytes']} bytes "
+            f"({time.monotonic() - t1:.0f} s for the image, {time.monotonic() - t0:.0f} s in all)",
             file=sys.stderr,
         )
     if a.huge_gib:
