@@ -64,8 +64,9 @@ LARGE = (
 EICAR = rb"X5O!P%@AP[4\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*"
 PACK = "benchsynth"
 FILESYSTEMS = ("ext4", "fat32", "ntfs")
-# NTFS keeps what ext4 keeps in inodes in the MFT (1 KiB per file and directory: ~20 MiB here)
-# and has a $LogFile (mkntfs: at most 64 MiB); one more 64 MiB step keeps the usual headroom.
+# NTFS adds a 1 KiB MFT record per file and directory (20 MiB here) and a $LogFile (9.3 MiB at
+# this size); one more 64 MiB step leaves ~20 % free (366 MiB), as libntfs-3g's allocator
+# wants slack (see make_ntfs).
 NTFS_EXTRA_MIB = 64
 CATEGORIES = ("text", "hex", "regex", "pe", "elf", "bait", "math", "eicar")
 

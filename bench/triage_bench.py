@@ -21,9 +21,10 @@ Checks: kiosk's (path, pack, rule) findings must equal naive's, and every SHA-25
 for a manifest path must equal the manifest's. Packs load with ``--dev`` (the bench pack is not
 signed; dev mode skips only signature and version checks, compilation and matching are the same).
 
-Usage: ``.venv/bin/python bench/triage_bench.py [--dir DIR] [--image ext4] [--rules bench|core]
-[--rounds 3] [--variants kiosk-2,naive,cli] [--json out.json]``. Build the images first with
-``bench/make_bench_image.py``.
+Usage: ``.venv/bin/python bench/triage_bench.py [--dir DIR] [--image ext4|fat32|ntfs|ext4-huge]
+[--rules bench|core] [--rounds 3] [--variants kiosk-2,naive,cli] [--json out.json]``. Build the
+images first with ``bench/make_bench_image.py`` (``--fs ntfs`` for ``ntfs.img``). Bench init
+empties ``DIR/work``: two runs on one DIR at once spoil each other.
 """
 
 from __future__ import annotations
