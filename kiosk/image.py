@@ -98,8 +98,10 @@ class _RawMedia:
         self.size = pos
 
     def pread(self, offset: int, length: int) -> bytes:
-        out = bytearray()
         end = min(offset + length, self.size)
+        if len(self._fds) == 1:  # the common case: one read, no copy (every TSK read lands here)
+            return os.pread(self._fds[0], max(end - offset, 0), offset) if end > offset else b""
+        out = bytearray()
         for fd, start, size in zip(self._fds, self._starts, self._sizes, strict=True):
             if offset >= end:
                 break

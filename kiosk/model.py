@@ -6,8 +6,10 @@ cheaply and never hold a handle to the evidence. Image-internal paths are ``/``-
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import operator
+from dataclasses import dataclass, field, fields
 from enum import StrEnum
+from typing import Any
 
 
 class LegalBasis(StrEnum):
@@ -84,6 +86,14 @@ class FileTask:
     def filename(self) -> str:
         """The last path component (with any ``:stream`` suffix)."""
         return self.path.rsplit("/", 1)[-1]
+
+    def __reduce__(self) -> tuple[type[FileTask], tuple[Any, ...]]:
+        # Every task crosses two pipes (walker -> scan -> worker); a plain tuple pickles about
+        # four times faster than a frozen dataclass's generic state.
+        return (FileTask, _TASK_FIELDS(self))
+
+
+_TASK_FIELDS = operator.attrgetter(*(f.name for f in fields(FileTask)))
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import rfc8785
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from kiosk.image import WalkProblem
 from kiosk.model import (
     FileResult,
@@ -13,7 +17,15 @@ from kiosk.model import (
     RuleMatch,
     VolumeRecord,
 )
-from kiosk.report import MediaHashes, Tally, canonical, not_examined, recommend, render_text
+from kiosk.report import (
+    MediaHashes,
+    Tally,
+    canonical,
+    file_record,
+    not_examined,
+    recommend,
+    render_text,
+)
 
 VOL = VolumeRecord(0, 0, 1 << 20, "whole image", "ext4", True)
 ENCRYPTED = VolumeRecord(1, 1 << 20, 1 << 20, "MBR: Linux", None, False, "possibly encrypted")
@@ -179,3 +191,59 @@ def test_integers_beyond_i_json_are_written_as_strings() -> None:
     assert canonical({"size": huge, "ok": 2**53 - 1, "flag": True}) == (
         b'{"flag":true,"ok":9007199254740991,"size":"4163510269329813000000"}'
     )
+
+
+_JSON_LEAF = (
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**60), max_value=2**60)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(alphabet=st.characters(codec="utf-8"), max_size=20)
+    | st.text(
+        alphabet=st.characters(max_codepoint=0x7F)
+        | st.characters(min_codepoint=0xD800, max_codepoint=0xDFFF),  # lone surrogates
+        max_size=6,
+    )
+)
+_JSON_VALUE = st.recursive(
+    _JSON_LEAF,
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner, max_size=5)
+    ),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=600, deadline=None)
+@given(_JSON_VALUE)
+def test_canonical_fast_path_writes_exactly_what_rfc8785_writes(value: object) -> None:
+    """The inventory's fast encoder must never change a byte: rfc8785 is the reference."""
+    try:
+        expected: bytes | type[Exception] = rfc8785.dumps(_reference_i_json(value))
+    except Exception as e:  # whatever rfc8785 refuses, canonical must refuse too
+        expected = type(e)
+    try:
+        got: bytes | type[Exception] = canonical(value)
+    except Exception as e:
+        got = type(e)
+    assert got == expected
+
+
+def _reference_i_json(obj: object) -> object:
+    if isinstance(obj, bool):
+        return obj
+    if isinstance(obj, int):
+        return obj if -(2**53 - 1) <= obj <= 2**53 - 1 else str(obj)
+    if isinstance(obj, dict):
+        return {k: _reference_i_json(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_reference_i_json(v) for v in obj]
+    return obj
+
+
+def test_canonical_inventory_line_for_a_hostile_name_matches_rfc8785() -> None:
+    task = _task(3, '/a\x00b\x1f"\\\u2028\u00e9\U0001f600\x7f')
+    r = FileResult(task, FileStatus.SCANNED, md5="0" * 32, rule_matches=(YARA,))
+    record = file_record(r)
+    assert canonical(record) == rfc8785.dumps(record)
+    assert b"\\u0000" in canonical(record)
