@@ -16,7 +16,7 @@ import math
 import os
 import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -29,6 +29,7 @@ from kiosk.model import FileTask, MediaRecord, VolumeRecord
 
 EWF_SIGNATURES = (b"EVF\x09\x0d\x0a\xff\x00", b"EVF2\x0d\x0a\x81\x00")
 READ_CHUNK = 1 << 20
+HASH_CHUNK = 4 << 20  # the image hash reads larger pieces: fewer system calls, same cache use
 MAX_DIR_DEPTH = 4096  # deeper than any real tree; beyond it a crafted image is cut off, and said so
 
 # Filesystem types tried explicitly when auto-detection fails (small FAT32 is the known case).
@@ -114,6 +115,10 @@ class _RawMedia:
                 break  # the segment shrank under us: return what there is
             offset += want
         return bytes(out)
+
+    def single_fd(self) -> int | None:
+        """The descriptor of a one-file image (None for split raw)."""
+        return self._fds[0] if len(self._fds) == 1 else None
 
     def close(self) -> None:
         for fd in self._fds:
@@ -380,6 +385,39 @@ class Evidence:
                 raise ImageError(f"the image ended early at offset {off} (truncated or removed?)")
             yield data
             off += len(data)
+
+    def hash_media(self, hashes: list[Any], stopped: Callable[[], bool]) -> bool:
+        """Feed the whole media to ``hashes`` in order; False if ``stopped()`` cut it short.
+
+        Raw images are read into one reused buffer: a fresh 1 MiB ``bytes`` per read costs page
+        faults and zeroing, about a sixth of the CPU this hash takes (measured on 1.9 GB).
+        Raises ImageError on a short read, like ``iter_media``.
+        """
+        media = self._media
+        fd = media.single_fd() if isinstance(media, _RawMedia) else None
+        if fd is None:
+            for data in self.iter_media():
+                if stopped():
+                    return False
+                for h in hashes:
+                    h.update(data)
+            return True
+        buf = bytearray(HASH_CHUNK)
+        view = memoryview(buf)
+        off = 0
+        while off < media.size:
+            if stopped():
+                return False
+            try:
+                n = os.preadv(fd, [view[: min(HASH_CHUNK, media.size - off)]], off)
+            except OSError as e:
+                raise ImageError(f"the image could not be read at offset {off}: {e}") from e
+            if n == 0:
+                raise ImageError(f"the image ended early at offset {off} (truncated or removed?)")
+            for h in hashes:
+                h.update(view[:n])
+            off += n
+        return True
 
     # -- volumes and filesystems
 

@@ -267,7 +267,14 @@ class WorkerInitError(KioskError):
     """A worker could not set itself up (the evidence or a hash set changed under us)."""
 
 
-class _Pool:
+class WorkerPool:
+    """The scan's worker processes, spawned as soon as the scan's configuration is known.
+
+    Starting them costs each worker its imports and rule loading (~0.3 s); the caller may start
+    the pool before the walker's preflight, so both happen at once, and the scan waits for the
+    workers only when it has files for them.
+    """
+
     def __init__(self, cfg: ScanConfig) -> None:
         self._cfg = cfg
         self._ctx = multiprocessing.get_context("spawn")
@@ -277,8 +284,14 @@ class _Pool:
         self.slots: list[_Slot] = []
         for _ in range(cfg.workers):
             self.slots.append(self._spawn())
-        for s in self.slots:
-            self._await_ready(s)
+        self._ready = False
+
+    def ready(self) -> None:
+        """Wait until every worker has set itself up; raises WorkerInitError if one could not."""
+        if not self._ready:
+            for s in self.slots:
+                self._await_ready(s)
+            self._ready = True
 
     def _spawn(self) -> _Slot:
         parent, child = self._ctx.Pipe()
@@ -350,13 +363,17 @@ def _file_deadline(cfg: ScanConfig, task: FileTask) -> float:
 
 
 def scan_tasks(
-    tasks: Iterable[FileTask], cfg: ScanConfig, cancel: threading.Event | None = None
+    tasks: Iterable[FileTask],
+    cfg: ScanConfig,
+    cancel: threading.Event | None = None,
+    pool: WorkerPool | None = None,
 ) -> Iterator[FileResult]:
     """Scan every task; results come out in ``seq`` order whatever the worker count.
 
     ``cfg.workers == 0`` scans inline in this process (no crash isolation, no per-file time
     limit), which the tests use as the reference for the pooled path. Stops early, without
     yielding the unfinished files, when ``cancel`` is set: the caller knows how many it got.
+    A ``pool`` started earlier from the same ``cfg`` is used and closed; otherwise one is made.
     """
     if cfg.workers <= 0:
         scanner = Scanner(cfg)
@@ -368,13 +385,12 @@ def scan_tasks(
         finally:
             scanner.close()
         return
-    yield from _scan_pooled(iter(tasks), cfg, cancel)
+    yield from _scan_pooled(iter(tasks), cfg, cancel, pool or WorkerPool(cfg))
 
 
 def _scan_pooled(
-    tasks: Iterator[FileTask], cfg: ScanConfig, cancel: threading.Event | None
+    tasks: Iterator[FileTask], cfg: ScanConfig, cancel: threading.Event | None, pool: WorkerPool
 ) -> Iterator[FileResult]:
-    pool = _Pool(cfg)
     pending: deque[FileTask] = deque()  # tasks sent back by a crashed worker, first in line
     held: dict[int, FileResult] = {}
     next_seq: int | None = None
@@ -438,6 +454,7 @@ def _scan_pooled(
         return pool.replace(slot)
 
     try:
+        pool.ready()
         while True:
             if cancel is not None and cancel.is_set():
                 return

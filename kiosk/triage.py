@@ -49,7 +49,13 @@ from kiosk.report import (
     utc_text,
 )
 from kiosk.rules import CompiledRules, compile_packs
-from kiosk.scan import DEFAULT_MAX_YARA_BYTES, ScanConfig, progress_ticker, scan_tasks
+from kiosk.scan import (
+    DEFAULT_MAX_YARA_BYTES,
+    ScanConfig,
+    WorkerPool,
+    progress_ticker,
+    scan_tasks,
+)
 from kiosk.scope import Scope, ScopeFilter, check_scope
 from kiosk.signing import Signer, SigningError
 from kiosk.walker import Walker
@@ -188,14 +194,11 @@ class _MediaHasher(threading.Thread):
         hs = {a: hashlib.new(a) for a in self._algos}
         try:
             with Evidence(self._image[0], list(self._image[1:]) or None) as ev:
-                for chunk in ev.iter_media():
-                    if self._cancel.is_set():
-                        self.result = MediaHashes(
-                            {}, self._stored, "the scan was stopped before the image was fully read"
-                        )
-                        return
-                    for h in hs.values():
-                        h.update(chunk)
+                if not ev.hash_media(list(hs.values()), self._cancel.is_set):
+                    self.result = MediaHashes(
+                        {}, self._stored, "the scan was stopped before the image was fully read"
+                    )
+                    return
         except KioskError as e:
             self.result = MediaHashes({}, self._stored, str(e))
             return
@@ -279,11 +282,6 @@ def _run(
     started = hooks.clock()
     t0 = time.monotonic()
     with Walker(req.image) as walker:
-        pre = walker.preflight()  # volumes and a metadata-only count, parsed in a child process
-        volumes, media = pre.volumes, pre.media
-        files_total, bytes_total = pre.files_total, pre.bytes_total
-        hasher = _MediaHasher(req.image, media.ewf_stored_hashes, hooks.cancel)
-        hasher.start()
         cfg = ScanConfig(
             image=tuple(str(p) for p in req.image),
             rules_blob=rules.to_bytes() if rules else None,
@@ -297,6 +295,17 @@ def _run(
             gate_prefixes=rules.gate_prefixes if rules else (),
             yara_enabled=req.yara,
         )
+        pool = WorkerPool(cfg) if cfg.workers > 0 else None  # workers start during the preflight
+        try:
+            pre = walker.preflight()  # volumes and a metadata-only count, in a child process
+        except BaseException:
+            if pool is not None:
+                pool.close(graceful=False)
+            raise
+        volumes, media = pre.volumes, pre.media
+        files_total, bytes_total = pre.files_total, pre.bytes_total
+        hasher = _MediaHasher(req.image, media.ewf_stored_hashes, hooks.cancel)
+        hasher.start()
         tally = Tally()
         problems: list[WalkProblem] = []
         outcome, outcome_reason = Outcome.COMPLETE, ""
@@ -313,10 +322,11 @@ def _run(
             )
 
         inv_path = partial / "files.jsonl"
-        inv = inv_path.open("wb") if req.inventory else None
+        inv = None
         inv_sha = hashlib.sha256()
         try:
-            for raw in scan_tasks(walker.tasks(problems), cfg, hooks.cancel):
+            inv = inv_path.open("wb") if req.inventory else None
+            for raw in scan_tasks(walker.tasks(problems), cfg, hooks.cancel, pool):
                 r = scope.apply(raw)  # out-of-scope matches are never findings
                 tally.add(r)
                 if inv is not None:
@@ -335,6 +345,8 @@ def _run(
         finally:
             if inv is not None:
                 inv.close()
+            if pool is not None:  # normally closed by the scan already; never left running
+                pool.close(graceful=False)
         hasher.join()
     if walker.crash and outcome is Outcome.COMPLETE:
         outcome, outcome_reason = Outcome.FAILED, walker.crash

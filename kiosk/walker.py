@@ -23,6 +23,9 @@ from kiosk.image import Evidence, WalkProblem
 from kiosk.model import FileTask, MediaRecord, VolumeRecord
 
 BATCH = 512
+# Up to this many tasks (about 25 MB) the counting walk is kept and replayed as the scan's walk,
+# instead of parsing every directory a second time; a bigger image is walked twice.
+KEEP_TASKS = 100_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,22 +38,29 @@ class Preflight:
     bytes_total: int
 
 
-def _child(conn: Connection, image: tuple[str, ...]) -> None:
+def _child(conn: Connection, image: tuple[str, ...], keep: int) -> None:
     """Entry point of the walker process: preflight, then the walk when asked."""
     paths = [Path(p) for p in image]
     try:
         with Evidence(paths[0], paths[1:] or None) as ev:
             volumes = ev.volumes()
             files = size = 0
-            for t in ev.walk(volumes):
+            kept: list[FileTask] | None = []  # the first walk, replayed if it is small enough
+            problems: list[WalkProblem] = []
+            for t in ev.walk(volumes, problems):
                 files += 1
                 size += t.size
+                if kept is not None:
+                    kept.append(t)
+                    if len(kept) > keep:
+                        kept = None
             conn.send(("preflight", Preflight(ev.record, volumes, files, size)))
             if conn.recv() != "walk":
                 return
-            problems: list[WalkProblem] = []
+            if kept is None:  # too many to hold: walk again, reading the same metadata
+                problems = []
             batch: list[FileTask] = []
-            for t in ev.walk(volumes, problems):
+            for t in kept if kept is not None else ev.walk(volumes, problems):
                 batch.append(t)
                 if len(batch) >= BATCH:
                     conn.send(("tasks", batch))
@@ -74,12 +84,12 @@ def _how(proc: Any) -> str:
 class Walker:
     """One walk of one image in a child process. Use as a context manager."""
 
-    def __init__(self, image: tuple[Path, ...]) -> None:
+    def __init__(self, image: tuple[Path, ...], keep: int = KEEP_TASKS) -> None:
         ctx = multiprocessing.get_context("spawn")
         self._conn, child = ctx.Pipe()
         self._proc = ctx.Process(
             target=_child,
-            args=(child, tuple(str(p) for p in image)),
+            args=(child, tuple(str(p) for p in image), keep),
             name="kiosk-walker",
             daemon=True,
         )

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from kiosk.errors import ImageError
 from kiosk.image import Evidence, FileReader, WalkProblem
 from kiosk.model import FileTask
 from tests.conftest import IMAGES, MARKER, SAMPLES
@@ -137,3 +139,23 @@ def test_containers_decode_to_the_same_media_as_their_raw_source(name: str) -> N
 def test_ewf_stored_hash_is_read() -> None:
     with Evidence(SAMPLES / "ewf.E01") as ev:
         assert ev.record.ewf_stored_hashes["md5"] == IMAGES["ewf.E01"]["ewf_md5"]
+
+
+@pytest.mark.parametrize("name", ["ext4.dd", "ewf.E01", "split.001"])
+def test_media_hash_covers_every_byte_of_every_container(name: str) -> None:
+    """The image hash reads raw images into one reused buffer; it must equal a plain read."""
+    im = IMAGES[name]
+    with Evidence(SAMPLES / im["segments"][0]) as ev:
+        h = hashlib.sha256()
+        assert ev.hash_media([h], lambda: False)
+    assert h.hexdigest() == im["sha256"]
+
+
+def test_media_hash_stops_when_asked_and_refuses_a_short_image(tmp_path: Path) -> None:
+    img = tmp_path / "short.dd"
+    img.write_bytes((SAMPLES / "ext4.dd").read_bytes())
+    with Evidence(img) as ev:
+        assert not ev.hash_media([hashlib.sha256()], lambda: True)
+        os.truncate(img, img.stat().st_size // 2)  # shrinks under the open handle
+        with pytest.raises(ImageError, match="ended early"):
+            ev.hash_media([hashlib.sha256()], lambda: False)

@@ -14,7 +14,7 @@ import pytest
 from kiosk.errors import ImageError
 from kiosk.image import Evidence, WalkProblem
 from kiosk.triage import TriageResult
-from kiosk.walker import Walker
+from kiosk.walker import KEEP_TASKS, Walker
 from tests.conftest import SAMPLES, fixed_hooks
 
 Triage = Callable[..., TriageResult]
@@ -38,17 +38,22 @@ def wide_image(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return img
 
 
-def test_the_walker_lists_what_the_in_process_walk_lists() -> None:
-    image = SAMPLES / "mbr-fat16-ext4.dd"
+@pytest.mark.parametrize("keep", [KEEP_TASKS, 3], ids=["replayed", "walked-twice"])
+@pytest.mark.parametrize("name", ["mbr-fat16-ext4.dd", "ntfs.dd"])
+def test_the_walker_lists_what_the_in_process_walk_lists(name: str, keep: int) -> None:
+    """The counting walk is replayed when it is small, walked again when not: same stream."""
+    image = SAMPLES / name
+    inline_problems: list[WalkProblem] = []
     with Evidence(image) as ev:
-        inline = list(ev.walk(ev.volumes()))
-    with Walker((image,)) as w:
+        inline = list(ev.walk(ev.volumes(), inline_problems))
+    assert len(inline) > 3
+    with Walker((image,), keep=keep) as w:
         pre = w.preflight()
         problems: list[WalkProblem] = []
         streamed = list(w.tasks(problems))
     assert streamed == inline
     assert (pre.files_total, pre.bytes_total) == (len(inline), sum(t.size for t in inline))
-    assert problems == []
+    assert problems == inline_problems
     assert w.crash == ""
 
 
