@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import multiprocessing
+import queue
 import selectors
 import threading
 import time
@@ -72,6 +73,45 @@ YARA_DISABLED = "YARA disabled for this run"
 FILE_TIMEOUT_RATE = 20_000_000  # bytes/s assumed at worst when stretching the per-file limit
 
 
+# Files at least this large have their MD5 computed on a second thread. MD5 has no hardware
+# help here and takes half of the three hashes' time (745 MB/s against 1.9 and 1.8 GB/s for
+# SHA-1/SHA-256 with SHA-NI), so one large file hashes about 1.8x faster when the other core has
+# nothing else to do -- typically a pagefile or a video that is the last file of a scan. When
+# both cores are busy it costs nothing measurable (one queue hand-off per 1 MiB chunk).
+BESIDE_MD5_MIN = 16 << 20
+
+
+class _BesideMd5:
+    """MD5 fed from a bounded queue by the reading thread; hashlib drops the GIL per update."""
+
+    def __init__(self) -> None:
+        self._h = hashlib.md5()  # noqa: S324 - forensic identity, not security
+        self._q: queue.Queue[bytes | None] = queue.Queue(maxsize=8)  # at most 8 chunks held
+        self._t = threading.Thread(target=self._run, name="md5", daemon=True)
+        self._t.start()
+
+    def _run(self) -> None:
+        while (chunk := self._q.get()) is not None:
+            self._h.update(chunk)
+
+    def update(self, chunk: bytes) -> None:
+        self._q.put(chunk)
+
+    def finish(self) -> None:
+        """Wait for every queued chunk; idempotent (the read may end early or fail)."""
+        if self._t.is_alive():
+            self._q.put(None)
+            self._t.join()
+
+    def digest(self) -> bytes:
+        self.finish()
+        return self._h.digest()
+
+    def hexdigest(self) -> str:
+        self.finish()
+        return self._h.hexdigest()
+
+
 class Scanner:
     """Per-process state: the evidence, the rules, the hash index and a libmagic handle."""
 
@@ -120,7 +160,9 @@ class Scanner:
                 )
         cap = self._cfg.max_yara_bytes
         keep = task.size <= cap and self._matcher is not None  # hash-only runs hold no content
-        md5, sha1, sha256 = hashlib.md5(), hashlib.sha1(), hashlib.sha256()  # noqa: S324 - forensic identity, not security
+        # MD5 and SHA-1 are forensic identities here (hash sets use them), not security
+        sha1, sha256 = hashlib.sha1(), hashlib.sha256()  # noqa: S324
+        md5 = _BesideMd5() if task.size >= BESIDE_MD5_MIN else hashlib.md5()  # noqa: S324
         buf = bytearray()
         head = b""
         done = 0
@@ -141,6 +183,9 @@ class Scanner:
             return FileResult(
                 task, FileStatus.ERROR, f"content could not be read: {e}", bytes_read=done
             )
+        finally:
+            if isinstance(md5, _BesideMd5):
+                md5.finish()
         mime = self._mime(head)
         digests = {"md5": md5.digest(), "sha1": sha1.digest(), "sha256": sha256.digest()}
         hits = self._index.lookup(digests)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
+import random
 import signal
+import subprocess
 import threading
 import time
 from pathlib import Path
@@ -13,7 +16,7 @@ from kiosk.image import Evidence
 from kiosk.model import FileResult, FileStatus, FileTask
 from kiosk.report import canonical, file_record
 from kiosk.rules import compile_packs
-from kiosk.scan import ScanConfig, scan_tasks
+from kiosk.scan import BESIDE_MD5_MIN, ScanConfig, scan_tasks
 from tests.conftest import HASHSETS, IMAGES, RULES, SAMPLES, TEST_CAP
 
 EMPTY_SHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
@@ -141,3 +144,38 @@ def test_cancel_stops_early_without_claiming_the_rest() -> None:
         got.append(r)
         cancel.set()
     assert 1 <= len(got) < len(tasks)
+
+
+def test_large_files_hash_the_same_with_md5_beside_and_a_truncated_read_stops_it(
+    tmp_path: Path,
+) -> None:
+    """Files from BESIDE_MD5_MIN up hash MD5 on a second thread: digests must not change."""
+    src = tmp_path / "src"
+    src.mkdir()
+    rng = random.Random(6)
+    sizes = {"just-under.bin": BESIDE_MD5_MIN - 1, "at.bin": BESIDE_MD5_MIN, "big.bin": 23 << 20}
+    for name, size in sizes.items():
+        (src / name).write_bytes(rng.randbytes(size))
+    img = tmp_path / "big.dd"
+    subprocess.run(
+        ["mke2fs", "-q", "-t", "ext4", "-d", str(src), "-F", str(img), "96M"],
+        check=True,
+        env={**os.environ, "E2FSPROGS_FAKE_TIME": "1700000000"},
+    )
+    got = {r.task.path: r for r in scan_tasks(_tasks(img), _config(img, workers=2))}
+    for name in sizes:
+        data = (src / name).read_bytes()
+        r = got[f"/{name}"]
+        assert (r.md5, r.sha1, r.sha256) == (
+            hashlib.md5(data).hexdigest(),  # noqa: S324 - the oracle for a forensic identity
+            hashlib.sha1(data).hexdigest(),  # noqa: S324
+            hashlib.sha256(data).hexdigest(),
+        ), name
+    # a read that fails part-way must not leave the MD5 thread waiting
+    (big,) = [t for t in _tasks(img) if t.path == "/big.bin"]
+    os.truncate(img, 40 << 20)
+    cfg = _config(img, workers=0)
+    (r,) = list(scan_tasks([big], cfg))
+    assert r.status is FileStatus.ERROR
+    assert "content could not be read" in r.reason
+    assert threading.active_count() == 1
