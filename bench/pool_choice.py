@@ -58,6 +58,7 @@ import os
 import platform
 import queue
 import random
+import re
 import resource
 import shutil
 import ssl
@@ -439,9 +440,15 @@ def write_pack(cache: Path) -> Path:
     rules_dir = cache / "rules"
     pack = rules_dir / PACK
     pack.mkdir(parents=True, exist_ok=True)
+    # pack.toml as kiosk's schema requires it (maintainer, externals, modules, categories)
+    categories = sorted(set(re.findall(r'category = "([^"]+)"', src)))
+    modules = sorted(set(re.findall(r'^import "([^"]+)"', src, re.MULTILINE)))
     (pack / "pack.toml").write_text(
         f'name = "{PACK}"\nversion = "{BUILD_VERSION}.0.0"\n'
-        'description = "Synthetic rules for bench/pool_choice.py"\n',
+        'description = "Synthetic rules for bench/pool_choice.py"\n'
+        'maintainer = "kiosk bench"\nexternals = ["filename"]\n'
+        f"modules = {json.dumps(modules)}\ncategories = {json.dumps(categories)}\n"
+        '[meta_defaults]\nauthor = "bench/pool_choice.py"\ndate = "2026-11-27"\n',
         encoding="utf-8",
     )
     (pack / "synthetic.yar").write_text(src, encoding="utf-8")
@@ -581,7 +588,7 @@ def run_one(variant: str, image: Path, rules_dir: Path, results_out: Path) -> di
     from kiosk.rules import compile_packs
     from kiosk.scan import ScanConfig, scan_tasks
 
-    compiled = compile_packs(rules_dir)
+    compiled = compile_packs(rules_dir, dev=True)  # unsigned bench pack; matching is the same
     kind, _, count = variant.partition("-")
     workers = int(count) if kind in ("procs", "threads") else 0
     cfg = ScanConfig(
