@@ -283,6 +283,7 @@ def write_tree(tree: Path, seed: int) -> dict[str, object]:
         p.parent.mkdir(parents=True, exist_ok=True)
         p.write_bytes(data)
         entries.append({**f, "sha256": hashlib.sha256(data).hexdigest()})
+    entries += plant_starter_samples(tree)
     return {
         "version": VERSION,
         "seed": seed,
@@ -290,6 +291,29 @@ def write_tree(tree: Path, seed: int) -> dict[str, object]:
         "bytes": sum(int(e["size"]) for e in entries),
         "entries": entries,
     }  # type: ignore[call-overload]
+
+
+STARTER_SAMPLES = Path(__file__).resolve().parent.parent / "rules/kiosk-core/tests/positive"
+
+
+def plant_starter_samples(tree: Path) -> list[dict[str, object]]:
+    """Copy the starter pack's own positive samples into the tree (kind ``starter_sample``).
+
+    Without them no file in the generated tree is meant for ``rules/kiosk-core``, and the
+    findings check of a starter-pack run would compare two empty lists. They are small (about
+    30 files, a few KiB) and come from the repository, so the tree stays reproducible.
+    """
+    out: list[dict[str, object]] = []
+    for src in sorted(p for p in STARTER_SAMPLES.rglob("*") if p.is_file()):
+        rel = src.relative_to(STARTER_SAMPLES).as_posix()
+        path = f"Users/bob/Downloads/starter-samples/{rel}"
+        data = src.read_bytes()
+        dst = tree / path
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        dst.write_bytes(data)
+        entry = {"path": path, "size": len(data), "kind": "starter_sample", "bait": ""}
+        out.append({**entry, "sha256": hashlib.sha256(data).hexdigest()})
+    return out
 
 
 def _size_mib(tree_bytes: int, nfiles: int) -> int:
