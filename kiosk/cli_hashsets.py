@@ -7,7 +7,7 @@ set names only, never a digest or file name from a case.
 
 The store modules (and numpy, which building a set needs) are imported inside the commands that
 write the store: every scan worker re-imports the ``kiosk`` entry point when it is spawned, and
-numpy's import and its BLAS threads cost each of them a third of a second of CPU for nothing.
+numpy's import and its BLAS threads cost each of them about 0.1 s of CPU for nothing.
 """
 
 from __future__ import annotations
