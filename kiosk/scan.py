@@ -330,6 +330,13 @@ class WorkerPool:
         for _ in range(cfg.workers):
             self.slots.append(self._spawn())
         self._ready = False
+        self._closed = False
+
+    def __enter__(self) -> WorkerPool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close(graceful=False)  # a no-op when the scan has closed it already
 
     def ready(self) -> None:
         """Wait until every worker has set itself up; raises WorkerInitError if one could not."""
@@ -384,6 +391,9 @@ class WorkerPool:
         slot.conn.close()
 
     def close(self, graceful: bool) -> None:
+        if self._closed:
+            return
+        self._closed = True
         for s in self.slots:
             if graceful and s.proc.is_alive():
                 with contextlib.suppress(BrokenPipeError, OSError):

@@ -281,27 +281,24 @@ def _run(
 ) -> TriageResult:
     started = hooks.clock()
     t0 = time.monotonic()
-    with Walker(req.image) as walker:
-        cfg = ScanConfig(
-            image=tuple(str(p) for p in req.image),
-            rules_blob=rules.to_bytes() if rules else None,
-            rule_meta=dict(rules.meta) if rules else {},
-            hashsets_dir=str(req.hashsets_dir) if req.hashsets_dir else None,
-            hashset_digests=tuple(s.digest for s in index.sets),
-            max_yara_bytes=req.max_yara_bytes,
-            yara_timeout_s=req.yara_timeout_s,
-            workers=req.workers,
-            gate_blob=rules.gate_bytes() if rules else None,
-            gate_prefixes=rules.gate_prefixes if rules else (),
-            yara_enabled=req.yara,
-        )
-        pool = WorkerPool(cfg) if cfg.workers > 0 else None  # workers start during the preflight
-        try:
-            pre = walker.preflight()  # volumes and a metadata-only count, in a child process
-        except BaseException:
-            if pool is not None:
-                pool.close(graceful=False)
-            raise
+    cfg = ScanConfig(
+        image=tuple(str(p) for p in req.image),
+        rules_blob=rules.to_bytes() if rules else None,
+        rule_meta=dict(rules.meta) if rules else {},
+        hashsets_dir=str(req.hashsets_dir) if req.hashsets_dir else None,
+        hashset_digests=tuple(s.digest for s in index.sets),
+        max_yara_bytes=req.max_yara_bytes,
+        yara_timeout_s=req.yara_timeout_s,
+        workers=req.workers,
+        gate_blob=rules.gate_bytes() if rules else None,
+        gate_prefixes=rules.gate_prefixes if rules else (),
+        yara_enabled=req.yara,
+    )
+    with contextlib.ExitStack() as stack:  # walker and workers are stopped however it ends
+        walker = stack.enter_context(Walker(req.image))
+        # the workers start while the walker runs its preflight
+        pool = stack.enter_context(WorkerPool(cfg)) if cfg.workers > 0 else None
+        pre = walker.preflight()  # volumes and a metadata-only count, in a child process
         volumes, media = pre.volumes, pre.media
         files_total, bytes_total = pre.files_total, pre.bytes_total
         hasher = _MediaHasher(req.image, media.ewf_stored_hashes, hooks.cancel)
@@ -322,10 +319,9 @@ def _run(
             )
 
         inv_path = partial / "files.jsonl"
-        inv = None
+        inv = inv_path.open("wb") if req.inventory else None
         inv_sha = hashlib.sha256()
         try:
-            inv = inv_path.open("wb") if req.inventory else None
             for raw in scan_tasks(walker.tasks(problems), cfg, hooks.cancel, pool):
                 r = scope.apply(raw)  # out-of-scope matches are never findings
                 tally.add(r)
@@ -345,8 +341,6 @@ def _run(
         finally:
             if inv is not None:
                 inv.close()
-            if pool is not None:  # normally closed by the scan already; never left running
-                pool.close(graceful=False)
         hasher.join()
     if walker.crash and outcome is Outcome.COMPLETE:
         outcome, outcome_reason = Outcome.FAILED, walker.crash

@@ -130,7 +130,9 @@ def test_ntfs_alternate_data_stream_is_its_own_file() -> None:
 def test_containers_decode_to_the_same_media_as_their_raw_source(name: str) -> None:
     im = IMAGES[name]
     with Evidence(SAMPLES / im["segments"][0]) as ev:
-        digest = hashlib.sha256(b"".join(ev.iter_media())).hexdigest()
+        h = hashlib.sha256()
+        assert ev.hash_media([h], lambda: False)
+        digest = h.hexdigest()
         assert ev.record.segments == tuple(im["segments"])
         assert ev.record.format == im["format"]
     assert digest == im["sha256"] == IMAGES[im["derived_from"]]["sha256"]
@@ -141,20 +143,13 @@ def test_ewf_stored_hash_is_read() -> None:
         assert ev.record.ewf_stored_hashes["md5"] == IMAGES["ewf.E01"]["ewf_md5"]
 
 
-@pytest.mark.parametrize("name", ["ext4.dd", "ewf.E01", "split.001"])
-def test_media_hash_covers_every_byte_of_every_container(name: str) -> None:
-    """The image hash reads raw images into one reused buffer; it must equal a plain read."""
-    im = IMAGES[name]
-    with Evidence(SAMPLES / im["segments"][0]) as ev:
-        h = hashlib.sha256()
-        assert ev.hash_media([h], lambda: False)
-    assert h.hexdigest() == im["sha256"]
-
-
 def test_media_hash_stops_when_asked_and_refuses_a_short_image(tmp_path: Path) -> None:
     img = tmp_path / "short.dd"
     img.write_bytes((SAMPLES / "ext4.dd").read_bytes())
     with Evidence(img) as ev:
+        whole = hashlib.sha256()
+        assert ev.hash_media([whole], lambda: False, chunk=3000)  # pieces not sector-aligned
+        assert whole.hexdigest() == IMAGES["ext4.dd"]["sha256"]
         assert not ev.hash_media([hashlib.sha256()], lambda: True)
         os.truncate(img, img.stat().st_size // 2)  # shrinks under the open handle
         with pytest.raises(ImageError, match="ended early"):
