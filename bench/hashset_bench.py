@@ -3,7 +3,7 @@
     .venv/bin/python bench/hashset_bench.py [--count 50000000] [--small 1000000] [--workdir DIR]
 
 Generates ``--count`` random SHA-256 digests as a plain one-a-line list (the shape of a large
-known-good list), imports it with ``kiosk.hashset_store.import_set``, signs it, loads it as the
+known-good list), imports it with ``kiosk.hashsets.store.import_set``, signs it, loads it as the
 scanner does (full verification in the parent, ``verified=`` in workers), and prints:
 
 - import: wall and CPU time, digests/s, source MB/s, peak RSS of the importing process;
@@ -34,17 +34,17 @@ from pathlib import Path
 
 import numpy as np
 
-from kiosk.hashset_build import ImportRequest
-from kiosk.hashset_store import import_set, sign_set
-from kiosk.hashsets import HashIndex
-from kiosk.signing import Signer, init_key
+from kiosk.hashsets.build import ImportRequest
+from kiosk.hashsets.index import HashIndex
+from kiosk.hashsets.store import import_set, sign_set
+from kiosk.trust.signing import Signer, init_key
 
 HEX = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
 
 WORKER = r"""
 import json, sys, time
 from pathlib import Path
-from kiosk.hashsets import HashIndex
+from kiosk.hashsets.index import HashIndex
 store, digest, qfile = sys.argv[1], sys.argv[2], sys.argv[3]
 q = Path(qfile).read_bytes()
 queries = [q[i:i+32] for i in range(0, len(q), 32)]

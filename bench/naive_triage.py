@@ -23,8 +23,8 @@ import magic
 import pytsk3
 import yara
 
-from kiosk.rulecheck import EXTERNALS
-from kiosk.rules import file_externals
+from kiosk.packs.check import EXTERNALS
+from kiosk.packs.load import file_externals
 
 CHUNK = 1 << 20
 HEAD = 8192

@@ -15,12 +15,12 @@ What it measures
 Each run scans a generated 512 MiB ext4 image (5,000 files, 422 MB of content) with a generated
 pack of 150 YARA rules:
 
-  procs-2    ``kiosk.scan.scan_tasks`` with ``workers=2`` (kiosk's default)
-  procs-1    ``kiosk.scan.scan_tasks`` with ``workers=1``
-  inline     ``kiosk.scan.scan_tasks`` with ``workers=0`` (no pool: the main thread scans)
+  procs-2    ``kiosk.engine.scan.scan_tasks`` with ``workers=2`` (kiosk's default)
+  procs-1    ``kiosk.engine.scan.scan_tasks`` with ``workers=1``
+  inline     ``kiosk.engine.scan.scan_tasks`` with ``workers=0`` (no pool: the main thread scans)
   threads-2  a thread pool written here, not in kiosk: 2 threads, each with its own
-             ``kiosk.scan.Scanner``, take FileTasks from a queue; results are put back in walk
-             order. The per-file work is the same and nothing in ``kiosk/`` changes.
+             ``kiosk.engine.scan.Scanner``, take FileTasks from a queue; results are put
+             back in walk order. The per-file work is the same and nothing in ``kiosk/`` changes.
   threads-1  the same with 1 thread. It separates "scanning off the main thread" from "two
              cores".
 
@@ -461,11 +461,12 @@ def write_pack(cache: Path) -> Path:
 def scan_threads(tasks: Iterable[Any], cfg: Any, n: int) -> Iterator[Any]:
     """kiosk's per-file work in ``n`` threads of this process, results in walk order.
 
-    Each thread builds its own ``kiosk.scan.Scanner`` (its own evidence handle, YARA rules and
-    libmagic handle) and takes FileTasks from a bounded queue that a feeder thread fills from the
-    walk. No crash isolation and no per-file time limit: this is the alternative being measured.
+    Each thread builds its own ``kiosk.engine.scan.Scanner`` (its own evidence handle, YARA
+    rules and libmagic handle) and takes FileTasks from a bounded queue that a feeder thread
+    fills from the walk. No crash isolation and no per-file time limit: this is the alternative
+    being measured.
     """
-    from kiosk.scan import Scanner
+    from kiosk.engine.scan import Scanner
 
     inq: queue.Queue[Any] = queue.Queue(maxsize=256)
     outq: queue.Queue[Any] = queue.Queue()
@@ -584,9 +585,9 @@ class PssSampler(threading.Thread):
 
 def run_one(variant: str, image: Path, rules_dir: Path, results_out: Path) -> dict[str, Any]:
     """Scan the image once with one variant; returns the figures (in this fresh process)."""
-    from kiosk.image import Evidence
-    from kiosk.rules import compile_packs
-    from kiosk.scan import ScanConfig, scan_tasks
+    from kiosk.engine.scan import ScanConfig, scan_tasks
+    from kiosk.evidence.image import Evidence
+    from kiosk.packs.load import compile_packs
 
     compiled = compile_packs(rules_dir, dev=True)  # unsigned bench pack; matching is the same
     kind, _, count = variant.partition("-")

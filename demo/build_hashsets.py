@@ -17,9 +17,9 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from kiosk.hashset_build import ImportRequest
-from kiosk.hashset_store import import_set, sign_set
-from kiosk.signing import Signer, key_id
+from kiosk.hashsets.build import ImportRequest
+from kiosk.hashsets.store import import_set, sign_set
+from kiosk.trust.signing import Signer, key_id
 
 HERE = Path(__file__).resolve().parent
 STORE = HERE.parent / "hashsets"

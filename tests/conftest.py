@@ -13,13 +13,13 @@ from typing import Any
 
 import pytest
 
-from kiosk.audit import AuditLog
+from kiosk.engine.triage import Hooks, TriageRequest, TriageResult, run_triage
 from kiosk.model import CaseRecord, LegalBasis
-from kiosk.packsign import MANIFEST_FILE, build_manifest, write_manifest
-from kiosk.rulecheck import read_pack
-from kiosk.rules import RULEPACK
-from kiosk.signing import Signer, TrustStore, init_key, load_public, load_signer
-from kiosk.triage import Hooks, TriageRequest, TriageResult, run_triage
+from kiosk.packs.check import read_pack
+from kiosk.packs.load import RULEPACK
+from kiosk.packs.sign import MANIFEST_FILE, build_manifest, write_manifest
+from kiosk.trust.audit import AuditLog
+from kiosk.trust.signing import Signer, TrustStore, init_key, load_public, load_signer
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "sample_images"

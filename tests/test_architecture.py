@@ -8,10 +8,10 @@ import sys
 
 
 def test_triage_core_imports_no_front_end() -> None:
-    code = "import json, sys, kiosk.triage; print(json.dumps(sorted(sys.modules)))"
+    code = "import json, sys, kiosk.engine.triage; print(json.dumps(sorted(sys.modules)))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, check=True, text=True)
     modules = set(json.loads(out.stdout))
-    assert "kiosk.triage" in modules
-    assert "kiosk.scan" in modules
+    assert "kiosk.engine.triage" in modules
+    assert "kiosk.engine.scan" in modules
     assert not {m for m in modules if m.split(".")[0] in ("textual", "rich")}
-    assert "kiosk.cli" not in modules
+    assert "kiosk.cli.main" not in modules

@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from kiosk.attestation import VerifiedReport, verify_report_dir, write_review
-from kiosk.audit import AuditLog
-from kiosk.html import render_html
-from kiosk.signing import Signer, TrustStore, VerificationError, key_id, load_signer
-from kiosk.triage import TriageResult
+from kiosk.engine.triage import TriageResult
+from kiosk.reports.attestation import VerifiedReport, verify_report_dir, write_review
+from kiosk.reports.html import render_html
+from kiosk.trust.audit import AuditLog
+from kiosk.trust.signing import Signer, TrustStore, VerificationError, key_id, load_signer
 from tests.conftest import fixed_hooks
 
 Triage = Callable[..., TriageResult]

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from kiosk.audit import AuditError, AuditLog, Checkpoint, entry_hash, verify_log
+from kiosk.engine.triage import TriageResult
 from kiosk.errors import RulesError
-from kiosk.triage import TriageResult
+from kiosk.trust.audit import AuditError, AuditLog, Checkpoint, entry_hash, verify_log
 from tests.conftest import MANIFEST, fixed_hooks
 
 Triage = Callable[..., TriageResult]

@@ -20,11 +20,11 @@ from typing import Any
 import pytest
 import rdflib
 
-from kiosk.attestation import verify_report_dir, write_review
-from kiosk.case_export import case_bundle, case_json
-from kiosk.cli import main
-from kiosk.signing import TrustStore, kiosk_home, load_signer
-from kiosk.triage import TriageResult
+from kiosk.cli.main import main
+from kiosk.engine.triage import TriageResult
+from kiosk.reports.attestation import verify_report_dir, write_review
+from kiosk.reports.case import case_bundle, case_json
+from kiosk.trust.signing import TrustStore, kiosk_home, load_signer
 from tests.conftest import CASE, IMAGES, MARKER
 
 Triage = Callable[..., TriageResult]

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from kiosk.signing import load_signer
+from kiosk.trust.signing import load_signer
 from tests.conftest import CLI_CASE_ARGS, HASHSETS, RULES, SAMPLES, pack_toml, scan_cmd, sign_pack
 
 CASE_ARGS = CLI_CASE_ARGS

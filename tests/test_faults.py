@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from kiosk.attestation import verify_report_dir
-from kiosk.audit import verify_log
+from kiosk.engine.triage import TriageResult
 from kiosk.errors import ReportError
-from kiosk.signing import TrustStore
-from kiosk.triage import TriageResult
+from kiosk.reports.attestation import verify_report_dir
+from kiosk.trust.audit import verify_log
+from kiosk.trust.signing import TrustStore
 from tests.conftest import SAMPLES, fixed_hooks, scan_cmd
 
 Triage = Callable[..., TriageResult]

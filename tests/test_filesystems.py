@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from kiosk.image import Evidence, FileReader
+from kiosk.evidence.image import Evidence, FileReader
 from tests.conftest import MARKER
 from tests.oracle import fls, icat_sha256
 

@@ -11,11 +11,11 @@ from typing import Any
 
 import pytest
 
-from kiosk import hashset_records
 from kiosk.errors import HashSetError
-from kiosk.hashset_import import Source, detect_format, read_source
-from kiosk.hashset_nsrl_vics import load_category_map
-from kiosk.hashset_records import Context
+from kiosk.hashsets import records as hashset_records
+from kiosk.hashsets.formats import Source, detect_format, read_source
+from kiosk.hashsets.nsrl_vics import load_category_map
+from kiosk.hashsets.records import Context
 
 # The synthetic files of the reference note: "synthetic sample one\n", "… two\n", and empty.
 ONE = b"synthetic sample one\n"

@@ -16,15 +16,15 @@ import numpy as np
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from kiosk.audit import AuditLog
+from kiosk.engine.triage import TriageResult
 from kiosk.errors import HashSetError
-from kiosk.hashpack import Pack
-from kiosk.hashset_build import ImportRequest, sort_unique
-from kiosk.hashset_store import import_set, remove_set, sign_set
-from kiosk.hashsets import HashIndex
+from kiosk.hashsets.build import ImportRequest, sort_unique
+from kiosk.hashsets.hpk import Pack
+from kiosk.hashsets.index import HashIndex
+from kiosk.hashsets.store import import_set, remove_set, sign_set
 from kiosk.model import FileStatus
-from kiosk.signing import Signer, TrustStore, init_key, key_id, load_public, load_signer
-from kiosk.triage import TriageResult
+from kiosk.trust.audit import AuditLog
+from kiosk.trust.signing import Signer, TrustStore, init_key, key_id, load_public, load_signer
 from tests.conftest import DEMO_PUBLISHER, HASHSETS, IMAGES, RULES, SAMPLES, TEST_CAP, fixed_hooks
 from tests.test_hashset_import import make_rds3, vics_media, write_vics
 

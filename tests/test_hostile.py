@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from kiosk.report import render_text
-from kiosk.triage import TriageResult
+from kiosk.engine.triage import TriageResult
+from kiosk.reports.report import render_text
 from tests.conftest import MARKER
 from tests.oracle import fls
 

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from kiosk.errors import ImageError
-from kiosk.image import Evidence, FileReader, WalkProblem
+from kiosk.evidence.image import Evidence, FileReader, WalkProblem
 from kiosk.model import FileTask
 from tests.conftest import IMAGES, MARKER, SAMPLES
 from tests.oracle import fls, icat_sha256

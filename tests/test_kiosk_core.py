@@ -12,9 +12,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kiosk.rulecheck import compile_pack_sources, read_pack
-from kiosk.rules import file_externals
-from kiosk.ruletest import run_pack_tests
+from kiosk.packs.check import compile_pack_sources, read_pack
+from kiosk.packs.load import file_externals
+from kiosk.packs.selftest import run_pack_tests
 from tests.conftest import RULES
 
 PACK = RULES / "kiosk-core"

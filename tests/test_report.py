@@ -6,7 +6,8 @@ import rfc8785
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kiosk.image import WalkProblem
+from kiosk.canonical import canonical
+from kiosk.evidence.image import WalkProblem
 from kiosk.model import (
     FileResult,
     FileStatus,
@@ -17,10 +18,9 @@ from kiosk.model import (
     RuleMatch,
     VolumeRecord,
 )
-from kiosk.report import (
+from kiosk.reports.report import (
     MediaHashes,
     Tally,
-    canonical,
     file_record,
     not_examined,
     recommend,

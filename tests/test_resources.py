@@ -22,10 +22,10 @@ COUNT = int(os.environ.get("KIOSK_MANY_FILES", "10000"))
 PROBE = r"""
 import json, multiprocessing, os, sys, threading, time
 from pathlib import Path
-from kiosk.audit import AuditLog
+from kiosk.trust.audit import AuditLog
 from kiosk.model import CaseRecord, LegalBasis
-from kiosk.signing import load_signer, kiosk_home
-from kiosk.triage import Hooks, TriageRequest, run_triage
+from kiosk.trust.signing import load_signer, kiosk_home
+from kiosk.engine.triage import Hooks, TriageRequest, run_triage
 
 def hwm(pid="self"):
     # VmHWM, not ru_maxrss: Linux carries ru_maxrss over from the parent across fork+exec

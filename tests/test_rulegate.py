@@ -1,4 +1,4 @@
-"""Module gating (kiosk.rulegate) and hash-only runs: less work, identical findings.
+"""Module gating (kiosk.packs.gate) and hash-only runs: less work, identical findings.
 
 Gating is checked against real libyara on real data: the same corpus matched with the gated
 pair of sets and with the one full set must give the same matches, file by file, and a scan of a
@@ -14,12 +14,13 @@ from pathlib import Path
 
 import pytest
 
-from kiosk.hashsets import HashIndex
-from kiosk.image import Evidence
-from kiosk.report import canonical, file_record
-from kiosk.rulegate import gate_prefix
-from kiosk.rules import CompiledRules, Matcher, compile_packs
-from kiosk.scan import YARA_DISABLED, ScanConfig, scan_tasks
+from kiosk.canonical import canonical
+from kiosk.engine.scan import YARA_DISABLED, ScanConfig, scan_tasks
+from kiosk.evidence.image import Evidence
+from kiosk.hashsets.index import HashIndex
+from kiosk.packs.gate import gate_prefix
+from kiosk.packs.load import CompiledRules, Matcher, compile_packs
+from kiosk.reports.report import file_record
 from tests.conftest import pack_toml
 
 META = '    meta:\n        category = "test"\n        severity = "low"\n' + (

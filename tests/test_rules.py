@@ -21,23 +21,23 @@ import yara
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-import kiosk.rules as rules_module
-from kiosk.attestation import verify_report_dir
-from kiosk.audit import AuditLog
+import kiosk.packs.load as rules_module
+from kiosk.engine.triage import Hooks
 from kiosk.errors import RulesError
-from kiosk.html import render_html
-from kiosk.packsign import (
+from kiosk.packs.check import check_pack, read_pack
+from kiosk.packs.load import RULEPACK, Matcher, RuleMeta, compile_packs, file_externals, file_type
+from kiosk.packs.sign import (
     MANIFEST_FILE,
     VERSIONS_FILE,
     compare_versions,
     read_unverified,
     verify_manifest,
 )
-from kiosk.report import DEV_MODE_NOTE, render_text
-from kiosk.rulecheck import check_pack, read_pack
-from kiosk.rules import RULEPACK, Matcher, RuleMeta, compile_packs, file_externals, file_type
-from kiosk.signing import Signer, TrustStore, key_id, load_public, load_signer
-from kiosk.triage import Hooks
+from kiosk.reports.attestation import verify_report_dir
+from kiosk.reports.html import render_html
+from kiosk.reports.report import DEV_MODE_NOTE, render_text
+from kiosk.trust.audit import AuditLog
+from kiosk.trust.signing import Signer, TrustStore, key_id, load_public, load_signer
 from tests.conftest import DEMO_PUBLISHER, ROOT, RULES, SAMPLES, pack_toml, sign_pack
 
 RULE = """rule {name}

@@ -11,12 +11,13 @@ import threading
 import time
 from pathlib import Path
 
-from kiosk.hashsets import HashIndex
-from kiosk.image import Evidence
+from kiosk.canonical import canonical
+from kiosk.engine.scan import BESIDE_MD5_MIN, ScanConfig, scan_tasks
+from kiosk.evidence.image import Evidence
+from kiosk.hashsets.index import HashIndex
 from kiosk.model import FileResult, FileStatus, FileTask
-from kiosk.report import canonical, file_record
-from kiosk.rules import compile_packs
-from kiosk.scan import BESIDE_MD5_MIN, ScanConfig, scan_tasks
+from kiosk.packs.load import compile_packs
+from kiosk.reports.report import file_record
 from tests.conftest import HASHSETS, IMAGES, RULES, SAMPLES, TEST_CAP
 
 EMPTY_SHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"

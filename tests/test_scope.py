@@ -6,12 +6,12 @@ from collections.abc import Callable
 
 import pytest
 
+from kiosk.engine.scope import Scope, ScopeFilter, check_scope, hash_categories, rule_categories
+from kiosk.engine.triage import TriageResult
 from kiosk.errors import CaseError
-from kiosk.hashsets import HashIndex
+from kiosk.hashsets.index import HashIndex
 from kiosk.model import FileResult, FileStatus, FileTask, HashMatch, RuleMatch
-from kiosk.rules import compile_packs
-from kiosk.scope import Scope, ScopeFilter, check_scope, hash_categories, rule_categories
-from kiosk.triage import TriageResult
+from kiosk.packs.load import compile_packs
 from tests.conftest import HASHSETS, RULES
 
 Triage = Callable[..., TriageResult]

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from kiosk.errors import ImageError
-from kiosk.image import Evidence, find_segments
+from kiosk.evidence.image import Evidence, find_segments
 
 
 def _write(folder: Path, names: list[str]) -> list[Path]:

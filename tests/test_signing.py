@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from kiosk.signing import (
+from kiosk.trust.signing import (
     SigningError,
     TrustStore,
     VerificationError,

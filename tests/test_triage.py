@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 
+from kiosk.engine.triage import TriageResult
 from kiosk.errors import CaseError, ImageError, RulesError
 from kiosk.model import CaseRecord, LegalBasis, Progress
-from kiosk.signing import load_signer
-from kiosk.triage import TriageResult
+from kiosk.trust.signing import load_signer
 from tests.conftest import CASE, IMAGES, MARKER, SAMPLES, fixed_hooks, pack_toml, sign_pack
 
 Triage = Callable[..., TriageResult]

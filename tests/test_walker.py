@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from kiosk.engine.triage import TriageResult
 from kiosk.errors import ImageError
-from kiosk.image import Evidence, WalkProblem
-from kiosk.triage import TriageResult
-from kiosk.walker import KEEP_TASKS, Walker
+from kiosk.evidence.image import Evidence, WalkProblem
+from kiosk.evidence.walker import KEEP_TASKS, Walker
 from tests.conftest import SAMPLES, fixed_hooks
 
 Triage = Callable[..., TriageResult]
@@ -22,16 +22,20 @@ Triage = Callable[..., TriageResult]
 
 @pytest.fixture(scope="module")
 def wide_image(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Enough entries that the walker is still sending when the test stops it."""
+    """Enough entries that the walker is still sending when the test stops it.
+
+    More than the scan's re-ordering window (REORDER_WINDOW tasks), so the main process cannot
+    have taken every task off the walker's pipe by the first progress report.
+    """
     root = tmp_path_factory.mktemp("wide")
     src = root / "src"
-    for d in range(5):
+    for d in range(12):
         (src / f"d{d}").mkdir(parents=True)
         for i in range(1000):
             (src / f"d{d}" / f"f{i:04d}.txt").write_bytes(b"y" * (i % 300))
     img = root / "wide.dd"
     subprocess.run(
-        ["mke2fs", "-q", "-t", "ext4", "-N", "6000", "-d", str(src), "-F", str(img), "48M"],
+        ["mke2fs", "-q", "-t", "ext4", "-b", "1024", "-N", "14000", "-d", str(src), "-F", str(img), "48M"],
         check=True,
         env={**os.environ, "E2FSPROGS_FAKE_TIME": "1700000000"},
     )

@@ -18,9 +18,9 @@ from typing import Any, ClassVar
 from textual.app import App
 from textual.binding import Binding, BindingType
 
-from kiosk.audit import AuditLog
+from kiosk.engine.triage import Hooks, TriageRequest, TriageResult, run_triage
 from kiosk.errors import KioskError
-from kiosk.triage import Hooks, TriageRequest, TriageResult, run_triage
+from kiosk.trust.audit import AuditLog
 from kiosk.tui.flow import KioskState, Settings
 from kiosk.tui.screens import CaseScreen, HomeScreen, ScanScreen
 from kiosk.tui.widgets import ConfirmScreen
@@ -134,7 +134,7 @@ def make_app(
 
 def default_settings(**overrides: Path | int | str | None) -> Settings:
     """Settings relative to the current folder, as ``kiosk tui`` uses them by default."""
-    from kiosk.signing import kiosk_home
+    from kiosk.trust.signing import kiosk_home
 
     values: dict[str, Any] = {
         "evidence_dir": Path("sample_images"),

@@ -15,15 +15,15 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from kiosk.attestation import REPORT, VerifiedReport, verify_report_dir
 from kiosk.config import load_config
+from kiosk.engine.scope import Scope, hash_categories, rule_categories
 from kiosk.errors import KioskError
-from kiosk.hashsets import HashIndex
-from kiosk.image import Evidence, find_segments
+from kiosk.evidence.image import Evidence, find_segments
+from kiosk.hashsets.index import HashIndex
 from kiosk.model import CaseRecord, LegalBasis, VolumeRecord
-from kiosk.rules import compile_packs
-from kiosk.scope import Scope, hash_categories, rule_categories
-from kiosk.signing import Signer, TrustStore, load_signer
+from kiosk.packs.load import compile_packs
+from kiosk.reports.attestation import REPORT, VerifiedReport, verify_report_dir
+from kiosk.trust.signing import Signer, TrustStore, load_signer
 
 RECOMMENDATION_TITLES = {
     "submit_for_examination": "SUBMIT FOR EXAMINATION",

@@ -20,11 +20,11 @@ from textual.content import Content
 from textual.message import Message
 from textual.widgets import Button, DataTable, Footer, Input, Label, Select, Static
 
-from kiosk.attestation import DECISIONS, write_review
 from kiosk.errors import KioskError
-from kiosk.report import render_text
+from kiosk.reports.attestation import DECISIONS, write_review
+from kiosk.reports.report import render_text
+from kiosk.tui.base import KioskScreen
 from kiosk.tui.flow import DECISION_LABELS, ReportEntry, check_report, report_dirs
-from kiosk.tui.screens import KioskScreen
 from kiosk.tui.widgets import TitleBar, cell, lines, plain, status
 
 SHORT_TITLES = {

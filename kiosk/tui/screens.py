@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+from typing import Any, ClassVar
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -19,7 +19,6 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.content import Content
 from textual.message import Message
-from textual.screen import Screen
 from textual.widgets import (
     Button,
     DataTable,
@@ -32,12 +31,13 @@ from textual.widgets import (
 )
 from textual.widgets.selection_list import Selection
 
-from kiosk.attestation import verify_report_dir
+from kiosk.engine.scope import Scope
+from kiosk.engine.triage import Hooks, TriageRequest, TriageResult
 from kiosk.errors import KioskError
-from kiosk.html import render_html
 from kiosk.model import CaseRecord, LegalBasis, Progress
-from kiosk.scope import Scope
-from kiosk.triage import Hooks, TriageRequest, TriageResult
+from kiosk.reports.attestation import verify_report_dir
+from kiosk.reports.html import render_html
+from kiosk.tui.base import KioskScreen
 from kiosk.tui.flow import (
     CASE_FIELDS,
     LEGAL_BASIS_LABELS,
@@ -54,12 +54,9 @@ from kiosk.tui.flow import (
     scope_from_form,
     visible,
 )
+from kiosk.tui.review import ReviewListScreen
 from kiosk.tui.widgets import CategoryList, ConfirmScreen, TitleBar, cell, lines, plain, status
 
-if TYPE_CHECKING:
-    from kiosk.tui.app import KioskApp
-
-T = TypeVar("T")
 MAX_TABLE_FINDINGS = 5000  # the table is a live view; the signed report holds every finding
 BANNER_STYLE = {
     "submit_for_examination": "submit",
@@ -67,19 +64,6 @@ BANNER_STYLE = {
     "inconclusive": "inconclusive",
 }
 BANNER_MARK = {"submit_for_examination": "▲", "no_matches_in_scope": "●", "inconclusive": "?"}
-
-
-class KioskScreen(Screen[T]):
-    """A screen that knows its app is the kiosk (typed access to settings and state)."""
-
-    @property
-    def kiosk(self) -> KioskApp:
-        from kiosk.tui.app import KioskApp
-
-        app = self.app
-        if not isinstance(app, KioskApp):
-            raise TypeError("kiosk screens run only inside KioskApp")
-        return app
 
 
 # --------------------------------------------------------------------------- home
@@ -169,8 +153,6 @@ class HomeScreen(KioskScreen[None]):
 
     @on(Button.Pressed, "#review")
     def action_review(self) -> None:
-        from kiosk.tui.review import ReviewListScreen
-
         self.app.push_screen(ReviewListScreen())
 
 

@@ -23,7 +23,7 @@ from textual.app import App
 from textual.pilot import Pilot
 from textual.widgets import Input
 
-from kiosk.signing import TrustStore, load_public
+from kiosk.trust.signing import TrustStore, load_public
 from kiosk.tui.app import KioskApp, TriageFn, make_app
 from kiosk.tui.flow import Settings
 from tests.conftest import DEMO_PUBLISHER, HASHSETS, RULES, SAMPLES

@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from kiosk.engine.triage import Hooks, TriageRequest, TriageResult
 from kiosk.model import Progress
-from kiosk.triage import Hooks, TriageRequest, TriageResult
 
 REASONS = {
     "submit_for_examination": ["2 file(s) matched rule-pack rules"],

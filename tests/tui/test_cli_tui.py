@@ -7,7 +7,7 @@ import json
 import subprocess
 import sys
 
-from kiosk.cli import build_parser, main
+from kiosk.cli.main import build_parser, main
 
 
 def test_kiosk_alone_means_the_terminal_app_and_needs_a_terminal() -> None:
@@ -36,7 +36,7 @@ def test_tui_options_have_defaults_relative_to_the_working_folder() -> None:
 def test_headless_commands_do_not_import_textual() -> None:
     code = (
         "import json, sys\n"
-        "from kiosk.cli import main\n"
+        "from kiosk.cli.main import main\n"
         "main(['report', 'verify', '/nonexistent'])\n"
         "print(json.dumps(sorted(sys.modules)))\n"
     )
@@ -44,7 +44,7 @@ def test_headless_commands_do_not_import_textual() -> None:
         [sys.executable, "-c", code], capture_output=True, check=True, text=True, timeout=60
     )
     modules = set(json.loads(out.stdout.splitlines()[-1]))
-    assert "kiosk.cli" in modules
+    assert "kiosk.cli.main" in modules
     assert "kiosk.tui" in modules  # only its argparse hook
     assert not {m for m in modules if m.split(".")[0] in ("textual", "rich")}
     assert "kiosk.tui.app" not in modules

@@ -11,9 +11,9 @@ import pytest
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Input, Select, Static
 
-from kiosk.attestation import verify_report_dir
 from kiosk.model import LegalBasis
-from kiosk.signing import TrustStore, kiosk_home
+from kiosk.reports.attestation import verify_report_dir
+from kiosk.trust.signing import TrustStore, kiosk_home
 from kiosk.tui.flow import Settings
 from kiosk.tui.screens import (
     CaseScreen,

@@ -11,9 +11,9 @@ import pytest
 from textual.pilot import Pilot
 from textual.widgets import DataTable
 
-from kiosk.cli import main
-from kiosk.signing import kiosk_home
-from kiosk.triage import TriageResult
+from kiosk.cli.main import main
+from kiosk.engine.triage import TriageResult
+from kiosk.trust.signing import kiosk_home
 from kiosk.tui.flow import Settings
 from kiosk.tui.review import DecisionScreen, ReportScreen, ReviewListScreen
 from tests.conftest import HASHSETS, RULES, SAMPLES

@@ -15,8 +15,8 @@ from pathlib import Path
 
 from textual.pilot import Pilot
 
-from kiosk.signing import Signer, key_id
-from kiosk.triage import TriageResult
+from kiosk.engine.triage import TriageResult
+from kiosk.trust.signing import Signer, key_id
 from kiosk.tui.flow import Settings
 from kiosk.tui.screens import ResultScreen
 from tests.conftest import RULES, fixed_hooks

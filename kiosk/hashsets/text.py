@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from kiosk.errors import HashSetError
-from kiosk.hashset_records import (
+from kiosk.hashsets.records import (
     ALGORITHM_NAMES,
     ALGORITHMS,
     BATCH_RECORDS,

@@ -2,12 +2,13 @@
 
 A pack is a directory ``rules/<pack>/``: ``pack.toml`` (name, version, description, maintainer,
 the externals and modules it needs, its categories), ``*.yar`` sources, ``tests/`` (samples, see
-``kiosk.ruletest``) and ``manifest.dsse.json`` (its signature, see ``kiosk.packsign``). What a
-valid pack is lives in ``kiosk.rulecheck``; this module decides whether the kiosk may use it.
+``kiosk.packs.selftest``) and ``manifest.dsse.json`` (its signature, see ``kiosk.packs.sign``).
+What a valid pack is lives in ``kiosk.packs.check``; this module decides whether the kiosk may
+use it.
 
 All packs compile together (one namespace per pack) so each file is matched once. Compiled
 rules reach worker processes as bytes in memory, from this compile or from the kiosk's own
-HMAC-verified cache (``kiosk.rulecache``) — never from a compiled file made elsewhere.
+HMAC-verified cache (``kiosk.packs.cache``) — never from a compiled file made elsewhere.
 
 Externals as LOKI/THOR define them (``filename``, ``filepath`` — the directory, ``extension`` —
 lower case with the dot, ``filetype`` — a magic-byte label such as ``EXE``, ``owner``, ``md5``)
@@ -30,15 +31,8 @@ import yara
 from kiosk import __version__
 from kiosk.errors import KioskError, RulesError
 from kiosk.model import RuleMatch
-from kiosk.packsign import (
-    VERSIONS_FILE,
-    VerifiedManifest,
-    VersionLedger,
-    time_text,
-    verify_manifest,
-)
-from kiosk.rulecache import RulesCache
-from kiosk.rulecheck import (
+from kiosk.packs.cache import RulesCache
+from kiosk.packs.check import (
     EXTERNALS,
     PackSource,
     RuleMeta,
@@ -47,11 +41,18 @@ from kiosk.rulecheck import (
     find_packs,
     read_pack,
 )
-from kiosk.rulegate import Gate, build_gate
-from kiosk.signing import TrustStore, kiosk_home
+from kiosk.packs.gate import Gate, build_gate
+from kiosk.packs.sign import (
+    VERSIONS_FILE,
+    VerifiedManifest,
+    VersionLedger,
+    time_text,
+    verify_manifest,
+)
+from kiosk.trust.signing import TrustStore, kiosk_home
 
-if TYPE_CHECKING:  # kiosk.audit imports kiosk.report, which imports this module
-    from kiosk.audit import AuditLog
+if TYPE_CHECKING:  # kiosk.trust.audit imports kiosk.reports.report, which imports this module
+    from kiosk.trust.audit import AuditLog
 
 RULEPACK = "rulepack"  # the manifest kind and the rulepack-versions.json key prefix
 __all__ = ["RULEPACK", "CompiledRules", "Matcher", "RuleMeta", "RulePack", "compile_packs"]

@@ -25,16 +25,8 @@ from typing import Any
 import rfc8785
 
 from kiosk.errors import HashSetError
-from kiosk.hashset_build import ImportRequest, build_version
-from kiosk.hashset_trust import (
-    PAYLOAD_TYPE,
-    SIGNATURE,
-    file_digests,
-    signed_payload,
-    utc_text,
-    version_key,
-)
-from kiosk.hashsets import (
+from kiosk.hashsets.build import ImportRequest, build_version
+from kiosk.hashsets.index import (
     CURRENT,
     DISPOSITIONS,
     MANIFEST,
@@ -42,7 +34,15 @@ from kiosk.hashsets import (
     check_name,
     read_manifest,
 )
-from kiosk.signing import Signer
+from kiosk.hashsets.trust import (
+    PAYLOAD_TYPE,
+    SIGNATURE,
+    file_digests,
+    signed_payload,
+    utc_text,
+    version_key,
+)
+from kiosk.trust.signing import Signer
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from kiosk.errors import ImageError, KioskError
-from kiosk.image import Evidence, WalkProblem
+from kiosk.evidence.image import Evidence, WalkProblem
 from kiosk.model import FileTask, MediaRecord, VolumeRecord
 
 BATCH = 512

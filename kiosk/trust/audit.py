@@ -23,8 +23,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from kiosk.canonical import canonical, utc_text
 from kiosk.errors import KioskError
-from kiosk.report import canonical, utc_text
 
 GENESIS = "0" * 64
 _DOMAIN = b"kiosk-audit-v1\0"

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from kiosk.audit import AuditLog
 from kiosk.errors import KioskError
-from kiosk.signing import kiosk_home
+from kiosk.trust.audit import AuditLog
+from kiosk.trust.signing import kiosk_home
 
 
 def audit_log() -> AuditLog:

@@ -1,8 +1,8 @@
 """Whether a hash-set version may be used: its signature, its files, its expiry, its version.
 
 A knowledge base that decides what an officer sees must come from the lab, whole and current. So
-a set is signed (``kiosk hashsets sign``): a DSSE envelope (kiosk.signing) whose payload is the
-RFC 8785 JSON ``{kind: "hashset", name, version, created, expires, files: {name: sha256}}``,
+a set is signed (``kiosk hashsets sign``): a DSSE envelope (kiosk.trust.signing) whose payload
+is the RFC 8785 JSON ``{kind: "hashset", name, version, created, expires, files: {name: sha256}}``,
 verified against the kiosk's trust store. The highest version accepted per set name is kept in
 ``$KIOSK_HOME/hashset-versions.json``, so an older, validly signed set cannot be slipped back in
 (rollback). ``check_version`` lists every reason not to trust a version; the caller refuses on
@@ -25,7 +25,7 @@ from typing import Any
 import rfc8785
 
 from kiosk.errors import HashSetError
-from kiosk.signing import TrustStore, VerificationError, verify_envelope
+from kiosk.trust.signing import TrustStore, VerificationError, verify_envelope
 
 SIGNATURE = "manifest.dsse.json"
 PAYLOAD_TYPE = "application/vnd.kiosk.manifest+json"

@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from kiosk.errors import HashSetError
-from kiosk.hashset_nsrl_vics import read_nsrl_csv, read_nsrl_rds3, read_vics
-from kiosk.hashset_records import BOM, MAX_LINE, Batch, Context
-from kiosk.hashset_text import (
+from kiosk.hashsets.nsrl_vics import read_nsrl_csv, read_nsrl_rds3, read_vics
+from kiosk.hashsets.records import BOM, MAX_LINE, Batch, Context
+from kiosk.hashsets.text import (
     BSD_SUM_LINE,
     GNU_SUM_LINE,
     LOKI_LINE,

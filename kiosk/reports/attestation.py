@@ -17,8 +17,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from kiosk.report import canonical, utc_text
-from kiosk.signing import (
+from kiosk.canonical import canonical, utc_text
+from kiosk.trust.signing import (
     INTOTO_STATEMENT,
     Signer,
     TrustedKey,

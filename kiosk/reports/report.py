@@ -9,15 +9,11 @@ never say even that.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
-import rfc8785
-
-from kiosk.hashsets import HashSet
-from kiosk.image import WalkProblem
+from kiosk.evidence.image import WalkProblem
+from kiosk.hashsets.index import HashSet
 from kiosk.model import (
     CaseRecord,
     FileResult,
@@ -27,76 +23,13 @@ from kiosk.model import (
     Recommendation,
     VolumeRecord,
 )
-from kiosk.rules import RulePack
+from kiosk.packs.load import RulePack
 
 SCHEMA_VERSION = "kiosk.triage-report/1"
 DEV_MODE_NOTE = (
     "DEV MODE: rule packs that failed signature, expiry or version checks were allowed "
     "(forensic staff testing; see rule_packs[].signed_by)"
 )
-
-
-_I_JSON_MAX = 2**53 - 1
-
-# Python's JSON encoder writes exactly RFC 8785's bytes for the values an inventory line holds:
-# ASCII keys (sorted the same way in UTF-16 and code-point order), strings (the same short
-# escapes and lower-case \u00xx for other control characters, everything else literal), integers
-# within I-JSON range, true/false/null, arrays and objects. It is about four times faster than
-# the pure-Python RFC 8785 serialiser, which matters at one line per file. Anything else (floats,
-# non-ASCII keys, strings that are not valid Unicode) goes to rfc8785 itself.
-_FAST_JSON = json.JSONEncoder(
-    ensure_ascii=False, sort_keys=True, separators=(",", ":"), allow_nan=False, check_circular=False
-)
-
-
-def _i_json(obj: Any, plain: list[bool]) -> Any:
-    t = type(obj)
-    if t is str or obj is None or t is bool:  # exact types first: this runs per inventory value
-        return obj
-    if t is int:
-        return obj if -_I_JSON_MAX <= obj <= _I_JSON_MAX else str(obj)
-    if t is dict:
-        if plain[0] and not all(type(k) is str and k.isascii() for k in obj):
-            plain[0] = False
-        return {k: _i_json(v, plain) for k, v in obj.items()}
-    if t is list or t is tuple:
-        return [_i_json(v, plain) for v in obj]
-    if isinstance(obj, bool | str):  # subclasses (str enums): as the JSON value they are
-        plain[0] = False
-        return obj
-    if isinstance(obj, int):
-        plain[0] = False
-        return obj if -_I_JSON_MAX <= obj <= _I_JSON_MAX else str(obj)
-    if isinstance(obj, dict | list | tuple):
-        plain[0] = False
-        return _i_json(dict(obj) if isinstance(obj, dict) else list(obj), plain)
-    plain[0] = False
-    return obj
-
-
-def canonical(obj: Any) -> bytes:
-    """RFC 8785 canonical JSON bytes.
-
-    Integers beyond ±(2^53 - 1) cannot round-trip through JSON (I-JSON); they only come from
-    corrupt or crafted metadata (a file "size" of 4e18), so they are written as decimal
-    strings rather than rounded or refused.
-    """
-    plain = [True]
-    value = _i_json(obj, plain)
-    if plain[0]:
-        try:
-            return _FAST_JSON.encode(value).encode("utf-8")
-        except UnicodeEncodeError:  # a lone surrogate: rfc8785 decides what that becomes
-            pass
-    out: bytes = rfc8785.dumps(value)
-    return out
-
-
-def utc_text(t: datetime) -> str:
-    """An aware datetime as RFC 3339 UTC text with a Z (microseconds kept)."""
-    if t.tzinfo is None:
-        raise ValueError("naive datetime in a report")
-    return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def visible(text: str) -> str:

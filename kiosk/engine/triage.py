@@ -27,17 +27,26 @@ import pytsk3
 import yara
 
 from kiosk import __version__
-from kiosk.attestation import ENVELOPE, REPORT, sign_report
-from kiosk.audit import AuditLog
+from kiosk.canonical import canonical, utc_text
+from kiosk.engine.scan import (
+    DEFAULT_MAX_YARA_BYTES,
+    ScanConfig,
+    WorkerPool,
+    progress_ticker,
+    scan_tasks,
+)
+from kiosk.engine.scope import Scope, ScopeFilter, check_scope
 from kiosk.errors import CaseError, KioskError, ReportError
-from kiosk.hashsets import HashIndex
-from kiosk.image import Evidence, WalkProblem
+from kiosk.evidence.image import Evidence, WalkProblem
+from kiosk.evidence.walker import Walker
+from kiosk.hashsets.index import HashIndex
 from kiosk.model import CaseRecord, Outcome, Progress
-from kiosk.report import (
+from kiosk.packs.load import CompiledRules, compile_packs
+from kiosk.reports.attestation import ENVELOPE, REPORT, sign_report
+from kiosk.reports.report import (
     SCHEMA_VERSION,
     MediaHashes,
     Tally,
-    canonical,
     case_record,
     coverage,
     file_record,
@@ -46,19 +55,9 @@ from kiosk.report import (
     not_examined,
     pack_records,
     recommend,
-    utc_text,
 )
-from kiosk.rules import CompiledRules, compile_packs
-from kiosk.scan import (
-    DEFAULT_MAX_YARA_BYTES,
-    ScanConfig,
-    WorkerPool,
-    progress_ticker,
-    scan_tasks,
-)
-from kiosk.scope import Scope, ScopeFilter, check_scope
-from kiosk.signing import Signer, SigningError
-from kiosk.walker import Walker
+from kiosk.trust.audit import AuditLog
+from kiosk.trust.signing import Signer, SigningError
 
 PROGRESS_INTERVAL_S = 0.2
 

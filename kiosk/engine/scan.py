@@ -33,10 +33,10 @@ import magic
 import yara
 
 from kiosk.errors import HashSetError, KioskError
-from kiosk.hashsets import HashIndex
-from kiosk.image import Evidence, FileReader, SparseStreamError
+from kiosk.evidence.image import Evidence, FileReader, SparseStreamError
+from kiosk.hashsets.index import HashIndex
 from kiosk.model import FileResult, FileStatus, FileTask
-from kiosk.rules import Matcher, RuleMeta
+from kiosk.packs.load import Matcher, RuleMeta
 
 HEAD_BYTES = 8192  # libmagic sees the head only: one call per file, ~0.2 ms
 DEFAULT_MAX_YARA_BYTES = 64 << 20
@@ -65,7 +65,7 @@ class ScanConfig:
     max_sparse_bytes: int = DEFAULT_MAX_SPARSE_BYTES
     workers: int = 2
     gate_blob: bytes | None = None  # reduced rule set for files no format-gated rule can match
-    gate_prefixes: tuple[bytes, ...] = ()  # heads that need the full set (kiosk.rulegate)
+    gate_prefixes: tuple[bytes, ...] = ()  # heads that need the full set (kiosk.packs.gate)
     yara_enabled: bool = True  # False: hash-only run (--no-yara); every file says so
 
 

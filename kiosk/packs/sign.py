@@ -4,15 +4,15 @@ A manifest is RFC 8785 JSON ``{kind, name, version, created, expires, files: {re
 in a DSSE envelope (payload type ``application/vnd.kiosk.manifest+json``) written as
 ``manifest.dsse.json`` inside the directory it covers. It lists *every* file there, so a changed,
 removed or added file — a planted ``.yar`` included — is refused, not only an edited one. Who may
-sign is the trust store's business (``kiosk.signing``), never the envelope's.
+sign is the trust store's business (``kiosk.trust.signing``), never the envelope's.
 
 Rollback: ``$KIOSK_HOME/rulepack-versions.json`` holds the highest version of each pack the kiosk
 has used, ``{"rulepack:<name>": "<version>"}``; a lower version is refused.
 Versions compare per dot-separated component, numerically when both components are numbers,
 otherwise as text, missing components counting as 0 (so ``1.0`` equals ``1.0.0``).
 
-This module knows nothing of YARA: ``kiosk.rules`` decides what a refusal means for a scan.
-It serialises with ``rfc8785`` directly because ``kiosk.report`` imports ``kiosk.rules``.
+This module knows nothing of YARA: ``kiosk.packs.load`` decides what a refusal means for a scan.
+It serialises with ``rfc8785`` directly (the same bytes as ``kiosk.canonical`` for manifests).
 """
 
 from __future__ import annotations
@@ -30,7 +30,13 @@ from typing import Any
 
 import rfc8785
 
-from kiosk.signing import Signer, TrustStore, VerificationError, open_envelope, verify_envelope
+from kiosk.trust.signing import (
+    Signer,
+    TrustStore,
+    VerificationError,
+    open_envelope,
+    verify_envelope,
+)
 
 MANIFEST_FILE = "manifest.dsse.json"
 MANIFEST_PAYLOAD_TYPE = "application/vnd.kiosk.manifest+json"

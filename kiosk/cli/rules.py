@@ -1,8 +1,9 @@
 """``kiosk rules …``: forensic staff's commands for rule packs — list, check, test, sign.
 
-A thin layer over ``kiosk.rulecheck``, ``kiosk.ruletest`` and ``kiosk.packsign``. Errors are
-``KioskError``s, which ``kiosk.cli.main`` prints as one line with exit code 1. A pack is named
-either by its name under ``--rules`` (default ``rules``) or by a path to its directory.
+A thin layer over ``kiosk.packs.check``, ``kiosk.packs.selftest`` and ``kiosk.packs.sign``.
+Errors are ``KioskError``s, which ``kiosk.cli.main.main`` prints as one line with exit code 1.
+A pack is named either by its name under ``--rules`` (default ``rules``) or by a path to its
+directory.
 """
 
 from __future__ import annotations
@@ -13,9 +14,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from kiosk.audit import AuditLog
 from kiosk.errors import KioskError, RulesError
-from kiosk.packsign import (
+from kiosk.packs.check import PackSource, check_pack, find_packs, read_pack
+from kiosk.packs.load import RULEPACK
+from kiosk.packs.selftest import run_pack_tests
+from kiosk.packs.sign import (
     VERSIONS_FILE,
     VersionLedger,
     build_manifest,
@@ -24,10 +27,8 @@ from kiosk.packsign import (
     verify_manifest,
     write_manifest,
 )
-from kiosk.rulecheck import PackSource, check_pack, find_packs, read_pack
-from kiosk.rules import RULEPACK
-from kiosk.ruletest import run_pack_tests
-from kiosk.signing import TrustStore, kiosk_home, load_signer
+from kiosk.trust.audit import AuditLog
+from kiosk.trust.signing import TrustStore, kiosk_home, load_signer
 
 DEFAULT_VALID_DAYS = 365
 

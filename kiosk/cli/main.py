@@ -17,18 +17,20 @@ from pathlib import Path
 from types import FrameType
 from typing import TextIO
 
-from kiosk import __version__, cli_hashsets, cli_rules
-from kiosk.attestation import DECISIONS, VerifiedReport, verify_report_dir, write_review
-from kiosk.audit import Checkpoint, verify_log
-from kiosk.case_export import case_bundle, case_json
-from kiosk.cli_common import audit_log, parse_time
+from kiosk import __version__
+from kiosk.cli import hashsets as cli_hashsets
+from kiosk.cli import rules as cli_rules
+from kiosk.cli.common import audit_log, parse_time
 from kiosk.config import load_config
+from kiosk.engine.triage import Hooks, TriageRequest, run_triage
 from kiosk.errors import KioskError, ReportError
-from kiosk.html import render_html
 from kiosk.model import CaseRecord, LegalBasis, Outcome, Progress
-from kiosk.report import render_text
-from kiosk.signing import TrustStore, init_key, kiosk_home, load_public, load_signer
-from kiosk.triage import Hooks, TriageRequest, run_triage
+from kiosk.reports.attestation import DECISIONS, VerifiedReport, verify_report_dir, write_review
+from kiosk.reports.case import case_bundle, case_json
+from kiosk.reports.html import render_html
+from kiosk.reports.report import render_text
+from kiosk.trust.audit import Checkpoint, verify_log
+from kiosk.trust.signing import TrustStore, init_key, kiosk_home, load_public, load_signer
 from kiosk.tui import add_parser as add_tui_parser
 from kiosk.tui import run_app
 

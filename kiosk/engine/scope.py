@@ -21,9 +21,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kiosk.errors import CaseError
-from kiosk.hashsets import HashIndex
+from kiosk.hashsets.index import HashIndex
 from kiosk.model import FileResult, HashMatch
-from kiosk.rules import CompiledRules
+from kiosk.packs.load import CompiledRules
 
 
 @dataclass(frozen=True, slots=True)

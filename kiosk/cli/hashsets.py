@@ -18,12 +18,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from kiosk.cli_common import audit_log, parse_time
+from kiosk.cli.common import audit_log, parse_time
 from kiosk.errors import HashSetError
-from kiosk.hashset_import import FORMATS
-from kiosk.hashset_records import BY_HEX_LENGTH
-from kiosk.hashsets import DISPOSITIONS, HashIndex, find_sets, inspect_set, trust_context
-from kiosk.signing import load_signer
+from kiosk.hashsets.formats import FORMATS
+from kiosk.hashsets.index import DISPOSITIONS, HashIndex, find_sets, inspect_set, trust_context
+from kiosk.hashsets.records import BY_HEX_LENGTH
+from kiosk.trust.signing import load_signer
 
 
 def add_parser(sub: Any) -> None:
@@ -102,8 +102,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _import(args: argparse.Namespace) -> int:
-    from kiosk.hashset_build import ImportRequest
-    from kiosk.hashset_store import import_set
+    from kiosk.hashsets.build import ImportRequest
+    from kiosk.hashsets.store import import_set
 
     req = ImportRequest(
         name=args.name,
@@ -152,7 +152,7 @@ def _import(args: argparse.Namespace) -> int:
 def _sign(args: argparse.Namespace) -> int:
     signer = load_signer(args.key)
     expires = parse_time(args.expires) if args.expires else None
-    from kiosk.hashset_store import sign_set
+    from kiosk.hashsets.store import sign_set
 
     path = sign_set(args.hashsets, args.name, signer, expires)
     version = path.parent.name
@@ -275,7 +275,7 @@ def _lookup(args: argparse.Namespace) -> int:
 
 
 def _remove(args: argparse.Namespace) -> int:
-    from kiosk.hashset_store import remove_set
+    from kiosk.hashsets.store import remove_set
 
     version = remove_set(args.hashsets, args.name)
     audit_log().append("hashset_removed", name=args.name, version=version)

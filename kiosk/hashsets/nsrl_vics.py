@@ -24,7 +24,7 @@ from typing import IO, Any
 import ijson
 
 from kiosk.errors import HashSetError
-from kiosk.hashset_records import (
+from kiosk.hashsets.records import (
     ALGORITHM_NAMES,
     BOM,
     Batch,

@@ -28,12 +28,12 @@ import numpy as np
 
 from kiosk import __version__
 from kiosk.errors import HashSetError
-from kiosk.hashpack import FORMAT_VERSION, HEADER, HEADER_SIZE, MAGIC
-from kiosk.hashset_import import Source, read_source
-from kiosk.hashset_nsrl_vics import load_category_map
-from kiosk.hashset_records import ALGORITHMS, WIDTH, Batch, Context
-from kiosk.hashset_trust import utc_text
-from kiosk.hashsets import MANIFEST_FORMAT, PROPS
+from kiosk.hashsets.formats import Source, read_source
+from kiosk.hashsets.hpk import FORMAT_VERSION, HEADER, HEADER_SIZE, MAGIC
+from kiosk.hashsets.index import MANIFEST_FORMAT, PROPS
+from kiosk.hashsets.nsrl_vics import load_category_map
+from kiosk.hashsets.records import ALGORITHMS, WIDTH, Batch, Context
+from kiosk.hashsets.trust import utc_text
 
 SPILL_RECORDS = 1 << 20
 PARTITION_BITS = 8

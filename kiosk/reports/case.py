@@ -30,9 +30,10 @@ import json
 import uuid
 from typing import Any
 
-from kiosk.attestation import ENVELOPE, REPORT, REPORT_PREDICATE, VerifiedReport
+from kiosk.canonical import canonical
 from kiosk.errors import KioskError
-from kiosk.report import SCHEMA_VERSION, canonical
+from kiosk.reports.attestation import ENVELOPE, REPORT, REPORT_PREDICATE, VerifiedReport
+from kiosk.reports.report import SCHEMA_VERSION
 
 Node = dict[str, Any]
 
@@ -75,7 +76,8 @@ def _ref(node: Node) -> Node:
 
 def _integer(value: int | str) -> int | Node:
     """A size as xsd:integer. Reports write integers beyond 2^53 (crafted metadata) as decimal
-    strings (kiosk.report.canonical); they stay exact here, typed rather than plain strings."""
+    strings (kiosk.canonical.canonical); they stay exact here, typed rather than plain
+    strings."""
     return value if isinstance(value, int) else {"@type": "xsd:integer", "@value": str(value)}
 
 

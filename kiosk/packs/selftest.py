@@ -21,8 +21,8 @@ from pathlib import Path
 import yara
 
 from kiosk.errors import RulesError
-from kiosk.rulecheck import check_pack, compile_pack_sources, read_pack
-from kiosk.rules import file_externals
+from kiosk.packs.check import check_pack, compile_pack_sources, read_pack
+from kiosk.packs.load import file_externals
 
 TIMEOUT_S = 60
 

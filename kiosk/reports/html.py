@@ -10,8 +10,8 @@ from __future__ import annotations
 from html import escape
 from typing import Any
 
-from kiosk.attestation import VerifiedReport
-from kiosk.report import DEV_MODE_NOTE, visible
+from kiosk.reports.attestation import VerifiedReport
+from kiosk.reports.report import DEV_MODE_NOTE, visible
 
 _TITLES = {
     "submit_for_examination": "SUBMIT FOR EXAMINATION",

@@ -32,13 +32,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kiosk.errors import HashSetError
-from kiosk.hashpack import Pack
-from kiosk.hashset_trust import Verdict, VersionBook, check_version, version_key
+from kiosk.hashsets.hpk import Pack
+from kiosk.hashsets.trust import Verdict, VersionBook, check_version, version_key
 from kiosk.model import HashMatch
-from kiosk.signing import SigningError, TrustStore, kiosk_home
+from kiosk.trust.signing import SigningError, TrustStore, kiosk_home
 
-if TYPE_CHECKING:  # kiosk.audit imports kiosk.report, which imports this module
-    from kiosk.audit import AuditLog
+if TYPE_CHECKING:  # kiosk.trust.audit imports kiosk.reports.report, which imports this module
+    from kiosk.trust.audit import AuditLog
 
 ALGORITHMS = {"md5": 16, "sha1": 20, "sha256": 32}  # raw digest widths
 LOOKUP_ORDER = ("sha256", "sha1", "md5")  # strongest first: the match names the best evidence
