@@ -108,3 +108,21 @@ def test_a_broken_image_is_a_clean_preflight_error(tmp_path: Path) -> None:
     with Walker(resolve([junk])) as w, pytest.raises(ImageError, match="no filesystem found"):
         w.preflight()
 
+
+def test_a_walker_killed_before_its_preflight_is_a_clean_image_error() -> None:
+    with Walker(resolve([SAMPLES / "ext4.dd"])) as w:
+        assert w.pid is not None
+        os.kill(w.pid, signal.SIGKILL)  # still starting up: nothing can have been sent yet
+        with pytest.raises(ImageError, match=r"the parser crashed \(signal 9\)"):
+            w.preflight()
+
+
+@pytest.mark.parametrize("name", ["gpt.dd", "ewf.E01"])
+def test_the_survey_gives_media_and_volumes_as_the_in_process_parse_does(name: str) -> None:
+    """What the app's preflight uses: no counting walk, the same records."""
+    ref = resolve([SAMPLES / name])
+    with Evidence(ref) as ev:
+        want = (ev.record, ev.volumes())
+    with Walker(ref, count=False) as w:
+        got = w.survey()
+    assert (got.media, got.volumes) == want
