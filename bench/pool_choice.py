@@ -587,13 +587,15 @@ def run_one(variant: str, image: Path, rules_dir: Path, results_out: Path) -> di
     """Scan the image once with one variant; returns the figures (in this fresh process)."""
     from kiosk.engine.scan import ScanConfig, scan_tasks
     from kiosk.evidence.image import Evidence
+    from kiosk.evidence.resolve import resolve
     from kiosk.packs.load import compile_packs
 
     compiled = compile_packs(rules_dir, dev=True)  # unsigned bench pack; matching is the same
     kind, _, count = variant.partition("-")
     workers = int(count) if kind in ("procs", "threads") else 0
+    ref = resolve([image])
     cfg = ScanConfig(
-        image=(str(image),),
+        evidence=ref,
         rules_blob=compiled.to_bytes(),
         rule_meta=dict(compiled.meta),
         hashsets_dir=None,
@@ -614,7 +616,7 @@ def run_one(variant: str, image: Path, rules_dir: Path, results_out: Path) -> di
     lines: list[str] = []
     statuses: Counter[str] = Counter()
     nbytes = 0
-    with Evidence(image) as ev:
+    with Evidence(ref) as ev:
         for r in scan(ev.walk(ev.volumes())):
             statuses[str(r.status)] += 1
             nbytes += r.bytes_read

@@ -7,6 +7,7 @@ cannot go on without. Every message is written to be shown to an officer as one 
     KioskError                  anything kiosk refuses to do, with a one-line reason
      ├── ImageError             the evidence cannot be opened or read as an image
      │    └── SegmentError      a segment of a split or EWF image is missing or unreadable
+     ├── SparseStreamError      a stream stores no data at all: nothing to read (caught per file)
      ├── RulesError             a rule pack cannot be loaded or compiled
      ├── HashSetError           a hash set cannot be loaded
      ├── CaseError              the case, officer or legal-basis record is incomplete
@@ -29,6 +30,13 @@ class ImageError(KioskError):
 
 class SegmentError(ImageError):
     """A segment of a split raw or EWF image is missing, out of order or unreadable."""
+
+
+class SparseStreamError(KioskError):
+    """A stream with no stored runs (NTFS ``$BadClus:$Bad``): TSK, like icat, reads nothing.
+
+    Raised while reading one file's content; the scan records the file with this reason.
+    """
 
 
 class RulesError(KioskError):

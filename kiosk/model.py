@@ -11,6 +11,8 @@ from dataclasses import dataclass, field, fields
 from enum import StrEnum
 from typing import Any
 
+from kiosk.locator import Locator
+
 
 class LegalBasis(StrEnum):
     """The kind of authority under which a device may be examined."""
@@ -64,19 +66,14 @@ class CaseRecord:
 class FileTask:
     """One stream of one file to read, found by the walk; metadata only, never content.
 
-    ``attr_type``/``attr_id`` name the TSK attribute (NTFS ``$DATA`` streams); ``-1`` means the
-    default attribute. ``readable`` is False when the walk found only a name (deleted entry whose
-    metadata is gone): the worker then records it without reading.
+    ``locator`` says where its bytes are (``kiosk.locator``): only ``kiosk.evidence`` opens it.
+    ``readable`` is False when the walk found only a name (deleted entry whose metadata is
+    gone): the worker then records it without reading.
     """
 
     seq: int
-    volume: int
-    fs_offset: int
-    fs_type: str
+    locator: Locator
     path: str
-    inode: int
-    attr_type: int
-    attr_id: int
     allocated: bool
     size: int
     readable: bool = True
@@ -87,13 +84,47 @@ class FileTask:
         """The last path component (with any ``:stream`` suffix)."""
         return self.path.rsplit("/", 1)[-1]
 
+    # What the report's inventory lines name a file by, read from the locator.
+
+    @property
+    def volume(self) -> int:
+        """Index of the volume the file lies in."""
+        return self.locator.fs.volume.index
+
+    @property
+    def fs_offset(self) -> int:
+        """Byte offset in the media of the filesystem holding the file."""
+        return self.locator.fs.volume.offset
+
+    @property
+    def fs_type(self) -> str:
+        """Type of that filesystem (``ext4``, ``ntfs``, ``fat16`` ...)."""
+        return self.locator.fs.fs_type
+
+    @property
+    def inode(self) -> int:
+        """The entry's metadata address in its filesystem."""
+        return self.locator.inode
+
     def __reduce__(self) -> tuple[type[FileTask], tuple[Any, ...]]:
         # Every task crosses two pipes (walker -> scan -> worker); a plain tuple pickles about
-        # four times faster than a frozen dataclass's generic state.
+        # four times faster than a frozen dataclass's generic state. The locator pickles the
+        # same way (kiosk.locator).
         return (FileTask, _TASK_FIELDS(self))
 
 
 _TASK_FIELDS = operator.attrgetter(*(f.name for f in fields(FileTask)))
+
+
+@dataclass(frozen=True, slots=True)
+class WalkProblem:
+    """An area the walk could not enter (a directory that would not open, a loop, depth cut)."""
+
+    volume: int
+    path: str
+    inode: int
+    reason: str
+    blocking: bool = True  # False when nothing was missed (a second path to a walked directory)
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from kiosk.evidence.image import Evidence, FileReader
+from kiosk.evidence.image import Evidence
+from kiosk.evidence.resolve import resolve
 from tests.conftest import MARKER
 from tests.oracle import fls, icat_sha256
 
@@ -71,15 +72,14 @@ def test_detected_walked_and_read_as_the_sleuth_kit_does(
     images: dict[str, tuple[Path, str, bool]], name: str
 ) -> None:
     img, fs_type, has_files = images[name]
-    with Evidence(img) as ev:
+    with Evidence(resolve([img])) as ev:
         (vol,) = ev.volumes()
         assert (vol.fs_type, vol.examined) == (fs_type, True)
         tasks = list(ev.walk([vol]))
-        reader = FileReader(ev)
         contents: dict[str, bytes | None] = {}
         for t in tasks:
             try:
-                contents[t.path] = b"".join(reader.chunks(t))
+                contents[t.path] = b"".join(ev.chunks(t))
             except OSError:
                 contents[t.path] = None  # must agree with icat failing too
     # fls needs the type spelled out where TSK's own detection fails (the few-clusters FAT32)

@@ -10,8 +10,9 @@ from typing import Any
 import pytest
 
 from kiosk.errors import ImageError
-from kiosk.evidence.image import Evidence, FileReader, WalkProblem
-from kiosk.model import FileTask
+from kiosk.evidence.image import Evidence
+from kiosk.evidence.resolve import resolve
+from kiosk.model import FileTask, WalkProblem
 from tests.conftest import IMAGES, MARKER, SAMPLES
 from tests.oracle import fls, icat_sha256
 
@@ -27,16 +28,16 @@ def _oracle_image(name: str) -> Path:
 def _walk(name: str) -> tuple[list[Any], list[FileTask], list[WalkProblem]]:
     im = IMAGES[name]
     problems: list[WalkProblem] = []
-    with Evidence(SAMPLES / im["segments"][0]) as ev:
+    with Evidence(resolve([SAMPLES / im["segments"][0]])) as ev:
         vols = ev.volumes()
         tasks = list(ev.walk(vols, problems))
     return vols, tasks, problems
 
 
 def _content_sha256(name: str, task: FileTask) -> str:
-    with Evidence(SAMPLES / IMAGES[name]["segments"][0]) as ev:
+    with Evidence(resolve([SAMPLES / IMAGES[name]["segments"][0]])) as ev:
         ev.volumes()
-        return hashlib.sha256(b"".join(FileReader(ev).chunks(task))).hexdigest()
+        return hashlib.sha256(b"".join(ev.chunks(task))).hexdigest()
 
 
 @pytest.mark.parametrize("name", ALL)
@@ -73,14 +74,14 @@ def test_walk_lists_exactly_what_fls_lists(name: str) -> None:
 def test_every_readable_file_reads_as_icat_reads_it(name: str) -> None:
     _, tasks, _ = _walk(name)
     checked = 0
-    with Evidence(SAMPLES / IMAGES[name]["segments"][0]) as ev:
+    with Evidence(resolve([SAMPLES / IMAGES[name]["segments"][0]])) as ev:
         ev.volumes()
-        reader = FileReader(ev)
         for t in tasks:
             if not t.readable or t.path.endswith(":$Bad"):
                 continue
-            spec = str(t.inode) if t.attr_id < 0 else f"{t.inode}-{t.attr_type}-{t.attr_id}"
-            content = b"".join(reader.chunks(t))
+            loc = t.locator
+            spec = str(t.inode) if loc.attr_id < 0 else f"{t.inode}-{loc.attr_type}-{loc.attr_id}"
+            content = b"".join(ev.chunks(t))
             oracle = icat_sha256(_oracle_image(name), t.fs_offset, spec)
             if oracle is None:
                 # icat refuses entries with no data attribute (unused NTFS records): we read none
@@ -117,11 +118,11 @@ def test_ntfs_alternate_data_stream_is_its_own_file() -> None:
     (ads,) = [t for t in tasks if t.path == "/report.txt:hidden"]
     (main,) = [t for t in tasks if t.path == "/report.txt"]
     assert ads.inode == main.inode
-    assert ads.attr_id != main.attr_id
-    with Evidence(SAMPLES / "ntfs.dd") as ev:
+    assert ads.locator.attr_id != main.locator.attr_id
+    with Evidence(resolve([SAMPLES / "ntfs.dd"])) as ev:
         ev.volumes()
-        stream = b"".join(FileReader(ev).chunks(ads))
-        body = b"".join(FileReader(ev).chunks(main))
+        stream = b"".join(ev.chunks(ads))
+        body = b"".join(ev.chunks(main))
     assert MARKER in stream
     assert MARKER not in body
 
@@ -129,7 +130,7 @@ def test_ntfs_alternate_data_stream_is_its_own_file() -> None:
 @pytest.mark.parametrize("name", ["ewf.E01", "split.001"])
 def test_containers_decode_to_the_same_media_as_their_raw_source(name: str) -> None:
     im = IMAGES[name]
-    with Evidence(SAMPLES / im["segments"][0]) as ev:
+    with Evidence(resolve([SAMPLES / im["segments"][0]])) as ev:
         h = hashlib.sha256()
         assert ev.hash_media([h], lambda: False)
         digest = h.hexdigest()
@@ -139,14 +140,14 @@ def test_containers_decode_to_the_same_media_as_their_raw_source(name: str) -> N
 
 
 def test_ewf_stored_hash_is_read() -> None:
-    with Evidence(SAMPLES / "ewf.E01") as ev:
+    with Evidence(resolve([SAMPLES / "ewf.E01"])) as ev:
         assert ev.record.ewf_stored_hashes["md5"] == IMAGES["ewf.E01"]["ewf_md5"]
 
 
 def test_media_hash_stops_when_asked_and_refuses_a_short_image(tmp_path: Path) -> None:
     img = tmp_path / "short.dd"
     img.write_bytes((SAMPLES / "ext4.dd").read_bytes())
-    with Evidence(img) as ev:
+    with Evidence(resolve([img])) as ev:
         whole = hashlib.sha256()
         assert ev.hash_media([whole], lambda: False, chunk=3000)  # pieces not sector-aligned
         assert whole.hexdigest() == IMAGES["ext4.dd"]["sha256"]

@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kiosk.canonical import canonical
-from kiosk.evidence.image import WalkProblem
+from kiosk.locator import FsLoc, StreamLoc, VolumeLoc
 from kiosk.model import (
     FileResult,
     FileStatus,
@@ -17,6 +17,7 @@ from kiosk.model import (
     Recommendation,
     RuleMatch,
     VolumeRecord,
+    WalkProblem,
 )
 from kiosk.reports.report import (
     MediaHashes,
@@ -42,7 +43,8 @@ OK_HASH = MediaHashes({"sha256": "00"}, {})
 
 
 def _task(seq: int, path: str = "/a", size: int = 10) -> FileTask:
-    return FileTask(seq, 0, 0, "ext4", path, 10 + seq, 1, -1, True, size)
+    loc = StreamLoc(FsLoc(VolumeLoc(0, 0), "ext4"), 10 + seq, 1, -1)
+    return FileTask(seq, loc, path, True, size)
 
 
 def _tally(*results: FileResult) -> Tally:

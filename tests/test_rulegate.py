@@ -17,6 +17,7 @@ import pytest
 from kiosk.canonical import canonical
 from kiosk.engine.scan import YARA_DISABLED, ScanConfig, scan_tasks
 from kiosk.evidence.image import Evidence
+from kiosk.evidence.resolve import resolve
 from kiosk.hashsets.index import HashIndex
 from kiosk.packs.gate import gate_prefix
 from kiosk.packs.load import CompiledRules, Matcher, compile_packs
@@ -158,7 +159,7 @@ def test_scan_records_are_identical_with_and_without_gating(tmp_path: Path) -> N
     subprocess.run(["mke2fs", "-q", "-t", "ext4", "-d", str(tree), str(img), "4M"], check=True)
     rules = _pack(tmp_path)
     base = ScanConfig(
-        image=(str(img),),
+        evidence=resolve([img]),
         rules_blob=rules.to_bytes(),
         rule_meta=dict(rules.meta),
         hashsets_dir=None,
@@ -168,7 +169,7 @@ def test_scan_records_are_identical_with_and_without_gating(tmp_path: Path) -> N
     gated = ScanConfig(
         **{**_fields(base), "gate_blob": rules.gate_bytes(), "gate_prefixes": rules.gate_prefixes}
     )
-    with Evidence(img) as ev:
+    with Evidence(resolve([img])) as ev:
         tasks = list(ev.walk(ev.volumes()))
     a = [canonical(file_record(r)) for r in scan_tasks(tasks, base)]
     b = [canonical(file_record(r)) for r in scan_tasks(tasks, gated)]

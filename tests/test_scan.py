@@ -14,6 +14,7 @@ from pathlib import Path
 from kiosk.canonical import canonical
 from kiosk.engine.scan import BESIDE_MD5_MIN, ScanConfig, scan_tasks
 from kiosk.evidence.image import Evidence
+from kiosk.evidence.resolve import resolve
 from kiosk.hashsets.index import HashIndex
 from kiosk.model import FileResult, FileStatus, FileTask
 from kiosk.packs.load import compile_packs
@@ -27,7 +28,7 @@ def _config(image: Path, workers: int, cap: int = TEST_CAP) -> ScanConfig:
     rules = compile_packs(RULES, dev=True)  # the engine, not trust: see test_rules.py
     index = HashIndex.load(HASHSETS)
     return ScanConfig(
-        image=(str(image),),
+        evidence=resolve([image]),
         rules_blob=rules.to_bytes(),
         rule_meta=dict(rules.meta),
         hashsets_dir=str(HASHSETS),
@@ -38,7 +39,7 @@ def _config(image: Path, workers: int, cap: int = TEST_CAP) -> ScanConfig:
 
 
 def _tasks(image: Path) -> list[FileTask]:
-    with Evidence(image) as ev:
+    with Evidence(resolve([image])) as ev:
         return list(ev.walk(ev.volumes()))
 
 

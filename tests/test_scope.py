@@ -10,13 +10,14 @@ from kiosk.engine.scope import Scope, ScopeFilter, check_scope, hash_categories,
 from kiosk.engine.triage import TriageResult
 from kiosk.errors import CaseError
 from kiosk.hashsets.index import HashIndex
+from kiosk.locator import FsLoc, StreamLoc, VolumeLoc
 from kiosk.model import FileResult, FileStatus, FileTask, HashMatch, RuleMatch
 from kiosk.packs.load import compile_packs
 from tests.conftest import HASHSETS, RULES
 
 Triage = Callable[..., TriageResult]
 
-TASK = FileTask(1, 0, 0, "ext4", "/a", 11, 1, -1, True, 10)
+TASK = FileTask(1, StreamLoc(FsLoc(VolumeLoc(0, 0), "ext4"), 11, 1, -1), "/a", True, 10)
 YARA = RuleMatch("demo", "r", "fraud", "high", "d")
 BAD = HashMatch("bad", "1", "sha256", "known_bad", "csam")
 GOOD = HashMatch("good", "1", "sha256", "known_good", "os")

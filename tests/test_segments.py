@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from kiosk.errors import ImageError
-from kiosk.evidence.image import Evidence, find_segments
+from kiosk.evidence.image import Evidence
+from kiosk.evidence.resolve import find_segments, resolve
 
 
 def _write(folder: Path, names: list[str]) -> list[Path]:
@@ -46,7 +47,7 @@ def test_a_single_numbered_file_is_plain_raw_and_a_dd_is_not_split(tmp_path: Pat
 
 def test_split_reads_cross_segment_boundaries(tmp_path: Path) -> None:
     paths = _write(tmp_path, ["d.001", "d.002", "d.003"])
-    with Evidence(paths[0]) as ev:
+    with Evidence(resolve([paths[0]])) as ev:
         parts = _Collect()
         assert ev.hash_media([parts], lambda: False, chunk=700)
         data = b"".join(parts.chunks)

@@ -13,8 +13,10 @@ import pytest
 
 from kiosk.engine.triage import TriageResult
 from kiosk.errors import ImageError
-from kiosk.evidence.image import Evidence, WalkProblem
+from kiosk.evidence.image import Evidence
+from kiosk.evidence.resolve import resolve
 from kiosk.evidence.walker import KEEP_TASKS, Walker
+from kiosk.model import WalkProblem
 from tests.conftest import SAMPLES, fixed_hooks
 
 Triage = Callable[..., TriageResult]
@@ -35,7 +37,10 @@ def wide_image(tmp_path_factory: pytest.TempPathFactory) -> Path:
             (src / f"d{d}" / f"f{i:04d}.txt").write_bytes(b"y" * (i % 300))
     img = root / "wide.dd"
     subprocess.run(
-        ["mke2fs", "-q", "-t", "ext4", "-b", "1024", "-N", "14000", "-d", str(src), "-F", str(img), "48M"],
+        [
+            *("mke2fs", "-q", "-t", "ext4", "-b", "1024", "-N", "14000"),
+            *("-d", str(src), "-F", str(img), "48M"),
+        ],
         check=True,
         env={**os.environ, "E2FSPROGS_FAKE_TIME": "1700000000"},
     )
@@ -48,10 +53,10 @@ def test_the_walker_lists_what_the_in_process_walk_lists(name: str, keep: int) -
     """The counting walk is replayed when it is small, walked again when not: same stream."""
     image = SAMPLES / name
     inline_problems: list[WalkProblem] = []
-    with Evidence(image) as ev:
+    with Evidence(resolve([image])) as ev:
         inline = list(ev.walk(ev.volumes(), inline_problems))
     assert len(inline) > 3
-    with Walker((image,), keep=keep) as w:
+    with Walker(resolve([image]), keep=keep) as w:
         pre = w.preflight()
         problems: list[WalkProblem] = []
         streamed = list(w.tasks(problems))
@@ -62,7 +67,7 @@ def test_the_walker_lists_what_the_in_process_walk_lists(name: str, keep: int) -
 
 
 def test_a_killed_walker_cuts_the_walk_short_and_says_so(wide_image: Path) -> None:
-    with Walker((wide_image,)) as w:
+    with Walker(resolve([wide_image])) as w:
         pre = w.preflight()
         problems: list[WalkProblem] = []
         it = w.tasks(problems)
@@ -100,5 +105,24 @@ def test_a_walker_crash_mid_scan_gives_a_signed_failed_report(
 def test_a_broken_image_is_a_clean_preflight_error(tmp_path: Path) -> None:
     junk = tmp_path / "junk.dd"
     junk.write_bytes(bytes(range(256)) * 4096)
-    with Walker((junk,)) as w, pytest.raises(ImageError, match="no filesystem found"):
+    with Walker(resolve([junk])) as w, pytest.raises(ImageError, match="no filesystem found"):
         w.preflight()
+
+
+def test_a_walker_killed_before_its_preflight_is_a_clean_image_error() -> None:
+    with Walker(resolve([SAMPLES / "ext4.dd"])) as w:
+        assert w.pid is not None
+        os.kill(w.pid, signal.SIGKILL)  # still starting up: nothing can have been sent yet
+        with pytest.raises(ImageError, match=r"the parser crashed \(signal 9\)"):
+            w.preflight()
+
+
+@pytest.mark.parametrize("name", ["gpt.dd", "ewf.E01"])
+def test_the_survey_gives_media_and_volumes_as_the_in_process_parse_does(name: str) -> None:
+    """What the app's preflight uses: no counting walk, the same records."""
+    ref = resolve([SAMPLES / name])
+    with Evidence(ref) as ev:
+        want = (ev.record, ev.volumes())
+    with Walker(ref, count=False) as w:
+        got = w.survey()
+    assert (got.media, got.volumes) == want

@@ -2,7 +2,8 @@
 
 Why processes, not threads: hashlib and yara-python release the GIL, so threads would scale too,
 but the Sleuth Kit parses hostile filesystems in native code, and one crash there must cost one
-file, not the run. Each worker process opens the evidence itself (read-only), gets the compiled
+file, not the run. Each worker process opens the evidence itself (read-only, from the
+EvidenceRef resolved once by the caller, and each file by its task's locator), gets the compiled
 rules as bytes and the hash sets by path, and streams each file in 1 MiB chunks through MD5,
 SHA-1 and SHA-256, keeping a copy only up to the YARA cap. Measured trade-off: bench/README.md.
 
@@ -32,8 +33,9 @@ from typing import Any
 import magic
 import yara
 
-from kiosk.errors import HashSetError, KioskError
-from kiosk.evidence.image import Evidence, FileReader, SparseStreamError
+from kiosk.errors import HashSetError, KioskError, SparseStreamError
+from kiosk.evidence.image import Evidence
+from kiosk.evidence.resolve import EvidenceRef
 from kiosk.hashsets.index import HashIndex
 from kiosk.model import FileResult, FileStatus, FileTask
 from kiosk.packs.load import Matcher, RuleMeta
@@ -54,7 +56,7 @@ DEFAULT_MAX_SPARSE_BYTES = 16 << 30  # results held for re-ordering at most; bou
 class ScanConfig:
     """Everything a worker needs to rebuild the scanner in its own process."""
 
-    image: tuple[str, ...]  # first segment (+ explicit extra segments), host paths as str
+    evidence: EvidenceRef  # resolved once by the caller: workers never look for segments
     rules_blob: bytes | None
     rule_meta: dict[tuple[str, str], RuleMeta]
     hashsets_dir: str | None
@@ -116,9 +118,7 @@ class Scanner:
     """Per-process state: the evidence, the rules, the hash index and a libmagic handle."""
 
     def __init__(self, cfg: ScanConfig) -> None:
-        paths = [Path(p) for p in cfg.image]
-        self._ev = Evidence(paths[0], paths[1:] or None)
-        self._reader = FileReader(self._ev)
+        self._ev = Evidence(cfg.evidence)
         self._cfg = cfg
         self._matcher = (
             Matcher(
@@ -148,7 +148,7 @@ class Scanner:
 
     def _scan(self, task: FileTask) -> FileResult:
         if task.size >= SPARSE_CHECK_MIN and task.size > self._cfg.max_sparse_bytes:
-            stored = self._reader.stored_bytes(task)
+            stored = self._ev.stored_bytes(task)
             if stored is not None and stored * 4 < task.size:
                 # a crafted or sparse file claiming terabytes: hashing the holes would take hours
                 return FileResult(
@@ -168,7 +168,7 @@ class Scanner:
         done = 0
         sparse_reason = ""
         try:
-            for chunk in self._reader.chunks(task):
+            for chunk in self._ev.chunks(task):
                 md5.update(chunk)
                 sha1.update(chunk)
                 sha256.update(chunk)

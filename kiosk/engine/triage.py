@@ -37,10 +37,11 @@ from kiosk.engine.scan import (
 )
 from kiosk.engine.scope import Scope, ScopeFilter, check_scope
 from kiosk.errors import CaseError, KioskError, ReportError
-from kiosk.evidence.image import Evidence, WalkProblem
+from kiosk.evidence.image import Evidence
+from kiosk.evidence.resolve import EvidenceRef, resolve
 from kiosk.evidence.walker import Walker
 from kiosk.hashsets.index import HashIndex
-from kiosk.model import CaseRecord, Outcome, Progress
+from kiosk.model import CaseRecord, Outcome, Progress, WalkProblem
 from kiosk.packs.load import CompiledRules, compile_packs
 from kiosk.reports.attestation import ENVELOPE, REPORT, sign_report
 from kiosk.reports.report import (
@@ -179,11 +180,9 @@ def _engine_versions() -> dict[str, str]:
 class _MediaHasher(threading.Thread):
     """Hashes the whole media alongside the scan (own read-only handle; hashlib drops the GIL)."""
 
-    def __init__(
-        self, image: tuple[Path, ...], stored: dict[str, str], cancel: threading.Event
-    ) -> None:
+    def __init__(self, ref: EvidenceRef, stored: dict[str, str], cancel: threading.Event) -> None:
         super().__init__(name="media-hash", daemon=True)
-        self._image = image
+        self._ref = ref
         self._algos = ["sha256", *[a for a in ("md5", "sha1") if a in stored]]
         self._stored = stored
         self._cancel = cancel
@@ -192,7 +191,7 @@ class _MediaHasher(threading.Thread):
     def run(self) -> None:
         hs = {a: hashlib.new(a) for a in self._algos}
         try:
-            with Evidence(self._image[0], list(self._image[1:]) or None) as ev:
+            with Evidence(self._ref) as ev:
                 if not ev.hash_media(list(hs.values()), self._cancel.is_set):
                     self.result = MediaHashes(
                         {}, self._stored, "the scan was stopped before the image was fully read"
@@ -280,8 +279,9 @@ def _run(
 ) -> TriageResult:
     started = hooks.clock()
     t0 = time.monotonic()
+    ref = resolve(req.image)  # segments found once; every process below opens this record
     cfg = ScanConfig(
-        image=tuple(str(p) for p in req.image),
+        evidence=ref,
         rules_blob=rules.to_bytes() if rules else None,
         rule_meta=dict(rules.meta) if rules else {},
         hashsets_dir=str(req.hashsets_dir) if req.hashsets_dir else None,
@@ -294,13 +294,13 @@ def _run(
         yara_enabled=req.yara,
     )
     with contextlib.ExitStack() as stack:  # walker and workers are stopped however it ends
-        walker = stack.enter_context(Walker(req.image))
+        walker = stack.enter_context(Walker(ref))
         # the workers start while the walker runs its preflight
         pool = stack.enter_context(WorkerPool(cfg)) if cfg.workers > 0 else None
         pre = walker.preflight()  # volumes and a metadata-only count, in a child process
         volumes, media = pre.volumes, pre.media
         files_total, bytes_total = pre.files_total, pre.bytes_total
-        hasher = _MediaHasher(req.image, media.ewf_stored_hashes, hooks.cancel)
+        hasher = _MediaHasher(ref, media.ewf_stored_hashes, hooks.cancel)
         hasher.start()
         tally = Tally()
         problems: list[WalkProblem] = []

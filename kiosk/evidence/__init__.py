@@ -1,9 +1,18 @@
 """Evidence: the only code that opens a seized image, and only for reading.
 
-Lives here: finding an image's segments, its containers (raw, split raw, EWF), its volumes and
-filesystems, and the walk that lists every file stream (metadata only), which runs in a child
-process of its own so a crash in native parsing never takes the kiosk with it.
+Lives here, outermost first:
 
-May import: ``kiosk.model``, ``kiosk.errors`` and the backends (pytsk3, pyewf). Nothing above it:
-the engine asks for files and bytes; it never sees a pytsk3 object.
+- ``resolve.py``: the paths given -> an ``EvidenceRef`` (format, every segment and its size),
+  made once and handed to every process that opens the evidence;
+- ``media/``: the containers (raw and split raw, EWF) behind one ``Media`` interface;
+- ``volumes.py``: partition tables, gaps, encrypted or blank regions;
+- ``filesystems/``: the ``Filesystem`` interface and its readers (``tsk.py``): the walk and the
+  reads of a located stream;
+- ``image.py``: ``Evidence``, the facade over all of it, built from an ``EvidenceRef``;
+- ``walker.py``: the walk (and the app's preflight) in a child process of its own, so a crash
+  in native parsing never takes the kiosk with it.
+
+May import: ``kiosk.model``, ``kiosk.locator``, ``kiosk.errors`` and the backends (pytsk3,
+pyewf). Nothing above it: the engine asks for files and bytes by locator; it never sees a
+pytsk3 object.
 """

@@ -6,6 +6,9 @@ report at all. So the preflight (volumes and the metadata-only count) and the wa
 in a child process, which streams ``FileTask`` batches back over a pipe (the pipe's back-pressure
 keeps memory flat). If the child dies, the main process still holds everything sent so far: the
 scan goes on with those files, and the report says the walk was cut short and why.
+
+The officer's app uses the same child for its preflight screen (``count=False``: media and
+volumes only, then the child exits), so a hostile image is never parsed in the app's process.
 """
 
 from __future__ import annotations
@@ -15,17 +18,25 @@ import multiprocessing
 from collections.abc import Iterator
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
-from pathlib import Path
 from typing import Any
 
 from kiosk.errors import ImageError, KioskError
-from kiosk.evidence.image import Evidence, WalkProblem
-from kiosk.model import FileTask, MediaRecord, VolumeRecord
+from kiosk.evidence.image import Evidence
+from kiosk.evidence.resolve import EvidenceRef
+from kiosk.model import FileTask, MediaRecord, VolumeRecord, WalkProblem
 
 BATCH = 512
 # Up to this many tasks (about 25 MB) the counting walk is kept and replayed as the scan's walk,
 # instead of parsing every directory a second time; a bigger image is walked twice.
 KEEP_TASKS = 100_000
+
+
+@dataclass(frozen=True, slots=True)
+class Survey:
+    """What the image is made of: the media as opened and every region, examined or not."""
+
+    media: MediaRecord
+    volumes: list[VolumeRecord]
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,12 +49,14 @@ class Preflight:
     bytes_total: int
 
 
-def _child(conn: Connection, image: tuple[str, ...], keep: int) -> None:
+def _child(conn: Connection, ref: EvidenceRef, keep: int, count: bool) -> None:
     """Entry point of the walker process: preflight, then the walk when asked."""
-    paths = [Path(p) for p in image]
     try:
-        with Evidence(paths[0], paths[1:] or None) as ev:
+        with Evidence(ref) as ev:
             volumes = ev.volumes()
+            if not count:
+                conn.send(("survey", Survey(ev.record, volumes)))
+                return
             files = size = 0
             kept: list[FileTask] | None = []  # the first walk, replayed if it is small enough
             problems: list[WalkProblem] = []
@@ -82,14 +95,18 @@ def _how(proc: Any) -> str:
 
 
 class Walker:
-    """One walk of one image in a child process. Use as a context manager."""
+    """One walk of one image in a child process. Use as a context manager.
 
-    def __init__(self, image: tuple[Path, ...], keep: int = KEEP_TASKS) -> None:
+    ``count=False``: the child lists the media and volumes (``survey()``) and stops; there is
+    no counting walk and no walk.
+    """
+
+    def __init__(self, ref: EvidenceRef, keep: int = KEEP_TASKS, count: bool = True) -> None:
         ctx = multiprocessing.get_context("spawn")
         self._conn, child = ctx.Pipe()
         self._proc = ctx.Process(
             target=_child,
-            args=(child, tuple(str(p) for p in image), keep),
+            args=(child, ref, keep, count),
             name="kiosk-walker",
             daemon=True,
         )
@@ -111,6 +128,15 @@ class Walker:
 
     def preflight(self) -> Preflight:
         """Volumes and totals; raises ImageError with the reason, or if the parser crashed."""
+        pre: Preflight = self._first_answer()
+        return pre
+
+    def survey(self) -> Survey:
+        """Media and volumes (a Walker made with ``count=False``); raises like ``preflight``."""
+        found: Survey = self._first_answer()
+        return found
+
+    def _first_answer(self) -> Any:
         try:
             kind, payload = self._conn.recv()
         except EOFError as e:
@@ -120,8 +146,7 @@ class Walker:
             ) from e
         if kind == "error":
             raise ImageError(payload)
-        pre: Preflight = payload
-        return pre
+        return payload
 
     def tasks(self, problems: list[WalkProblem]) -> Iterator[FileTask]:
         """Every file stream the walk finds, in walk order; a crash ends the stream, recorded."""

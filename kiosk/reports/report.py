@@ -12,7 +12,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from kiosk.evidence.image import WalkProblem
 from kiosk.hashsets.index import HashSet
 from kiosk.model import (
     CaseRecord,
@@ -22,6 +21,7 @@ from kiosk.model import (
     Outcome,
     Recommendation,
     VolumeRecord,
+    WalkProblem,
 )
 from kiosk.packs.load import RulePack
 

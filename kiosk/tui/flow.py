@@ -18,7 +18,8 @@ from typing import Any
 from kiosk.config import load_config
 from kiosk.engine.scope import Scope, hash_categories, rule_categories
 from kiosk.errors import KioskError
-from kiosk.evidence.image import Evidence, find_segments
+from kiosk.evidence.resolve import resolve
+from kiosk.evidence.walker import Walker
 from kiosk.hashsets.index import HashIndex
 from kiosk.model import CaseRecord, LegalBasis, VolumeRecord
 from kiosk.packs.load import compile_packs
@@ -264,11 +265,10 @@ class EvidenceItem:
 def describe_image(path: Path) -> EvidenceItem:
     """Format, total size and segment count of one image, from its first bytes only."""
     try:
-        fmt, segs = find_segments(path)
+        ref = resolve([path])
     except KioskError as e:
         return EvidenceItem(path, "?", 0, 0, str(e))
-    size = sum(s.stat().st_size for s in segs)
-    return EvidenceItem(path, fmt, size, len(segs))
+    return EvidenceItem(path, ref.format, ref.size, len(ref.segments))
 
 
 def list_evidence(folder: Path) -> list[EvidenceItem]:
@@ -299,10 +299,15 @@ class Preflight:
 
 
 def preflight(path: Path) -> Preflight:
-    """Open the image read-only and list its volumes; raises ``ImageError`` like a scan would."""
-    with Evidence(path) as ev:
-        volumes = ev.volumes()
-        rec = ev.record
+    """Open the image read-only and list its volumes; raises ``ImageError`` like a scan would.
+
+    The partition tables and filesystems are parsed in the walker's child process, as in a
+    scan: a hostile image that crashes the parser ends this preflight with a one-line error,
+    never the app. Only the segments are found here (the first bytes and the folder).
+    """
+    with Walker(resolve([path]), count=False) as walker:
+        found = walker.survey()
+    rec, volumes = found.media, found.volumes
     if rec.format == "ewf":
         stored = ", ".join(sorted(rec.ewf_stored_hashes)) or "none"
         media_check = (

@@ -5,6 +5,10 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import pyewf
+import pytest
+import pytsk3
+
 from kiosk.model import LegalBasis
 from kiosk.tui.flow import (
     Settings,
@@ -118,6 +122,30 @@ def test_preflight_says_what_the_image_holds() -> None:
     gpt = preflight(SAMPLES / "gpt.dd")
     assert gpt.examinable == 1
     assert any("encrypted" in v.reason for v in gpt.volumes if not v.examined)
+
+
+def test_preflight_parses_nothing_in_the_app_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Partition tables, filesystems and the E01 container are parsed in the walker's child.
+
+    Spies on the parsers in this (the app's) process: a crafted image that crashes one of them
+    must cost the walker process, never the app.
+    """
+    calls: list[str] = []
+
+    def spy(name: str, real: object) -> object:
+        def call(*args: object, **kwargs: object) -> object:
+            calls.append(name)
+            return real(*args, **kwargs)  # type: ignore[operator]
+
+        return call
+
+    for module, name in ((pytsk3, "FS_Info"), (pytsk3, "Volume_Info"), (pyewf, "handle")):
+        monkeypatch.setattr(module, name, spy(name, getattr(module, name)))
+    gpt = preflight(SAMPLES / "gpt.dd")
+    ewf = preflight(SAMPLES / "ewf.E01")
+    assert calls == []
+    assert (gpt.examinable, len(gpt.volumes)) == (1, 4)
+    assert (ewf.format, ewf.examinable) == ("ewf", 1)
 
 
 def test_reports_are_listed_and_verified(tmp_path: Path, kiosk_home: Path) -> None:

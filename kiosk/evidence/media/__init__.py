@@ -1,0 +1,76 @@
+"""Media: the bytes of one image, whatever container holds them, read at any offset.
+
+Lives here: the ``Media`` interface, ``open_media(ref)`` and one module per container --
+``raw.py`` (one file, or split raw segments laid end to end) and ``ewf.py`` (E01 through
+libewf). A new container (VMDK, VHD, QCOW through libyal) is one module here and one line in
+``open_media``. Every segment is opened ``"rb"`` and checked against the size ``resolve`` saw.
+
+May import: ``kiosk.evidence.resolve``, ``kiosk.errors`` and the container libraries (pyewf).
+Nothing here parses partitions or filesystems.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from kiosk.errors import ImageError
+from kiosk.evidence.media.ewf import EwfMedia
+from kiosk.evidence.media.raw import RawMedia
+from kiosk.evidence.resolve import EvidenceRef
+
+HASH_CHUNK = 4 << 20  # the image hash reads larger pieces: fewer system calls, same cache use
+
+
+class Media(Protocol):
+    """Random access to the media bytes of one image, whatever its container."""
+
+    size: int
+
+    def pread(self, offset: int, length: int) -> bytes:
+        """Up to ``length`` bytes from ``offset``; short only at the end of the media."""
+        ...
+
+    def readinto(self, offset: int, view: memoryview) -> int:
+        """Fill ``view`` from ``offset``; the count read, short only at the end of the media."""
+        ...
+
+    def stored_hashes(self) -> dict[str, str]:
+        """Hashes the acquiring tool stored in the container (``md5``, ``sha1``), if any."""
+        ...
+
+    def close(self) -> None: ...
+
+
+def open_media(ref: EvidenceRef) -> Media:
+    """The container named by ``ref``, opened read-only; raises SegmentError if it changed."""
+    if ref.format == "ewf":
+        return EwfMedia(ref.segments)
+    return RawMedia(ref.segments)
+
+
+def hash_media(
+    media: Media, hashes: list[Any], stopped: Callable[[], bool], chunk: int = HASH_CHUNK
+) -> bool:
+    """Feed the media bytes in order to ``hashes``; False if ``stopped()`` cut it short.
+
+    Reads go into one reused buffer: a fresh ``bytes`` per read cost page faults and zeroing,
+    about an eighth of the CPU this hash takes (measured on 1.9 GB). Each ``update`` gets a
+    view that is only valid until the next call. Raises ImageError on a short read.
+    """
+    view = memoryview(bytearray(chunk))
+    off = 0
+    while off < media.size:
+        if stopped():
+            return False
+        want = view[: min(chunk, media.size - off)]
+        try:
+            n = media.readinto(off, want)
+        except OSError as e:
+            raise ImageError(f"the image could not be read at offset {off}: {e}") from e
+        if n == 0:
+            raise ImageError(f"the image ended early at offset {off} (truncated or removed?)")
+        for h in hashes:
+            h.update(view[:n])
+        off += n
+    return True
