@@ -1,7 +1,12 @@
 """Canonical JSON (RFC 8785) and UTC time text: the bottom of the house.
 
 Reports, envelopes, audit lines, manifests and inventories are all signed or chained over these
-bytes, so there is exactly one way to write them. Nothing here imports anything of kiosk's.
+bytes, so there is exactly one way to write them. Times are written in two precisions, each
+with a Z: ``utc_text`` keeps microseconds (reports, reviews, audit lines: two events in one
+second stay ordered), ``utc_text_seconds`` keeps whole seconds (manifests, version records, the
+trust store: a publisher's validity window needs no more). Both refuse a naive datetime rather
+than guess its zone. ``parse_time_text`` is the one reader of time text from files and the
+command line. Only ``kiosk.errors`` is imported.
 """
 
 from __future__ import annotations
@@ -11,6 +16,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 import rfc8785
+
+from kiosk.errors import TimeTextError
 
 _I_JSON_MAX = 2**53 - 1
 
@@ -73,3 +80,32 @@ def utc_text(t: datetime) -> str:
     if t.tzinfo is None:
         raise ValueError("naive datetime in a report")
     return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def utc_text_seconds(t: datetime) -> str:
+    """An aware datetime as RFC 3339 UTC text with a Z, to the second (a fraction is dropped)."""
+    if t.tzinfo is None:
+        raise ValueError("naive datetime in a manifest or record")
+    return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_time_text(value: object, *, naive_is_utc: bool = False) -> datetime:
+    """An RFC 3339 / ISO 8601 time as an aware datetime (its offset kept), or TimeTextError.
+
+    Strict where it matters: only text, and only with a zone (``Z`` or ``+hh:mm``), because a
+    time without one is ambiguous by hours and every time kiosk compares is an instant. The one
+    exception is the command line (``naive_is_utc=True``), where an officer may type
+    ``2027-01-31`` and is told in the help that it means UTC. ``TimeTextError`` is a
+    ``ValueError``; the caller turns it into its own one-line message.
+    """
+    if not isinstance(value, str):
+        raise TimeTextError(f"not a time: {value!r}")
+    try:
+        t = datetime.fromisoformat(value)
+    except ValueError as e:
+        raise TimeTextError(f"not an RFC 3339 / ISO 8601 time: {value!r}") from e
+    if t.tzinfo is None:
+        if not naive_is_utc:
+            raise TimeTextError(f"a time without a time zone: {value!r}")
+        t = t.replace(tzinfo=UTC)
+    return t

@@ -1,20 +1,28 @@
-"""The one error tree of kiosk.
+"""The one error tree of kiosk: every exception kiosk defines is here, under ``KioskError``.
 
 Inside a scan, problems with single files or volumes are *data* (a result with a status and a
 reason, a volume listed as not examined). Exceptions are for the edges: something the run
 cannot go on without. Every message is written to be shown to an officer as one line::
 
-    KioskError                  anything kiosk refuses to do, with a one-line reason
-     ├── ImageError             the evidence cannot be opened or read as an image
-     │    └── SegmentError      a segment of a split or EWF image is missing or unreadable
-     ├── SparseStreamError      a stream stores no data at all: nothing to read (caught per file)
-     ├── RulesError             a rule pack cannot be loaded or compiled
-     ├── HashSetError           a hash set cannot be loaded
-     ├── CaseError              the case, officer or legal-basis record is incomplete
-     └── ReportError            the report cannot be written where it was asked for
+    KioskError                   anything kiosk refuses to do, with a one-line reason
+     ├── ImageError              the evidence cannot be opened or read as an image
+     │    └── SegmentError       a segment of a split or EWF image is missing or unreadable
+     ├── SparseStreamError       a stream with no stored data (NTFS $BadClus:$Bad), per file
+     ├── RulesError              a rule pack cannot be loaded or compiled
+     ├── HashSetError            a hash set cannot be loaded
+     ├── CaseError               the case, officer or legal-basis record is incomplete
+     ├── ReportError             the report cannot be written where it was asked for
+     ├── WorkerInitError         a scan worker could not set itself up
+     ├── SigningError            a key cannot be made, loaded or used; the trust store is unreadable
+     ├── VerificationError       a signature, envelope, version record or what they cover is refused
+     ├── AuditError              the audit log cannot be written, or does not verify
+     ├── ConfigError             a setting is out of range, or config.toml cannot be read
+     └── TimeTextError           a time is not RFC 3339 / ISO 8601 text with a time zone
+                                 (also a ValueError: callers turn it into their own message)
 
 Backend exceptions (pytsk3 ``IOError``, ``yara.Error``, libewf ``IOError``) are translated with
 ``raise ... from e`` inside the module that calls the backend; only the front ends catch broadly.
+A class defined anywhere else in kiosk fails tests/test_errors.py: the tree stays drawn whole.
 """
 
 from __future__ import annotations
@@ -53,3 +61,39 @@ class CaseError(KioskError):
 
 class ReportError(KioskError):
     """The report directory cannot be created or written."""
+
+
+class WorkerInitError(KioskError):
+    """A scan worker could not set itself up (the evidence or a hash set changed under us)."""
+
+
+class SigningError(KioskError):
+    """A key cannot be created, loaded or used; the trust store is unreadable."""
+
+
+class VerificationError(KioskError):
+    """A signature, envelope or the files it covers do not check out; the message says which.
+
+    Also a version record (anti-rollback ledger) that cannot be read: without it a downgrade
+    cannot be told from an upgrade, so nothing it guards is accepted.
+    """
+
+
+class AuditError(KioskError):
+    """The audit log cannot be written, or does not verify."""
+
+
+class ConfigError(KioskError):
+    """A setting (worker count, YARA cap, ``config.toml``) is out of range or unreadable.
+
+    The command line, the terminal app and ``run_triage`` check a setting with the same function
+    (``kiosk.config``), so a bad value gets the same one line wherever it was given.
+    """
+
+
+class TimeTextError(KioskError, ValueError):
+    """Text that is not an aware RFC 3339 / ISO 8601 time (``kiosk.canonical.parse_time_text``).
+
+    A ``ValueError`` as well, because that is what a bad time is; each caller (a manifest, the
+    trust store, a report, the command line) turns it into its own one-line message.
+    """

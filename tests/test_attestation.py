@@ -15,10 +15,11 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from kiosk.engine.triage import TriageResult
+from kiosk.errors import VerificationError
 from kiosk.reports.attestation import VerifiedReport, verify_report_dir, write_review
 from kiosk.reports.html import render_html
 from kiosk.trust.audit import AuditLog
-from kiosk.trust.signing import Signer, TrustStore, VerificationError, key_id, load_signer
+from kiosk.trust.signing import Signer, TrustStore, key_id, load_signer
 from tests.conftest import fixed_hooks
 
 Triage = Callable[..., TriageResult]

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from kiosk.engine.triage import TriageResult
-from kiosk.errors import RulesError
-from kiosk.trust.audit import AuditError, AuditLog, Checkpoint, entry_hash, verify_log
+from kiosk.errors import AuditError, RulesError
+from kiosk.trust.audit import AuditLog, Checkpoint, entry_hash, verify_log
 from tests.conftest import MANIFEST, fixed_hooks
 
 Triage = Callable[..., TriageResult]

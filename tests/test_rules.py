@@ -29,7 +29,6 @@ from kiosk.packs.load import RULEPACK, Matcher, RuleMeta, compile_packs, file_ex
 from kiosk.packs.sign import (
     MANIFEST_FILE,
     VERSIONS_FILE,
-    compare_versions,
     read_unverified,
     verify_manifest,
 )
@@ -286,14 +285,6 @@ def test_the_version_record_keeps_other_writers_keys_and_refuses_damage(
     (home / VERSIONS_FILE).write_text(json.dumps({"rulepack:p": 1}))
     with pytest.raises(RulesError, match="is damaged; downgrades cannot be checked"):
         _load(tmp_path / "rules", home, trust)
-
-
-def test_versions_compare_per_component() -> None:
-    assert compare_versions("1.10.0", "1.9.3") == 1
-    assert compare_versions("1.0", "1.0.0") == 0
-    assert compare_versions("2026.03.1", "2026.3.2") == -1
-    assert compare_versions("1.0.beta", "1.0.alpha") == 1
-    assert compare_versions("1.0.1", "1.0.rc1") == -1  # a number sorts before text
 
 
 def test_dev_mode_lets_unverified_packs_in_logs_each_and_records_no_version(

@@ -7,10 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from kiosk.errors import SigningError, VerificationError
 from kiosk.trust.signing import (
-    SigningError,
     TrustStore,
-    VerificationError,
     init_key,
     load_public,
     load_signer,

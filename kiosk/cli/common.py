@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 
-from kiosk.errors import KioskError
+from kiosk.canonical import parse_time_text
+from kiosk.errors import KioskError, TimeTextError
 from kiosk.trust.audit import AuditLog
 from kiosk.trust.signing import kiosk_home
 
@@ -17,7 +18,6 @@ def audit_log() -> AuditLog:
 def parse_time(text: str) -> datetime:
     """An ISO 8601 date or time from the command line; naive values are taken as UTC."""
     try:
-        t = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError as e:
+        return parse_time_text(text, naive_is_utc=True)
+    except TimeTextError as e:
         raise KioskError(f"not an ISO 8601 date or time: {text!r}") from e
-    return t if t.tzinfo else t.replace(tzinfo=UTC)

@@ -175,12 +175,12 @@ def _status(problems: tuple[str, ...], keyid: str | None) -> str:
 
 
 def _list(args: argparse.Namespace) -> int:
-    trust, book = trust_context()
+    trust, ledger = trust_context()
     now = datetime.now(UTC)
     sets = find_sets(args.hashsets)
     for set_dir in sets:
         try:
-            found = inspect_set(set_dir, trust, book, now)
+            found = inspect_set(set_dir, trust, ledger, now)
         except HashSetError as e:
             print(f"{set_dir.name}: unreadable: {e}")
             continue
@@ -195,8 +195,8 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _info(args: argparse.Namespace) -> int:
-    trust, book = trust_context()
-    found = inspect_set(args.hashsets / args.name, trust, book, datetime.now(UTC))
+    trust, ledger = trust_context()
+    found = inspect_set(args.hashsets / args.name, trust, ledger, datetime.now(UTC))
     m, i, v = found.manifest, found.info, found.verdict
     lines = [
         f"name:          {i.name}",

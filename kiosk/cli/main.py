@@ -21,7 +21,14 @@ from kiosk import __version__
 from kiosk.cli import hashsets as cli_hashsets
 from kiosk.cli import rules as cli_rules
 from kiosk.cli.common import audit_log, parse_time
-from kiosk.config import load_config
+from kiosk.config import (
+    DEFAULT_MAX_YARA_BYTES,
+    DEFAULT_WORKERS,
+    check_max_yara_bytes,
+    check_workers,
+    int_argument,
+    load_config,
+)
 from kiosk.engine.triage import Hooks, TriageRequest, run_triage
 from kiosk.errors import KioskError, ReportError
 from kiosk.model import CaseRecord, LegalBasis, Outcome, Progress
@@ -33,16 +40,6 @@ from kiosk.trust.audit import Checkpoint, verify_log
 from kiosk.trust.signing import TrustStore, init_key, kiosk_home, load_public, load_signer
 from kiosk.tui import add_parser as add_tui_parser
 from kiosk.tui import run_app
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError as e:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from e
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must not be negative: {text}")
-    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -85,15 +82,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     s.add_argument(
         "--workers",
-        type=_positive_int,
-        default=2,
-        help="worker processes; 0 scans inline (default 2)",
+        type=int_argument(check_workers),
+        default=DEFAULT_WORKERS,
+        help=f"worker processes; 0 scans inline (default {DEFAULT_WORKERS})",
     )
     s.add_argument(
         "--max-yara-bytes",
-        type=_positive_int,
-        default=64 << 20,
-        help="files larger than this are hashed only (default 64 MiB)",
+        type=int_argument(check_max_yara_bytes),
+        default=DEFAULT_MAX_YARA_BYTES,
+        help=f"files larger than this are hashed only (default {DEFAULT_MAX_YARA_BYTES >> 20} MiB)",
     )
     s.add_argument(
         "--no-yara",

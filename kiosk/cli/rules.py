@@ -14,16 +14,15 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from kiosk.errors import KioskError, RulesError
+from kiosk.canonical import utc_text_seconds
+from kiosk.errors import KioskError, RulesError, VerificationError
 from kiosk.packs.check import PackSource, check_pack, find_packs, read_pack
 from kiosk.packs.load import RULEPACK
 from kiosk.packs.selftest import run_pack_tests
 from kiosk.packs.sign import (
-    VERSIONS_FILE,
-    VersionLedger,
     build_manifest,
+    pack_ledger,
     read_unverified,
-    time_text,
     verify_manifest,
     write_manifest,
 )
@@ -89,7 +88,7 @@ def _checked(pack_dir: Path) -> tuple[PackSource, int]:
 def _list(args: argparse.Namespace) -> int:
     home = kiosk_home()
     trust = TrustStore.load(args.trust or home / "trust.json", missing_ok=True)
-    ledger = VersionLedger(home / VERSIONS_FILE)
+    ledger = pack_ledger(home)
     now = datetime.now(UTC)
     for pack_dir in find_packs(args.rules):
         label = f"rule pack {pack_dir.name}"
@@ -105,8 +104,10 @@ def _list(args: argparse.Namespace) -> int:
             continue
         try:
             v = verify_manifest(pack_dir, RULEPACK, pack_dir.name, trust, now, label)
-            ledger.check(f"{RULEPACK}:{pack_dir.name}", v.manifest.version, label)
-            status = f"signed by {v.keyid[:16]}…, expires {time_text(v.manifest.expires)}"
+            downgrade = ledger.check(f"{RULEPACK}:{pack_dir.name}", v.manifest.version)
+            if downgrade:
+                raise VerificationError(f"{label}: {downgrade}")
+            status = f"signed by {v.keyid[:16]}…, expires {utc_text_seconds(v.manifest.expires)}"
         except KioskError as e:
             status = f"REFUSED: {str(e).removeprefix(label + ': ')}"
         print(f"{pack_dir.name}  {version}  {rules}  {status}")
@@ -170,11 +171,11 @@ def _sign(args: argparse.Namespace) -> int:
         version=src.version,
         digest=src.digest,
         keyid=signer.keyid,
-        expires=time_text(manifest.expires),
+        expires=utc_text_seconds(manifest.expires),
     )
     print(
         f"signed: rule pack {src.name} {src.version} ({count} rules, {len(manifest.files)} files) "
-        f"by {signer.keyid[:16]}…, expires {time_text(manifest.expires)}"
+        f"by {signer.keyid[:16]}…, expires {utc_text_seconds(manifest.expires)}"
     )
     print(path)
     return 0

@@ -33,7 +33,8 @@ from typing import Any
 import magic
 import yara
 
-from kiosk.errors import HashSetError, KioskError, SparseStreamError
+from kiosk.config import DEFAULT_MAX_YARA_BYTES, DEFAULT_WORKERS, DEFAULT_YARA_TIMEOUT_S
+from kiosk.errors import HashSetError, KioskError, SparseStreamError, WorkerInitError
 from kiosk.evidence.image import Evidence
 from kiosk.evidence.resolve import EvidenceRef
 from kiosk.hashsets.index import HashIndex
@@ -41,7 +42,6 @@ from kiosk.model import FileResult, FileStatus, FileTask
 from kiosk.packs.load import Matcher, RuleMeta
 
 HEAD_BYTES = 8192  # libmagic sees the head only: one call per file, ~0.2 ms
-DEFAULT_MAX_YARA_BYTES = 64 << 20
 BATCH_FILES = 32
 BATCH_BYTES = 8 << 20
 # A worker whose batch is down to this many files gets the next one already, so it never waits
@@ -62,10 +62,10 @@ class ScanConfig:
     hashsets_dir: str | None
     hashset_digests: tuple[str, ...]  # what the parent validated; a worker refuses anything else
     max_yara_bytes: int = DEFAULT_MAX_YARA_BYTES
-    yara_timeout_s: int = 60
+    yara_timeout_s: int = DEFAULT_YARA_TIMEOUT_S
     file_timeout_s: float = 300.0  # plus size / FILE_TIMEOUT_RATE; only enforced with workers
     max_sparse_bytes: int = DEFAULT_MAX_SPARSE_BYTES
-    workers: int = 2
+    workers: int = DEFAULT_WORKERS
     gate_blob: bytes | None = None  # reduced rule set for files no format-gated rule can match
     gate_prefixes: tuple[bytes, ...] = ()  # heads that need the full set (kiosk.packs.gate)
     yara_enabled: bool = True  # False: hash-only run (--no-yara); every file says so
@@ -306,10 +306,6 @@ class _Slot:
 
     def current(self) -> FileTask:
         return self.batch[self.done]
-
-
-class WorkerInitError(KioskError):
-    """A worker could not set itself up (the evidence or a hash set changed under us)."""
 
 
 class WorkerPool:

@@ -28,15 +28,17 @@ import yara
 
 from kiosk import __version__
 from kiosk.canonical import canonical, utc_text
-from kiosk.engine.scan import (
+from kiosk.config import (
     DEFAULT_MAX_YARA_BYTES,
-    ScanConfig,
-    WorkerPool,
-    progress_ticker,
-    scan_tasks,
+    DEFAULT_WORKERS,
+    DEFAULT_YARA_TIMEOUT_S,
+    check_max_yara_bytes,
+    check_workers,
+    check_yara_timeout,
 )
+from kiosk.engine.scan import ScanConfig, WorkerPool, progress_ticker, scan_tasks
 from kiosk.engine.scope import Scope, ScopeFilter, check_scope
-from kiosk.errors import CaseError, KioskError, ReportError
+from kiosk.errors import CaseError, KioskError, ReportError, SigningError
 from kiosk.evidence.image import Evidence
 from kiosk.evidence.resolve import EvidenceRef, resolve
 from kiosk.evidence.walker import Walker
@@ -58,7 +60,7 @@ from kiosk.reports.report import (
     recommend,
 )
 from kiosk.trust.audit import AuditLog
-from kiosk.trust.signing import Signer, SigningError
+from kiosk.trust.signing import Signer
 
 PROGRESS_INTERVAL_S = 0.2
 
@@ -73,13 +75,19 @@ class TriageRequest:
     hashsets_dir: Path | None
     out_dir: Path
     inventory: bool = False
-    workers: int = 2
+    workers: int = DEFAULT_WORKERS
     max_yara_bytes: int = DEFAULT_MAX_YARA_BYTES
-    yara_timeout_s: int = 60
+    yara_timeout_s: int = DEFAULT_YARA_TIMEOUT_S
     allow_self_authorisation: bool = False  # kiosk policy (config.toml), recorded in the report
     dev: bool = False  # forensic staff only: unverified packs and sets load, logged and reported
     scope: Scope | None = None  # authorised categories; None: all the loaded packs and sets
     yara: bool = True  # False: hash-only run; no pack is loaded and the report says YARA was off
+
+    def __post_init__(self) -> None:
+        """The run settings are checked as the front ends check them (``kiosk.config``)."""
+        check_workers(self.workers)
+        check_max_yara_bytes(self.max_yara_bytes)
+        check_yara_timeout(self.yara_timeout_s)
 
 
 @dataclass(frozen=True, slots=True)

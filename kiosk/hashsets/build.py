@@ -27,13 +27,13 @@ from typing import Any
 import numpy as np
 
 from kiosk import __version__
+from kiosk.canonical import utc_text_seconds
 from kiosk.errors import HashSetError
 from kiosk.hashsets.formats import Source, read_source
 from kiosk.hashsets.hpk import FORMAT_VERSION, HEADER, HEADER_SIZE, MAGIC
 from kiosk.hashsets.index import MANIFEST_FORMAT, PROPS
 from kiosk.hashsets.nsrl_vics import load_category_map
 from kiosk.hashsets.records import ALGORITHMS, WIDTH, Batch, Context
-from kiosk.hashsets.trust import utc_text
 
 SPILL_RECORDS = 1 << 20
 PARTITION_BITS = 8
@@ -254,7 +254,7 @@ def build_version(build: Path, req: ImportRequest, version: str, now: datetime) 
         "disposition": req.disposition,
         "category": req.category or req.disposition,
         "description": req.description,
-        "created": utc_text(now),
+        "created": utc_text_seconds(now),
         "importer": f"kiosk {__version__}",
         "sources": sources,
         "algorithms": algorithms,

@@ -31,11 +31,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from kiosk.errors import HashSetError
+from kiosk.errors import HashSetError, SigningError, VerificationError
 from kiosk.hashsets.hpk import Pack
-from kiosk.hashsets.trust import Verdict, VersionBook, check_version, version_key
+from kiosk.hashsets.trust import Verdict, check_version, set_ledger
 from kiosk.model import HashMatch
-from kiosk.trust.signing import SigningError, TrustStore, kiosk_home
+from kiosk.trust.policy import Used, VersionLedger
+from kiosk.trust.signing import TrustStore, kiosk_home
 
 if TYPE_CHECKING:  # kiosk.trust.audit imports kiosk.reports.report, which imports this module
     from kiosk.trust.audit import AuditLog
@@ -235,27 +236,30 @@ class Inspection:
     problems: tuple[str, ...]  # the verdict's, and a version lower than one already used here
 
 
-def trust_context() -> tuple[TrustStore, VersionBook]:
-    """This kiosk's trust store and record of versions seen (both under ``$KIOSK_HOME``)."""
+def trust_context() -> tuple[TrustStore, VersionLedger]:
+    """This kiosk's trust store and record of versions used (both under ``$KIOSK_HOME``)."""
     home = kiosk_home()
     try:
         trust = TrustStore.load(home / "trust.json", missing_ok=True)
     except SigningError as e:
         raise HashSetError(f"hash sets cannot be verified: {e}") from e
-    return trust, VersionBook(home / "hashset-versions.json")
+    return trust, set_ledger(home)
 
 
-def inspect_set(set_dir: Path, trust: TrustStore, book: VersionBook, now: datetime) -> Inspection:
+def inspect_set(
+    set_dir: Path, trust: TrustStore, ledger: VersionLedger, now: datetime
+) -> Inspection:
     """Read and check a set without using it (``kiosk hashsets list/info`` show the result)."""
     version_dir = active_version(set_dir)
     manifest, raw = read_manifest(version_dir)
     verdict = check_version(version_dir, manifest, trust, now)
     problems = list(verdict.problems)
-    seen = book.highest(manifest["name"])
-    if seen is not None and version_key(manifest["version"]) < version_key(seen):
-        problems.append(
-            f"version {manifest['version']} is lower than version {seen} already used here"
-        )
+    try:
+        downgrade = ledger.check(manifest["name"], manifest["version"])
+    except VerificationError as e:
+        raise HashSetError(str(e)) from e
+    if downgrade:
+        problems.append(downgrade)
     info = _hashset(
         version_dir,
         manifest,
@@ -294,17 +298,19 @@ class HashIndex:
         if verified is not None:
             return cls._load_verified(hashsets_dir, verified)
         now = now or datetime.now(UTC)
-        trust, book = trust_context()
+        trust, ledger = trust_context()
         if dev and audit:
             audit.append("hashsets_dev_mode", sets=len(find_sets(hashsets_dir)))
         loaded: list[_Loaded] = []
         try:
             for set_dir in find_sets(hashsets_dir):
-                loaded.append(cls._load_trusted(inspect_set(set_dir, trust, book, now), dev, audit))
-            book.record(
-                [(i.name, i.version, i.digest) for i in (s.info for s in loaded) if i.signed_by],
-                now,
-            )
+                found = inspect_set(set_dir, trust, ledger, now)
+                loaded.append(cls._load_trusted(found, dev, audit))
+            signed = [s.info for s in loaded if s.info.signed_by]  # dev overrides raise no bar
+            try:
+                ledger.record((Used(i.name, i.version, i.digest) for i in signed), now)
+            except VerificationError as e:
+                raise HashSetError(str(e)) from e
         except BaseException:
             for s in loaded:
                 s.close()

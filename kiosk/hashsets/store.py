@@ -24,6 +24,7 @@ from typing import Any
 
 import rfc8785
 
+from kiosk.canonical import utc_text_seconds
 from kiosk.errors import HashSetError
 from kiosk.hashsets.build import ImportRequest, build_version
 from kiosk.hashsets.index import (
@@ -34,14 +35,8 @@ from kiosk.hashsets.index import (
     check_name,
     read_manifest,
 )
-from kiosk.hashsets.trust import (
-    PAYLOAD_TYPE,
-    SIGNATURE,
-    file_digests,
-    signed_payload,
-    utc_text,
-    version_key,
-)
+from kiosk.hashsets.trust import PAYLOAD_TYPE, SIGNATURE, file_digests, signed_payload
+from kiosk.trust.policy import compare_versions
 from kiosk.trust.signing import Signer
 
 
@@ -120,7 +115,7 @@ def import_set(
     set_dir = store / req.name
     with store_lock(store):
         active = active_version(set_dir).name if set_dir.exists() else None
-        if active is not None and version_key(version) <= version_key(active):
+        if active is not None and compare_versions(version, active) <= 0:
             raise HashSetError(
                 f"hash set {req.name}: version {version} is not newer than the active {active}"
             )
@@ -164,7 +159,7 @@ def sign_set(
     """Sign the active version of ``name``, after checking its files against its manifest."""
     now = (clock or (lambda: datetime.now(UTC)))()
     if expires is not None and expires <= now:
-        raise HashSetError(f"the expiry {utc_text(expires)} is already past")
+        raise HashSetError(f"the expiry {utc_text_seconds(expires)} is already past")
     with store_lock(store):
         version_dir = active_version(store / check_name("name", name))
         manifest, _ = read_manifest(version_dir)

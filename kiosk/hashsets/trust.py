@@ -6,51 +6,37 @@ is the RFC 8785 JSON ``{kind: "hashset", name, version, created, expires, files:
 verified against the kiosk's trust store. The highest version accepted per set name is kept in
 ``$KIOSK_HOME/hashset-versions.json``, so an older, validly signed set cannot be slipped back in
 (rollback). ``check_version`` lists every reason not to trust a version; the caller refuses on
-any, or — in ``--dev`` mode — records them. Deleting hashset-versions.json resets the rollback
-guard on that kiosk: it is local state, protected like the audit log beside it.
+any, or — in ``--dev`` mode — records them. Which version is older, and whether the signing key
+and the expiry still allow a set, is decided by ``kiosk.trust.policy``, as for rule packs.
 """
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
-import os
-import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import rfc8785
 
-from kiosk.errors import HashSetError
-from kiosk.trust.signing import TrustStore, VerificationError, verify_envelope
+from kiosk.canonical import parse_time_text, utc_text_seconds
+from kiosk.errors import HashSetError, TimeTextError, VerificationError
+from kiosk.trust.policy import Used, VersionLedger, signature_problem
+from kiosk.trust.signing import TrustStore, verify_envelope
 
 SIGNATURE = "manifest.dsse.json"
 PAYLOAD_TYPE = "application/vnd.kiosk.manifest+json"
+VERSIONS_FILE = "hashset-versions.json"
 VERSIONS_FORMAT = "kiosk.hashset-versions/1"
 
 
-def version_key(version: str) -> tuple[tuple[int, int | str], ...]:
-    """Order versions by their numeric and alphabetic runs: ``1.10`` > ``1.9``, ``2025.03.1``."""
-    return tuple(
-        (0, int(p)) if p.isdigit() else (1, p) for p in re.findall(r"\d+|[A-Za-z]+", version)
-    )
-
-
-def utc_text(t: datetime) -> str:
-    return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def _parse_time(value: object) -> datetime | None:
-    if not isinstance(value, str):
-        return None
     try:
-        t = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
+        return parse_time_text(value)
+    except TimeTextError:
         return None
-    return t if t.tzinfo else None
 
 
 def file_digests(version_dir: Path) -> dict[str, str]:
@@ -74,8 +60,8 @@ def signed_payload(
         "kind": "hashset",
         "name": manifest["name"],
         "version": manifest["version"],
-        "created": utc_text(created),
-        "expires": utc_text(expires) if expires else None,
+        "created": utc_text_seconds(created),
+        "expires": utc_text_seconds(expires) if expires else None,
         "files": file_digests(version_dir),
     }
     return bytes(rfc8785.dumps(body))
@@ -127,14 +113,16 @@ def check_version(
             f"not {manifest['name']} {manifest['version']}"
         )
     created = _parse_time(payload.get("created"))
-    key_problem = key.problem_at(created) if created else "the signature has no creation time"
-    if key_problem:
-        problems.append(f"signing key: {key_problem}")
     expires = payload.get("expires")
-    if expires is not None:
-        t = _parse_time(expires)
-        if t is None or now >= t:
-            problems.append(f"the signature expired at {expires}")
+    until = None if expires is None else _parse_time(expires)
+    if created is None:
+        problems.append("the signature has no creation time")
+    else:
+        problem = signature_problem(key, manifest["version"], created, until, now)
+        if problem:
+            problems.append(problem)
+    if expires is not None and until is None:
+        problems.append(f"the signature expired at {expires}")  # not a time: never valid
     signed = payload.get("files")
     if not isinstance(signed, dict):
         signed = {}
@@ -154,60 +142,42 @@ def check_version(
     )
 
 
-class VersionBook:
-    """The highest version of each set this kiosk has accepted (``hashset-versions.json``).
+@dataclass(frozen=True, slots=True)
+class SetLedgerLayout:
+    """``hashset-versions.json``: ``{"format": …, "sets": {name: {version, digest, recorded}}}``.
 
-    Updated under a lock so that two kiosk processes never lose each other's entries.
+    ``recorded`` is when the version was first used here, to the second. A file of another
+    format is damaged; a set entry that is not an object counts as never recorded.
     """
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
+    lock_name: str = ".versions.lock"
 
-    def entries(self) -> dict[str, Any]:
-        try:
-            data = json.loads(self.path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
+    def versions(self, data: Any) -> dict[str, str] | None:
+        if data is None:
             return {}
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-            raise HashSetError(
-                f"{self.path} is not readable: hash-set versions cannot be checked"
-            ) from e
         if not isinstance(data, dict) or data.get("format") != VERSIONS_FORMAT:
-            raise HashSetError(f"{self.path} is not a kiosk versions file")
+            return None
         sets = data.get("sets")
-        return sets if isinstance(sets, dict) else {}
+        if not isinstance(sets, dict):
+            return {}
+        return {
+            name: str(entry["version"])
+            for name, entry in sets.items()
+            if isinstance(entry, dict) and "version" in entry
+        }
 
-    def highest(self, name: str) -> str | None:
-        entry = self.entries().get(name)
-        return str(entry["version"]) if isinstance(entry, dict) and "version" in entry else None
+    def updated(self, data: Any, raised: list[Used], now: datetime) -> Any:
+        sets = data.get("sets") if isinstance(data, dict) else None
+        entries = dict(sets) if isinstance(sets, dict) else {}
+        for u in raised:
+            entries[u.key] = {
+                "version": u.version,
+                "digest": u.digest,
+                "recorded": utc_text_seconds(now),
+            }
+        return {"format": VERSIONS_FORMAT, "sets": dict(sorted(entries.items()))}
 
-    def record(self, sets: list[tuple[str, str, str]], now: datetime) -> None:
-        """Raise each ``(name, version, digest)`` set's recorded version (never lower it)."""
-        if not sets:
-            return
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            lock = os.open(self.path.with_name(".versions.lock"), os.O_RDWR | os.O_CREAT, 0o600)
-        except OSError as e:
-            raise HashSetError(f"cannot record hash-set versions: {e.strerror or e}") from e
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            entries = self.entries()
-            changed = False
-            for name, version, digest in sets:
-                old = entries.get(name)
-                if isinstance(old, dict) and version_key(str(old.get("version"))) >= version_key(
-                    version
-                ):
-                    continue
-                entries[name] = {"version": version, "digest": digest, "recorded": utc_text(now)}
-                changed = True
-            if changed:
-                tmp = self.path.with_name(self.path.name + ".tmp")
-                body = {"format": VERSIONS_FORMAT, "sets": dict(sorted(entries.items()))}
-                tmp.write_text(json.dumps(body, indent=2) + "\n", encoding="utf-8")
-                tmp.replace(self.path)
-        except OSError as e:
-            raise HashSetError(f"cannot record hash-set versions in {self.path}: {e}") from e
-        finally:
-            os.close(lock)
+
+def set_ledger(home: Path) -> VersionLedger:
+    """This kiosk's record of the highest version of each hash set used."""
+    return VersionLedger(home / VERSIONS_FILE, SetLedgerLayout())

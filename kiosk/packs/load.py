@@ -29,7 +29,8 @@ import rfc8785
 import yara
 
 from kiosk import __version__
-from kiosk.errors import KioskError, RulesError
+from kiosk.canonical import utc_text_seconds
+from kiosk.errors import KioskError, RulesError, VerificationError
 from kiosk.model import RuleMatch
 from kiosk.packs.cache import RulesCache
 from kiosk.packs.check import (
@@ -43,12 +44,11 @@ from kiosk.packs.check import (
 )
 from kiosk.packs.gate import Gate, build_gate
 from kiosk.packs.sign import (
-    VERSIONS_FILE,
     VerifiedManifest,
-    VersionLedger,
-    time_text,
+    pack_ledger,
     verify_manifest,
 )
+from kiosk.trust.policy import Used, VersionLedger
 from kiosk.trust.signing import TrustStore, kiosk_home
 
 if TYPE_CHECKING:  # kiosk.trust.audit imports kiosk.reports.report, which imports this module
@@ -198,7 +198,7 @@ def compile_packs(
     home = home or kiosk_home()
     now = clock() if clock else datetime.now(UTC)
     trust = trust if trust is not None else TrustStore.load(home / "trust.json", missing_ok=True)
-    ledger = VersionLedger(home / VERSIONS_FILE)
+    ledger = pack_ledger(home)
     srcs: list[PackSource] = []
     verified: dict[str, VerifiedManifest | None] = {}
     for pack_dir in find_packs(rules_dir):
@@ -233,12 +233,12 @@ def compile_packs(
                 digest=src.digest,
                 rule_count=counts.get(src.name, 0),
                 signed_by=v.keyid if v else None,
-                expires=time_text(v.manifest.expires) if v else None,
+                expires=utc_text_seconds(v.manifest.expires) if v else None,
             )
         )
     if not dev:
         try:
-            ledger.record({f"{RULEPACK}:{p.name}": p.version for p in packs})
+            ledger.record((Used(f"{RULEPACK}:{p.name}", p.version) for p in packs), now)
         except KioskError as e:
             raise RulesError(str(e)) from e
     for p in packs:
@@ -280,7 +280,9 @@ def _verify(
     label = f"rule pack {pack_dir.name}"
     try:
         v = verify_manifest(pack_dir, RULEPACK, pack_dir.name, trust, now, label)
-        ledger.check(f"{RULEPACK}:{pack_dir.name}", v.manifest.version, label)
+        downgrade = ledger.check(f"{RULEPACK}:{pack_dir.name}", v.manifest.version)
+        if downgrade:
+            raise VerificationError(f"{label}: {downgrade}")
     except KioskError as e:
         if not dev:
             raise

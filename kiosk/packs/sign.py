@@ -7,9 +7,9 @@ removed or added file — a planted ``.yar`` included — is refused, not only a
 sign is the trust store's business (``kiosk.trust.signing``), never the envelope's.
 
 Rollback: ``$KIOSK_HOME/rulepack-versions.json`` holds the highest version of each pack the kiosk
-has used, ``{"rulepack:<name>": "<version>"}``; a lower version is refused.
-Versions compare per dot-separated component, numerically when both components are numbers,
-otherwise as text, missing components counting as 0 (so ``1.0`` equals ``1.0.0``).
+has used, ``{"rulepack:<name>": "<version>"}``; a lower version is refused. Which version is
+lower, and whether a key and an expiry still allow a manifest, is ``kiosk.trust.policy``'s
+decision, the same for packs and hash sets; this module only reads and writes the files.
 
 This module knows nothing of YARA: ``kiosk.packs.load`` decides what a refusal means for a scan.
 It serialises with ``rfc8785`` directly (the same bytes as ``kiosk.canonical`` for manifests).
@@ -18,47 +18,34 @@ It serialises with ``rfc8785`` directly (the same bytes as ``kiosk.canonical`` f
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import json
 import os
-import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import rfc8785
 
-from kiosk.trust.signing import (
-    Signer,
-    TrustStore,
-    VerificationError,
-    open_envelope,
-    verify_envelope,
-)
+from kiosk.canonical import parse_time_text, utc_text_seconds
+from kiosk.errors import TimeTextError, VerificationError
+from kiosk.trust.policy import Used, VersionLedger, signature_problem
+from kiosk.trust.signing import Signer, TrustStore, open_envelope, verify_envelope
 
 MANIFEST_FILE = "manifest.dsse.json"
 MANIFEST_PAYLOAD_TYPE = "application/vnd.kiosk.manifest+json"
 VERSIONS_FILE = "rulepack-versions.json"
-_TIME = "%Y-%m-%dT%H:%M:%SZ"
 _MAX_LISTED = 3  # files named in a tamper message; the rest are counted
 
 
-def time_text(t: datetime) -> str:
-    """An aware datetime as RFC 3339 UTC to the second, the form manifests use."""
-    if t.tzinfo is None:
-        raise ValueError("naive datetime in a manifest")
-    return t.astimezone(UTC).strftime(_TIME)
-
-
 def _parse_time(value: object, what: str, label: str) -> datetime:
-    if isinstance(value, str):
-        with contextlib.suppress(ValueError):
-            t = datetime.fromisoformat(value.replace("Z", "+00:00"))
-            if t.tzinfo is not None:
-                return t
-    raise VerificationError(f"{label}: the manifest's {what} is not an RFC 3339 UTC time")
+    try:
+        return parse_time_text(value)
+    except TimeTextError as e:
+        raise VerificationError(
+            f"{label}: the manifest's {what} is not an RFC 3339 UTC time"
+        ) from e
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,8 +65,8 @@ class Manifest:
                 "kind": self.kind,
                 "name": self.name,
                 "version": self.version,
-                "created": time_text(self.created),
-                "expires": time_text(self.expires),
+                "created": utc_text_seconds(self.created),
+                "expires": utc_text_seconds(self.expires),
                 "files": dict(sorted(self.files.items())),
             }
         )
@@ -203,11 +190,9 @@ def verify_manifest(
     m = _parse_manifest(payload, label)
     if (m.kind, m.name) != (kind, name):
         raise VerificationError(f"{label}: the signed manifest is for {m.kind} {m.name!r}")
-    problem = key.problem_at(m.created)
+    problem = signature_problem(key, m.version, m.created, m.expires, now)
     if problem:
-        raise VerificationError(f"{label}: {problem}, when the manifest says it was signed")
-    if key.revoked_at is not None and now >= key.revoked_at:
-        raise VerificationError(f"{label}: signed by key {key.keyid[:16]}…, since revoked")
+        raise VerificationError(f"{label}: {problem}")
     disk = content_digests(root, label)
     changed = sorted(p for p in m.files if p in disk and disk[p] != m.files[p])
     missing = sorted(set(m.files) - set(disk))
@@ -217,94 +202,36 @@ def verify_manifest(
             raise VerificationError(
                 f"{label}: tampered since it was signed: {what}: {_listed(names)}"
             )
-    if now >= m.expires:
-        raise VerificationError(
-            f"{label}: version {m.version} expired at {time_text(m.expires)}; "
-            "a newly signed version is needed"
-        )
     return VerifiedManifest(m, key.keyid, hashlib.sha256(raw).hexdigest())
 
 
 # --------------------------------------------------------------------------- versions
 
-_NUMBER = re.compile(r"^[0-9]+$")
 
+@dataclass(frozen=True, slots=True)
+class PackLedgerLayout:
+    """``rulepack-versions.json``: ``{"rulepack:<name>": "<version>"}``, keys sorted, indent 2.
 
-def _version_key(version: str) -> list[tuple[int, int | str]]:
-    return [(0, int(c)) if _NUMBER.match(c) else (1, c) for c in version.split(".")]
-
-
-def compare_versions(a: str, b: str) -> int:
-    """-1, 0 or 1 as ``a`` is lower than, equal to or higher than ``b``."""
-    ka, kb = _version_key(a), _version_key(b)
-    pad: tuple[int, int | str] = (0, 0)
-    ka += [pad] * (len(kb) - len(ka))
-    kb += [pad] * (len(ka) - len(kb))
-    for x, y in zip(ka, kb, strict=True):
-        if x != y:
-            # (0, int) and (1, str) never compare across kinds: the first elements differ
-            return -1 if x < y else 1
-    return 0
-
-
-class VersionLedger:
-    """``rulepack-versions.json``: the highest version of each pack used on this kiosk.
-
-    Shared with hash sets (``hashset:<name>`` keys); writes take a lock and keep the maximum,
-    so two writers never lower an entry. Keys without a ``kind:`` prefix are someone else's:
-    kept as they are on every write, never read.
+    Keys without a ``kind:`` prefix are someone else's: kept as they are on every write, never
+    read. A recorded value that is not text makes the file damaged.
     """
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
+    lock_name: str = VERSIONS_FILE + ".lock"
 
-    def _raw(self) -> dict[str, Any]:
-        try:
-            data: Any = json.loads(self.path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
+    def versions(self, data: Any) -> dict[str, str] | None:
+        if data is None:
             return {}
-        except (OSError, UnicodeDecodeError, ValueError) as e:
-            raise VerificationError(
-                f"the version record {self.path} is unreadable; downgrades cannot be checked"
-            ) from e
-        ours = {k: v for k, v in data.items() if ":" in k} if isinstance(data, dict) else None
-        if ours is None or not all(isinstance(v, str) for v in ours.values()):
-            raise VerificationError(
-                f"the version record {self.path} is damaged; downgrades cannot be checked"
-            )
-        return data  # type: ignore[no-any-return]
+        if not isinstance(data, dict):
+            return None
+        ours = {k: v for k, v in data.items() if ":" in k}
+        return ours if all(isinstance(v, str) for v in ours.values()) else None
 
-    def load(self) -> dict[str, str]:
-        return {k: str(v) for k, v in self._raw().items() if ":" in k}
+    def updated(self, data: Any, raised: list[Used], now: datetime) -> Any:
+        body = dict(data or {})
+        body.update({u.key: u.version for u in raised})
+        return dict(sorted(body.items()))
 
-    def check(self, key: str, version: str, label: str) -> None:
-        """Refuse ``version`` when a higher one was already used here."""
-        seen = self.load().get(key)
-        if seen is not None and compare_versions(version, seen) < 0:
-            raise VerificationError(
-                f"{label}: version {version} is older than version {seen}, already used on "
-                "this kiosk (downgrade refused)"
-            )
 
-    def record(self, versions: dict[str, str]) -> None:
-        if not versions:
-            return
-        lock = self.path.with_name(self.path.name + ".lock")
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
-        except OSError as e:
-            raise VerificationError(f"cannot record versions in {self.path}: {e.strerror}") from e
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            data = self._raw()
-            for key, version in versions.items():
-                if key not in data or compare_versions(version, str(data[key])) > 0:
-                    data[key] = version
-            tmp.write_text(json.dumps(dict(sorted(data.items())), indent=2) + "\n", "utf-8")
-            tmp.replace(self.path)
-        except OSError as e:
-            raise VerificationError(f"cannot record versions in {self.path}: {e.strerror}") from e
-        finally:
-            os.close(fd)
+def pack_ledger(home: Path) -> VersionLedger:
+    """This kiosk's record of the highest version of each rule pack used."""
+    return VersionLedger(home / VERSIONS_FILE, PackLedgerLayout())

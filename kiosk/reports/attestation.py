@@ -17,15 +17,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from kiosk.canonical import canonical, utc_text
-from kiosk.trust.signing import (
-    INTOTO_STATEMENT,
-    Signer,
-    TrustedKey,
-    TrustStore,
-    VerificationError,
-    verify_envelope,
-)
+from kiosk.canonical import canonical, parse_time_text, utc_text
+from kiosk.errors import TimeTextError, VerificationError
+from kiosk.trust.signing import INTOTO_STATEMENT, Signer, TrustedKey, TrustStore, verify_envelope
 
 REPORT_PREDICATE = "urn:kiosk:predicate:triage-report:v1"
 REVIEW_PREDICATE = "urn:kiosk:predicate:triage-review:v1"
@@ -57,8 +51,8 @@ def _parse_time(text: object, what: str) -> datetime:
     if not isinstance(text, str):
         raise VerificationError(f"{what}: no signing time in the payload")
     try:
-        return datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError as e:
+        return parse_time_text(text)
+    except TimeTextError as e:
         raise VerificationError(f"{what}: the signing time is not a time") from e
 
 

@@ -24,15 +24,11 @@ from pathlib import Path
 from typing import Any
 
 from kiosk.canonical import canonical, utc_text
-from kiosk.errors import KioskError
+from kiosk.errors import AuditError
 
 GENESIS = "0" * 64
 _DOMAIN = b"kiosk-audit-v1\0"
 _TAIL = 64 * 1024
-
-
-class AuditError(KioskError):
-    """The audit log cannot be written, or does not verify."""
 
 
 def entry_hash(entry: dict[str, Any]) -> str:

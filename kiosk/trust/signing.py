@@ -29,19 +29,12 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from kiosk.errors import KioskError
+from kiosk.canonical import parse_time_text, utc_text_seconds
+from kiosk.errors import SigningError, TimeTextError, VerificationError
 
 INTOTO_STATEMENT = "https://in-toto.io/Statement/v1"
 INTOTO_PAYLOAD_TYPE = "application/vnd.in-toto+json"
 TRUST_FORMAT = "kiosk.trust-store/1"
-
-
-class SigningError(KioskError):
-    """A key cannot be created, loaded or used; the trust store is unreadable."""
-
-
-class VerificationError(KioskError):
-    """A signature, envelope or the files it covers do not check out; the message says which."""
 
 
 def kiosk_home() -> Path:
@@ -165,16 +158,13 @@ def _parse_time(value: object, what: str) -> datetime | None:
     if not isinstance(value, str):
         raise SigningError(f"trust store: {what} is not a time")
     try:
-        t = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError as e:
-        raise SigningError(f"trust store: {what} is not an ISO 8601 time") from e
-    if t.tzinfo is None:
-        raise SigningError(f"trust store: {what} has no time zone")
-    return t
+        return parse_time_text(value)
+    except TimeTextError as e:
+        raise SigningError(f"trust store: {what} is not an ISO 8601 time with a time zone") from e
 
 
 def _time_text(t: datetime | None) -> str | None:
-    return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if t else None
+    return utc_text_seconds(t) if t else None
 
 
 @dataclass(slots=True)

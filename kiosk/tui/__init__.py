@@ -17,6 +17,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from kiosk.config import DEFAULT_WORKERS, check_workers, int_argument
+
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """The ``kiosk tui`` subcommand and its options."""
@@ -25,7 +27,12 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     t.add_argument("--reports", type=Path, default=Path("reports"), help="reports folder")
     t.add_argument("--rules", type=Path, default=Path("rules"), help="rule packs directory")
     t.add_argument("--hashsets", type=Path, default=Path("hashsets"), help="hash sets directory")
-    t.add_argument("--workers", type=int, default=2, help="scan worker processes (default 2)")
+    t.add_argument(
+        "--workers",
+        type=int_argument(check_workers),
+        default=DEFAULT_WORKERS,
+        help=f"scan worker processes; 0 scans inline (default {DEFAULT_WORKERS})",
+    )
     t.add_argument("--kiosk-id", help="this kiosk's id (default: host name + key id prefix)")
 
 

@@ -11,13 +11,13 @@ from __future__ import annotations
 import json
 import socket
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from kiosk.config import load_config
+from kiosk.canonical import parse_time_text
+from kiosk.config import DEFAULT_WORKERS, load_config
 from kiosk.engine.scope import Scope, hash_categories, rule_categories
-from kiosk.errors import KioskError
+from kiosk.errors import KioskError, TimeTextError
 from kiosk.evidence.resolve import resolve
 from kiosk.evidence.walker import Walker
 from kiosk.hashsets.index import HashIndex
@@ -96,7 +96,7 @@ class Settings:
     rules_dir: Path
     hashsets_dir: Path
     home: Path
-    workers: int = 2
+    workers: int = DEFAULT_WORKERS
     kiosk_id: str | None = None  # None: host name and the first 8 characters of the key id
 
 
@@ -359,8 +359,8 @@ def _text(obj: object, *keys: str) -> str:
 def short_time(text: str) -> str:
     """``2026-11-27T12:00:00.000000Z`` as ``2026-11-27 12:00`` (UTC)."""
     try:
-        t = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
+        t = parse_time_text(text, naive_is_utc=True)
+    except TimeTextError:
         return text
     return t.strftime("%Y-%m-%d %H:%M")
 
