@@ -35,7 +35,10 @@ def wide_image(tmp_path_factory: pytest.TempPathFactory) -> Path:
             (src / f"d{d}" / f"f{i:04d}.txt").write_bytes(b"y" * (i % 300))
     img = root / "wide.dd"
     subprocess.run(
-        ["mke2fs", "-q", "-t", "ext4", "-b", "1024", "-N", "14000", "-d", str(src), "-F", str(img), "48M"],
+        [
+            *("mke2fs", "-q", "-t", "ext4", "-b", "1024", "-N", "14000"),
+            *("-d", str(src), "-F", str(img), "48M"),
+        ],
         check=True,
         env={**os.environ, "E2FSPROGS_FAKE_TIME": "1700000000"},
     )
