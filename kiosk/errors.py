@@ -10,7 +10,7 @@ cannot go on without. Every message is written to be shown to an officer as one 
      ├── RulesError             a rule pack cannot be loaded or compiled
      ├── HashSetError           a hash set cannot be loaded
      ├── CaseError              the case, officer or legal-basis record is incomplete
-     └── ReportError            the report cannot be written where it was asked for
+     └── ReportError            the report cannot be written, or read as this kiosk's schema
 
 Backend exceptions (pytsk3 ``IOError``, ``yara.Error``, libewf ``IOError``) are translated with
 ``raise ... from e`` inside the module that calls the backend; only the front ends catch broadly.
@@ -44,4 +44,5 @@ class CaseError(KioskError):
 
 
 class ReportError(KioskError):
-    """The report directory cannot be created or written."""
+    """The report directory cannot be created or written, or a report does not fit the schema
+    this kiosk reads (``kiosk.reports.decode``)."""

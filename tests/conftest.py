@@ -13,11 +13,14 @@ from typing import Any
 
 import pytest
 
+from kiosk.canonical import canonical
 from kiosk.engine.triage import Hooks, TriageRequest, TriageResult, run_triage
 from kiosk.model import CaseRecord, LegalBasis
 from kiosk.packs.check import read_pack
 from kiosk.packs.load import RULEPACK
 from kiosk.packs.sign import MANIFEST_FILE, build_manifest, write_manifest
+from kiosk.reports.decode import read_report
+from kiosk.reports.encode import report_json
 from kiosk.trust.audit import AuditLog
 from kiosk.trust.signing import Signer, TrustStore, init_key, load_public, load_signer
 
@@ -131,9 +134,20 @@ def triage(tmp_path: Path) -> Callable[..., TriageResult]:
             "max_yara_bytes": TEST_CAP,
         }
         req_kw.update(kw)
-        return run_triage(TriageRequest(**req_kw), hooks or fixed_hooks())
+        result = run_triage(TriageRequest(**req_kw), hooks or fixed_hooks())
+        check_written_report(result)
+        return result
 
     return run
+
+
+def check_written_report(result: TriageResult) -> None:
+    """A report as just written (before any test tampers with it) reads back into the very
+    records the engine built, which write the same bytes again."""
+    raw = (result.report_dir / "report.json").read_bytes()
+    back = read_report(json.loads(raw))
+    assert back == result.report
+    assert canonical(report_json(back)) == raw
 
 
 CLI_CASE_ARGS = [
