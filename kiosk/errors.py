@@ -11,7 +11,7 @@ cannot go on without. Every message is written to be shown to an officer as one 
      ├── RulesError              a rule pack cannot be loaded or compiled
      ├── HashSetError            a hash set cannot be loaded
      ├── CaseError               the case, officer or legal-basis record is incomplete
-     ├── ReportError             the report cannot be written where it was asked for
+     ├── ReportError             the report cannot be written, or read as this kiosk's schema
      ├── WorkerInitError         a scan worker could not set itself up
      ├── SigningError            a key cannot be made, loaded or used; the trust store is unreadable
      ├── VerificationError       a signature, envelope, version record or what they cover is refused
@@ -60,7 +60,8 @@ class CaseError(KioskError):
 
 
 class ReportError(KioskError):
-    """The report directory cannot be created or written."""
+    """The report directory cannot be created or written, or a report does not fit the schema
+    this kiosk reads (``kiosk.reports.decode``)."""
 
 
 class WorkerInitError(KioskError):

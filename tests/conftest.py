@@ -6,20 +6,24 @@ import json
 import os
 import shutil
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from kiosk.canonical import canonical
 from kiosk.engine.triage import Hooks, TriageRequest, TriageResult, run_triage
 from kiosk.model import CaseRecord, LegalBasis
 from kiosk.packs.check import read_pack
 from kiosk.packs.load import RULEPACK
 from kiosk.packs.sign import MANIFEST_FILE, build_manifest, write_manifest
+from kiosk.reports.decode import read_report
+from kiosk.reports.encode import report_json
 from kiosk.trust.audit import AuditLog
 from kiosk.trust.signing import Signer, TrustStore, init_key, load_public, load_signer
+from tests import report_schema
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "sample_images"
@@ -111,7 +115,7 @@ def fixed_hooks(**kw: Any) -> Hooks:
 
 
 @pytest.fixture
-def triage(tmp_path: Path) -> Callable[..., TriageResult]:
+def triage(tmp_path: Path, written_reports: list[Path]) -> Callable[..., TriageResult]:
     """Run a full triage of a sample image into a fresh output folder.
 
     The committed packs, as signed by the demo publisher: the fixed clock of ``fixed_hooks``
@@ -131,9 +135,38 @@ def triage(tmp_path: Path) -> Callable[..., TriageResult]:
             "max_yara_bytes": TEST_CAP,
         }
         req_kw.update(kw)
-        return run_triage(TriageRequest(**req_kw), hooks or fixed_hooks())
+        result = run_triage(TriageRequest(**req_kw), hooks or fixed_hooks())
+        check_written_report(result)
+        written_reports.append(result.report_dir)
+        return result
 
     return run
+
+
+def check_written_report(result: TriageResult) -> None:
+    """A report as just written (before any test tampers with it) fits the published schema,
+    and reads back into the very records the engine built, which write the same bytes again."""
+    raw = (result.report_dir / "report.json").read_bytes()
+    data = json.loads(raw)
+    assert report_schema.problems(data) == []
+    back = read_report(data)
+    assert back == result.report
+    assert canonical(report_json(back)) == raw
+
+
+@pytest.fixture(scope="session", autouse=True)
+def written_reports(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[Path]]:
+    """The report directories the triage fixture wrote; and after the session, every report any
+    test wrote (in process, through the CLI in a subprocess, from the app) and left as kiosk
+    wrote it is checked against docs/report.schema.json, inventories included. A sweep that
+    finds reports but validates none, or finds none although the triage fixture wrote some, is
+    itself a failure: the check must not pass by checking nothing."""
+    written: list[Path] = []
+    yield written
+    counts, failures = report_schema.sweep(tmp_path_factory.getbasetemp())
+    assert failures == [], "\n".join(failures[:20])
+    if counts.envelopes or written:
+        assert counts.validated > 0, f"no written report was validated ({counts})"
 
 
 CLI_CASE_ARGS = [

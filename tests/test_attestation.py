@@ -158,7 +158,8 @@ def test_html_shows_hostile_names_as_text(triage: Triage, tmp_path: Path) -> Non
     assert "<script>" not in page
     assert "<img" not in page
     assert "&lt;img src=x onerror=alert(1)&gt;.txt" in page
-    assert "&lt;script&gt;alert(1)&lt;\\script&gt;.txt" in page
+    # the name's literal backslash is doubled, as visible() shows every backslash
+    assert "&lt;script&gt;alert(1)&lt;\\\\script&gt;.txt" in page
     assert "a&amp;b&quot;&#x27;.txt" in page
     assert "\x1b" not in page
     assert "\\x1b[31mred[bold]\\x07.txt" in page

@@ -99,9 +99,10 @@ def test_a_scan_is_logged_without_file_names_and_its_report_holds_the_checkpoint
         for f in image["files"]:
             name = f["path"].rsplit("/", 1)[-1].split(":")[0].encode()
             assert name not in raw
-    cp = result.report["audit_checkpoint"]
-    assert cp["size"] == len(kinds) - 1  # taken at scan_finished, before report_written
-    assert verify_log(log.path, [Checkpoint(cp["size"], cp["head"])]).entries == len(kinds)
+    cp = result.report.audit_checkpoint
+    assert cp is not None
+    assert cp.size == len(kinds) - 1  # taken at scan_finished, before report_written
+    assert verify_log(log.path, [cp]).entries == len(kinds)
 
 
 def test_refused_knowledge_is_logged(triage: Triage, tmp_path: Path) -> None:

@@ -105,7 +105,7 @@ def test_ewf_triage_exports_a_conformant_bundle_with_findings_hashes_and_provena
     triage: Triage, capsys: pytest.CaptureFixture[str]
 ) -> None:
     result = triage("ewf.E01")
-    report = result.report
+    report = json.loads((result.report_dir / "report.json").read_bytes())  # as signed
     assert report["findings"]
     signer = load_signer(kiosk_home() / "keys" / "kiosk.key")
     verified = verify_report_dir(result.report_dir, TrustStore.load(kiosk_home() / "trust.json"))
@@ -295,7 +295,7 @@ def test_names_from_the_image_stay_verbatim_json_strings(
     # the sample name only picks the fixture's defaults; the image is the one made here
     result = triage("ext4.dd", image=(_ext4_with(tmp_path, dict.fromkeys(names, body)),))
     paths = {f"/{n}" for n in names}
-    assert {f["path"] for f in result.report["findings"]} == paths
+    assert {f.path for f in result.report.findings} == paths
 
     out = _export(result.report_dir, capsys)
     run = _case_validate(out)

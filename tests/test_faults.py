@@ -15,6 +15,7 @@ import pytest
 
 from kiosk.engine.triage import TriageResult
 from kiosk.errors import ReportError
+from kiosk.model import Outcome, Recommendation
 from kiosk.reports.attestation import verify_report_dir
 from kiosk.trust.audit import verify_log
 from kiosk.trust.signing import TrustStore
@@ -139,8 +140,8 @@ def test_cancel_stops_within_two_seconds_and_the_cancelled_report_is_signed(
     hooks.on_progress = cancel_once
     result = triage("ext4.dd", image=(big_image,), hooks=hooks, max_yara_bytes=64 << 20)
     assert time.monotonic() - cancelled_at[0] < 2.0
-    assert result.report["outcome"]["status"] == "cancelled"
-    assert result.report["recommendation"]["result"] == "inconclusive"
+    assert result.report.outcome.status is Outcome.CANCELLED
+    assert result.report.recommendation.result is Recommendation.INCONCLUSIVE
     trust = TrustStore.load(Path(os.environ["KIOSK_HOME"]) / "trust.json")
     assert verify_report_dir(result.report_dir, trust).report["outcome"]["status"] == "cancelled"
 
@@ -158,12 +159,12 @@ def test_evidence_truncated_mid_scan_ends_without_a_crash_or_a_clean_result(
 
     hooks.on_progress = shrink_once
     report = triage("ext4.dd", image=(copy,), hooks=hooks, max_yara_bytes=64 << 20).report
-    assert report["recommendation"]["result"] != "no_matches_in_scope"
+    assert report.recommendation.result is not Recommendation.NO_MATCHES
     # whichever read the missing bytes first says so: the media hash, or the files beyond the end
-    media_failed = "ended early" in (report["image"]["hash_error"] or "")
-    assert media_failed or report["coverage"]["files"]["error"] > 0
+    media_failed = "ended early" in (report.image.hash_error or "")
+    assert media_failed or report.coverage.files.error > 0
     if media_failed:
-        assert report["image"]["sha256"] is None
+        assert report.image.sha256 is None
 
 
 def test_unwritable_report_location_is_refused_before_the_image_is_opened(

@@ -22,7 +22,7 @@ from kiosk.hashsets.build import ImportRequest, sort_unique
 from kiosk.hashsets.hpk import Pack
 from kiosk.hashsets.index import HashIndex
 from kiosk.hashsets.store import import_set, remove_set, sign_set
-from kiosk.model import FileStatus
+from kiosk.model import FileStatus, HashMatch
 from kiosk.trust.audit import AuditLog
 from kiosk.trust.signing import Signer, TrustStore, init_key, key_id, load_public, load_signer
 from tests.conftest import DEMO_PUBLISHER, HASHSETS, IMAGES, RULES, SAMPLES, TEST_CAP, fixed_hooks
@@ -338,22 +338,11 @@ def test_scan_reports_the_vics_category_of_a_planted_file_and_skips_yara_on_know
 
     result = triage("ext4.dd", hashsets_dir=store, hooks=fixed_hooks(), max_yara_bytes=TEST_CAP)
     report = result.report
-    hash_findings = [
-        f for f in report["findings"] if any(m["type"] == "hashset" for m in f["matches"])
-    ]
-    assert [(f["path"], f["matches"]) for f in hash_findings] == [
+    hash_findings = [f for f in report.findings if any(isinstance(m, HashMatch) for m in f.matches)]
+    assert [(f.path, f.matches) for f in hash_findings] == [
         (
             "/Downloads/known_bad_sample.bin",
-            [
-                {
-                    "type": "hashset",
-                    "set": "vic",
-                    "version": "2026.1",
-                    "algorithm": "sha256",
-                    "disposition": "known_bad",
-                    "category": "vics_us_2",
-                }
-            ],
+            (HashMatch("vic", "2026.1", "sha256", "known_bad", "vics_us_2"),),
         )
     ]
     inventory = [
@@ -364,7 +353,7 @@ def test_scan_reports_the_vics_category_of_a_planted_file_and_skips_yara_on_know
     assert [m["type"] for m in good_file["matches"]] == [
         "hashset"
     ]  # it carries the marker: no YARA
-    assert {s["name"]: s["signed_by"] for s in report["hash_sets"]} == {
+    assert {s.name: s.signed_by for s in report.hash_sets} == {
         "os-files": signer.keyid,
         "vic": signer.keyid,
     }
@@ -391,9 +380,9 @@ def test_a_tampered_set_stops_the_scan_before_the_evidence_is_touched(
     assert not (tmp_path / "reports").exists()
     assert [e["kind"] for e in events(home)][-2:] == ["hashset_refused", "knowledge_refused"]
     result = triage("ext4.dd", hashsets_dir=store, dev=True, out_dir=tmp_path / "dev-reports")
-    (record,) = result.report["hash_sets"]
-    assert record["signed_by"] is None
-    assert any("does not match" in p for p in record["dev_override"])
+    (record,) = result.report.hash_sets
+    assert record.signed_by is None
+    assert any("does not match" in p for p in record.dev_override)
 
 
 # --------------------------------------------------------------------------- the CLI

@@ -11,7 +11,9 @@ from pathlib import Path
 import pytest
 
 from kiosk.engine.triage import TriageResult
-from kiosk.reports.report import render_text
+from kiosk.model import Outcome, Recommendation
+from kiosk.reports.model import NotExaminedKind
+from kiosk.reports.text import render_text
 from tests.conftest import MARKER
 from tests.oracle import fls
 
@@ -75,7 +77,7 @@ def test_hostile_names_are_recorded_and_shown_inert(triage: Triage, hostile_imag
     text = render_text(result.report)
     assert "\x1b" not in text
     assert "\x07" not in text
-    found = {f["path"] for f in result.report["findings"]}
+    found = {f.path for f in result.report.findings}
     assert "/" + NAMES["escape"].decode() in found
 
 
@@ -83,23 +85,20 @@ def test_loop_is_listed_not_followed_and_nothing_is_missed(
     triage: Triage, hostile_image: Path
 ) -> None:
     report = triage("ext4.dd", image=(hostile_image,)).report
-    loops = [n for n in report["not_examined"] if n["kind"] == "directory"]
-    assert [n["path"] for n in loops] == ["/loop/inner/back"]
-    assert "not entered again" in loops[0]["reason"]
+    loops = [n for n in report.not_examined if n.kind is NotExaminedKind.DIRECTORY]
+    assert [n.where for n in loops] == ["/loop/inner/back"]
+    assert "not entered again" in loops[0].reason
 
 
 def test_sparse_giant_is_refused_with_its_reason_and_makes_the_result_inconclusive(
     triage: Triage, hostile_image: Path
 ) -> None:
     report = triage("ext4.dd", image=(hostile_image,)).report
-    (entry,) = [n for n in report["not_examined"] if n.get("path") == "/sparse.bin"]
-    assert entry["kind"] == "file"
-    assert "claims 21474836480 bytes but stores only 4096" in entry["reason"]
-    assert report["recommendation"]["result"] == "submit_for_examination"  # markers still found
-    assert (
-        any("could not be read or scanned" in r for r in report["recommendation"]["reasons"])
-        is False
-    )
+    (entry,) = [n for n in report.not_examined if n.where == "/sparse.bin"]
+    assert entry.kind is NotExaminedKind.FILE
+    assert "claims 21474836480 bytes but stores only 4096" in entry.reason
+    assert report.recommendation.result is Recommendation.SUBMIT  # markers still found
+    assert any("could not be read or scanned" in r for r in report.recommendation.reasons) is False
 
 
 def test_a_rule_that_runs_too_long_costs_that_file_an_error_not_the_scan(
@@ -126,9 +125,9 @@ def test_a_rule_that_runs_too_long_costs_that_file_an_error_not_the_scan(
     ).report
     # the condition can never hold, so every byte is compared with every other: the 1.2 MB file
     # cannot finish in a second (smaller ones may or may not, depending on the machine)
-    timed_out = {n["path"] for n in report["not_examined"] if "YARA scan timed out" in n["reason"]}
+    timed_out = {n.where for n in report.not_examined if "YARA scan timed out" in n.reason}
     assert "/Videos/large.bin" in timed_out
-    assert report["coverage"]["files"]["error"] == len(timed_out)
-    assert report["outcome"]["status"] == "complete"
-    assert report["recommendation"]["result"] == "submit_for_examination"  # the known-bad file
-    assert report["settings"]["dev_mode"] is True
+    assert report.coverage.files.error == len(timed_out)
+    assert report.outcome.status is Outcome.COMPLETE
+    assert report.recommendation.result is Recommendation.SUBMIT  # the known-bad file
+    assert report.settings.dev_mode is True

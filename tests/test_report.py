@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
+from pathlib import Path
+
 import rfc8785
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -19,14 +23,13 @@ from kiosk.model import (
     VolumeRecord,
     WalkProblem,
 )
-from kiosk.reports.report import (
-    MediaHashes,
-    Tally,
-    file_record,
-    not_examined,
-    recommend,
-    render_text,
-)
+from kiosk.reports.decode import read_report
+from kiosk.reports.encode import file_json
+from kiosk.reports.model import TriageReport, UnreachedFiles
+from kiosk.reports.report import MediaHashes, Tally, file_record, not_examined, recommend
+from kiosk.reports.text import render_text, visible
+
+GOLDEN = Path(__file__).parent / "golden"
 
 VOL = VolumeRecord(0, 0, 1 << 20, "whole image", "ext4", True)
 ENCRYPTED = VolumeRecord(1, 1 << 20, 1 << 20, "MBR: Linux", None, False, "possibly encrypted")
@@ -142,50 +145,91 @@ def test_unallocated_gaps_and_unrecoverable_deleted_names_are_listed_but_not_inc
     assert rec is Recommendation.NO_MATCHES
     assert any("1 deleted entries" in r for r in reasons)
     listed = not_examined([VOL, GAP], [], tally, Outcome.COMPLETE, 2)
-    kinds = [e["kind"] for e in listed]
+    kinds = [e.kind.value for e in listed]
     assert kinds == ["fs_unallocated", "disk_area", "deleted_file"]
-    assert listed[2]["path"] == "/gone"
+    assert listed[2].where == "/gone"
 
 
 def test_not_examined_counts_unreached_files_of_a_cancelled_run() -> None:
     tally = _tally(FileResult(_task(1), FileStatus.SCANNED))
     listed = not_examined([VOL], [], tally, Outcome.CANCELLED, 10)
-    assert listed[-1] == {
-        "kind": "unreached",
-        "count": 9,
-        "reason": "the scan was cancelled before these files were examined",
-    }
+    assert listed[-1] == UnreachedFiles(
+        9, "the scan was cancelled before these files were examined"
+    )
 
 
 def test_canonical_json_is_rfc8785() -> None:
     assert canonical({"b": 1, "a": [1.0, "é"]}) == '{"a":[1,"é"],"b":1}'.encode()
 
 
+def _golden_report() -> TriageReport:
+    return read_report(json.loads((GOLDEN / "ext4.report.json").read_bytes()))
+
+
 def test_text_summary_shows_hostile_names_escaped() -> None:
     hostile = _task(1, "/\x1b[31mred\x07")
-    tally = _tally(FileResult(hostile, FileStatus.SCANNED, rule_matches=(YARA,)))
-    report = {
-        "recommendation": {"result": "submit_for_examination", "reasons": ["x"]},
-        "coverage": {
-            "files": {
-                "found": 1,
-                "scanned": 1,
-                "hashed_only": 0,
-                "known_good": 0,
-                "unrecoverable": 0,
-                "error": 0,
-            }
-        },
-        "case": {"case_ref": "C", "exhibit_ref": "E", "officer": "O"},
-        "image": {"name": "i", "format": "raw", "size": 1, "sha256": None},
-        "outcome": {"status": "complete"},
-        "findings": tally.findings,
-        "not_examined": [],
-    }
+    typed_out = _task(2, "/\\x1b[31mred\\x07")  # the same, as the text a name may hold
+    tally = _tally(
+        FileResult(hostile, FileStatus.SCANNED, rule_matches=(YARA,)),
+        FileResult(typed_out, FileStatus.SCANNED, rule_matches=(YARA,)),
+    )
+    report = dataclasses.replace(_golden_report(), findings=tuple(tally.findings))
     text = render_text(report)
     assert "\x1b" not in text
     assert "\x07" not in text
-    assert "\\x1b[31mred\\x07" in text
+    shown = [line for line in text.splitlines() if "red" in line]
+    assert shown == [
+        "  [0] /\\x1b[31mred\\x07 (10 bytes): demo:kiosk_demo_marker",
+        "  [0] /\\\\x1b[31mred\\\\x07 (10 bytes): demo:kiosk_demo_marker",
+    ]
+
+
+# Names an image can hold that must never print alike: each pair differs in the evidence.
+DISTINCT_NAMES = [
+    "a\x1bb",  # ESC
+    "a\\x1bb",  # the four characters backslash, x, 1, b
+    "a\\\x1bb",  # a backslash, then ESC
+    "a\nb",  # a newline
+    "a\\nb",  # backslash and n
+    "a\u202eb",  # RIGHT-TO-LEFT OVERRIDE
+    "a\\u202eb",  # its escape, typed out
+    "a\u200bb",  # ZERO WIDTH SPACE
+    "ab",
+    "a b",
+    "a\u00a0b",  # NO-BREAK SPACE
+    "a\x00b",  # NUL
+    "a\ud800b",  # a lone surrogate
+    "a\U000e0001b",  # LANGUAGE TAG
+]
+
+
+def test_distinct_names_print_distinctly_and_inert() -> None:
+    shown = [visible(n) for n in DISTINCT_NAMES]
+    assert len(set(shown)) == len(DISTINCT_NAMES)
+    for text in shown:
+        assert text.isprintable()
+    assert visible("a\x1bb") == "a\\x1bb"
+    assert visible("a\\x1bb") == "a\\\\x1bb"
+    assert visible("a\nb") == "a\\nb"
+    assert visible("a\u202eb") == "a\\u202eb"
+
+
+def test_readable_names_stay_as_they_are_and_escapes_read_as_python_would_write_them() -> None:
+    for name in ("/Documents/marker.txt", "/Users/Zoë/Рабочий стол/照片.jpg", "a b"):
+        assert visible(name) == name
+    assert visible("a\x1b[31mb") == "a\\x1b[31mb"
+    assert visible("evil\u202etxt.exe") == "evil\\u202etxt.exe"
+    assert visible("line\nbreak\ttab") == "line\\nbreak\\ttab"
+    assert visible("C:\\x1b") == "C:\\\\x1b"  # a literal backslash is never mistaken for one
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=8), st.text(max_size=8))
+def test_visible_never_maps_two_names_to_one(a: str, b: str) -> None:
+    """Injective: the escapes it writes can always be told from the text around them."""
+    if a != b:
+        assert visible(a) != visible(b)
+    assert visible(a).isprintable()
 
 
 def test_integers_beyond_i_json_are_written_as_strings() -> None:
@@ -246,6 +290,6 @@ def _reference_i_json(obj: object) -> object:
 def test_canonical_inventory_line_for_a_hostile_name_matches_rfc8785() -> None:
     task = _task(3, '/a\x00b\x1f"\\\u2028\u00e9\U0001f600\x7f')
     r = FileResult(task, FileStatus.SCANNED, md5="0" * 32, rule_matches=(YARA,))
-    record = file_record(r)
+    record = file_json(file_record(r))
     assert canonical(record) == rfc8785.dumps(record)
     assert b"\\u0000" in canonical(record)

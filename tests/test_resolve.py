@@ -23,7 +23,7 @@ from kiosk.evidence import resolve as resolve_module
 from kiosk.evidence.image import Evidence
 from kiosk.evidence.resolve import EvidenceRef, resolve
 from kiosk.evidence.walker import Walker
-from kiosk.model import FileStatus
+from kiosk.model import FileStatus, Outcome
 from tests.conftest import IMAGES, SAMPLES
 
 Triage = Callable[..., TriageResult]
@@ -119,10 +119,10 @@ def test_a_run_never_looks_for_segments_after_resolving_them(
     monkeypatch.setattr(triage_module, "resolve", resolve_then_add_a_segment)
     report = triage("split.001", image=(segs[0],)).report
     assert (tmp_path / "x.004").exists()
-    assert report["outcome"]["status"] == "complete"
-    assert report["image"]["segments"] == ["x.001", "x.002", "x.003"]
-    assert report["image"]["size"] == sum(p.stat().st_size for p in segs)
-    assert report["image"]["sha256"] == IMAGES["split.001"]["sha256"]
+    assert report.outcome.status is Outcome.COMPLETE
+    assert report.image.segments == ("x.001", "x.002", "x.003")
+    assert report.image.size == sum(p.stat().st_size for p in segs)
+    assert report.image.sha256 == IMAGES["split.001"]["sha256"]
     # the same run without the wrapper does take the fourth segment in: the check can fail
     monkeypatch.setattr(triage_module, "resolve", real)
     assert [s.name for s in resolve([segs[0]]).segments][-1] == "x.004"

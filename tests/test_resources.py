@@ -26,6 +26,7 @@ from kiosk.trust.audit import AuditLog
 from kiosk.model import CaseRecord, LegalBasis
 from kiosk.trust.signing import load_signer, kiosk_home
 from kiosk.engine.triage import Hooks, TriageRequest, run_triage
+from kiosk.reports.encode import file_counts_json
 
 def hwm(pid="self"):
     # VmHWM, not ru_maxrss: Linux carries ru_maxrss over from the parent across fork+exec
@@ -56,7 +57,7 @@ watcher.join()
 print(json.dumps({
     "fds_before": fds_before, "fds_after": len(os.listdir("/proc/self/fd")),
     "rss_self_kib": hwm(), "rss_worker_peak_kib": workers_peak,
-    "files": result.report["coverage"]["files"],
+    "files": file_counts_json(result.report.coverage.files),
 }))
 """
 

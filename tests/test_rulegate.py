@@ -19,8 +19,10 @@ from kiosk.engine.scan import YARA_DISABLED, ScanConfig, scan_tasks
 from kiosk.evidence.image import Evidence
 from kiosk.evidence.resolve import resolve
 from kiosk.hashsets.index import HashIndex
+from kiosk.model import HashMatch, Recommendation
 from kiosk.packs.gate import gate_prefix
 from kiosk.packs.load import CompiledRules, Matcher, compile_packs
+from kiosk.reports.encode import file_json
 from kiosk.reports.report import file_record
 from tests.conftest import pack_toml
 
@@ -171,8 +173,8 @@ def test_scan_records_are_identical_with_and_without_gating(tmp_path: Path) -> N
     )
     with Evidence(resolve([img])) as ev:
         tasks = list(ev.walk(ev.volumes()))
-    a = [canonical(file_record(r)) for r in scan_tasks(tasks, base)]
-    b = [canonical(file_record(r)) for r in scan_tasks(tasks, gated)]
+    a = [canonical(file_json(file_record(r))) for r in scan_tasks(tasks, base)]
+    b = [canonical(file_json(file_record(r))) for r in scan_tasks(tasks, gated)]
     assert a == b
     assert b"pe_ts" in b"".join(a)
 
@@ -184,8 +186,8 @@ def _fields(cfg: ScanConfig) -> dict[str, object]:
 def test_hash_only_run_never_claims_no_rule_matched(triage: object, tmp_path: Path) -> None:
     result = triage("ext4.dd", yara=False, hashsets_dir=None)  # type: ignore[operator]
     report = result.report
-    assert report["settings"]["yara"] is False
-    assert report["rule_packs"] == []
+    assert report.settings.yara is False
+    assert report.rule_packs == ()
     lines = (result.report_dir / "files.jsonl").read_text().splitlines()
     import json
 
@@ -195,17 +197,17 @@ def test_hash_only_run_never_claims_no_rule_matched(triage: object, tmp_path: Pa
     assert all(r["status"] == "hashed_only" for r in readable)
     assert all(r["reason"] == YARA_DISABLED for r in readable)
     assert all(r["sha256"] for r in readable)
-    assert report["recommendation"]["result"] == "no_matches_in_scope"
-    text = " ".join(report["recommendation"]["reasons"])
+    assert report.recommendation.result is Recommendation.NO_MATCHES
+    text = " ".join(report.recommendation.reasons)
     assert "YARA was disabled" in text
     assert "no file matched the rule packs" not in text
 
 
 def test_hash_only_run_still_reports_known_bad_files(triage: object) -> None:
     report = triage("ext4.dd", yara=False).report  # type: ignore[operator]
-    assert report["recommendation"]["result"] == "submit_for_examination"
-    assert all(m["type"] == "hashset" for f in report["findings"] for m in f["matches"]), (
+    assert report.recommendation.result is Recommendation.SUBMIT
+    assert all(isinstance(m, HashMatch) for f in report.findings for m in f.matches), (
         "no YARA match can appear in a hash-only run"
     )
-    assert report["findings"]
+    assert report.findings
     _ = HashIndex  # the known-bad set is the bundled demo set

@@ -34,7 +34,7 @@ from kiosk.packs.sign import (
 )
 from kiosk.reports.attestation import verify_report_dir
 from kiosk.reports.html import render_html
-from kiosk.reports.report import DEV_MODE_NOTE, render_text
+from kiosk.reports.text import DEV_MODE_NOTE, render_text
 from kiosk.trust.audit import AuditLog
 from kiosk.trust.signing import Signer, TrustStore, key_id, load_public, load_signer
 from tests.conftest import DEMO_PUBLISHER, ROOT, RULES, SAMPLES, pack_toml, sign_pack
@@ -317,8 +317,8 @@ def test_triage_records_dev_mode_in_the_report_and_the_log(
     )
     result = triage("fat16.dd", rules_dir=rules, dev=True, hooks=hooks)
     report = result.report
-    assert report["settings"]["dev_mode"] is True
-    assert {p["signed_by"] for p in report["rule_packs"]} == {None}
+    assert report.settings.dev_mode is True
+    assert {p.signed_by for p in report.rule_packs} == {None}
     kinds = [e["kind"] for e in _events(kiosk_home)[before:]]
     assert kinds[0] == "dev_mode"
     assert "rulepack_unverified_dev" in kinds
@@ -334,8 +334,8 @@ def test_triage_records_dev_mode_in_the_report_and_the_log(
 def test_a_normal_triage_reports_who_signed_each_pack(triage: Any) -> None:
     report = triage("fat16.dd").report
     demo_publisher = key_id(load_public(DEMO_PUBLISHER.read_text()))
-    assert report["settings"]["dev_mode"] is False
-    assert [(p["name"], p["signed_by"]) for p in report["rule_packs"]] == [
+    assert report.settings.dev_mode is False
+    assert [(p.name, p.signed_by) for p in report.rule_packs] == [
         ("demo", demo_publisher),
         ("kiosk-core", demo_publisher),
     ]

@@ -18,6 +18,7 @@ from kiosk.evidence.resolve import resolve
 from kiosk.hashsets.index import HashIndex
 from kiosk.model import FileResult, FileStatus, FileTask
 from kiosk.packs.load import compile_packs
+from kiosk.reports.encode import file_json
 from kiosk.reports.report import file_record
 from tests.conftest import HASHSETS, IMAGES, RULES, SAMPLES, TEST_CAP
 
@@ -97,8 +98,8 @@ def test_a_file_over_the_cap_is_yara_scanned_once_the_cap_allows_it() -> None:
 
 def test_inline_and_pooled_scans_give_byte_identical_records() -> None:
     for name in ("mbr-fat16-ext4.dd", "ntfs.dd"):
-        inline = [canonical(file_record(r)) for r in _scan(name, workers=0).values()]
-        pooled = [canonical(file_record(r)) for r in _scan(name, workers=2).values()]
+        inline = [canonical(file_json(file_record(r))) for r in _scan(name, workers=0).values()]
+        pooled = [canonical(file_json(file_record(r))) for r in _scan(name, workers=2).values()]
         assert inline == pooled
         assert len(inline) > 20
 

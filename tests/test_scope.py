@@ -11,8 +11,9 @@ from kiosk.engine.triage import TriageResult
 from kiosk.errors import CaseError
 from kiosk.hashsets.index import HashIndex
 from kiosk.locator import FsLoc, StreamLoc, VolumeLoc
-from kiosk.model import FileResult, FileStatus, FileTask, HashMatch, RuleMatch
+from kiosk.model import FileResult, FileStatus, FileTask, HashMatch, Recommendation, RuleMatch
 from kiosk.packs.load import compile_packs
+from kiosk.reports.model import MatchType, OutOfScope, ScopeRecord
 from tests.conftest import HASHSETS, RULES
 
 Triage = Callable[..., TriageResult]
@@ -34,9 +35,7 @@ def test_out_of_scope_matches_are_removed_and_counted() -> None:
     assert out.rule_matches == ()
     assert out.hash_matches == (BAD, GOOD)
     assert out.is_finding  # the known-bad hash is in scope
-    assert f.record()["out_of_scope_matches"] == [
-        {"type": "yara", "category": "fraud", "matches": 1}
-    ]
+    assert f.record().out_of_scope_matches == (OutOfScope(MatchType.YARA, "fraud", 1),)
 
 
 def test_a_file_with_only_out_of_scope_matches_is_not_a_finding() -> None:
@@ -44,14 +43,14 @@ def test_a_file_with_only_out_of_scope_matches_is_not_a_finding() -> None:
     f = _filter(set(), {"fraud"})
     out = f.apply(r)
     assert not out.is_finding
-    assert [m["category"] for m in f.record()["out_of_scope_matches"]] == ["csam", "fraud"]
+    assert [m.category for m in f.record().out_of_scope_matches] == ["csam", "fraud"]
 
 
 def test_known_good_sets_are_never_scoped_out() -> None:
     r = FileResult(TASK, FileStatus.KNOWN_GOOD, hash_matches=(GOOD,))
     f = _filter(set(), {"csam"})
     assert f.apply(r) is r
-    assert f.record()["out_of_scope_matches"] == []
+    assert f.record().out_of_scope_matches == ()
 
 
 def test_hash_sets_are_scoped_by_their_own_category_not_a_per_hash_one() -> None:
@@ -60,9 +59,7 @@ def test_hash_sets_are_scoped_by_their_own_category_not_a_per_hash_one() -> None
     assert _filter(set(), {"csam"}).apply(r) is r
     f = _filter(set(), {"other"})
     assert f.apply(r).hash_matches == ()
-    assert f.record()["out_of_scope_matches"] == [
-        {"type": "hashset", "category": "csam", "matches": 1}
-    ]
+    assert f.record().out_of_scope_matches == (OutOfScope(MatchType.HASHSET, "csam", 1),)
 
 
 def test_check_scope_resolves_none_to_every_loaded_category() -> None:
@@ -98,35 +95,37 @@ def test_check_scope_refuses_unknown_or_empty_scopes() -> None:
 def test_triage_reports_only_findings_within_scope(triage: Triage) -> None:
     scope = Scope(rule_categories=frozenset(), hash_categories=frozenset({"demo_known_bad"}))
     report = triage("fat16.dd", scope=scope).report
-    paths = {f["path"] for f in report["findings"]}
+    paths = {f.path for f in report.findings}
     assert paths == {"/Downloads/known_bad_sample.bin"}
-    assert report["findings_by_category"] == {"demo_known_bad": 1}
-    assert report["recommendation"]["result"] == "submit_for_examination"
-    recorded = report["settings"]["scope"]
-    assert recorded["restricted"] is True
-    assert recorded["rule_categories"] == []
-    assert recorded["hash_categories"] == ["demo_known_bad"]
-    (excluded,) = recorded["out_of_scope_matches"]
-    assert excluded["type"] == "yara"
-    assert excluded["category"] == "demo_marker"
-    assert excluded["matches"] >= 2  # the marker file and its recoverable deleted copy
+    assert report.findings_by_category == {"demo_known_bad": 1}
+    assert report.recommendation.result is Recommendation.SUBMIT
+    recorded = report.settings.scope
+    assert recorded.restricted is True
+    assert recorded.rule_categories == ()
+    assert recorded.hash_categories == ("demo_known_bad",)
+    (excluded,) = recorded.out_of_scope_matches
+    assert excluded.type is MatchType.YARA
+    assert excluded.category == "demo_marker"
+    assert excluded.matches >= 2  # the marker file and its recoverable deleted copy
 
 
 def test_an_unrestricted_triage_records_every_category_as_authorised(triage: Triage) -> None:
     report = triage("fat16.dd").report
-    assert report["settings"]["scope"] == {
-        "restricted": False,
-        "rule_categories": sorted(
-            [
-                "demo_marker",
-                "cybercrime_tool",
-                "crypto_wallet",
-                "card_fraud",
-                "phishing_kit",
-                "private_key",
-            ]
+    assert report.settings.scope == ScopeRecord(
+        restricted=False,
+        rule_categories=tuple(
+            sorted(
+                [
+                    "demo_marker",
+                    "cybercrime_tool",
+                    "crypto_wallet",
+                    "card_fraud",
+                    "phishing_kit",
+                    "private_key",
+                ]
+            )
         ),
-        "hash_categories": ["demo_known_bad"],
-        "out_of_scope_matches": [],
-    }
-    assert set(report["findings_by_category"]) == {"demo_marker", "demo_known_bad"}
+        hash_categories=("demo_known_bad",),
+        out_of_scope_matches=(),
+    )
+    assert set(report.findings_by_category) == {"demo_marker", "demo_known_bad"}

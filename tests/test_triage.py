@@ -2,47 +2,32 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import shutil
 import stat
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from kiosk.engine.triage import TriageResult
 from kiosk.errors import CaseError, ImageError, RulesError
-from kiosk.model import CaseRecord, LegalBasis, Progress
+from kiosk.model import CaseRecord, LegalBasis, Outcome, Progress, Recommendation
+from kiosk.reports.model import AreaNotExamined, FileRecord, NotExaminedKind, TriageReport
 from kiosk.trust.signing import load_signer
 from tests.conftest import CASE, IMAGES, MARKER, SAMPLES, fixed_hooks, pack_toml, sign_pack
 
 Triage = Callable[..., TriageResult]
-REQUIRED_KEYS = {
-    "schema",
-    "report_id",
-    "tool",
-    "case",
-    "image",
-    "rule_packs",
-    "hash_sets",
-    "started",
-    "finished",
-    "outcome",
-    "coverage",
-    "not_examined",
-    "findings",
-    "recommendation",
-}
 
 
 def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def _finding_paths(report: dict[str, Any]) -> set[tuple[int, str]]:
-    return {(f["volume"], f["path"]) for f in report["findings"]}
+def _finding_paths(report: TriageReport) -> set[tuple[int, str]]:
+    return {(f.volume, f.path) for f in report.findings}
 
 
 @pytest.mark.parametrize("name", sorted(IMAGES))
@@ -53,12 +38,11 @@ def test_every_sample_image_gives_the_findings_its_manifest_promises(
     before = [_sha256(SAMPLES / s) for s in im["segments"]]
     result = triage(name)
     report = result.report
-    assert set(report) >= REQUIRED_KEYS
-    assert report["outcome"]["status"] == "complete"
-    assert report["recommendation"]["result"] == "submit_for_examination"
-    assert report["image"]["sha256"] == im["sha256"]
-    assert report["image"]["segments"] == im["segments"]
-    vol_index = {v["offset"]: v["index"] for v in report["coverage"]["volumes"]}
+    assert report.outcome.status is Outcome.COMPLETE
+    assert report.recommendation.result is Recommendation.SUBMIT
+    assert report.image.sha256 == im["sha256"]
+    assert list(report.image.segments) == im["segments"]
+    vol_index = {v.offset: v.index for v in report.coverage.volumes}
     want = {
         (vol_index[f["volume_offset"]], f["path"])
         for f in im["files"]
@@ -70,13 +54,13 @@ def test_every_sample_image_gives_the_findings_its_manifest_promises(
     # only the planted files (and NTFS's $MFT, which holds small files' resident bytes) match
     extra = {p for _, p in got - want}
     assert extra <= {"/$MFT"}
-    files = report["coverage"]["files"]
+    files = report.coverage.files
     assert (
-        files["found"]
-        == files["examined"]
-        == sum(files[s] for s in ("scanned", "hashed_only", "known_good", "unrecoverable", "error"))
+        files.found
+        == files.examined
+        == files.scanned + files.hashed_only + files.known_good + files.unrecoverable + files.error
     )
-    assert files["not_reached"] == 0
+    assert files.not_reached == 0
     # the evidence is untouched, and nothing of its content was written
     assert [_sha256(SAMPLES / s) for s in im["segments"]] == before
     for written in result.report_dir.iterdir():
@@ -128,28 +112,23 @@ def test_worker_count_never_changes_the_inventory(tmp_path: Path, triage: Triage
     assert (a.report_dir / "files.jsonl").read_bytes() == (
         b.report_dir / "files.jsonl"
     ).read_bytes()
-    volatile = ("settings", "tool", "audit_checkpoint")
-    assert {k: v for k, v in a.report.items() if k not in volatile} == {
-        k: v for k, v in b.report.items() if k not in volatile
-    }
+    volatile = {"settings": None, "tool": None, "audit_checkpoint": None}
+    assert dataclasses.replace(a.report, **volatile) == dataclasses.replace(b.report, **volatile)
 
 
 def test_unexaminable_partition_is_listed_as_not_examined(triage: Triage) -> None:
     report = triage("gpt.dd").report
-    (vol,) = [
-        v
-        for v in report["coverage"]["volumes"]
-        if v["status"] == "not_examined" and v["reason"] and "encrypted" in v["reason"]
-    ]
-    assert vol["offset"] == 2162688
-    listed = [e for e in report["not_examined"] if e["kind"] == "volume"]
-    assert [e["offset"] for e in listed] == [2162688]
+    (vol,) = [v for v in report.coverage.volumes if not v.examined and "encrypted" in v.reason]
+    assert vol.offset == 2162688
+    listed = [e for e in report.not_examined if e.kind is NotExaminedKind.VOLUME]
+    assert [e.offset for e in listed if isinstance(e, AreaNotExamined)] == [2162688]
 
 
 def test_ewf_media_hash_is_verified(triage: Triage) -> None:
-    ewf = triage("ewf.E01").report["image"]["ewf"]
-    assert ewf["verified"] is True
-    assert ewf["stored"]["md5"] == ewf["computed"]["md5"] == IMAGES["ewf.E01"]["ewf_md5"]
+    ewf = triage("ewf.E01").report.image.ewf
+    assert ewf is not None
+    assert ewf.verified is True
+    assert ewf.stored["md5"] == ewf.computed["md5"] == IMAGES["ewf.E01"]["ewf_md5"]
 
 
 def test_read_only_image_in_read_only_folder_scans(tmp_path: Path, triage: Triage) -> None:
@@ -161,7 +140,7 @@ def test_read_only_image_in_read_only_folder_scans(tmp_path: Path, triage: Triag
     folder.chmod(0o555)
     try:
         result = triage("ext4.dd", image=(img,))
-        assert result.report["outcome"]["status"] == "complete"
+        assert result.report.outcome.status is Outcome.COMPLETE
         assert _sha256(img) == IMAGES["ext4.dd"]["sha256"]
         assert stat.S_IMODE(img.stat().st_mode) == 0o444
     finally:
@@ -176,19 +155,20 @@ def test_cancel_gives_a_cancelled_report_that_never_says_no_matches(triage: Tria
 
     hooks.on_progress = stop
     report = triage("ntfs.dd", hooks=hooks).report
-    assert report["outcome"]["status"] == "cancelled"
-    assert report["recommendation"]["result"] in ("inconclusive", "submit_for_examination")
-    assert report["coverage"]["files"]["not_reached"] > 0
-    assert report["not_examined"][-1]["kind"] == "unreached"
+    assert report.outcome.status is Outcome.CANCELLED
+    assert report.recommendation.result in (Recommendation.INCONCLUSIVE, Recommendation.SUBMIT)
+    assert report.coverage.files.not_reached > 0
+    assert report.not_examined[-1].kind is NotExaminedKind.UNREACHED
 
 
 def test_progress_and_findings_reach_the_front_end(triage: Triage) -> None:
     seen: list[Progress] = []
-    found: list[dict[str, Any]] = []
+    found: list[FileRecord] = []
     hooks = fixed_hooks(on_progress=seen.append, on_finding=found.append)
     report = triage("fat16.dd", hooks=hooks).report
-    assert seen[-1].files_done == seen[-1].files_total == report["coverage"]["files"]["found"]
-    assert found == report["findings"]
+    assert seen[-1].files_done == seen[-1].files_total == report.coverage.files.found
+    assert tuple(found) == report.findings
+    assert found
 
 
 def test_nothing_starts_without_the_legal_record(tmp_path: Path, triage: Triage) -> None:

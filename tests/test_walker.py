@@ -16,7 +16,7 @@ from kiosk.errors import ImageError
 from kiosk.evidence.image import Evidence
 from kiosk.evidence.resolve import resolve
 from kiosk.evidence.walker import KEEP_TASKS, Walker
-from kiosk.model import WalkProblem
+from kiosk.model import Outcome, Recommendation, WalkProblem
 from tests.conftest import SAMPLES, fixed_hooks
 
 Triage = Callable[..., TriageResult]
@@ -92,12 +92,12 @@ def test_a_walker_crash_mid_scan_gives_a_signed_failed_report(
 
     hooks.on_progress = kill_walker
     report = triage("ext4.dd", image=(wide_image,), hooks=hooks).report
-    if report["outcome"]["status"] == "complete":
+    if report.outcome.status is Outcome.COMPLETE:
         pytest.skip("the walk had finished before the first progress report")  # machine too fast
-    assert report["outcome"]["status"] == "failed"
-    assert "crashed (signal 9)" in report["outcome"]["reason"]
-    assert report["recommendation"]["result"] == "inconclusive"
-    assert report["coverage"]["files"]["not_reached"] > 0
+    assert report.outcome.status is Outcome.FAILED
+    assert "crashed (signal 9)" in (report.outcome.reason or "")
+    assert report.recommendation.result is Recommendation.INCONCLUSIVE
+    assert report.coverage.files.not_reached > 0
 
 
 def test_a_broken_image_is_a_clean_preflight_error(tmp_path: Path) -> None:

@@ -23,6 +23,7 @@ from kiosk.errors import HashSetError
 from kiosk.hashsets.formats import FORMATS
 from kiosk.hashsets.index import DISPOSITIONS, HashIndex, find_sets, inspect_set, trust_context
 from kiosk.hashsets.records import BY_HEX_LENGTH
+from kiosk.reports.model import TriageReport
 from kiosk.trust.signing import load_signer
 
 
@@ -77,13 +78,13 @@ def add_parser(sub: Any) -> None:
     rm.add_argument("name")
 
 
-def dev_warnings(report: dict[str, Any]) -> list[str]:
+def dev_warnings(report: TriageReport) -> list[str]:
     """One line per hash set a ``--dev`` scan used although it failed verification."""
     return [
-        f"kiosk: warning: --dev: hash set {s['name']} {s['version']} used although: "
-        + "; ".join(s["dev_override"])
-        for s in report.get("hash_sets", [])
-        if s.get("dev_override")
+        f"kiosk: warning: --dev: hash set {s.name} {s.version} used although: "
+        + "; ".join(s.dev_override)
+        for s in report.hash_sets
+        if s.dev_override
     ]
 
 

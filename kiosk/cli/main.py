@@ -34,8 +34,9 @@ from kiosk.errors import KioskError, ReportError
 from kiosk.model import CaseRecord, LegalBasis, Outcome, Progress
 from kiosk.reports.attestation import DECISIONS, VerifiedReport, verify_report_dir, write_review
 from kiosk.reports.case import case_bundle, case_json
+from kiosk.reports.decode import read_report
 from kiosk.reports.html import render_html
-from kiosk.reports.report import render_text
+from kiosk.reports.text import render_text
 from kiosk.trust.audit import Checkpoint, verify_log
 from kiosk.trust.signing import TrustStore, init_key, kiosk_home, load_public, load_signer
 from kiosk.tui import add_parser as add_tui_parser
@@ -212,7 +213,7 @@ def _report(args: argparse.Namespace) -> int:
             )
         return 0
     if args.report_command == "show":
-        print(render_text(v.report))
+        print(render_text(read_report(v.report)))
         print(f"Signed by {v.keyid} at {v.signed_at}: valid")
         for rv in v.reviews:
             print(f"Review: {rv.decision} by {rv.reviewer} at {rv.time}: {rv.reason}")
@@ -334,11 +335,11 @@ def _scan(args: argparse.Namespace) -> int:
     print(result.report_dir)
     for line in cli_hashsets.dev_warnings(result.report):
         print(line, file=sys.stderr)
-    outcome = result.report["outcome"]
-    if outcome["status"] == Outcome.FAILED.value:
-        print(f"kiosk: error: the scan failed: {outcome['reason']}", file=sys.stderr)
+    outcome = result.report.outcome
+    if outcome.status is Outcome.FAILED:
+        print(f"kiosk: error: the scan failed: {outcome.reason}", file=sys.stderr)
         return 1
-    if outcome["status"] == Outcome.CANCELLED.value:
+    if outcome.status is Outcome.CANCELLED:
         print("kiosk: the scan was cancelled; the report is marked cancelled", file=sys.stderr)
         return 1
     return 0

@@ -18,12 +18,12 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any
 
 from kiosk.errors import CaseError
 from kiosk.hashsets.index import HashIndex
 from kiosk.model import FileResult, HashMatch
 from kiosk.packs.load import CompiledRules
+from kiosk.reports.model import MatchType, OutOfScope, ScopeRecord
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,7 +52,7 @@ class ScopeFilter:
     hash_categories: frozenset[str]
     restricted: bool
     set_categories: dict[str, str] = field(default_factory=dict)  # known-bad set -> category
-    excluded: dict[tuple[str, str], int] = field(default_factory=dict)
+    excluded: dict[tuple[MatchType, str], int] = field(default_factory=dict)
 
     def _hash_in_scope(self, m: HashMatch) -> bool:
         if m.disposition != "known_bad":
@@ -67,13 +67,13 @@ class ScopeFilter:
             return r
         for m in r.rule_matches:
             if m.category not in self.rule_categories:
-                self._count("yara", m.category)
+                self._count(MatchType.YARA, m.category)
         for h in r.hash_matches:
             if not self._hash_in_scope(h):
-                self._count("hashset", self.set_categories.get(h.hashset, h.category))
+                self._count(MatchType.HASHSET, self.set_categories.get(h.hashset, h.category))
         return dataclasses.replace(r, rule_matches=rules, hash_matches=hashes)
 
-    def _count(self, kind: str, category: str) -> None:
+    def _count(self, kind: MatchType, category: str) -> None:
         self.excluded[(kind, category)] = self.excluded.get((kind, category), 0) + 1
 
     def describe(self) -> str:
@@ -85,17 +85,16 @@ class ScopeFilter:
             f"hash-set categories: {', '.join(sorted(self.hash_categories)) or 'none'}"
         )
 
-    def record(self) -> dict[str, Any]:
+    def record(self) -> ScopeRecord:
         """The report's ``settings.scope``: what was authorised and how much fell outside it."""
-        return {
-            "restricted": self.restricted,
-            "rule_categories": sorted(self.rule_categories),
-            "hash_categories": sorted(self.hash_categories),
-            "out_of_scope_matches": [
-                {"type": kind, "category": cat, "matches": n}
-                for (kind, cat), n in sorted(self.excluded.items())
-            ],
-        }
+        return ScopeRecord(
+            restricted=self.restricted,
+            rule_categories=tuple(sorted(self.rule_categories)),
+            hash_categories=tuple(sorted(self.hash_categories)),
+            out_of_scope_matches=tuple(
+                OutOfScope(kind, cat, n) for (kind, cat), n in sorted(self.excluded.items())
+            ),
+        )
 
 
 def check_scope(scope: Scope | None, rules: CompiledRules | None, index: HashIndex) -> ScopeFilter:

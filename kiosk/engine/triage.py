@@ -20,7 +20,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import magic
 import pytsk3
@@ -46,11 +45,29 @@ from kiosk.hashsets.index import HashIndex
 from kiosk.model import CaseRecord, Outcome, Progress, WalkProblem
 from kiosk.packs.load import CompiledRules, compile_packs
 from kiosk.reports.attestation import ENVELOPE, REPORT, sign_report
-from kiosk.reports.report import (
+from kiosk.reports.encode import (
+    case_json,
+    file_counts_json,
+    file_json,
+    hashsets_json,
+    packs_json,
+    report_json,
+    scope_json,
+)
+from kiosk.reports.model import (
     SCHEMA_VERSION,
+    Engines,
+    FileRecord,
+    InventoryRecord,
+    OutcomeRecord,
+    RecommendationRecord,
+    SettingsRecord,
+    ToolRecord,
+    TriageReport,
+)
+from kiosk.reports.report import (
     MediaHashes,
     Tally,
-    case_record,
     coverage,
     file_record,
     hashset_records,
@@ -93,7 +110,7 @@ class TriageRequest:
 @dataclass(frozen=True, slots=True)
 class TriageResult:
     report_dir: Path
-    report: dict[str, Any]
+    report: TriageReport
 
 
 @dataclass(slots=True)
@@ -101,7 +118,7 @@ class Hooks:
     """Callbacks and injected effects; the defaults are the real clock and random ids."""
 
     on_progress: Callable[[Progress], None] | None = None
-    on_finding: Callable[[dict[str, Any]], None] | None = None
+    on_finding: Callable[[FileRecord], None] | None = None
     cancel: threading.Event = field(default_factory=threading.Event)
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     new_id: Callable[[], str] = field(default=lambda: uuid.uuid4().hex)
@@ -176,13 +193,13 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def _engine_versions() -> dict[str, str]:
-    return {
-        "kiosk": __version__,
-        "sleuthkit": str(pytsk3.TSK_VERSION_STR),
-        "libyara": str(yara.__version__),
-        "libmagic": str(magic.version()),  # type: ignore[no-untyped-call]
-    }
+def _engine_versions() -> Engines:
+    return Engines(
+        kiosk=__version__,
+        sleuthkit=str(pytsk3.TSK_VERSION_STR),
+        libyara=str(yara.__version__),
+        libmagic=str(magic.version()),  # type: ignore[no-untyped-call]
+    )
 
 
 class _MediaHasher(threading.Thread):
@@ -242,10 +259,10 @@ def run_triage(req: TriageRequest, hooks: Hooks | None = None) -> TriageResult:
         audit.append(
             "scan_started",
             report_id=report_id,
-            **case_record(req.case),
-            rule_packs=pack_records(rules.packs) if rules else [],
-            hash_sets=hashset_records(index.sets),
-            scope=scope.record(),
+            **case_json(req.case),
+            rule_packs=packs_json(pack_records(rules.packs) if rules else ()),
+            hash_sets=hashsets_json(hashset_records(index.sets)),
+            scope=scope_json(scope.record()),
         )
     for stale in remove_stale_partials(req.out_dir):
         if audit:
@@ -333,7 +350,7 @@ def _run(
                 r = scope.apply(raw)  # out-of-scope matches are never findings
                 tally.add(r)
                 if inv is not None:
-                    line = canonical(file_record(r)) + b"\n"
+                    line = canonical(file_json(file_record(r))) + b"\n"
                     inv.write(line)
                     inv_sha.update(line)
                 if r.is_finding and hooks.on_finding:
@@ -374,54 +391,52 @@ def _run(
     rec, reasons = recommend(
         outcome, outcome_reason, tally, volumes, problems, hashes, files_total, scope_text, req.yara
     )
-    report: dict[str, Any] = {
-        "schema": SCHEMA_VERSION,
-        "report_id": report_id,
-        "tool": {"name": "kiosk", "version": __version__, "engines": _engine_versions()},
-        "case": case_record(req.case),
-        "image": image_record(media, hashes),
-        "rule_packs": pack_records(rules.packs) if rules else [],
-        "hash_sets": hashset_records(index.sets),
-        "settings": {
-            "max_yara_bytes": req.max_yara_bytes,
-            "yara_timeout_s": req.yara_timeout_s,
-            "workers": req.workers,
-            "inventory": req.inventory,
-            "allow_self_authorisation": req.allow_self_authorisation,
-            "dev_mode": req.dev,
-            "scope": scope.record(),
-            "yara": req.yara,
-        },
-        "started": utc_text(started),
-        "finished": utc_text(hooks.clock()),
-        "outcome": {"status": outcome.value, "reason": outcome_reason or None},
-        "coverage": coverage(volumes, tally, files_total, bytes_total),
-        "not_examined": not_examined(volumes, problems, tally, outcome, files_total),
-        "findings": tally.findings,
-        "findings_by_category": dict(sorted(tally.categories.items())),
-        "recommendation": {"result": rec.value, "reasons": reasons},
-        "inventory": None,
-    }
-    if req.inventory:
-        report["inventory"] = {
-            "file": "files.jsonl",
-            "sha256": inv_sha.hexdigest(),
-            "records": tally.files_done,
-        }
-    report["signing_key"] = signer.keyid
-    report["audit_checkpoint"] = None
+    finished = utc_text(hooks.clock())
+    cover = coverage(volumes, tally, files_total, bytes_total)
+    checkpoint = None
     if hooks.audit:
-        cp = hooks.audit.append(
+        checkpoint = hooks.audit.append(
             "scan_finished",
             report_id=report_id,
             outcome=outcome.value,
             recommendation=rec.value,
-            files=report["coverage"]["files"],
+            files=file_counts_json(cover.files),
             findings=len(tally.findings),
         )
-        report["audit_checkpoint"] = cp.as_dict()
+    report = TriageReport(
+        schema=SCHEMA_VERSION,
+        report_id=report_id,
+        tool=ToolRecord("kiosk", __version__, _engine_versions()),
+        case=req.case,
+        image=image_record(media, hashes),
+        rule_packs=pack_records(rules.packs) if rules else (),
+        hash_sets=hashset_records(index.sets),
+        settings=SettingsRecord(
+            max_yara_bytes=req.max_yara_bytes,
+            yara_timeout_s=req.yara_timeout_s,
+            workers=req.workers,
+            inventory=req.inventory,
+            allow_self_authorisation=req.allow_self_authorisation,
+            dev_mode=req.dev,
+            scope=scope.record(),
+            yara=req.yara,
+        ),
+        started=utc_text(started),
+        finished=finished,
+        outcome=OutcomeRecord(outcome, outcome_reason or None),
+        coverage=cover,
+        not_examined=tuple(not_examined(volumes, problems, tally, outcome, files_total)),
+        findings=tuple(tally.findings),
+        findings_by_category=dict(sorted(tally.categories.items())),
+        recommendation=RecommendationRecord(rec, tuple(reasons)),
+        inventory=InventoryRecord("files.jsonl", inv_sha.hexdigest(), tally.files_done)
+        if req.inventory
+        else None,
+        signing_key=signer.keyid,
+        audit_checkpoint=checkpoint,
+    )
     final = req.out_dir / report_id
-    report_bytes, envelope_bytes = sign_report(report, signer)
+    report_bytes, envelope_bytes = sign_report(report_json(report), signer)
     try:
         for name, data in ((REPORT, report_bytes), (ENVELOPE, envelope_bytes)):
             with (partial / name).open("wb") as f:

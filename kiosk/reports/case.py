@@ -31,9 +31,11 @@ import uuid
 from typing import Any
 
 from kiosk.canonical import canonical
-from kiosk.errors import KioskError
+from kiosk.model import Outcome, RuleMatch
 from kiosk.reports.attestation import ENVELOPE, REPORT, REPORT_PREDICATE, VerifiedReport
-from kiosk.reports.report import SCHEMA_VERSION
+from kiosk.reports.decode import read_report
+from kiosk.reports.encode import settings_json
+from kiosk.reports.model import FileRecord, ImageRecord, Match, TriageReport
 
 Node = dict[str, Any]
 
@@ -58,7 +60,11 @@ _NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "urn:kiosk:case-export")
 
 # Our outcome -> UCO ActionStatusTypeVocab. A cancelled run stopped short of its goal ("Fail");
 # a failed run hit an error ("Error"). The exact outcome and reason are in the description too.
-_ACTION_STATUS = {"complete": "Complete/Finish", "cancelled": "Fail", "failed": "Error"}
+_ACTION_STATUS = {
+    Outcome.COMPLETE: "Complete/Finish",
+    Outcome.CANCELLED: "Fail",
+    Outcome.FAILED: "Error",
+}
 
 # Report hash keys -> UCO HashNameVocab, in the order they are written.
 _HASH_METHODS = (("md5", "MD5"), ("sha1", "SHA1"), ("sha256", "SHA256"))
@@ -74,11 +80,16 @@ def _ref(node: Node) -> Node:
     return {"@id": node["@id"]}
 
 
-def _integer(value: int | str) -> int | Node:
+_I_JSON_MAX = 2**53 - 1
+
+
+def _integer(value: int) -> int | Node:
     """A size as xsd:integer. Reports write integers beyond 2^53 (crafted metadata) as decimal
     strings (kiosk.canonical.canonical); they stay exact here, typed rather than plain
     strings."""
-    return value if isinstance(value, int) else {"@type": "xsd:integer", "@value": str(value)}
+    if -_I_JSON_MAX <= value <= _I_JSON_MAX:
+        return value
+    return {"@type": "xsd:integer", "@value": str(value)}
 
 
 class _Graph:
@@ -123,7 +134,7 @@ class _Graph:
         name: str,
         *,
         path: str | None = None,
-        size: int | str | None = None,
+        size: int | None = None,
         allocated: bool | None = None,
         hashes: dict[str, Any] | None = None,
         mime: str | None = None,
@@ -220,10 +231,9 @@ class _Graph:
         )
 
 
-def _configured_tool(g: _Graph, report: dict[str, Any]) -> Node:
+def _configured_tool(g: _Graph, report: TriageReport) -> Node:
     """kiosk as configured for this run: engines, rule packs, hash sets and settings."""
-    tool = report["tool"]
-    version = str(tool["version"])
+    version = report.tool.version
     base = g.add(
         "Tool",
         "kiosk",
@@ -242,44 +252,48 @@ def _configured_tool(g: _Graph, report: dict[str, Any]) -> Node:
             )
         )
 
-    for name, engine_version in sorted(tool.get("engines", {}).items()):
-        if name == "kiosk":
-            continue
+    engines = report.tool.engines
+    for name, engine_version in (
+        ("libmagic", engines.libmagic),
+        ("libyara", engines.libyara),
+        ("sleuthkit", engines.sleuthkit),
+    ):
         engine = g.add(
             "Tool",
             f"engine/{name}",
             "uco-tool:Tool",
             {
-                "uco-core:name": str(name),
-                "uco-tool:version": str(engine_version),
+                "uco-core:name": name,
+                "uco-tool:version": engine_version,
                 "uco-tool:toolType": "library",
             },
         )
         entry("engine", {"uco-configuration:itemObject": _ref(engine)})
-    for p in report["rule_packs"]:
+    for p in report.rule_packs:
         entry(
             "rule_pack",
             {
-                "uco-configuration:itemValue": f"{p['name']} {p['version']}",
+                "uco-configuration:itemValue": f"{p.name} {p.version}",
                 "uco-configuration:itemDescription": (
-                    f"YARA rule pack, {p['rules']} rules, compiled from source; "
-                    f"digest {p['digest']}"
+                    f"YARA rule pack, {p.rules} rules, compiled from source; digest {p.digest}"
                 ),
             },
         )
-    for s in report["hash_sets"]:
+    for s in report.hash_sets:
         entry(
             "hash_set",
             {
-                "uco-configuration:itemValue": f"{s['name']} {s['version']}",
+                "uco-configuration:itemValue": f"{s.name} {s.version}",
                 "uco-configuration:itemDescription": (
-                    f"{s['disposition']} hash set, {s['count']} {s['algorithm']} digests, "
-                    f"category {s['category']}; digest {s['digest']}"
+                    f"{s.disposition} hash set, {s.count} {s.algorithm} digests, "
+                    f"category {s.category}; digest {s.digest}"
                 ),
             },
         )
-    for name, value in sorted(report.get("settings", {}).items()):
-        entry(str(name), {"uco-configuration:itemValue": json.dumps(value)})
+    # each setting as the signed report writes it: keys sorted, big integers as decimal text
+    settings: dict[str, Any] = json.loads(canonical(settings_json(report.settings)))
+    for name, value in sorted(settings.items()):
+        entry(name, {"uco-configuration:itemValue": json.dumps(value)})
     return g.add(
         "ConfiguredTool",
         "kiosk",
@@ -299,13 +313,13 @@ def _configured_tool(g: _Graph, report: dict[str, Any]) -> Node:
     )
 
 
-def _image(g: _Graph, img: dict[str, Any]) -> tuple[Node, list[Node]]:
+def _image(g: _Graph, img: ImageRecord) -> tuple[Node, list[Node]]:
     """The media as read (its hashes are of the media content, e.g. inside the EWF container)
     and the segment files it was read from."""
-    hashes: dict[str, Any] = {"sha256": img.get("sha256")}
-    if img.get("ewf"):
-        hashes.update(img["ewf"].get("computed", {}))
-    content: Node = {"uco-observable:sizeInBytes": _integer(img["size"])}
+    hashes: dict[str, Any] = {"sha256": img.sha256}
+    if img.ewf:
+        hashes.update(img.ewf.computed)
+    content: Node = {"uco-observable:sizeInBytes": _integer(img.size)}
     hash_nodes = g.hashes("image", hashes)
     if hash_nodes:
         content["uco-observable:hash"] = hash_nodes
@@ -314,105 +328,102 @@ def _image(g: _Graph, img: dict[str, Any]) -> tuple[Node, list[Node]]:
         "image",
         "uco-observable:Image",
         {
-            "uco-core:name": img["name"],
+            "uco-core:name": img.name,
             "uco-core:hasFacet": [
                 g.inner(
                     "ImageFacet",
                     "image",
                     "uco-observable:ImageFacet",
-                    {"uco-observable:imageType": img["format"]},
+                    {"uco-observable:imageType": img.format},
                 ),
                 g.inner("ContentDataFacet", "image", "uco-observable:ContentDataFacet", content),
             ],
         },
     )
     segments = []
-    for i, name in enumerate(img["segments"]):
+    for i, name in enumerate(img.segments):
         seg = g.file(f"segment/{i}", name)
         g.contained_within(
             f"segment/{i}",
             image,
             seg,
-            f"segment {i + 1} of {len(img['segments'])} of the {img['format']} image",
+            f"segment {i + 1} of {len(img.segments)} of the {img.format} image",
         )
         segments.append(seg)
     return image, segments
 
 
-def _match(m: dict[str, Any]) -> tuple[str, str]:
+def _match(m: Match) -> tuple[str, str]:
     """(name, statement) of one match, as the report recorded it."""
-    if m["type"] == "yara":
+    if isinstance(m, RuleMatch):
         return (
-            f"YARA rule {m['pack']}:{m['rule']}",
-            f"matched YARA rule {m['rule']} of rule pack {m['pack']} (category {m['category']}, "
-            f"severity {m['severity']}): {m['description']}",
+            f"YARA rule {m.pack}:{m.rule}",
+            f"matched YARA rule {m.rule} of rule pack {m.pack} (category {m.category}, "
+            f"severity {m.severity}): {m.description}",
         )
     return (
-        f"hash set {m['set']} {m['version']}",
-        f"its {str(m['algorithm']).upper()} is listed in hash set {m['set']} {m['version']} "
-        f"({m['disposition']}, category {m['category']})",
+        f"hash set {m.hashset} {m.version}",
+        f"its {m.algorithm.upper()} is listed in hash set {m.hashset} {m.version} "
+        f"({m.disposition}, category {m.category})",
     )
 
 
-def _coverage_statements(r: dict[str, Any]) -> list[str]:
-    files = r["coverage"]["files"]
+def _coverage_statements(r: TriageReport) -> list[str]:
+    files = r.coverage.files
     out = [
-        f"files: {files['found']} found, {files['scanned']} scanned, "
-        f"{files['hashed_only']} hashed only (over the YARA size cap), "
-        f"{files['known_good']} known-good (not YARA-scanned), "
-        f"{files['unrecoverable']} unrecoverable, {files['error']} errors, "
-        f"{files['not_reached']} not reached"
+        f"files: {files.found} found, {files.scanned} scanned, "
+        f"{files.hashed_only} hashed only (over the YARA size cap), "
+        f"{files.known_good} known-good (not YARA-scanned), "
+        f"{files.unrecoverable} unrecoverable, {files.error} errors, "
+        f"{files.not_reached} not reached"
     ]
-    img = r["image"]
-    if img.get("hash_error"):
-        out.append(f"the image could not be hashed in full: {img['hash_error']}")
-    ewf = img.get("ewf")
+    img = r.image
+    if img.hash_error:
+        out.append(f"the image could not be hashed in full: {img.hash_error}")
+    ewf = img.ewf
     if ewf:
-        for algo, stored in sorted(ewf.get("stored", {}).items()):
-            computed = ewf.get("computed", {}).get(algo)
+        for algo, stored in sorted(ewf.stored.items()):
+            computed = ewf.computed.get(algo)
             verdict = "matches" if computed == stored else f"does NOT match ({computed})"
             out.append(f"EWF container's stored {algo} {stored} {verdict} the media as read")
-        if not ewf.get("stored"):
+        if not ewf.stored:
             out.append("the EWF container stored no hash to check the media against")
-    for n in r["not_examined"]:
-        where = n.get("path") or n.get("description") or n.get("count", "")
-        out.append(f"not examined ({n['kind']}): {where}: {n['reason']}")
+    for n in r.not_examined:
+        out.append(f"not examined ({n.kind.value}): {n.where}: {n.reason}")
     return out
 
 
-def _findings(g: _Graph, findings: list[dict[str, Any]], image: Node) -> list[Node]:
+def _findings(g: _Graph, findings: tuple[FileRecord, ...], image: Node) -> list[Node]:
     """Each finding as a File inside the image, and one result per match saying what matched."""
     results: list[Node] = []
     for i, f in enumerate(findings):
         key = f"finding/{i}"
-        path = str(f["path"])
         file = g.file(
             key,
-            path.rsplit("/", 1)[-1],
-            path=path,
-            size=f["size"],
-            allocated=f["allocated"],
-            hashes=f,
-            mime=f.get("mime"),
+            f.path.rsplit("/", 1)[-1],
+            path=f.path,
+            size=f.size,
+            allocated=f.allocated,
+            hashes={"md5": f.md5, "sha1": f.sha1, "sha256": f.sha256},
+            mime=f.mime,
         )
         g.contained_within(
             key,
             file,
             image,
-            f"volume {f['volume']}, {f['fs_type']} filesystem at byte offset {f['fs_offset']}, "
-            f"inode {f['inode']}" + ("" if f["allocated"] else ", deleted"),
-            path,
+            f"volume {f.volume}, {f.fs_type} filesystem at byte offset {f.fs_offset}, "
+            f"inode {f.inode}" + ("" if f.allocated else ", deleted"),
+            f.path,
         )
-        for j, m in enumerate(f["matches"]):
+        for j, m in enumerate(f.matches):
             name, statement = _match(m)
-            results.append(g.result(f"{key}/{j}", name, [statement], file, [str(m["category"])]))
+            results.append(g.result(f"{key}/{j}", name, [statement], file, [m.category]))
     return results
 
 
-def _signed_report(g: _Graph, verified: VerifiedReport) -> tuple[Node, Node]:
+def _signed_report(g: _Graph, verified: VerifiedReport, r: TriageReport) -> tuple[Node, Node]:
     """(ProvenanceRecord, envelope File): the signed report's files with their SHA-256, and who
     signed it — so a reader of the graph can go back to the signed original and check it."""
-    r = verified.report
     signature = g.inner(
         "DigitalSignatureInfoFacet",
         "envelope",
@@ -433,7 +444,7 @@ def _signed_report(g: _Graph, verified: VerifiedReport) -> tuple[Node, Node]:
         hashes={"sha256": verified.envelope_sha256},
         extra_facets=(signature,),
     )
-    report_bytes = canonical(r)
+    report_bytes = canonical(verified.report)  # exactly the bytes of report.json
     report_file = g.file(
         "report",
         REPORT,
@@ -441,20 +452,21 @@ def _signed_report(g: _Graph, verified: VerifiedReport) -> tuple[Node, Node]:
         hashes={"sha256": hashlib.sha256(report_bytes).hexdigest()},
     )
     report_files = [envelope, report_file]
-    inv = r.get("inventory")
-    if isinstance(inv, dict):
-        report_files.append(g.file("inventory", str(inv["file"]), hashes=inv))
+    if r.inventory is not None:
+        report_files.append(
+            g.file("inventory", r.inventory.file, hashes={"sha256": r.inventory.sha256})
+        )
     provenance = g.add(
         "ProvenanceRecord",
         "report",
         "case-investigation:ProvenanceRecord",
         {
-            "uco-core:name": f"signed triage report {r['report_id']}",
+            "uco-core:name": f"signed triage report {r.report_id}",
             "uco-core:description": (
-                f"kiosk triage report {r['report_id']}, signed by key {verified.keyid} at "
+                f"kiosk triage report {r.report_id}, signed by key {verified.keyid} at "
                 f"{verified.signed_at}; {ENVELOPE} SHA-256 {verified.envelope_sha256}"
             ),
-            "case-investigation:rootExhibitNumber": r["case"]["exhibit_ref"],
+            "case-investigation:rootExhibitNumber": r.case.exhibit_ref,
             "uco-core:object": [_ref(n) for n in report_files],
         },
     )
@@ -462,21 +474,20 @@ def _signed_report(g: _Graph, verified: VerifiedReport) -> tuple[Node, Node]:
 
 
 def case_bundle(verified: VerifiedReport) -> dict[str, Any]:
-    """The CASE 1.5 JSON-LD bundle (``@context`` + ``@graph``) of one verified report."""
-    r = verified.report
-    if r.get("schema") != SCHEMA_VERSION:
-        raise KioskError(f"report schema {r.get('schema')!r} cannot be exported to CASE")
-    g = _Graph(str(r["report_id"]))
-    case = r["case"]
+    """The CASE 1.5 JSON-LD bundle (``@context`` + ``@graph``) of one verified report;
+    ``ReportError`` if the report is not this kiosk's schema."""
+    r = read_report(verified.report)
+    g = _Graph(r.report_id)
+    case = r.case
 
-    authoriser = g.person(str(case["authorised_by"]))
+    authoriser = g.person(case.authorised_by)
     authorization = g.add(
         "Authorization",
         "authorization",
         "case-investigation:Authorization",
         {
-            "case-investigation:authorizationType": case["legal_basis"]["type"],
-            "case-investigation:authorizationIdentifier": case["legal_basis"]["reference"],
+            "case-investigation:authorizationType": case.legal_basis.value,
+            "case-investigation:authorizationIdentifier": case.legal_ref,
         },
     )
     authorise = g.add(
@@ -489,43 +500,49 @@ def case_bundle(verified: VerifiedReport) -> dict[str, Any]:
             "uco-action:result": [_ref(authorization)],
         },
     )
-    officer = g.person(str(case["officer"]))
+    officer = g.person(case.officer)
     tool = _configured_tool(g, r)
-    image, segments = _image(g, r["image"])
+    image, segments = _image(g, r.image)
 
-    results = _findings(g, r["findings"], image)
-    rec = r["recommendation"]
+    results = _findings(g, r.findings, image)
+    rec = r.recommendation
     results[:0] = [
-        g.result("recommendation", "triage recommendation", rec["reasons"], image, [rec["result"]]),
+        g.result(
+            "recommendation",
+            "triage recommendation",
+            list(rec.reasons),
+            image,
+            [rec.result.value],
+        ),
         g.result("coverage", "coverage", _coverage_statements(r), image, []),
     ]
 
-    provenance, envelope = _signed_report(g, verified)
+    provenance, envelope = _signed_report(g, verified, r)
     exhibit: Node = {
-        "uco-core:name": f"exhibit {case['exhibit_ref']}",
-        "case-investigation:exhibitNumber": case["exhibit_ref"],
+        "uco-core:name": f"exhibit {case.exhibit_ref}",
+        "case-investigation:exhibitNumber": case.exhibit_ref,
         "uco-core:object": [_ref(image), *[_ref(s) for s in segments]],
     }
-    if case.get("device_description"):
-        exhibit["uco-core:description"] = case["device_description"]
+    if case.device_description:
+        exhibit["uco-core:description"] = case.device_description
     exhibit_record = g.add(
         "ProvenanceRecord", "exhibit", "case-investigation:ProvenanceRecord", exhibit
     )
 
-    outcome = r["outcome"]
-    description = f"triage of exhibit {case['exhibit_ref']}: the scan was {outcome['status']}"
-    if outcome.get("reason"):
-        description += f" ({outcome['reason']})"
+    outcome = r.outcome
+    description = f"triage of exhibit {case.exhibit_ref}: the scan was {outcome.status.value}"
+    if outcome.reason:
+        description += f" ({outcome.reason})"
     triage = g.add(
         "InvestigativeAction",
         "triage",
         ["case-investigation:InvestigativeAction", "uco-analysis:Analysis"],
         {
             "uco-core:name": "kiosk triage",
-            "uco-core:description": f"{description}; recommendation: {rec['result']}",
-            "uco-action:startTime": _time(r["started"]),
-            "uco-action:endTime": _time(r["finished"]),
-            "uco-action:actionStatus": _ACTION_STATUS.get(outcome["status"], "Unknown"),
+            "uco-core:description": f"{description}; recommendation: {rec.result.value}",
+            "uco-action:startTime": _time(r.started),
+            "uco-action:endTime": _time(r.finished),
+            "uco-action:actionStatus": _ACTION_STATUS[outcome.status],
             "uco-action:performer": _ref(officer),
             "uco-action:instrument": [_ref(tool)],
             "uco-action:object": [_ref(image)],
@@ -557,7 +574,7 @@ def case_bundle(verified: VerifiedReport) -> dict[str, Any]:
         "investigation",
         "case-investigation:Investigation",
         {
-            "uco-core:name": case["case_ref"],
+            "uco-core:name": case.case_ref,
             "case-investigation:investigationForm": "case",
             "case-investigation:relevantAuthorization": _ref(authorization),
             "uco-core:object": [

@@ -1,7 +1,9 @@
-"""Build the triage report from results: totals, findings, not-examined list, recommendation.
+"""Build the triage report's records from results: totals, findings, not-examined list,
+recommendation.
 
-The report is canonical JSON (RFC 8785) so the same scan always gives the same bytes and a
-signature covers exactly what a reader sees. It holds metadata only — never file content.
+The records (``kiosk.reports.model``) are written as canonical JSON (RFC 8785,
+``kiosk.reports.encode``) so the same scan always gives the same bytes and a signature covers
+exactly what a reader sees. They hold metadata only — never file content.
 Wording rule: nothing here ever says "clear" or "no evidence"; the best a scan can say is that
 nothing matched *within the scope it examined*, and a cancelled, failed or incomplete scan can
 never say even that.
@@ -10,11 +12,9 @@ never say even that.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 from kiosk.hashsets.index import HashSet
 from kiosk.model import (
-    CaseRecord,
     FileResult,
     FileStatus,
     MediaRecord,
@@ -24,87 +24,57 @@ from kiosk.model import (
     WalkProblem,
 )
 from kiosk.packs.load import RulePack
-
-SCHEMA_VERSION = "kiosk.triage-report/1"
-DEV_MODE_NOTE = (
-    "DEV MODE: rule packs that failed signature, expiry or version checks were allowed "
-    "(forensic staff testing; see rule_packs[].signed_by)"
+from kiosk.reports.model import (
+    AreaNotExamined,
+    ByteCounts,
+    Coverage,
+    DirectoryNotExamined,
+    EwfCheck,
+    FileCounts,
+    FileNotExamined,
+    FileRecord,
+    HashSetRecord,
+    ImageRecord,
+    NotExamined,
+    NotExaminedKind,
+    RulePackRecord,
+    UnreachedFiles,
 )
 
 
-def visible(text: str) -> str:
-    """Text with control and other non-printing characters shown as escapes, the rest as is.
-
-    File names come from the evidence: an escape sequence or a bell must show as text in a
-    terminal or on a page, never act. Non-ASCII letters stay readable.
-    """
-    if text.isprintable():
-        return text
-    return "".join(
-        c if c.isprintable() else (f"\\x{ord(c):02x}" if ord(c) < 0x100 else f"\\u{ord(c):04x}")
-        for c in text
-    )
-
-
-def _matches(r: FileResult) -> list[dict[str, Any]]:
-    out: list[dict[str, Any]] = [
-        {
-            "type": "yara",
-            "pack": m.pack,
-            "rule": m.rule,
-            "category": m.category,
-            "severity": m.severity,
-            "description": m.description,
-        }
-        for m in r.rule_matches
-    ]
-    out += [
-        {
-            "type": "hashset",
-            "set": m.hashset,
-            "version": m.version,
-            "algorithm": m.algorithm,
-            "disposition": m.disposition,
-            "category": m.category,
-        }
-        for m in r.hash_matches
-    ]
-    return out
-
-
-def file_record(r: FileResult) -> dict[str, Any]:
-    """One inventory line (files.jsonl) and the body of a finding."""
+def file_record(r: FileResult) -> FileRecord:
+    """One file's result as the report and the inventory (files.jsonl) hold it."""
     t = r.task
-    return {
-        "volume": t.volume,
-        "fs_offset": t.fs_offset,
-        "fs_type": t.fs_type,
-        "path": t.path,
-        "inode": t.inode,
-        "allocated": t.allocated,
-        "size": t.size,
-        "md5": r.md5,
-        "sha1": r.sha1,
-        "sha256": r.sha256,
-        "mime": r.mime,
-        "status": r.status.value,
-        "error": r.reason if r.status in (FileStatus.ERROR, FileStatus.UNRECOVERABLE) else None,
-        "reason": r.reason or None,
-        "matches": _matches(r),
-    }
+    return FileRecord(
+        volume=t.volume,
+        fs_offset=t.fs_offset,
+        fs_type=t.fs_type,
+        path=t.path,
+        inode=t.inode,
+        allocated=t.allocated,
+        size=t.size,
+        md5=r.md5,
+        sha1=r.sha1,
+        sha256=r.sha256,
+        mime=r.mime,
+        status=r.status,
+        error=r.reason if r.status in (FileStatus.ERROR, FileStatus.UNRECOVERABLE) else None,
+        reason=r.reason or None,
+        matches=(*r.rule_matches, *r.hash_matches),
+    )
 
 
 @dataclass(slots=True)
 class Tally:
     """Running totals over the results; keeps findings and problems, never every file."""
 
-    files: dict[str, int] = field(default_factory=lambda: {s.value: 0 for s in FileStatus})
+    files: dict[FileStatus, int] = field(default_factory=lambda: dict.fromkeys(FileStatus, 0))
     bytes_found: int = 0
     bytes_read: int = 0
     bytes_yara: int = 0
     bytes_hashed_only: int = 0
-    findings: list[dict[str, Any]] = field(default_factory=list)
-    problems: list[dict[str, Any]] = field(default_factory=list)
+    findings: list[FileRecord] = field(default_factory=list)
+    problems: list[FileNotExamined] = field(default_factory=list)
     categories: dict[str, int] = field(default_factory=dict)
 
     @property
@@ -112,7 +82,7 @@ class Tally:
         return sum(self.files.values())
 
     def add(self, r: FileResult) -> None:
-        self.files[r.status.value] += 1
+        self.files[r.status] += 1
         self.bytes_found += r.task.size
         self.bytes_read += r.bytes_read
         if r.status is FileStatus.SCANNED:
@@ -127,14 +97,16 @@ class Tally:
                 self.categories[c] = self.categories.get(c, 0) + 1
         if r.status in (FileStatus.ERROR, FileStatus.UNRECOVERABLE):
             self.problems.append(
-                {
-                    "kind": "file" if r.status is FileStatus.ERROR else "deleted_file",
-                    "volume": r.task.volume,
-                    "path": r.task.path,
-                    "inode": r.task.inode,
-                    "size": r.task.size,
-                    "reason": r.reason,
-                }
+                FileNotExamined(
+                    kind=NotExaminedKind.FILE
+                    if r.status is FileStatus.ERROR
+                    else NotExaminedKind.DELETED_FILE,
+                    volume=r.task.volume,
+                    path=r.task.path,
+                    inode=r.task.inode,
+                    size=r.task.size,
+                    reason=r.reason,
+                )
             )
 
 
@@ -174,14 +146,8 @@ def recommend(
     """
     reasons: list[str] = []
     if tally.findings:
-        by_kind_yara = sum(
-            1 for f in tally.findings if any(m["type"] == "yara" for m in f["matches"])
-        )
-        by_kind_hash = sum(
-            1
-            for f in tally.findings
-            if any(m["type"] == "hashset" and m["disposition"] == "known_bad" for m in f["matches"])
-        )
+        by_kind_yara = sum(1 for f in tally.findings if f.rule_matches)
+        by_kind_hash = sum(1 for f in tally.findings if f.known_bad)
         if by_kind_yara:
             reasons.append(f"{by_kind_yara} file(s) matched rule-pack rules")
         if by_kind_hash:
@@ -203,7 +169,7 @@ def recommend(
     ]
     for v in unread:
         reasons.append(f"volume {v.index} ({v.description}) was not examined: {v.reason}")
-    errors = tally.files[FileStatus.ERROR.value]
+    errors = tally.files[FileStatus.ERROR]
     if errors:
         reasons.append(f"{errors} file(s) could not be read or scanned")
     blocking = [p for p in walk_problems if p.blocking]
@@ -226,14 +192,14 @@ def recommend(
         reasons.append(
             f"no file matched the rule packs or known-bad hash sets within scope ({scope})"
         )
-    skipped = tally.files[FileStatus.UNRECOVERABLE.value]
+    skipped = tally.files[FileStatus.UNRECOVERABLE]
     if skipped:
         reasons.append(
             f"{skipped} deleted entries had no recoverable content and are listed as not examined"
         )
-    if yara and tally.files[FileStatus.HASHED_ONLY.value]:
+    if yara and tally.files[FileStatus.HASHED_ONLY]:
         reasons.append(
-            f"{tally.files[FileStatus.HASHED_ONLY.value]} file(s) were hashed but not YARA-scanned "
+            f"{tally.files[FileStatus.HASHED_ONLY]} file(s) were hashed but not YARA-scanned "
             "(larger than the size cap)"
         )
     return Recommendation.NO_MATCHES, reasons
@@ -245,178 +211,101 @@ def not_examined(
     tally: Tally,
     outcome: Outcome,
     files_total: int,
-) -> list[dict[str, Any]]:
+) -> list[NotExamined]:
     """Every area the scan did not examine, with the reason — always present, possibly empty."""
-    out: list[dict[str, Any]] = []
+    out: list[NotExamined] = []
     for v in volumes:
         if not v.examined:
-            out.append(
-                {
-                    "kind": "volume" if "unallocated" not in v.reason else "disk_area",
-                    "volume": v.index,
-                    "offset": v.offset,
-                    "length": v.length,
-                    "description": v.description,
-                    "reason": v.reason,
-                }
-            )
+            kind = NotExaminedKind.VOLUME
+            if "unallocated" in v.reason:
+                kind = NotExaminedKind.DISK_AREA
+            out.append(AreaNotExamined(kind, v.index, v.offset, v.length, v.description, v.reason))
         else:
             out.append(
-                {
-                    "kind": "fs_unallocated",
-                    "volume": v.index,
-                    "offset": v.offset,
-                    "length": v.length,
-                    "description": v.description,
-                    "reason": f"unallocated space of the {v.fs_type} filesystem was not carved; "
+                AreaNotExamined(
+                    NotExaminedKind.FS_UNALLOCATED,
+                    v.index,
+                    v.offset,
+                    v.length,
+                    v.description,
+                    f"unallocated space of the {v.fs_type} filesystem was not carved; "
                     "deleted files are examined only where the filesystem still records them",
-                }
+                )
             )
-    out += [
-        {
-            "kind": "directory",
-            "volume": p.volume,
-            "path": p.path,
-            "inode": p.inode,
-            "reason": p.reason,
-        }
-        for p in walk_problems
-    ]
+    out += [DirectoryNotExamined(p.volume, p.path, p.inode, p.reason) for p in walk_problems]
     out += tally.problems
     if outcome is not Outcome.COMPLETE and files_total > tally.files_done:
         out.append(
-            {
-                "kind": "unreached",
-                "count": files_total - tally.files_done,
-                "reason": f"the scan was {outcome.value} before these files were examined",
-            }
+            UnreachedFiles(
+                files_total - tally.files_done,
+                f"the scan was {outcome.value} before these files were examined",
+            )
         )
     return out
 
 
-def pack_records(packs: tuple[RulePack, ...]) -> list[dict[str, Any]]:
-    return [
-        {
-            "name": p.name,
-            "version": p.version,
-            "digest": p.digest,
-            "files": list(p.files),
-            "rules": p.rule_count,
-            "signed_by": p.signed_by,
-        }
+def pack_records(packs: tuple[RulePack, ...]) -> tuple[RulePackRecord, ...]:
+    return tuple(
+        RulePackRecord(p.name, p.version, p.digest, p.files, p.rule_count, p.signed_by)
         for p in packs
-    ]
+    )
 
 
-def hashset_records(sets: tuple[HashSet, ...]) -> list[dict[str, Any]]:
-    return [
-        {
-            "name": s.name,
-            "version": s.version,
-            "algorithm": s.algorithm,
-            "disposition": s.disposition,
-            "category": s.category,
-            "count": s.count,
-            "digest": s.digest,
-            "signed_by": s.signed_by,
-            "dev_override": list(s.dev_override),
-        }
+def hashset_records(sets: tuple[HashSet, ...]) -> tuple[HashSetRecord, ...]:
+    return tuple(
+        HashSetRecord(
+            name=s.name,
+            version=s.version,
+            algorithm=s.algorithm,
+            disposition=s.disposition,
+            category=s.category,
+            count=s.count,
+            digest=s.digest,
+            signed_by=s.signed_by,
+            dev_override=s.dev_override,
+        )
         for s in sets
-    ]
+    )
 
 
-def case_record(case: CaseRecord) -> dict[str, Any]:
-    return {
-        "case_ref": case.case_ref,
-        "exhibit_ref": case.exhibit_ref,
-        "officer": case.officer,
-        "authorised_by": case.authorised_by,
-        "legal_basis": {"type": case.legal_basis.value, "reference": case.legal_ref},
-        "device_description": case.device_description,
-    }
-
-
-def image_record(media: MediaRecord, hashes: MediaHashes) -> dict[str, Any]:
-    ewf: dict[str, Any] | None = None
+def image_record(media: MediaRecord, hashes: MediaHashes) -> ImageRecord:
+    ewf: EwfCheck | None = None
     if media.format == "ewf":
-        ewf = {
-            "stored": dict(hashes.stored),
-            "computed": {a: hashes.computed[a] for a in hashes.stored if a in hashes.computed},
-            "verified": hashes.ewf_verified,
-        }
-    return {
-        "name": media.name,
-        "format": media.format,
-        "segments": list(media.segments),
-        "size": media.size,
-        "sha256": hashes.computed.get("sha256"),
-        "hash_error": hashes.error or None,
-        "ewf": ewf,
-    }
-
-
-def volume_records(volumes: list[VolumeRecord]) -> list[dict[str, Any]]:
-    return [
-        {
-            "index": v.index,
-            "offset": v.offset,
-            "length": v.length,
-            "description": v.description,
-            "fs_type": v.fs_type,
-            "status": "examined" if v.examined else "not_examined",
-            "reason": v.reason or None,
-        }
-        for v in volumes
-    ]
+        ewf = EwfCheck(
+            stored=dict(hashes.stored),
+            computed={a: hashes.computed[a] for a in hashes.stored if a in hashes.computed},
+            verified=hashes.ewf_verified,
+        )
+    return ImageRecord(
+        name=media.name,
+        format=media.format,
+        segments=tuple(media.segments),
+        size=media.size,
+        sha256=hashes.computed.get("sha256"),
+        hash_error=hashes.error or None,
+        ewf=ewf,
+    )
 
 
 def coverage(
     volumes: list[VolumeRecord], tally: Tally, files_total: int, bytes_total: int
-) -> dict[str, Any]:
-    return {
-        "volumes": volume_records(volumes),
-        "files": {
-            "found": files_total,
-            "examined": tally.files_done,
-            **tally.files,
-            "not_reached": files_total - tally.files_done,
-        },
-        "bytes": {
-            "found": bytes_total,
-            "read": tally.bytes_read,
-            "yara_scanned": tally.bytes_yara,
-            "hashed_only": tally.bytes_hashed_only,
-        },
-    }
-
-
-def render_text(report: dict[str, Any]) -> str:
-    """A short terminal summary of a report; file names are printed with escapes made visible."""
-    rec = report["recommendation"]
-    cov = report["coverage"]["files"]
-    img = report["image"]
-    lines = [
-        f"Recommendation: {rec['result'].upper().replace('_', ' ')}",
-        *[f"  - {r}" for r in rec["reasons"]],
-        f"Case {report['case']['case_ref']}  exhibit {report['case']['exhibit_ref']}  "
-        f"officer {report['case']['officer']}",
-        f"Image {img['name']} ({img['format']}, {img['size']} bytes)  "
-        f"sha256 {img['sha256'] or 'not computed'}",
-        f"Outcome {report['outcome']['status']}  files {cov['found']} found, "
-        f"{cov['scanned']} scanned, "
-        f"{cov['hashed_only']} hashed only, {cov['known_good']} known-good, "
-        f"{cov['unrecoverable']} unrecoverable, {cov['error']} errors",
-        f"Findings: {len(report['findings'])}",
-    ]
-    for f in report["findings"]:
-        what = ", ".join(
-            f"{m['pack']}:{m['rule']}" if m["type"] == "yara" else f"hashset {m['set']}"
-            for m in f["matches"]
-            if m["type"] == "yara" or m["disposition"] == "known_bad"
-        )
-        path = visible(f["path"])
-        lines.append(f"  [{f['volume']}] {path} ({f['size']} bytes): {what}")
-    lines.append(f"Not examined: {len(report['not_examined'])} area(s)")
-    if report.get("settings", {}).get("dev_mode"):
-        lines.append(DEV_MODE_NOTE)
-    return "\n".join(lines)
+) -> Coverage:
+    return Coverage(
+        volumes=tuple(volumes),
+        files=FileCounts(
+            found=files_total,
+            examined=tally.files_done,
+            scanned=tally.files[FileStatus.SCANNED],
+            hashed_only=tally.files[FileStatus.HASHED_ONLY],
+            known_good=tally.files[FileStatus.KNOWN_GOOD],
+            unrecoverable=tally.files[FileStatus.UNRECOVERABLE],
+            error=tally.files[FileStatus.ERROR],
+            not_reached=files_total - tally.files_done,
+        ),
+        bytes=ByteCounts(
+            found=bytes_total,
+            read=tally.bytes_read,
+            yara_scanned=tally.bytes_yara,
+            hashed_only=tally.bytes_hashed_only,
+        ),
+    )

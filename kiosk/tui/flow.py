@@ -21,16 +21,14 @@ from kiosk.errors import KioskError, TimeTextError
 from kiosk.evidence.resolve import resolve
 from kiosk.evidence.walker import Walker
 from kiosk.hashsets.index import HashIndex
-from kiosk.model import CaseRecord, LegalBasis, VolumeRecord
+from kiosk.model import CaseRecord, LegalBasis, Recommendation, VolumeRecord
 from kiosk.packs.load import compile_packs
 from kiosk.reports.attestation import REPORT, VerifiedReport, verify_report_dir
+from kiosk.reports.decode import read_report
+from kiosk.reports.model import TriageReport
+from kiosk.reports.text import RECOMMENDATION_TITLES
 from kiosk.trust.signing import Signer, TrustStore, load_signer
 
-RECOMMENDATION_TITLES = {
-    "submit_for_examination": "SUBMIT FOR EXAMINATION",
-    "no_matches_in_scope": "NO MATCHES WITHIN SCOPE",
-    "inconclusive": "INCONCLUSIVE",
-}
 LEGAL_BASIS_LABELS = {
     LegalBasis.WARRANT: "warrant",
     LegalBasis.STATUTORY: "statutory power",
@@ -46,24 +44,6 @@ DECISION_LABELS = {
 # from these by the core, so listing them too would only invite the wrong choice.
 IMAGE_SUFFIXES = (".dd", ".raw", ".img", ".bin", ".iso", ".e01", ".000", ".001", ".aa", ".aaa")
 MAX_FIELD = 120
-
-
-def visible(text: str) -> str:
-    """``text`` with every control or invisible character written as an escape.
-
-    File names and volume labels come from the evidence: a name holding terminal escape codes,
-    a right-to-left override or a newline must neither drive the terminal nor hide what it is.
-    A backslash is doubled so that an escape shown is never confused with a literal one.
-    """
-    out = []
-    for ch in text:
-        if ch == "\\":
-            out.append("\\\\")
-        elif ch.isprintable():
-            out.append(ch)
-        else:
-            out.append(ch.encode("unicode_escape").decode("ascii"))
-    return "".join(out)
 
 
 def human_bytes(n: int) -> str:
@@ -325,7 +305,7 @@ def preflight(path: Path) -> Preflight:
 
 @dataclass(frozen=True, slots=True)
 class ReportEntry:
-    """One line of the review list: verified, or invalid with the reason."""
+    """One line of the review list: verified and read, or invalid with the reason."""
 
     directory: Path
     finished: str
@@ -335,6 +315,7 @@ class ReportEntry:
     recommendation: str
     verified: VerifiedReport | None
     problem: str
+    report: TriageReport | None = None  # the records of a verified report
 
     @property
     def reviews(self) -> int:
@@ -356,6 +337,13 @@ def _text(obj: object, *keys: str) -> str:
     return str(obj) if obj is not None else "?"
 
 
+def _title(result: str) -> str:
+    try:
+        return RECOMMENDATION_TITLES[Recommendation(result)]
+    except ValueError:
+        return "?"
+
+
 def short_time(text: str) -> str:
     """``2026-11-27T12:00:00.000000Z`` as ``2026-11-27 12:00`` (UTC)."""
     try:
@@ -366,25 +354,38 @@ def short_time(text: str) -> str:
 
 
 def check_report(directory: Path, trust: TrustStore | None) -> ReportEntry:
-    """Verify one report directory; an invalid one is still listed, with why."""
-    verified: VerifiedReport | None = None
+    """Verify and read one report directory; an invalid or unreadable one is still listed, with
+    why (labelled from its unverified file, which is never otherwise trusted)."""
     problem = ""
     if trust is None:
         problem = "no trust store: reports cannot be verified on this kiosk"
     else:
         try:
             verified = verify_report_dir(directory, trust)
+            report = read_report(verified.report)
         except KioskError as e:
             problem = str(e)
-    r = verified.report if verified else _unverified(directory)
+        else:
+            return ReportEntry(
+                directory,
+                short_time(report.finished),
+                report.case.case_ref,
+                report.case.exhibit_ref,
+                report.case.officer,
+                RECOMMENDATION_TITLES[report.recommendation.result],
+                verified,
+                problem,
+                report,
+            )
+    r = _unverified(directory)
     return ReportEntry(
         directory,
         short_time(_text(r, "finished")),
         _text(r, "case", "case_ref"),
         _text(r, "case", "exhibit_ref"),
         _text(r, "case", "officer"),
-        RECOMMENDATION_TITLES.get(_text(r, "recommendation", "result"), "?"),
-        verified,
+        _title(_text(r, "recommendation", "result")),
+        None,
         problem,
     )
 

@@ -22,7 +22,7 @@ from textual.widgets import Button, DataTable, Footer, Input, Label, Select, Sta
 
 from kiosk.errors import KioskError
 from kiosk.reports.attestation import DECISIONS, write_review
-from kiosk.reports.report import render_text
+from kiosk.reports.text import render_text
 from kiosk.tui.base import KioskScreen
 from kiosk.tui.flow import DECISION_LABELS, ReportEntry, check_report, report_dirs
 from kiosk.tui.widgets import TitleBar, cell, lines, plain, status
@@ -138,8 +138,8 @@ class ReportScreen(KioskScreen[None]):
 
     def _text(self) -> Content:
         e = self.entry
-        v = e.verified
-        if v is None:
+        v, report = e.verified, e.report
+        if v is None or report is None:
             return lines(
                 Content.assemble(status(False, bad_word="INVALID"), " ", plain(str(e.directory))),
                 plain(e.problem, "$error"),
@@ -152,7 +152,7 @@ class ReportScreen(KioskScreen[None]):
                 plain(f" signed by {v.keyid[:16]}… at {v.signed_at}"),
             ),
             "",
-            *[plain(line) for line in render_text(v.report).splitlines()],
+            *[plain(line) for line in render_text(report).splitlines()],
             "",
             Content.assemble(("Reviews", "bold"), plain(f" ({len(v.reviews)})")),
         ]

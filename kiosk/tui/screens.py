@@ -34,14 +34,15 @@ from textual.widgets.selection_list import Selection
 from kiosk.engine.scope import Scope
 from kiosk.engine.triage import Hooks, TriageRequest, TriageResult
 from kiosk.errors import KioskError
-from kiosk.model import CaseRecord, LegalBasis, Progress
+from kiosk.model import CaseRecord, HashMatch, LegalBasis, Outcome, Progress, Recommendation
 from kiosk.reports.attestation import verify_report_dir
 from kiosk.reports.html import render_html
+from kiosk.reports.model import FileRecord, NotExaminedKind
+from kiosk.reports.text import RECOMMENDATION_TITLES, visible
 from kiosk.tui.base import KioskScreen
 from kiosk.tui.flow import (
     CASE_FIELDS,
     LEGAL_BASIS_LABELS,
-    RECOMMENDATION_TITLES,
     KioskState,
     Preflight,
     case_from_form,
@@ -52,18 +53,21 @@ from kiosk.tui.flow import (
     load_state,
     preflight,
     scope_from_form,
-    visible,
 )
 from kiosk.tui.review import ReviewListScreen
 from kiosk.tui.widgets import CategoryList, ConfirmScreen, TitleBar, cell, lines, plain, status
 
 MAX_TABLE_FINDINGS = 5000  # the table is a live view; the signed report holds every finding
 BANNER_STYLE = {
-    "submit_for_examination": "submit",
-    "no_matches_in_scope": "no-matches",
-    "inconclusive": "inconclusive",
+    Recommendation.SUBMIT: "submit",
+    Recommendation.NO_MATCHES: "no-matches",
+    Recommendation.INCONCLUSIVE: "inconclusive",
 }
-BANNER_MARK = {"submit_for_examination": "▲", "no_matches_in_scope": "●", "inconclusive": "?"}
+BANNER_MARK = {
+    Recommendation.SUBMIT: "▲",
+    Recommendation.NO_MATCHES: "●",
+    Recommendation.INCONCLUSIVE: "?",
+}
 
 
 # --------------------------------------------------------------------------- home
@@ -520,7 +524,7 @@ class ScanScreen(KioskScreen[None]):
         self.cancel = threading.Event()
         self.running = False
         self.quit_when_done = False
-        self._pending: list[dict[str, Any]] = []
+        self._pending: list[FileRecord] = []
         self._lock = threading.Lock()
         self._shown = 0
         self._started = 0.0
@@ -584,7 +588,7 @@ class ScanScreen(KioskScreen[None]):
     def _progressed(self, progress: Progress) -> None:
         self.post_message(self.Progressed(progress))
 
-    def _found(self, finding: dict[str, Any]) -> None:
+    def _found(self, finding: FileRecord) -> None:
         with self._lock:
             self._pending.append(finding)
         self.post_message(self.FindingsPending())
@@ -668,20 +672,16 @@ def tail(text: str, width: int) -> str:
     return text if len(text) <= width else "…" + text[-(width - 1) :]
 
 
-def finding_cells(f: dict[str, Any]) -> tuple[Any, ...]:
+def finding_cells(f: FileRecord) -> tuple[Any, ...]:
     """One findings-table row: path, size, categories, rules or sets — never content."""
-    matches = [
-        m for m in f["matches"] if m["type"] == "yara" or m.get("disposition") == "known_bad"
-    ]
-    cats = sorted({m["category"] for m in matches})
+    matches = f.finding_matches
+    cats = sorted({m.category for m in matches})
     what = [
-        f"{m['pack']}:{m['rule']}" if m["type"] == "yara" else f"set {m['set']}" for m in matches
+        f"set {m.hashset}" if isinstance(m, HashMatch) else f"{m.pack}:{m.rule}" for m in matches
     ]
     return (
-        cell(
-            tail(f"[{f['volume']}] {visible(str(f['path']))}", FINDING_COLUMNS[0][1]), escape=False
-        ),
-        cell(human_bytes(int(f["size"]))),
+        cell(tail(f"[{f.volume}] {visible(f.path)}", FINDING_COLUMNS[0][1]), escape=False),
+        cell(human_bytes(f.size)),
         cell(", ".join(cats)),
         cell(", ".join(what)),
     )
@@ -717,21 +717,21 @@ class ResultScreen(KioskScreen[None]):
                 )
         else:
             r = self.result.report
-            rec = r["recommendation"]["result"]
-            title = RECOMMENDATION_TITLES.get(rec, rec)
-            outcome = r["outcome"]
+            rec = r.recommendation.result
+            title = RECOMMENDATION_TITLES[rec]
+            status = r.outcome.status
             stopped = (
-                [plain(f"Scan {outcome['status'].upper()}: not every file was examined", "bold")]
-                if outcome["status"] != "complete"
+                [plain(f"Scan {status.value.upper()}: not every file was examined", "bold")]
+                if status is not Outcome.COMPLETE
                 else []
             )
             yield Static(
                 lines(
-                    plain(f"{BANNER_MARK.get(rec, '?')} {title}", "bold"),
+                    plain(f"{BANNER_MARK[rec]} {title}", "bold"),
                     *stopped,
                     "Advisory: the decision is made by the reviewing supervisor.",
                 ),
-                classes=f"banner {BANNER_STYLE.get(rec, 'inconclusive')}",
+                classes=f"banner {BANNER_STYLE[rec]}",
                 id="banner",
             )
             with VerticalScroll(id="result"):
@@ -770,38 +770,33 @@ def result_body(result: TriageResult) -> Content:
     """Reasons, counts, not-examined list and where the signed report is."""
     r = result.report
     rows: list[Content | str] = [Content.assemble(("Why", "bold"))]
-    rows += [plain(f"  • {reason}") for reason in r["recommendation"]["reasons"]]
-    cats = r.get("findings_by_category") or {}
+    rows += [plain(f"  • {reason}") for reason in r.recommendation.reasons]
+    cats = r.findings_by_category
     rows += ["", Content.assemble(("Findings by category", "bold"))]
     rows += [plain(f"  {c}: {n} file(s)") for c, n in cats.items()] or [plain("  none")]
-    scope = r.get("settings", {}).get("scope") or {}
-    outside = scope.get("out_of_scope_matches") or []
+    outside = r.settings.scope.out_of_scope_matches
     if outside:
         rows.append(
             plain(
                 "  Outside the authorised scope (not findings, not listed): "
-                + ", ".join(f"{o['category']} {o['matches']}" for o in outside)
+                + ", ".join(f"{o.category} {o.matches}" for o in outside)
             )
         )
-    ne = r.get("not_examined") or []
+    ne = r.not_examined
     rows += ["", Content.assemble(("Not examined", "bold"), plain(f" ({len(ne)})"))]
     for e in ne[:50]:
-        what = e.get("path") or e.get("description") or e.get("kind", "")
-        if e.get("kind") == "unreached":
-            what = f"{e.get('count')} file(s) not reached"
-        rows.append(plain(f"  - {what}: {e.get('reason', '')}"))
+        what = e.where or e.kind.value
+        if e.kind is NotExaminedKind.UNREACHED:
+            what = f"{e.where} file(s) not reached"
+        rows.append(plain(f"  - {what}: {e.reason}"))
     if len(ne) > 50:
         rows.append(plain(f"  … and {len(ne) - 50} more in the report"))
-    cov = r["coverage"]["files"]
+    cov = r.coverage.files
     rows += [
         "",
-        Content.assemble(
-            ("Files", "bold"), plain(f"  {cov['examined']} of {cov['found']} examined")
-        ),
-        Content.assemble(("Report", "bold"), plain(f" {r['report_id']}")),
+        Content.assemble(("Files", "bold"), plain(f"  {cov.examined} of {cov.found} examined")),
+        Content.assemble(("Report", "bold"), plain(f" {r.report_id}")),
         Content.assemble(("Saved in", "bold"), plain(f" {result.report_dir}")),
-        Content.assemble(
-            ("Signed", "bold"), plain(f" with key {str(r.get('signing_key', ''))[:16]}…")
-        ),
+        Content.assemble(("Signed", "bold"), plain(f" with key {r.signing_key[:16]}…")),
     ]
     return lines(*rows)

@@ -22,7 +22,7 @@ from textual.strip import Strip
 from textual.widgets import Button, SelectionList, Static
 from textual.widgets.option_list import OptionDoesNotExist
 
-from kiosk.tui.flow import visible
+from kiosk.reports.text import visible
 
 
 def plain(text: str, style: str = "") -> Content:

@@ -1,4 +1,4 @@
-"""The TUI's plain logic, without a terminal: escaping, the case form, evidence, reports."""
+"""The TUI's plain logic, without a terminal: the case form, evidence, reports."""
 
 from __future__ import annotations
 
@@ -21,7 +21,6 @@ from kiosk.tui.flow import (
     load_state,
     preflight,
     report_dirs,
-    visible,
 )
 from tests.conftest import HASHSETS, RULES, SAMPLES
 
@@ -33,14 +32,6 @@ GOOD = {
     "legal_ref": "W1",
     "device": "",
 }
-
-
-def test_visible_escapes_controls_and_keeps_printable_text() -> None:
-    assert visible("café/日本語.txt") == "café/日本語.txt"
-    assert visible("a\x1b[31mb") == "a\\x1b[31mb"
-    assert visible("evil\u202etxt.exe") == "evil\\u202etxt.exe"
-    assert visible("line\nbreak\ttab") == "line\\nbreak\\ttab"
-    assert visible("C:\\x1b") == "C:\\\\x1b"  # a literal backslash is never mistaken for one
 
 
 def test_human_numbers() -> None:

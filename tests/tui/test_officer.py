@@ -11,7 +11,7 @@ import pytest
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Input, Select, Static
 
-from kiosk.model import LegalBasis
+from kiosk.model import LegalBasis, Recommendation
 from kiosk.reports.attestation import verify_report_dir
 from kiosk.trust.signing import TrustStore, kiosk_home
 from kiosk.tui.flow import Settings
@@ -243,7 +243,7 @@ def test_the_result_banner_shows_each_recommendation_and_its_reasons(
     desk: Settings, recommendation: str, title: str
 ) -> None:
     findings = [finding("/a.txt")] if recommendation == "submit_for_examination" else []
-    triage = ScriptedTriage(recommendation=recommendation, findings=findings)
+    triage = ScriptedTriage(recommendation=Recommendation(recommendation), findings=findings)
 
     async def drive(pilot: Pilot[None]) -> None:
         await to_preflight(pilot, "fat16.dd")
@@ -359,8 +359,8 @@ def test_the_real_engine_scans_a_sample_image_end_to_end(tmp_path: Path) -> None
         assert isinstance(pilot.app.screen, ResultScreen)
         result = pilot.app.screen.result
         assert result is not None
-        assert result.report["recommendation"]["result"] == "submit_for_examination"
-        table_paths = {f["path"] for f in result.report["findings"]}
+        assert result.report.recommendation.result is Recommendation.SUBMIT
+        table_paths = {f.path for f in result.report.findings}
         assert "/Downloads/known_bad_sample.bin" in table_paths
         verify_report_dir(result.report_dir, TrustStore.load(home / "trust.json"))
         await pilot.press("h")

@@ -16,6 +16,7 @@ from pathlib import Path
 from textual.pilot import Pilot
 
 from kiosk.engine.triage import TriageResult
+from kiosk.model import Recommendation
 from kiosk.trust.signing import Signer, key_id
 from kiosk.tui.flow import Settings
 from kiosk.tui.screens import ResultScreen
@@ -89,8 +90,8 @@ def test_result_banners(desk: Settings) -> None:
     """The three recommendations, each with its reasons, counts and where the report is."""
     outcomes = {
         "result_submit": ScriptedTriage(findings=[finding("/Documents/marker.txt")]),
-        "result_no_matches": ScriptedTriage(recommendation="no_matches_in_scope"),
-        "result_inconclusive": ScriptedTriage(recommendation="inconclusive"),
+        "result_no_matches": ScriptedTriage(recommendation=Recommendation.NO_MATCHES),
+        "result_inconclusive": ScriptedTriage(recommendation=Recommendation.INCONCLUSIVE),
     }
 
     async def drive(pilot: Pilot[None]) -> None:
