@@ -4,7 +4,33 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo demo-headless demo-hashsets test lint types unit images sign-demo-packs clean
+.PHONY: deps demo demo-home demo-headless demo-hashsets test lint types unit images sign-demo-packs \
+	clean
+
+# The system packages the demo and the tests need (Debian names), the one list: `make deps` installs
+# them and .ci/run calls it. libmagic for the scan; the Sleuth Kit CLI (fls, icat) is the tests'
+# independent oracle; the rest build test images (the sample-image builder is tested too).
+APT_PACKAGES := sleuthkit ewf-tools libmagic1 dosfstools mtools ntfs-3g fdisk parted e2fsprogs \
+	exfatprogs genisoimage
+
+# Idempotent and cheap when nothing is missing (one dpkg-query, no apt-get update), so `make demo`
+# and `make test` run it every time. As root it installs what is missing; otherwise it prints the
+# one command to run and stops. Without dpkg (not Debian) it names the packages and goes on.
+deps:
+	@command -v dpkg-query >/dev/null || { \
+		echo "make deps: no dpkg-query (not Debian?): make sure these or their equivalents are" \
+			"installed: $(APT_PACKAGES)" >&2; exit 0; }; \
+	installed=" $$(dpkg-query -W -f='$${db:Status-Status}:$${Package} ' $(APT_PACKAGES) \
+		2>/dev/null) "; \
+	missing=""; for p in $(APT_PACKAGES); do \
+		case "$$installed" in *" installed:$$p "*) ;; *) missing="$$missing $$p";; esac; done; \
+	[ -z "$$missing" ] && exit 0; \
+	if [ "$$(id -u)" -ne 0 ]; then \
+		echo "make deps: missing system packages:$$missing. Install them with:" >&2; \
+		echo "  sudo apt-get install$$missing" >&2; exit 1; fi; \
+	echo "make deps: installing:$$missing" >&2; \
+	export DEBIAN_FRONTEND=noninteractive; \
+	apt-get update -qq && apt-get install -y -qq $$missing >/dev/null
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -24,12 +50,15 @@ $(DEMO_HOME)/.demo-publisher-trusted: | $(STAMP)
 	KIOSK_HOME=$(DEMO_HOME) $(BIN)/kiosk keys trust demo/publisher.pub --label "$(DEMO_PUBLISHER)"
 	touch $@
 
+# Everything the demo kiosk needs, without opening the app: what ./kiosk-demo makes sure of.
+demo-home: deps $(STAMP) $(DEMO_HOME)/.demo-publisher-trusted
+
 # The terminal app on the bundled sample images and demo packs: for a person at a terminal.
-demo: $(STAMP) $(DEMO_HOME)/.demo-publisher-trusted
+demo: demo-home
 	KIOSK_HOME=$(DEMO_HOME) $(BIN)/kiosk tui --evidence sample_images --reports reports \
 		--rules rules --hashsets hashsets
 
-demo-headless: $(STAMP) $(DEMO_HOME)/.demo-publisher-trusted
+demo-headless: demo-home
 	KIOSK_HOME=$(DEMO_HOME) $(BIN)/kiosk scan sample_images/mbr-fat16-ext4.dd \
 		--case DEMO-0001 --exhibit EX-1 --officer PC-1234 --authorised-by DS-5678 \
 		--legal-basis consent --legal-ref "demo: bundled sample image" \
@@ -42,7 +71,7 @@ lint: $(STAMP)
 types: $(STAMP)
 	$(BIN)/mypy kiosk
 
-unit: $(STAMP)
+unit: deps $(STAMP)
 	$(BIN)/pytest
 
 test: lint types unit

@@ -17,6 +17,7 @@ cannot go on without. Every message is written to be shown to an officer as one 
      ├── VerificationError       a signature, envelope, version record or what they cover is refused
      ├── AuditError              the audit log cannot be written, or does not verify
      ├── ConfigError             a setting is out of range, or config.toml cannot be read
+     ├── UsageError              a command line that does not say what to do (exit 2)
      └── TimeTextError           a time is not RFC 3339 / ISO 8601 text with a time zone
                                  (also a ValueError: callers turn it into their own message)
 
@@ -89,6 +90,14 @@ class ConfigError(KioskError):
 
     The command line, the terminal app and ``run_triage`` check a setting with the same function
     (``kiosk.config``), so a bad value gets the same one line wherever it was given.
+    """
+
+
+class UsageError(KioskError):
+    """A command line argparse accepts but that does not say what to do: exit 2, not 1.
+
+    ``hashsets lookup`` with neither a digest nor ``--from``: argparse cannot require "one of a
+    positional list or an option", so the command finds it and answers as argparse would.
     """
 
 

@@ -212,8 +212,40 @@ def test_cli_verify_garbage_directory_is_one_line(tmp_path: Path) -> None:
         "invalid: report.dsse.json: malformed envelope (not JSON)",
     )
     run = _cli("report", "verify", str(tmp_path / "nope"))
-    assert run.returncode == 1
-    assert "not a report directory" in run.stdout
+    assert (run.returncode, run.stdout) == (3, f"cannot verify: {tmp_path / 'nope'}: not found\n")
+
+
+def test_cli_without_a_trust_store_cannot_verify_rather_than_invalid(
+    signed: Path, tmp_path: Path
+) -> None:
+    """Nothing is wrong with the report: the answer is "cannot verify" (exit 3), never "invalid"
+    (exit 1), so a script tells a kiosk without its trust store from a tampered report."""
+    env = {**os.environ, "KIOSK_HOME": str(tmp_path / "empty-home")}
+    for command in ("verify", "show", "html"):
+        run = subprocess.run(
+            [sys.executable, "-m", "kiosk", "report", command, str(signed)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+            env=env,
+        )
+        assert run.returncode == 3, run.stdout + run.stderr
+        assert run.stdout == (
+            f"cannot verify: no trust store at {tmp_path / 'empty-home' / 'trust.json'} (run "
+            "'kiosk keys init' and 'kiosk keys trust KEY' to make one, set KIOSK_HOME to this "
+            "kiosk's home, or give --trust FILE)\n"
+        )
+    garbled = tmp_path / "trust.json"
+    garbled.write_text("{")
+    run = _cli("report", "verify", str(signed), "--trust", str(garbled))
+    assert (run.returncode, run.stdout) == (
+        3,
+        f"cannot verify: the trust store {garbled} is not readable JSON\n",
+    )
+    assert not (signed / "report.html").exists()
+    _flip(signed / "report.json")  # the same report, tampered, with the trust store: invalid
+    assert _cli("report", "verify", str(signed)).returncode == 1
 
 
 # --------------------------------------------------------------------------- golden files

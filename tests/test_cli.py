@@ -5,17 +5,21 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from kiosk.engine.triage import TriageResult
 from kiosk.trust.signing import load_signer
 from tests.conftest import CLI_CASE_ARGS, HASHSETS, RULES, SAMPLES, pack_toml, scan_cmd, sign_pack
 
 CASE_ARGS = CLI_CASE_ARGS
+Triage = Callable[..., TriageResult]
 
 
 def _kiosk(
@@ -257,3 +261,84 @@ def test_a_scan_leaves_nothing_in_temporary_folders(tmp_path: Path) -> None:
     assert written  # the report itself
     for p in written:
         assert b"KIOSK-DEMO-MARKER" not in p.read_bytes()
+
+
+# --------------------------------------------------------------------------- one line, right code
+
+
+def test_scan_without_arguments_names_only_what_is_required() -> None:
+    run = _run("scan")
+    assert run.returncode == 2
+    (required,) = [ln for ln in run.stderr.splitlines() if "required:" in ln]
+    assert required.split("required: ")[1].split(", ")[0] == "image"
+    assert "segments" not in required
+
+
+def test_hashsets_lookup_without_a_digest_is_a_usage_error() -> None:
+    run = _run("hashsets", "lookup", "--hashsets", str(HASHSETS))
+    assert (run.returncode, run.stderr) == (
+        2,
+        "kiosk: error: hashsets lookup: give HASH… or --from FILE\n",
+    )
+
+
+def test_report_html_into_a_missing_folder_is_one_line(triage: Triage, tmp_path: Path) -> None:
+    report = triage("fat16.dd").report_dir
+    target = tmp_path / "nonexistent" / "r.html"
+    run = _run("report", "html", str(report), "--out", str(target))
+    assert (run.returncode, run.stderr) == (
+        1,
+        f"kiosk: error: cannot write {target}: no folder {target.parent}\n",
+    )
+    assert not target.parent.exists()
+    ok = _run("report", "html", str(report), "--out", str(tmp_path / "r.html"))
+    assert ok.returncode == 0, ok.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r.html", "reports"]  # no temp file
+
+
+def test_audit_verify_names_the_checkpoint_path_given(tmp_path: Path) -> None:
+    missing = tmp_path / "nope"
+    run = _run("audit", "verify", "--checkpoint", str(missing))
+    assert (run.returncode, run.stderr) == (1, f"kiosk: error: {missing}: not found\n")
+    run = _run("audit", "verify", "--checkpoint", str(tmp_path))
+    assert (run.returncode, run.stderr) == (
+        1,
+        f"kiosk: error: {tmp_path}: not a report directory (no report.json)\n",
+    )
+
+
+def _copy_home(to: Path) -> Path:
+    """A kiosk home with the session's key and trust store but a fresh (short) audit log."""
+    session = Path(os.environ["KIOSK_HOME"])
+    shutil.copytree(session / "keys", to / "keys")
+    shutil.copy2(session / "trust.json", to / "trust.json")
+    return to
+
+
+FSIZE_LIMIT = 6000  # bytes: below report.json and files.jsonl of mbr-fat16-ext4.dd (8.8, 13.6 KB)
+
+
+@pytest.mark.parametrize("inventory", [False, True])
+def test_a_report_folder_that_cannot_take_the_report_is_named_and_left_empty(
+    tmp_path: Path, inventory: bool
+) -> None:
+    """A full disk, made without mounting anything: a file-size limit (RLIMIT_FSIZE) on the
+    command and everything it starts, so the report's own writes fail (EFBIG) as they would on a
+    full tmpfs (ENOSPC); the fresh home's short audit log and small ledgers stay under it."""
+
+    def limited() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (FSIZE_LIMIT, FSIZE_LIMIT))
+
+    out = tmp_path / "reports"
+    cmd = scan_cmd(SAMPLES / "mbr-fat16-ext4.dd", out) + (["--inventory"] if inventory else [])
+    env = {**os.environ, "KIOSK_HOME": str(_copy_home(tmp_path / "home"))}
+    run = subprocess.run(  # Python ignores SIGXFSZ: the write fails instead of killing the process
+        cmd, capture_output=True, text=True, env=env, timeout=120, check=False, preexec_fn=limited
+    )
+    assert (run.returncode, run.stderr) == (
+        1,
+        f"kiosk: error: cannot write the report to {out}/: file too large\n",
+    )
+    assert list(out.iterdir()) == []  # no report, no hidden partial directory
+    audit = (tmp_path / "home" / "audit.jsonl").read_text().splitlines()
+    assert json.loads(audit[-1])["event"]["kind"] == "scan_failed"

@@ -172,5 +172,5 @@ def test_unwritable_report_location_is_refused_before_the_image_is_opened(
 ) -> None:
     blocker = tmp_path / "not-a-dir"
     blocker.write_text("x")
-    with pytest.raises(ReportError, match="cannot write reports"):
+    with pytest.raises(ReportError, match="cannot write the report to"):
         triage("fat16.dd", out_dir=blocker / "reports", image=(tmp_path / "never-opened.dd",))

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
@@ -14,7 +17,8 @@ from kiosk.locator import FsLoc, StreamLoc, VolumeLoc
 from kiosk.model import FileResult, FileStatus, FileTask, HashMatch, Recommendation, RuleMatch
 from kiosk.packs.load import compile_packs
 from kiosk.reports.model import MatchType, OutOfScope, ScopeRecord
-from tests.conftest import HASHSETS, RULES
+from kiosk.tui.flow import scope_from_form
+from tests.conftest import HASHSETS, IMAGES, ROOT, RULES, SAMPLES, TEST_CAP, scan_cmd
 
 Triage = Callable[..., TriageResult]
 
@@ -129,3 +133,90 @@ def test_an_unrestricted_triage_records_every_category_as_authorised(triage: Tri
         out_of_scope_matches=(),
     )
     assert set(report.findings_by_category) == {"demo_marker", "demo_known_bad"}
+
+
+def test_check_scope_places_categories_named_without_their_kind() -> None:
+    rules, index = compile_packs(RULES), HashIndex.load(HASHSETS)
+    f = check_scope(Scope(categories=frozenset({"card_fraud", "demo_known_bad"})), rules, index)
+    assert (f.restricted, f.rule_categories, f.hash_categories) == (
+        True,
+        {"card_fraud"},
+        {"demo_known_bad"},
+    )
+    with pytest.raises(CaseError) as refused:
+        check_scope(Scope(categories=frozenset({"card_fraud", "fraud"})), rules, index)
+    assert str(refused.value) == (
+        "cannot start: the scope names categories no loaded pack or set has: fraud (known: "
+        "card_fraud, crypto_wallet, cybercrime_tool, demo_known_bad, demo_marker, phishing_kit, "
+        "private_key)"
+    )
+
+
+def _scan(out: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    cmd = [*scan_cmd(SAMPLES / "mbr-fat16-ext4.dd", out), *extra]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
+
+
+def test_cli_scope_gives_the_findings_and_report_fields_the_app_gives(
+    triage: Triage, tmp_path: Path
+) -> None:
+    """``kiosk scan --scope`` against the app's path (its form's scope into ``run_triage``)."""
+    run = _scan(
+        tmp_path / "cli",
+        "--scope",
+        "card_fraud, demo_known_bad",
+        "--inventory",
+        "--max-yara-bytes",
+        str(TEST_CAP),
+    )
+    assert run.returncode == 0, run.stderr
+    cli_dir = Path(run.stdout.strip().splitlines()[-1])
+    cli = json.loads((cli_dir / "report.json").read_bytes())
+    app_dir = triage(
+        "mbr-fat16-ext4.dd", scope=scope_from_form(["card_fraud"], ["demo_known_bad"])
+    ).report_dir
+    app = json.loads((app_dir / "report.json").read_bytes())
+    assert cli["settings"]["scope"] == app["settings"]["scope"]
+    recorded = cli["settings"]["scope"]
+    assert (recorded["restricted"], recorded["rule_categories"], recorded["hash_categories"]) == (
+        True,
+        ["card_fraud"],
+        ["demo_known_bad"],
+    )
+    assert {(m["type"], m["category"]) for m in recorded["out_of_scope_matches"]} == {
+        ("yara", "demo_marker")
+    }
+    # in scope: exactly the walked files whose SHA-256 the demo known-bad source lists
+    bad = set((ROOT / "demo" / "demo-known-bad.txt").read_text().split())
+    assert {f["sha256"] for f in cli["findings"]} == {
+        f["sha256"] for f in IMAGES["mbr-fat16-ext4.dd"]["files"] if f["sha256"] in bad
+    }
+    assert (
+        cli["findings_by_category"]
+        == app["findings_by_category"]
+        == {"demo_known_bad": len(cli["findings"])}
+    )
+    assert [f["path"] for f in cli["findings"]] == [f["path"] for f in app["findings"]]
+    lines = (cli_dir / "files.jsonl").read_text().splitlines()
+    matches = [m for ln in lines for m in json.loads(ln)["matches"]]
+    assert [m for m in matches if m["type"] == "yara"] == []  # card_fraud matched nothing here
+    assert {m["category"] for m in matches} == {"demo_known_bad", "demo_known_good"}
+
+
+def test_cli_scope_with_an_unknown_category_names_the_known_ones_and_writes_nothing(
+    tmp_path: Path,
+) -> None:
+    run = _scan(tmp_path / "out", "--scope", "card_fraud,fraud")
+    assert run.returncode == 1
+    assert run.stderr == (
+        "kiosk: error: cannot start: the scope names categories no loaded pack or set has: "
+        "fraud (known: card_fraud, crypto_wallet, cybercrime_tool, demo_known_bad, demo_marker, "
+        "phishing_kit, private_key)\n"
+    )
+    assert not (tmp_path / "out").exists()
+    run = _scan(tmp_path / "out", "--scope", " , ")
+    assert (run.returncode, run.stderr) == (
+        1,
+        "kiosk: error: cannot start: the scope authorises no category\n",
+    )
+    assert not (tmp_path / "out").exists()

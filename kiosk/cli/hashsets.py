@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from kiosk.cli.common import audit_log, parse_time
-from kiosk.errors import HashSetError
+from kiosk.errors import HashSetError, UsageError
 from kiosk.hashsets.formats import FORMATS
 from kiosk.hashsets.index import DISPOSITIONS, HashIndex, find_sets, inspect_set, trust_context
 from kiosk.hashsets.records import BY_HEX_LENGTH
@@ -237,6 +237,8 @@ def _info(args: argparse.Namespace) -> int:
 
 
 def _digests(args: argparse.Namespace) -> list[str]:
+    if not args.digests and args.from_file is None:
+        raise UsageError("hashsets lookup: give HASH… or --from FILE")
     texts = list(args.digests)
     if args.from_file:
         try:

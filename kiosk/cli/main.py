@@ -3,6 +3,11 @@
 Exit codes: 0 the scan completed (whatever it found); 1 a clear one-line error on stderr —
 bad evidence, broken rules, unwritable output, or a run that failed; 2 a usage error. No
 traceback ever reaches the officer: this is one of the two places that catch broadly.
+
+``kiosk report verify`` (and show, html, case, which verify first) answers on stdout with one of
+three: ``valid: …`` (0); ``invalid: …`` (1), the report was checked and fails; ``cannot verify:
+…`` (3), nothing was judged — no report at that path, or no usable trust store on this kiosk —
+so a script never takes a kiosk without its trust store for a tampered report.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from typing import TextIO
 from kiosk import __version__
 from kiosk.cli import hashsets as cli_hashsets
 from kiosk.cli import rules as cli_rules
-from kiosk.cli.common import audit_log, parse_time
+from kiosk.cli.common import audit_log, parse_time, write_output
 from kiosk.config import (
     DEFAULT_MAX_YARA_BYTES,
     DEFAULT_WORKERS,
@@ -29,8 +34,9 @@ from kiosk.config import (
     int_argument,
     load_config,
 )
+from kiosk.engine.scope import Scope
 from kiosk.engine.triage import Hooks, TriageRequest, run_triage
-from kiosk.errors import KioskError, ReportError
+from kiosk.errors import KioskError, SigningError, UsageError
 from kiosk.model import CaseRecord, LegalBasis, Outcome, Progress
 from kiosk.reports.attestation import DECISIONS, VerifiedReport, verify_report_dir, write_review
 from kiosk.reports.case import case_bundle, case_json
@@ -51,8 +57,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
     s = sub.add_parser("scan", help="triage one image (raw, split raw or E01), read-only")
     s.add_argument("image", type=Path, help="the image, or its first segment")
-    s.add_argument(
-        "segments", type=Path, nargs="*", help="further segments, if not found automatically"
+    s.add_argument(  # a default, or argparse (3.11) calls the empty list "required"
+        "segments",
+        type=Path,
+        nargs="*",
+        default=[],
+        help="further segments, if not found automatically",
     )
     s.add_argument("--case", required=True, help="case reference")
     s.add_argument("--exhibit", required=True, help="exhibit reference of the device")
@@ -63,6 +73,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--legal-ref", required=True, help="warrant number, statutory power, consent form …"
     )
     s.add_argument("--device", default="", help="optional description of the device")
+    s.add_argument(
+        "--scope",
+        type=_categories,
+        metavar="CATEGORY,…",
+        help="the categories the authority covers (rule-pack or hash-set categories, comma-"
+        "separated; default: all the loaded packs and sets carry); matches outside them are "
+        "not findings, only counted in the report",
+    )
     s.add_argument(
         "--rules", type=Path, default=Path("rules"), help="rule packs directory (default: rules)"
     )
@@ -157,8 +175,16 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _categories(text: str) -> frozenset[str]:
+    """``--scope a,b``: the names, blanks dropped (none at all is refused by the engine)."""
+    return frozenset(c.strip() for c in text.split(",") if c.strip())
+
+
 def _trust(path: Path | None) -> TrustStore:
     return TrustStore.load(path or kiosk_home() / "trust.json")
+
+
+CANNOT_VERIFY = 3  # nothing was judged: not "invalid" (1), which says the report fails
 
 
 def _time_arg(text: str | None) -> datetime:
@@ -193,18 +219,37 @@ def _keys(args: argparse.Namespace) -> int:
     return 0
 
 
-def _verified(args: argparse.Namespace) -> VerifiedReport:
-    v = verify_report_dir(args.directory, _trust(args.trust))
+def _verify_answer(args: argparse.Namespace) -> VerifiedReport | tuple[int, str]:
+    """The verified report, or the exit code and the one line that says why there is none."""
+    path = args.trust or kiosk_home() / "trust.json"
+    if not path.exists():
+        hint = (
+            ""
+            if args.trust
+            else " (run 'kiosk keys init' and 'kiosk keys trust KEY' to make one, set KIOSK_HOME "
+            "to this kiosk's home, or give --trust FILE)"
+        )
+        return CANNOT_VERIFY, f"cannot verify: no trust store at {path}{hint}"
+    try:
+        store = TrustStore.load(path)
+    except SigningError as e:
+        return CANNOT_VERIFY, f"cannot verify: {e}"
+    if not args.directory.exists():
+        return CANNOT_VERIFY, f"cannot verify: {args.directory}: not found"
+    try:
+        v = verify_report_dir(args.directory, store)
+    except KioskError as e:
+        return 1, f"invalid: {e}"
     audit_log().append("report_verified", report_id=v.report.get("report_id"), keyid=v.keyid)
     return v
 
 
 def _report(args: argparse.Namespace) -> int:
-    try:
-        v = _verified(args)
-    except KioskError as e:
-        print(f"invalid: {e}")
-        return 1
+    v = _verify_answer(args)
+    if isinstance(v, tuple):
+        code, line = v
+        print(line)
+        return code
     if args.report_command == "verify":
         print(f"valid: signed by {v.keyid} at {v.signed_at}")
         for rv in v.reviews:
@@ -220,14 +265,10 @@ def _report(args: argparse.Namespace) -> int:
         return 0
     if args.report_command == "case":
         out = args.out or args.directory / "report.case.jsonld"
-        try:
-            out.write_bytes(case_json(case_bundle(v)))
-        except OSError as e:
-            raise ReportError(f"cannot write {out}: {e.strerror or e}") from e
-        print(out)
-        return 0
-    out = args.out or args.directory / "report.html"
-    out.write_text(render_html(v), encoding="utf-8")
+        write_output(out, case_json(case_bundle(v)))
+    else:
+        out = args.out or args.directory / "report.html"
+        write_output(out, render_html(v).encode())
     print(out)
     return 0
 
@@ -248,12 +289,16 @@ def _review(args: argparse.Namespace) -> int:
 
 
 def _checkpoint_of(directory: Path) -> Checkpoint:
+    if not directory.exists():
+        raise KioskError(f"{directory}: not found")
+    if not (directory / "report.json").is_file():
+        raise KioskError(f"{directory}: not a report directory (no report.json)")
     try:
         report = json.loads((directory / "report.json").read_bytes())
         cp = report["audit_checkpoint"]
         return Checkpoint(int(cp["size"]), str(cp["head"]))
     except (OSError, ValueError, KeyError, TypeError) as e:
-        raise KioskError(f"{directory}: no audit checkpoint could be read from report.json") from e
+        raise KioskError(f"{directory}: its report.json holds no readable audit checkpoint") from e
 
 
 def _audit_cmd(args: argparse.Namespace) -> int:
@@ -317,6 +362,7 @@ def _scan(args: argparse.Namespace) -> int:
         max_yara_bytes=args.max_yara_bytes,
         allow_self_authorisation=load_config(kiosk_home()).allow_self_authorisation,
         dev=args.dev,
+        scope=None if args.scope is None else Scope(categories=args.scope),
         yara=args.yara,
     )
     progress = _ProgressLine(sys.stderr)
@@ -365,6 +411,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cli_hashsets.run(args)
         if args.command == "rules":
             return cli_rules.run(args)
+    except UsageError as e:  # a usage error argparse cannot see, with argparse's exit code
+        print(f"kiosk: error: {e}", file=sys.stderr)
+        return 2
     except KioskError as e:
         print(f"kiosk: error: {e}", file=sys.stderr)
         return 1

@@ -28,10 +28,17 @@ from kiosk.reports.model import MatchType, OutOfScope, ScopeRecord
 
 @dataclass(frozen=True, slots=True)
 class Scope:
-    """Authorised categories; ``None`` means every category the loaded packs or sets carry."""
+    """Authorised categories; ``None`` means every category the loaded packs or sets carry.
+
+    The app's form lists rule-pack and hash-set categories apart and gives both sets. The command
+    line (``--scope``) names categories without their kind: ``categories`` is then authorised
+    wherever a loaded pack or set carries it, and resolves to the same two sets the form would
+    give for the same ticks (so the report records the scope the same way).
+    """
 
     rule_categories: frozenset[str] | None = None
     hash_categories: frozenset[str] | None = None
+    categories: frozenset[str] | None = None  # named without their kind; both sets above unset
 
 
 def rule_categories(rules: CompiledRules | None) -> list[str]:
@@ -104,17 +111,22 @@ def check_scope(scope: Scope | None, rules: CompiledRules | None, index: HashInd
     scope that authorises nothing at all could only ever report "no matches": both stop the run
     before the image is opened.
     """
-    known_rules, known_hashes = rule_categories(rules), hash_categories(index)
+    known_rules, known_hashes = frozenset(rule_categories(rules)), frozenset(hash_categories(index))
     sets = {s.name: s.category for s in index.sets if s.disposition == "known_bad"}
     if scope is None:
-        return ScopeFilter(frozenset(known_rules), frozenset(known_hashes), False, sets)
-    rule_cats = frozenset(known_rules) if scope.rule_categories is None else scope.rule_categories
-    hash_cats = frozenset(known_hashes) if scope.hash_categories is None else scope.hash_categories
-    unknown = sorted(rule_cats - set(known_rules)) + sorted(hash_cats - set(known_hashes))
+        return ScopeFilter(known_rules, known_hashes, False, sets)
+    if scope.categories is not None:  # --scope: each name wherever a pack or set carries it
+        rule_cats, hash_cats = scope.categories & known_rules, scope.categories & known_hashes
+        unknown = sorted(scope.categories - known_rules - known_hashes)
+    else:
+        rule_cats = known_rules if scope.rule_categories is None else scope.rule_categories
+        hash_cats = known_hashes if scope.hash_categories is None else scope.hash_categories
+        unknown = sorted(rule_cats - known_rules) + sorted(hash_cats - known_hashes)
     if unknown:
+        known = ", ".join(sorted(known_rules | known_hashes)) or "none"
         raise CaseError(
             f"cannot start: the scope names categories no loaded pack or set has: "
-            f"{', '.join(unknown)}"
+            f"{', '.join(unknown)} (known: {known})"
         )
     if not rule_cats and not hash_cats:
         raise CaseError("cannot start: the scope authorises no category")

@@ -151,6 +151,12 @@ def check_case(case: CaseRecord, allow_self_authorisation: bool = False) -> None
 PARTIAL_PREFIX = ".partial-"
 
 
+def _unwritable(out_dir: Path, e: OSError) -> ReportError:
+    """The one line for any write into the reports folder that failed: which folder, and why."""
+    reason = (e.strerror or str(e)).lower()
+    return ReportError(f"cannot write the report to {str(out_dir).rstrip('/')}/: {reason}")
+
+
 def _prepare_out(out_dir: Path, report_id: str) -> Path:
     """A hidden work directory named for this process; it becomes the report only when complete."""
     try:
@@ -161,7 +167,7 @@ def _prepare_out(out_dir: Path, report_id: str) -> Path:
         partial = out_dir / f"{PARTIAL_PREFIX}{report_id}-{os.getpid()}"
         partial.mkdir()
     except OSError as e:
-        raise ReportError(f"cannot write reports to {out_dir}: {e.strerror or e}") from e
+        raise _unwritable(out_dir, e) from e
     return partial
 
 
@@ -345,13 +351,19 @@ def _run(
         inv_path = partial / "files.jsonl"
         inv = inv_path.open("wb") if req.inventory else None
         inv_sha = hashlib.sha256()
+        write_error: OSError | None = None  # the reports folder is full or gone: no report at all
         try:
             for raw in scan_tasks(walker.tasks(problems), cfg, hooks.cancel, pool):
                 r = scope.apply(raw)  # out-of-scope matches are never findings
                 tally.add(r)
                 if inv is not None:
                     line = canonical(file_json(file_record(r))) + b"\n"
-                    inv.write(line)
+                    try:
+                        inv.write(line)
+                    except OSError as e:
+                        write_error = e
+                        hooks.cancel.set()  # stops the workers, the walker and the media hasher
+                        break
                     inv_sha.update(line)
                 if r.is_finding and hooks.on_finding:
                     hooks.on_finding(tally.findings[-1])
@@ -364,8 +376,13 @@ def _run(
             hooks.cancel.set()  # stops the media hasher too
         finally:
             if inv is not None:
-                inv.close()
+                try:
+                    inv.close()  # flushes the last lines: the disk can be full here too
+                except OSError as e:
+                    write_error = write_error or e
         hasher.join()
+    if write_error is not None:
+        raise _unwritable(req.out_dir, write_error) from write_error
     if walker.crash and outcome is Outcome.COMPLETE:
         outcome, outcome_reason = Outcome.FAILED, walker.crash
     if tally.files_done < files_total and outcome is Outcome.COMPLETE:
@@ -447,7 +464,5 @@ def _run(
     except OSError as e:
         with contextlib.suppress(OSError):
             shutil.rmtree(partial)
-        raise ReportError(
-            f"the report could not be written to {req.out_dir}: {e.strerror or e}"
-        ) from e
+        raise _unwritable(req.out_dir, e) from e
     return TriageResult(final, report)
