@@ -173,6 +173,8 @@ def vmdk_layout(path: Path) -> VmdkLayout:
         elif "=" in line and not line.startswith("#"):
             key, _, value = line.partition("=")
             fields[key.strip()] = value.strip().strip('"')
+    if not extents and embedded:  # an extent of a split VMDK may carry an empty descriptor
+        raise ImageError(f"{path.name} is one extent of a split VMDK: choose its descriptor")
     if not extents:
         raise ImageError(f"{path.name}: VMDK descriptor names no extent (damaged?)")
     if embedded:

@@ -68,10 +68,16 @@ class HandleMedia:
         self._lock = threading.Lock()
         try:
             self.size = int(handle.get_media_size())
+            # the first and the last sector: a container cut short where its tables or its
+            # footer are (VHDX, VHD, VMDK) is refused here, in one line, before any parsing
+            for at in sorted({0, max(0, self.size - 512)}):
+                if self.size:
+                    handle.read_buffer_at_offset(min(512, self.size - at), at)
         except OSError as e:
             self.close()
             raise ImageError(
-                f"{name}: the {kind} image's media size cannot be read", detail=str(e)[:1000]
+                f"{name}: the {kind} image cannot be read (truncated or damaged?)",
+                detail=" ".join(str(e).split())[:1000],
             ) from e
 
     def stored_hashes(self) -> dict[str, str]:
