@@ -11,8 +11,10 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import struct
 import subprocess
 import sys
+import uuid
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -318,3 +320,22 @@ def test_a_zip_that_is_not_aff4_is_not_called_aff4(tmp_path: Path) -> None:
     with zipfile.ZipFile(tmp_path / "x.zip", "w") as z:
         z.writestr("a.txt", "a")
     assert resolve([tmp_path / "x.zip"]).format == "raw"
+
+
+def test_a_differencing_vhdx_is_named_not_misread(
+    variants: dict[str, Variant], tmp_path: Path
+) -> None:
+    """MS-VHDX File Parameters, flags bit 1 (HasParent) set in a copy of a dynamic VHDX."""
+    data = bytearray(variants["vhdx-dynamic"].image.read_bytes())
+    regions = 192 << 10
+    metadata_region = uuid.UUID("8B7CA206-4790-4B9A-B8FE-575F050F886E").bytes_le
+    file_parameters = uuid.UUID("CAA16737-FA36-4D43-B3B6-33F0AA44E76B").bytes_le
+    entry = data.index(metadata_region, regions)
+    meta = struct.unpack_from("<Q", data, entry + 16)[0]
+    item = data.index(file_parameters, meta)
+    params = meta + struct.unpack_from("<I", data, item + 16)[0]
+    struct.pack_into("<I", data, params + 4, struct.unpack_from("<I", data, params + 4)[0] | 2)
+    (tmp_path / "child.vhdx").write_bytes(bytes(data))
+    assert resolve([variants["vhdx-dynamic"].image]).format == "vhdx"
+    with pytest.raises(ImageError, match=r"^child\.vhdx: differencing VHDX: not supported yet"):
+        resolve([tmp_path / "child.vhdx"])

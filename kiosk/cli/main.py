@@ -62,7 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="PATH",
-        help="the parent of a differencing image (VHD, VHDX, QCOW, VMDK snapshot) if it is not "
+        help="the parent of a differencing image (VHD, QCOW, VMDK snapshot) if it is not "
         "beside it; repeat for the parent's parent",
     )
     s.add_argument("--case", required=True, help="case reference")

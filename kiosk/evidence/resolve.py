@@ -61,7 +61,7 @@ class EvidenceRef:
     ``format``: ``raw``, ``split_raw``, ``ewf``, ``vmdk``, ``vhd``, ``vhdx``, ``qcow``,
     ``qcow2``. ``segments``: this layer's files in the order its reader takes them (VMDK: the
     descriptor, then each extent it names; a monolithic sparse VMDK is one file). ``parent``:
-    the image a differencing image (VHD, VHDX, QCOW, VMDK snapshot) reads unchanged blocks from.
+    the image a differencing image (VHD, QCOW, VMDK snapshot) reads unchanged blocks from.
     """
 
     format: str
@@ -108,8 +108,11 @@ def _resolve(first: Path, extra: list[Path], parents: list[Path], chain: list[Pa
         parent_link = layout.parent
     elif fmt == "vhd":
         parent_link = headers.vhd_parent(first)
-    elif fmt == "vhdx":
-        parent_link = headers.vhdx_parent(first)
+    elif fmt == "vhdx" and headers.vhdx_differencing(first):
+        raise ImageError(
+            f"{first.name}: differencing VHDX: not supported yet; merge it with its parent "
+            "or convert to raw"
+        )
     elif fmt in ("qcow", "qcow2"):
         if headers.qcow_encrypted(first):
             raise ImageError(f"{first.name}: encrypted QCOW image: not supported; convert to raw")
@@ -136,7 +139,8 @@ def _resolve(first: Path, extra: list[Path], parents: list[Path], chain: list[Pa
 
 def _check_parent(child: Path, link: headers.ParentLink, parent: EvidenceRef, path: Path) -> None:
     """The parent must be a container the child can be stacked on, and the very disk it was
-    made from where the child records an identifier (VHD, VHDX, VMDK)."""
+    made from where the child records an identifier (VHD: the parent's unique id; VMDK: its
+    CID)."""
     if parent.format not in link.formats:
         raise ImageError(
             f"the parent image {path.name} of {child.name} is {parent.format}; the "
@@ -145,12 +149,7 @@ def _check_parent(child: Path, link: headers.ParentLink, parent: EvidenceRef, pa
         )
     if link.identity is None:
         return
-    if parent.format == "vhd":
-        found = headers.vhd_identity(path)
-    elif parent.format == "vhdx":
-        found = headers.vhdx_identity(path)
-    else:
-        found = headers.vmdk_layout(path).cid
+    found = headers.vhd_identity(path) if parent.format == "vhd" else headers.vmdk_layout(path).cid
     if found != link.identity:
         raise ImageError(
             f"{path.name} is not the parent image {child.name} was made from (the child expects "
