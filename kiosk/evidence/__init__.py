@@ -16,6 +16,6 @@ Lives here, outermost first:
   in native parsing never takes the kiosk with it.
 
 May import: ``kiosk.model``, ``kiosk.locator``, ``kiosk.errors`` and the backends (pytsk3,
-pyewf, pyvmdk, pyvhdi, pyqcow). Nothing above it: the engine asks for files and bytes by locator; it never sees a
-pytsk3 object.
+pyewf, pyvmdk, pyvhdi, pyqcow). Nothing above it: the engine asks for files and bytes by
+locator; it never sees a pytsk3 object.
 """
