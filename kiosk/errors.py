@@ -23,6 +23,8 @@ cannot go on without. Every message is written to be shown to an officer as one 
 
 Backend exceptions (pytsk3 ``IOError``, ``yara.Error``, libewf ``IOError``) are translated with
 ``raise ... from e`` inside the module that calls the backend; only the front ends catch broadly.
+A backend's own words go in ``detail`` (the audit log's ``scan_failed`` entry keeps them), never
+in the message.
 A class defined anywhere else in kiosk fails tests/test_errors.py: the tree stays drawn whole.
 """
 
@@ -30,7 +32,15 @@ from __future__ import annotations
 
 
 class KioskError(Exception):
-    """Base of every error kiosk raises on purpose; ``str(e)`` is the one-line message."""
+    """Base of every error kiosk raises on purpose; ``str(e)`` is the one-line message.
+
+    ``detail``: what a backend said (libewf's, libvhdi's own error text), for the audit log
+    only -- it is never part of the message an officer reads.
+    """
+
+    def __init__(self, message: str = "", *, detail: str = "") -> None:
+        super().__init__(message)
+        self.detail = detail
 
 
 class ImageError(KioskError):

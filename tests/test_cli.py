@@ -100,7 +100,7 @@ BAD_INPUTS = {
     "random bytes": (lambda d: _random(d / "r.dd"), "no filesystem found"),
     "all zeros": (lambda d: _zeros(d / "z.dd"), "no filesystem found"),
     "truncated image": (lambda d: _truncated(d / "t.dd"), "truncated"),
-    "E01 missing a segment": (lambda d: _ewf_missing_segment(d / "x"), "segment is missing"),
+    "E01 missing a segment": (lambda d: _ewf_missing_segment(d / "x"), "x.E02 is missing"),
 }
 
 

@@ -81,9 +81,7 @@ def test_the_defaults_are_the_same_for_every_caller(tmp_path: Path) -> None:
         ),
     ],
 )
-def test_both_front_ends_refuse_a_bad_setting_as_a_usage_error(
-    argv: list[str], line: str
-) -> None:
+def test_both_front_ends_refuse_a_bad_setting_as_a_usage_error(argv: list[str], line: str) -> None:
     run = subprocess.run(
         [sys.executable, "-m", "kiosk", *argv],
         capture_output=True,

@@ -111,8 +111,8 @@ def test_a_run_never_looks_for_segments_after_resolving_them(
     segs = _copy(tmp_path, "split.001")
     real = triage_module.resolve
 
-    def resolve_then_add_a_segment(paths: Sequence[Path]) -> EvidenceRef:
-        ref = real(paths)
+    def resolve_then_add_a_segment(paths: Sequence[Path], parents: Sequence[Path]) -> EvidenceRef:
+        ref = real(paths, parents)
         (tmp_path / "x.004").write_bytes(b"\xff" * 65536)
         return ref
 

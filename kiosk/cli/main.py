@@ -55,7 +55,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--version", action="version", version=f"kiosk {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
-    s = sub.add_parser("scan", help="triage one image (raw, split raw or E01), read-only")
+    s = sub.add_parser(
+        "scan",
+        help="triage one image (raw, split raw, E01, VMDK, VHD, VHDX, QCOW), read-only",
+    )
     s.add_argument("image", type=Path, help="the image, or its first segment")
     s.add_argument(  # a default, or argparse (3.11) calls the empty list "required"
         "segments",
@@ -63,6 +66,15 @@ def build_parser() -> argparse.ArgumentParser:
         nargs="*",
         default=[],
         help="further segments, if not found automatically",
+    )
+    s.add_argument(
+        "--parent",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="the parent of a differencing image (VHD, QCOW, VMDK snapshot) if it is not "
+        "beside it; repeat for the parent's parent",
     )
     s.add_argument("--case", required=True, help="case reference")
     s.add_argument("--exhibit", required=True, help="exhibit reference of the device")
@@ -354,6 +366,7 @@ def _scan(args: argparse.Namespace) -> int:
     req = TriageRequest(
         case=case,
         image=(args.image, *args.segments),
+        parents=tuple(args.parent),
         rules_dir=args.rules,
         hashsets_dir=args.hashsets,
         out_dir=args.out,

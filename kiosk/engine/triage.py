@@ -99,6 +99,7 @@ class TriageRequest:
     dev: bool = False  # forensic staff only: unverified packs and sets load, logged and reported
     scope: Scope | None = None  # authorised categories; None: all the loaded packs and sets
     yara: bool = True  # False: hash-only run; no pack is loaded and the report says YARA was off
+    parents: tuple[Path, ...] = ()  # a differencing image's parent (chain), if not beside it
 
     def __post_init__(self) -> None:
         """The run settings are checked as the front ends check them (``kiosk.config``)."""
@@ -283,7 +284,8 @@ def run_triage(req: TriageRequest, hooks: Hooks | None = None) -> TriageResult:
         result = _run(req, hooks, signer, rules, index, scope, report_id, partial)
     except KioskError as e:
         if audit:
-            audit.append("scan_failed", report_id=report_id, reason=str(e))
+            detail = {"detail": e.detail} if e.detail else {}
+            audit.append("scan_failed", report_id=report_id, reason=str(e), **detail)
         raise
     finally:
         index.close()
@@ -310,7 +312,7 @@ def _run(
 ) -> TriageResult:
     started = hooks.clock()
     t0 = time.monotonic()
-    ref = resolve(req.image)  # segments found once; every process below opens this record
+    ref = resolve(req.image, req.parents)  # files found once; every process opens this record
     cfg = ScanConfig(
         evidence=ref,
         rules_blob=rules.to_bytes() if rules else None,

@@ -2,9 +2,12 @@
 
 Lives here, outermost first:
 
-- ``resolve.py``: the paths given -> an ``EvidenceRef`` (format, every segment and its size),
-  made once and handed to every process that opens the evidence;
-- ``media/``: the containers (raw and split raw, EWF) behind one ``Media`` interface;
+- ``resolve.py``: the paths given -> an ``EvidenceRef`` (format, every file and its size,
+  a differencing image's parent), made once and handed to every process that opens the evidence;
+  ``headers.py`` tells a container by its signature and reads the extents and parent it names,
+  ``segments.py`` checks split raw and EWF segments form one set;
+- ``media/``: the containers (raw and split raw, EWF, VMDK, VHD/VHDX, QCOW) behind one ``Media``
+  interface;
 - ``volumes.py``: partition tables, gaps, encrypted or blank regions;
 - ``filesystems/``: the ``Filesystem`` interface and its readers (``tsk.py``): the walk and the
   reads of a located stream;
@@ -13,6 +16,6 @@ Lives here, outermost first:
   in native parsing never takes the kiosk with it.
 
 May import: ``kiosk.model``, ``kiosk.locator``, ``kiosk.errors`` and the backends (pytsk3,
-pyewf). Nothing above it: the engine asks for files and bytes by locator; it never sees a
-pytsk3 object.
+pyewf, pyvmdk, pyvhdi, pyqcow). Nothing above it: the engine asks for files and bytes by
+locator; it never sees a pytsk3 object.
 """

@@ -41,7 +41,7 @@ class Evidence:
         self.record = MediaRecord(
             name=ref.name,
             format=ref.format,
-            segments=tuple(s.name for s in ref.segments),
+            segments=tuple(s.name for s in ref.files),  # parents and extents too
             size=self._media.size,
             ewf_stored_hashes=stored,
         )

@@ -1,19 +1,26 @@
-"""Paths the officer gave -> an ``EvidenceRef``: the format and every segment, found once.
+"""Paths the officer gave -> an ``EvidenceRef``: the format and every file, found once.
 
 Segment discovery reads the first bytes and lists the folder; done again in every process it
 could find a different set if the folder changed in between. So it is done once per scan (in
 ``run_triage``) and once in the app, and the resulting record -- frozen, picklable, no handle --
 is handed to every consumer: the walker, the workers, the media hasher, the app's preflight.
-Each of them opens the media from the record, and opening checks every segment still has the
+Each of them opens the media from the record, and opening checks every file still has the
 size seen here (``Segment.check``): evidence that changed under us is refused, not read.
 
-Only the first bytes of the first segment are read here; no image structure is parsed.
+The format is told by signature (``headers.sniff``), never by file name. Besides the file the
+officer chose, the record lists every file the evidence consists of, each with its size: split
+raw and EWF segments (``segments.py`` checks they form one set), the extents a VMDK descriptor
+names, and a differencing image's parent chain (each parent an ``EvidenceRef`` of its own).
+Those files are looked for only in the chosen file's folder, or taken from a path given
+explicitly (``--parent``); a name recorded inside the evidence never leads anywhere else.
+
+Only headers are read here (``headers.py``, ``segments.py``: small structures, parsed in
+Python); no image structure is handed to a native parser in this process.
 """
 
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,8 +28,10 @@ from pathlib import Path
 import pyewf
 
 from kiosk.errors import ImageError, SegmentError
+from kiosk.evidence import headers
+from kiosk.evidence.segments import check_ewf_set, split_run
 
-EWF_SIGNATURES = (b"EVF\x09\x0d\x0a\xff\x00", b"EVF2\x0d\x0a\x81\x00")
+MAX_CHAIN = 32  # differencing images stacked deeper than this are refused (or a loop)
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,100 +56,202 @@ class Segment:
 
 @dataclass(frozen=True, slots=True)
 class EvidenceRef:
-    """The evidence as resolved: format (``raw``, ``split_raw``, ``ewf``) and its segments."""
+    """The evidence as resolved: its format, its files, and the parent it is stacked on.
+
+    ``format``: ``raw``, ``split_raw``, ``ewf``, ``vmdk``, ``vhd``, ``vhdx``, ``qcow``,
+    ``qcow2``. ``segments``: this layer's files in the order its reader takes them (VMDK: the
+    descriptor, then each extent it names; a monolithic sparse VMDK is one file). ``parent``:
+    the image a differencing image (VHD, QCOW, VMDK snapshot) reads unchanged blocks from.
+    """
 
     format: str
     segments: tuple[Segment, ...]
     name: str  # shown to people: the first segment's file name
+    parent: EvidenceRef | None = None
+
+    @property
+    def files(self) -> tuple[Segment, ...]:
+        """Every file the evidence consists of, this layer's first, then its parents'."""
+        return self.segments + (self.parent.files if self.parent else ())
 
     @property
     def size(self) -> int:
-        """Bytes on disk over all segments (the container's, not the media's, size)."""
-        return sum(s.size for s in self.segments)
+        """Bytes on disk over all files (the containers', not the media's, size)."""
+        return sum(s.size for s in self.files)
 
     @property
     def paths(self) -> tuple[Path, ...]:
-        return tuple(Path(s.path) for s in self.segments)
+        return tuple(Path(s.path) for s in self.files)
 
 
-def resolve(paths: Sequence[Path]) -> EvidenceRef:
-    """The format and every segment, from the first segment (+ explicit extra segments).
+def resolve(paths: Sequence[Path], parents: Sequence[Path] = ()) -> EvidenceRef:
+    """The format and every file, from the first segment (+ explicit extra segments).
 
+    ``parents``: for a differencing image, its parent (then the parent's parent …) given
+    explicitly; a parent not given is looked for beside its child, by the name it records.
     Raises ``ImageError``/``SegmentError`` with a one-line reason.
     """
-    first, extra = paths[0], list(paths[1:])
+    _refuse_repeats([*paths, *parents])
+    return _resolve(Path(paths[0]), [Path(p) for p in paths[1:]], list(parents), [])
+
+
+def _resolve(first: Path, extra: list[Path], parents: list[Path], chain: list[Path]) -> EvidenceRef:
     fmt, segs = find_segments(first, extra or None)
-    found: list[Segment] = []
-    for s in segs:
-        try:
-            found.append(Segment(str(s), s.stat().st_size))
-        except OSError as e:
-            raise SegmentError(f"cannot open segment {s}: {e.strerror}") from e
-    return EvidenceRef(fmt, tuple(found), first.name)
+    files = [_segment(s) for s in segs]
+    parent_link: headers.ParentLink | None = None
+    if fmt == "vmdk":
+        layout = headers.vmdk_layout(first)
+        for name in layout.extents:
+            extent = _beside(first, name, "extent")
+            _check_file(extent)
+            files.append(_segment(extent))
+        parent_link = layout.parent
+    elif fmt == "vhd":
+        parent_link = headers.vhd_parent(first)
+    elif fmt == "vhdx" and headers.vhdx_differencing(first):
+        raise ImageError(
+            f"{first.name}: differencing VHDX: not supported yet; merge it with its parent "
+            "or convert to raw"
+        )
+    elif fmt in ("qcow", "qcow2"):
+        if headers.qcow_encrypted(first):
+            raise ImageError(f"{first.name}: encrypted QCOW image: not supported; convert to raw")
+        parent_link = headers.qcow_parent(first)
+    if parent_link is None:
+        if parents:
+            raise ImageError(f"--parent was given, but {first.name} is not a differencing image")
+        return EvidenceRef(fmt, tuple(files), first.name)
+    chain = [*chain, first]
+    if len(chain) >= MAX_CHAIN:
+        raise ImageError(f"{first.name}: more than {MAX_CHAIN} stacked differencing images")
+    parent_path = parents[0] if parents else _beside(first, parent_link.name, "parent image")
+    if not parent_path.exists():
+        raise ImageError(
+            f"the parent image {parent_path.name} of {first.name} is missing: put it beside "
+            f"{first.name} or give --parent PATH"
+        )
+    if any(_same(parent_path, c) for c in chain):
+        raise ImageError(f"{first.name}: its chain of parent images loops back on itself")
+    parent = _resolve(parent_path, [], parents[1:], chain)
+    _check_parent(first, parent_link, parent, parent_path)
+    return EvidenceRef(fmt, tuple(files), first.name, parent)
 
 
-_NUMERIC = re.compile(r"^(?P<stem>.*\.)(?P<num>\d{2,4})$")
-_ALPHA = re.compile(r"^(?P<stem>.*\.)(?P<alpha>a{2,3})$")
+def _check_parent(child: Path, link: headers.ParentLink, parent: EvidenceRef, path: Path) -> None:
+    """The parent must be a container the child can be stacked on, and the very disk it was
+    made from where the child records an identifier (VHD: the parent's unique id; VMDK: its
+    CID)."""
+    if parent.format not in link.formats:
+        raise ImageError(
+            f"the parent image {path.name} of {child.name} is {parent.format}; the "
+            f"{' or '.join(link.formats)} parent it needs cannot be stacked on that "
+            "(not supported; convert to raw)"
+        )
+    if link.identity is None:
+        return
+    found = headers.vhd_identity(path) if parent.format == "vhd" else headers.vmdk_layout(path).cid
+    if found != link.identity:
+        raise ImageError(
+            f"{path.name} is not the parent image {child.name} was made from (the child expects "
+            f"identifier {link.identity}, {path.name} has {found}); give the right one with "
+            "--parent PATH"
+        )
 
 
-def _alpha_next(s: str) -> str | None:
-    chars = list(s)
-    for i in range(len(chars) - 1, -1, -1):
-        if chars[i] != "z":
-            chars[i] = chr(ord(chars[i]) + 1)
-            return "".join(chars)
-        chars[i] = "a"
-    return None
+def _beside(child: Path, recorded: str, what: str) -> Path:
+    """The file a container names (an extent, a parent), looked for in the child's folder only.
+
+    Of a recorded path (``C:\\VMs\\base.vhd``, ``../base.qcow2``) only the file name counts:
+    evidence names nothing outside its own folder. An exact name first; else the one file
+    whose name matches ignoring case (names recorded on Windows).
+    """
+    name = recorded.replace("\\", "/").rsplit("/", 1)[-1]
+    if what == "extent" and name != recorded:
+        raise ImageError(
+            f"{child.name} names the extent {recorded!r} outside its own folder: not followed"
+        )
+    if not name or name in (".", ".."):
+        raise ImageError(f"{child.name} names its {what} as {recorded!r}: not a file name")
+    exact = child.with_name(name)
+    if exact.exists():
+        return exact
+    try:
+        with os.scandir(child.parent) as it:
+            near = [Path(e.path) for e in it if e.name.lower() == name.lower()]
+    except OSError:
+        near = []
+    if len(near) == 1:
+        return near[0]
+    if what == "extent":
+        raise SegmentError(f"{name} is missing (an extent {child.name} names)")
+    return exact
 
 
 def find_segments(first: Path, extra: list[Path] | None = None) -> tuple[str, list[Path]]:
-    """Work out the format and every segment from the first one the officer chose.
+    """Work out the format and the segments from the first file the officer chose.
 
-    EWF: libewf's own naming rules (E01, E02 … EAA …). Split raw: ``.000``/``.001``/``.01``
-    numbering or ``.aa``/``.aaa`` lettering, followed while the next segment exists. Explicit
-    extra segments are taken as given, in order.
+    EWF: libewf's own naming rules (E01, E02 … EAA …), checked to be one set. Split raw:
+    ``.000``/``.001``/``.01`` numbering or ``.aa``/``.aaa`` lettering, followed while the next
+    segment exists (a gap is named). Explicit extra segments are taken as given, in order. Any
+    other container is one file here; its extents and parent come from its header (``resolve``).
     """
     _check_file(first)
-    with first.open("rb") as f:
-        head = f.read(8)
-    if head in EWF_SIGNATURES:
+    fmt = headers.sniff(first)
+    if fmt == "ewf":
         if extra:
             segs = [first, *extra]
         else:
             try:
                 segs = [Path(p) for p in pyewf.glob(str(first))]
             except OSError as e:
-                raise SegmentError(f"cannot find the segments of {first.name}: {e}") from e
+                raise SegmentError(f"cannot find the segments of {first.name}") from e
         for s in segs:
             _check_file(s)
+        _refuse_repeats(segs)
+        check_ewf_set(segs)
         return "ewf", segs
+    if fmt != "raw":
+        if extra:
+            raise ImageError(
+                f"{first.name} is a {fmt} image: give only that file (its other files are "
+                "found from it)"
+            )
+        return fmt, [first]
     if extra:
         for s in extra:
             _check_file(s)
         return "split_raw", [first, *extra]
-    name = first.name
-    segs = [first]
-    m = _NUMERIC.match(name)
-    a = _ALPHA.match(name)
-    if m and int(m["num"]) in (0, 1):
-        width, n = len(m["num"]), int(m["num"])
-        while True:
-            n += 1
-            nxt = first.with_name(f"{m['stem']}{n:0{width}d}")
-            if not nxt.is_file():
-                break
-            segs.append(nxt)
-    elif a:
-        suffix: str | None = a["alpha"]
-        while suffix is not None:
-            suffix = _alpha_next(suffix)
-            if suffix is None:
-                break
-            nxt = first.with_name(f"{a['stem']}{suffix}")
-            if not nxt.is_file():
-                break
-            segs.append(nxt)
+    segs = split_run(first)
     return ("split_raw" if len(segs) > 1 else "raw"), segs
+
+
+def _segment(p: Path) -> Segment:
+    try:
+        return Segment(str(p), p.stat().st_size)
+    except OSError as e:
+        raise SegmentError(f"cannot open segment {p}: {e.strerror}") from e
+
+
+def _same(a: Path, b: Path) -> bool:
+    try:
+        return a.samefile(b)
+    except OSError:
+        return False
+
+
+def _refuse_repeats(paths: Sequence[Path]) -> None:
+    """The same file given twice (under one name or two: a link) is refused, naming it."""
+    seen: dict[tuple[int, int], Path] = {}
+    for p in paths:
+        try:
+            st = Path(p).stat()
+        except OSError:
+            continue  # reported as missing where it is opened
+        key = (st.st_dev, st.st_ino)
+        if key in seen:
+            same = "" if seen[key].name == Path(p).name else f" (as {seen[key].name} and as it)"
+            raise SegmentError(f"{Path(p).name} is given twice{same}")
+        seen[key] = Path(p)
 
 
 def _check_file(p: Path) -> None:

@@ -31,9 +31,7 @@ _SCHEMES = {
 Found = dict[tuple[int, str], Filesystem]
 
 
-def list_volumes(
-    media: Media, img: TskImage, name: str
-) -> tuple[list[VolumeRecord], Found]:
+def list_volumes(media: Media, img: TskImage, name: str) -> tuple[list[VolumeRecord], Found]:
     """Every region of the image and the filesystems found in them.
 
     Raises ImageError when no region holds a filesystem, or when a filesystem claims more
@@ -77,9 +75,7 @@ def list_volumes(
                         )
                     )
                 continue
-            records.append(
-                _volume_at(media, img, found, index, start, length, f"{scheme}: {desc}")
-            )
+            records.append(_volume_at(media, img, found, index, start, length, f"{scheme}: {desc}"))
     for r in records:
         if not r.examined:
             continue  # a region without a filesystem past the end is listed below instead

@@ -81,7 +81,7 @@ def _child(conn: Connection, ref: EvidenceRef, keep: int, count: bool) -> None:
             conn.send(("tasks", batch))
             conn.send(("done", problems))
     except KioskError as e:
-        conn.send(("error", str(e)))
+        conn.send(("error", (str(e), e.detail)))
     except (EOFError, BrokenPipeError):
         pass  # the main process stopped listening: nothing left to do
     except Exception as e:  # reported to the main process as a one-line image error
@@ -145,7 +145,8 @@ class Walker:
                 f"crashed ({_how(self._proc)})"
             ) from e
         if kind == "error":
-            raise ImageError(payload)
+            message, detail = payload if isinstance(payload, tuple) else (payload, "")
+            raise ImageError(message, detail=detail)
         return payload
 
     def tasks(self, problems: list[WalkProblem]) -> Iterator[FileTask]:
@@ -174,7 +175,8 @@ class Walker:
                 problems.extend(payload)
                 return
             if kind == "error":
-                self.crash = f"the walk stopped: {payload}"
+                message = payload[0] if isinstance(payload, tuple) else payload
+                self.crash = f"the walk stopped: {message}"
                 problems.append(WalkProblem(last.volume if last else 0, "/", 0, self.crash))
                 return
             for t in payload:

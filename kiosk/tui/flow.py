@@ -42,7 +42,10 @@ DECISION_LABELS = {
 }
 # First segments the evidence list offers; continuation segments (.E02, .002, .ab) are found
 # from these by the core, so listing them too would only invite the wrong choice.
-IMAGE_SUFFIXES = (".dd", ".raw", ".img", ".bin", ".iso", ".e01", ".000", ".001", ".aa", ".aaa")
+IMAGE_SUFFIXES = (
+    *(".dd", ".raw", ".img", ".bin", ".iso", ".e01", ".000", ".001", ".aa", ".aaa"),
+    *(".vmdk", ".vhd", ".vhdx", ".qcow", ".qcow2"),  # offered by name, read by signature
+)
 MAX_FIELD = 120
 
 
@@ -248,7 +251,7 @@ def describe_image(path: Path) -> EvidenceItem:
         ref = resolve([path])
     except KioskError as e:
         return EvidenceItem(path, "?", 0, 0, str(e))
-    return EvidenceItem(path, ref.format, ref.size, len(ref.segments))
+    return EvidenceItem(path, ref.format, ref.size, len(ref.files))
 
 
 def list_evidence(folder: Path) -> list[EvidenceItem]:

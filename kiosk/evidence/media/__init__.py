@@ -1,11 +1,13 @@
 """Media: the bytes of one image, whatever container holds them, read at any offset.
 
 Lives here: the ``Media`` interface, ``open_media(ref)`` and one module per container --
-``raw.py`` (one file, or split raw segments laid end to end) and ``ewf.py`` (E01 through
-libewf). A new container (VMDK, VHD, QCOW through libyal) is one module here and one line in
-``open_media``. Every segment is opened ``"rb"`` and checked against the size ``resolve`` saw.
+``raw.py`` (one file, or split raw segments laid end to end), ``ewf.py`` (E01 through
+libewf), ``vmdk.py``, ``vhdi.py`` (VHD and VHDX) and ``qcow.py`` through the libyal readers,
+which share ``libyal.py`` (a handle as Media). A new container is one module here and one line
+in ``open_media``. Every file is opened ``"rb"`` and checked against the size ``resolve`` saw.
 
-May import: ``kiosk.evidence.resolve``, ``kiosk.errors`` and the container libraries (pyewf).
+May import: ``kiosk.evidence.resolve``, ``kiosk.errors`` and the container libraries (pyewf,
+pyvmdk, pyvhdi, pyqcow).
 Nothing here parses partitions or filesystems.
 """
 
@@ -16,7 +18,11 @@ from typing import Any, Protocol
 
 from kiosk.errors import ImageError
 from kiosk.evidence.media.ewf import EwfMedia
+from kiosk.evidence.media.libyal import HandleMedia
+from kiosk.evidence.media.qcow import open_qcow
 from kiosk.evidence.media.raw import RawMedia
+from kiosk.evidence.media.vhdi import open_vhdi
+from kiosk.evidence.media.vmdk import open_vmdk
 from kiosk.evidence.resolve import EvidenceRef
 
 HASH_CHUNK = 4 << 20  # the image hash reads larger pieces: fewer system calls, same cache use
@@ -46,7 +52,23 @@ def open_media(ref: EvidenceRef) -> Media:
     """The container named by ``ref``, opened read-only; raises SegmentError if it changed."""
     if ref.format == "ewf":
         return EwfMedia(ref.segments)
-    return RawMedia(ref.segments)
+    if ref.format in ("raw", "split_raw"):
+        return RawMedia(ref.segments)
+    return _open_stacked(ref)
+
+
+def _open_stacked(ref: EvidenceRef) -> HandleMedia:
+    """A libyal container, its parent (if it is a differencing image) opened first."""
+    parent = _open_stacked(ref.parent) if ref.parent is not None else None
+    if ref.format == "vmdk":
+        return open_vmdk(ref, parent)
+    if ref.format in ("vhd", "vhdx"):
+        return open_vhdi(ref, parent)
+    if ref.format in ("qcow", "qcow2"):
+        return open_qcow(ref, parent)
+    if parent is not None:
+        parent.close()
+    raise ImageError(f"{ref.name}: no reader for the {ref.format} format")
 
 
 def hash_media(

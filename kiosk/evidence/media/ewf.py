@@ -2,6 +2,8 @@
 
 pytsk3 is built without libewf, so E01 is decoded here and handed to the Sleuth Kit as plain
 media bytes. libewf keeps one file position per handle: reads are serialised by a lock.
+libewf's own error text (``libewf_handle_open_read_segment_files: unable to…``) is never part
+of a message: it goes to ``detail`` (the audit log) and stays the exception's cause.
 """
 
 from __future__ import annotations
@@ -31,9 +33,9 @@ class EwfMedia:
             self._handle.open_file_objects(self._files)
         except OSError as e:
             self._close_files()
-            detail = str(e).splitlines()[0] if str(e) else type(e).__name__
             raise SegmentError(
-                f"EWF image cannot be opened (missing or damaged segment?): {detail}"
+                "EWF image cannot be opened (a segment is missing or damaged)",
+                detail=_libewf_said(e),
             ) from e
         except SegmentError:
             self._close_files()
@@ -49,7 +51,8 @@ class EwfMedia:
                 names = ", ".join(s.name for s in segments)
                 raise SegmentError(
                     f"EWF image is incomplete: the end of the media cannot be read from the "
-                    f"segments found ({names}); a segment is missing or damaged"
+                    f"segments found ({names}); a segment is missing or damaged",
+                    detail=_libewf_said(e),
                 ) from e
 
     def stored_hashes(self) -> dict[str, str]:
@@ -72,8 +75,8 @@ class EwfMedia:
                 data: bytes = self._handle.read_buffer_at_offset(
                     min(length, self.size - offset), offset
                 )
-            except OSError as e:
-                raise OSError(f"EWF read failed at offset {offset}: {e}") from e
+            except OSError as e:  # libewf's own words stay in the cause, not the reason
+                raise OSError(f"EWF read failed at offset {offset}") from e
         return data
 
     def readinto(self, offset: int, view: memoryview) -> int:
@@ -88,3 +91,8 @@ class EwfMedia:
     def _close_files(self) -> None:
         for f in self._files:
             f.close()
+
+
+def _libewf_said(e: OSError) -> str:
+    """libewf's error text on one line, for the audit log (never the officer's message)."""
+    return " ".join(str(e).split())[:1000]
