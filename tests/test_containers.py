@@ -25,6 +25,8 @@ from kiosk.engine.triage import TriageRequest, run_triage
 from kiosk.errors import ImageError, SegmentError
 from kiosk.evidence.image import Evidence
 from kiosk.evidence.resolve import resolve
+from kiosk.model import Outcome
+from kiosk.reports.model import TriageReport
 from tests.conftest import CASE, CLI_CASE_ARGS, HASHSETS, RULES, SAMPLES, TEST_CAP, fixed_hooks
 from tests.containers import (
     SOURCE,
@@ -65,7 +67,7 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def _scan(image: Path, out: Path) -> tuple[dict[str, Any], bytes]:
+def _scan(image: Path, out: Path) -> tuple[TriageReport, bytes]:
     result = run_triage(
         TriageRequest(
             case=CASE,
@@ -82,7 +84,7 @@ def _scan(image: Path, out: Path) -> tuple[dict[str, Any], bytes]:
     return result.report, (result.report_dir / "files.jsonl").read_bytes()
 
 
-def _raw_scan(raw: Path, out: Path) -> tuple[dict[str, Any], bytes]:
+def _raw_scan(raw: Path, out: Path) -> tuple[TriageReport, bytes]:
     key = _sha256(raw)
     if key not in _RAW_SCANS:
         _RAW_SCANS[key] = _scan(raw, out)
@@ -119,11 +121,11 @@ def test_media_and_inventory_equal_the_raw_conversion(
     raw_report, raw_inventory = _raw_scan(v.raw, tmp_path / "raw")
     assert inventory.count(b"\n") > 10
     assert inventory == raw_inventory
-    image = report["image"]
-    assert image["sha256"] == _sha256(v.raw)
-    assert (image["format"], image["segments"]) == (v.format, list(v.files))
-    assert image["size"] == v.raw.stat().st_size
-    assert report["outcome"]["status"] == raw_report["outcome"]["status"] == "complete"
+    image = report.image
+    assert image.sha256 == _sha256(v.raw)
+    assert (image.format, list(image.segments)) == (v.format, list(v.files))
+    assert image.size == v.raw.stat().st_size
+    assert report.outcome.status is raw_report.outcome.status is Outcome.COMPLETE
 
 
 @pytest.mark.parametrize("name", ["qcow2-child", "vmdk-snapshot", "vhd-child"])

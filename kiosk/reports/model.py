@@ -84,7 +84,7 @@ class ImageRecord:
     """The evidence as opened: its segments, size and the SHA-256 of the media content."""
 
     name: str
-    format: str  # "raw", "split_raw" or "ewf"
+    format: str  # raw, split_raw, ewf, vmdk, vhd, vhdx, qcow, qcow2 (kiosk.evidence.resolve)
     segments: tuple[str, ...]
     size: int
     sha256: str | None  # None when the media could not be read in full
