@@ -179,10 +179,16 @@ def test_the_review_list_filters_and_says_cancelled_and_outside_scope(many: Path
         assert [r[1] for r in rows(pilot)] == ["INCONCLUSIVE · CANCELLED"]
         await pilot.press("a", "c")
         await settle(pilot)
-        await pilot.press(*"0099", "enter")  # letters typed here are not filter keys
+        await pilot.press(*"case-2026-0099", "enter")  # a, s, u, c, i here are text, not filters
         await settle(pilot)
         assert results(pilot) == {"CASE-2026-0099": "NO MATCHES WITHIN SCOPE · 8 outside scope"}
         await pilot.press("u")  # the case filter stays under a status filter
+        assert len(rows(pilot)) == 1
+        await pilot.press("c")
+        await settle(pilot)
+        await pilot.press("x", "escape")  # Esc closes the case box, changing nothing
+        await settle(pilot)
+        assert isinstance(pilot.app.screen, ReviewListScreen)
         assert len(rows(pilot)) == 1
         await pilot.press("a")
         assert len(rows(pilot)) == 3
