@@ -156,3 +156,11 @@ def test_a_report_written_before_the_limit_existed_still_reads() -> None:
     assert data["settings"].pop("max_hashed_only_percent") == MAX_HASHED_ONLY_PERCENT
     assert report_schema.problems(data) == []
     assert read_report(data).settings.max_hashed_only_percent is None
+
+
+def test_a_hash_only_run_never_reads_as_every_byte_scanned(triage: Triage) -> None:
+    result = triage("ext4.dd", yara=False)
+    text, page = _views(result)
+    assert "YARA was disabled for this run: hash sets only" in text.splitlines()[1]
+    assert "YARA was disabled for this run: no file was YARA-scanned." in page
+    assert "Every content byte was YARA-scanned" not in page

@@ -14,7 +14,7 @@ from html import escape
 from kiosk.model import RuleMatch
 from kiosk.reports.attestation import VerifiedReport
 from kiosk.reports.decode import read_report
-from kiosk.reports.model import Match
+from kiosk.reports.model import Match, TriageReport
 from kiosk.reports.summary import (
     LEGAL_BASIS_WORDS,
     banner_notes,
@@ -120,6 +120,12 @@ def _signer(signed_by: str | None, notes: _Footnotes, what: str) -> _Html:
     return notes.short(what, signed_by)
 
 
+def _yara_coverage(r: TriageReport) -> str:
+    if not r.settings.yara:
+        return "YARA was disabled for this run: no file was YARA-scanned."
+    return hashed_only_text(r) or "Every content byte was YARA-scanned."
+
+
 _EWF_CHECK = {True: "verified", False: "MISMATCH", None: "no stored hash"}
 _SIGN_OFF = ("Reviewing supervisor", "Officer")
 
@@ -206,7 +212,7 @@ def render_html(v: VerifiedReport) -> str:
                 ]
             ],
         ),
-        f"<p>{_e(hashed_only_text(r) or 'Every content byte was YARA-scanned.')}</p>",
+        f"<p>{_e(_yara_coverage(r))}</p>",
         _table(
             ["Volume", "Offset", "Description", "Filesystem", "Status", "Reason"],
             [
