@@ -26,6 +26,11 @@ DEFAULT_WORKERS = 2  # bench/README.md measures 2 against 1 and 0 (inline)
 MAX_WORKERS = 64
 DEFAULT_MAX_YARA_BYTES = 64 << 20  # larger files are hashed only; each worker may hold this much
 DEFAULT_YARA_TIMEOUT_S = 60  # per file; a file that takes longer is reported, not skipped
+# Above this share of the content bytes hashed only (files over the YARA cap), "no matches within
+# scope" would rest mostly on hash sets: the recommendation is INCONCLUSIVE instead. Half: when the
+# rules saw less than half the content, no rule-based "no matches" is fair to the supervisor.
+# A whole percent, so the report records it exactly (settings.max_hashed_only_percent).
+MAX_HASHED_ONLY_PERCENT = 50
 
 
 def check_workers(value: int) -> int:

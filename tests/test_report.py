@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kiosk.canonical import canonical
+from kiosk.config import MAX_HASHED_ONLY_PERCENT
 from kiosk.locator import FsLoc, StreamLoc, VolumeLoc
 from kiosk.model import (
     FileResult,
@@ -103,6 +104,42 @@ def test_a_rule_match_or_known_bad_hash_means_submit() -> None:
     assert tally.categories == {"demo_marker": 1, "demo_known_bad": 1}
 
 
+def _sized(scanned: int, hashed: int) -> Tally:
+    return _tally(
+        FileResult(_task(1, "/small", scanned), FileStatus.SCANNED),
+        FileResult(_task(2, "/big", hashed), FileStatus.HASHED_ONLY, "larger than the cap"),
+        FileResult(_task(3, "/os", 10**9), FileStatus.KNOWN_GOOD, hash_matches=(GOOD,)),
+    )
+
+
+def test_more_than_half_the_content_hashed_only_is_inconclusive_and_says_why() -> None:
+    """Known-good bytes are not content the rules should have seen: they do not dilute it."""
+    assert MAX_HASHED_ONLY_PERCENT == 50
+    rec, reasons = _rec(_sized(49, 51))
+    assert rec is Recommendation.INCONCLUSIVE
+    assert reasons == [
+        "51 of 100 content bytes (51 %) were hashed but not YARA-scanned (files over the size "
+        "cap): more than the 50 % limit, so the rule packs did not see most of the content"
+    ]
+    rec, reasons = _rec(_sized(50, 50))  # exactly the limit is still accepted, and stated
+    assert rec is Recommendation.NO_MATCHES
+    assert (
+        "1 file(s), 50 of 100 content bytes (50 %), were hashed but not YARA-scanned"
+        in (reasons[-1])
+    )
+    assert "up to 50 % is accepted" in reasons[-1]
+
+
+def test_hashed_only_share_never_outweighs_a_finding_or_a_hash_only_run() -> None:
+    tally = _sized(1, 99)
+    tally.add(FileResult(_task(4, "/m", 1), FileStatus.SCANNED, rule_matches=(YARA,)))
+    assert _rec(tally)[0] is Recommendation.SUBMIT
+    only_hashes = recommend(
+        Outcome.COMPLETE, "", _sized(0, 99), [VOL], [], OK_HASH, 3, "demo", yara=False
+    )
+    assert only_hashes[0] is Recommendation.NO_MATCHES  # its own reason says YARA was off
+
+
 def test_known_good_alone_is_not_a_finding() -> None:
     tally = _tally(FileResult(_task(1), FileStatus.KNOWN_GOOD, hash_matches=(GOOD,)))
     assert tally.findings == []
@@ -177,7 +214,7 @@ def test_text_summary_shows_hostile_names_escaped() -> None:
     text = render_text(report)
     assert "\x1b" not in text
     assert "\x07" not in text
-    shown = [line for line in text.splitlines() if "red" in line]
+    shown = [line for line in text.splitlines() if "31mred" in line]
     assert shown == [
         "  [0] /\\x1b[31mred\\x07 (10 bytes): demo:kiosk_demo_marker",
         "  [0] /\\\\x1b[31mred\\\\x07 (10 bytes): demo:kiosk_demo_marker",

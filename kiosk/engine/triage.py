@@ -31,6 +31,7 @@ from kiosk.config import (
     DEFAULT_MAX_YARA_BYTES,
     DEFAULT_WORKERS,
     DEFAULT_YARA_TIMEOUT_S,
+    MAX_HASHED_ONLY_PERCENT,
     check_max_yara_bytes,
     check_workers,
     check_yara_timeout,
@@ -408,7 +409,16 @@ def _run(
         )
         scope_text = "YARA disabled for this run, no rule pack applied; " + (sets or "no hash sets")
     rec, reasons = recommend(
-        outcome, outcome_reason, tally, volumes, problems, hashes, files_total, scope_text, req.yara
+        outcome,
+        outcome_reason,
+        tally,
+        volumes,
+        problems,
+        hashes,
+        files_total,
+        scope_text,
+        req.yara,
+        MAX_HASHED_ONLY_PERCENT,
     )
     finished = utc_text(hooks.clock())
     cover = coverage(volumes, tally, files_total, bytes_total)
@@ -439,6 +449,7 @@ def _run(
             dev_mode=req.dev,
             scope=scope.record(),
             yara=req.yara,
+            max_hashed_only_percent=MAX_HASHED_ONLY_PERCENT,
         ),
         started=utc_text(started),
         finished=finished,

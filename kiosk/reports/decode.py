@@ -103,6 +103,10 @@ class _Obj:
     def integer(self, key: str) -> int:
         return _int(self.get(key), self.at(key))
 
+    def absent_or_integer(self, key: str) -> int | None:
+        """An optional field added within this schema: absent in reports written before it."""
+        return self.integer(key) if key in self._d else None
+
     def flag(self, key: str) -> bool:
         value = self.get(key)
         if not isinstance(value, bool):
@@ -285,6 +289,7 @@ def _settings(o: _Obj) -> SettingsRecord:
             dev_mode=o.flag("dev_mode"),
             scope=_scope(o.obj("scope")),
             yara=o.flag("yara"),
+            max_hashed_only_percent=o.absent_or_integer("max_hashed_only_percent"),
         )
     )
 

@@ -198,6 +198,8 @@ def _image_json(i: ImageRecord) -> JSON:
 
 
 def settings_json(s: SettingsRecord) -> JSON:
+    limit = s.max_hashed_only_percent  # absent from reports written before the limit existed
+    extra = {} if limit is None else {"max_hashed_only_percent": limit}
     return {
         "max_yara_bytes": s.max_yara_bytes,
         "yara_timeout_s": s.yara_timeout_s,
@@ -207,6 +209,7 @@ def settings_json(s: SettingsRecord) -> JSON:
         "dev_mode": s.dev_mode,
         "scope": scope_json(s.scope),
         "yara": s.yara,
+        **extra,
     }
 
 

@@ -144,6 +144,9 @@ class SettingsRecord:
     dev_mode: bool
     scope: ScopeRecord
     yara: bool  # False: a hash-only run, no rule pack loaded
+    # above this percent of content bytes hashed only, no result is "no matches" (None: a report
+    # written before the limit existed)
+    max_hashed_only_percent: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from kiosk.config import MAX_HASHED_ONLY_PERCENT
 from kiosk.hashsets.index import HashSet
 from kiosk.model import (
     FileResult,
@@ -137,12 +138,14 @@ def recommend(
     files_total: int,
     scope: str,
     yara: bool = True,
+    max_hashed_only_percent: int = MAX_HASHED_ONLY_PERCENT,
 ) -> tuple[Recommendation, list[str]]:
     """The officer's answer and every reason for it.
 
     A finding always means submit. Otherwise anything short of full coverage — a cancelled or
     failed run, a volume we could not read, a file or directory that failed, a media hash that
-    does not verify — makes the result inconclusive.
+    does not verify, more than ``max_hashed_only_percent`` of the content bytes over the YARA
+    cap (so the rules never saw most of it) — makes the result inconclusive.
     """
     reasons: list[str] = []
     if tally.findings:
@@ -181,6 +184,14 @@ def recommend(
         )
     if hashes.error:
         reasons.append(f"the image could not be read in full: {hashes.error}")
+    content = tally.bytes_yara + tally.bytes_hashed_only
+    hashed_share = tally.bytes_hashed_only * 100 / content if content else 0.0
+    if yara and hashed_share > max_hashed_only_percent:
+        reasons.append(
+            f"{tally.bytes_hashed_only:,} of {content:,} content bytes ({int(hashed_share)} %) "
+            "were hashed but not YARA-scanned (files over the size cap): more than the "
+            f"{max_hashed_only_percent} % limit, so the rule packs did not see most of the content"
+        )
     if reasons:
         return Recommendation.INCONCLUSIVE, reasons
     if not yara:  # a hash-only run must never read as "no rule matched"
@@ -199,8 +210,9 @@ def recommend(
         )
     if yara and tally.files[FileStatus.HASHED_ONLY]:
         reasons.append(
-            f"{tally.files[FileStatus.HASHED_ONLY]} file(s) were hashed but not YARA-scanned "
-            "(larger than the size cap)"
+            f"{tally.files[FileStatus.HASHED_ONLY]} file(s), {tally.bytes_hashed_only:,} of "
+            f"{content:,} content bytes ({int(hashed_share)} %), were hashed but not YARA-scanned "
+            f"(larger than the size cap; up to {max_hashed_only_percent} % is accepted)"
         )
     return Recommendation.NO_MATCHES, reasons
 

@@ -6,14 +6,19 @@ the HTML page, the CLI and the TUI — so that two different names never print a
 
 from __future__ import annotations
 
-from kiosk.model import HashMatch, Recommendation
+from kiosk.model import HashMatch
 from kiosk.reports.model import TriageReport
+from kiosk.reports.summary import (
+    RECOMMENDATION_TITLES,
+    authority_lines,
+    banner_notes,
+    finding_label,
+    media_hash_text,
+    not_examined_lines,
+)
 
-RECOMMENDATION_TITLES = {
-    Recommendation.SUBMIT: "SUBMIT FOR EXAMINATION",
-    Recommendation.NO_MATCHES: "NO MATCHES WITHIN SCOPE",
-    Recommendation.INCONCLUSIVE: "INCONCLUSIVE",
-}
+__all__ = ["DEV_MODE_NOTE", "RECOMMENDATION_TITLES", "render_text", "visible"]
+
 DEV_MODE_NOTE = (
     "DEV MODE: rule packs that failed signature, expiry or version checks were allowed "
     "(forensic staff testing; see rule_packs[].signed_by)"
@@ -43,29 +48,32 @@ def visible(text: str) -> str:
 
 
 def render_text(report: TriageReport) -> str:
-    """A short terminal summary of a report; file names are printed with escapes made visible."""
+    """The terminal summary of a report (``kiosk report show``, the review screen): everything a
+    supervisor decides from, worded as in every other view; evidence text made visible."""
     rec = report.recommendation
     cov = report.coverage.files
     img = report.image
-    case = report.case
     lines = [
-        f"Recommendation: {rec.result.value.upper().replace('_', ' ')}",
+        f"Recommendation: {RECOMMENDATION_TITLES[rec.result]}",
+        *[f"  ! {n}" for n in banner_notes(report)],
         *[f"  - {r}" for r in rec.reasons],
-        f"Case {case.case_ref}  exhibit {case.exhibit_ref}  officer {case.officer}",
+        *authority_lines(report),
         f"Image {img.name} ({img.format}, {img.size} bytes)  sha256 {img.sha256 or 'not computed'}",
+        media_hash_text(report),
         f"Outcome {report.outcome.status.value}  files {cov.found} found, "
         f"{cov.scanned} scanned, "
         f"{cov.hashed_only} hashed only, {cov.known_good} known-good, "
         f"{cov.unrecoverable} unrecoverable, {cov.error} errors",
-        f"Findings: {len(report.findings)}",
+        f"Findings: {len(report.findings)}" + (" ([n] = volume number)" if report.findings else ""),
     ]
     for f in report.findings:
         what = ", ".join(
             f"hashset {m.hashset}" if isinstance(m, HashMatch) else f"{m.pack}:{m.rule}"
             for m in f.finding_matches
         )
-        lines.append(f"  [{f.volume}] {visible(f.path)} ({f.size} bytes): {what}")
+        lines.append(f"  {finding_label(f)} ({f.size} bytes): {what}")
     lines.append(f"Not examined: {len(report.not_examined)} area(s)")
+    lines += not_examined_lines(report)
     if report.settings.dev_mode:
         lines.append(DEV_MODE_NOTE)
-    return "\n".join(lines)
+    return "\n".join(visible(line) for line in lines)  # names, labels, reasons: all made visible

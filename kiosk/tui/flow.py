@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import socket
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ from kiosk.packs.load import compile_packs
 from kiosk.reports.attestation import REPORT, VerifiedReport, verify_report_dir
 from kiosk.reports.decode import read_report
 from kiosk.reports.model import TriageReport
+from kiosk.reports.summary import list_result
 from kiosk.reports.text import RECOMMENDATION_TITLES
 from kiosk.trust.signing import Signer, TrustStore, load_signer
 
@@ -319,10 +321,37 @@ class ReportEntry:
     verified: VerifiedReport | None
     problem: str
     report: TriageReport | None = None  # the records of a verified report
+    result: str = ""  # the list's Result: the title, a stopped run, matches outside the scope
 
     @property
     def reviews(self) -> int:
         return len(self.verified.reviews) if self.verified else 0
+
+
+class ReviewFilter(StrEnum):
+    """Which reports the review list shows (the case filter applies on top of any of these)."""
+
+    ALL = "all"
+    UNREVIEWED = "unreviewed"
+    SUBMIT = "submit"
+    INCONCLUSIVE = "inconclusive"
+
+
+def shown_in_list(entry: ReportEntry, kind: ReviewFilter, case: str = "") -> bool:
+    """Whether the review list shows ``entry`` under a filter and a case text ("" for any case).
+
+    An INVALID report stays in every status filter: what it claims (its result, whether it was
+    reviewed) cannot be trusted, and a supervisor must see that a report failed to verify. The
+    case filter matches the case reference as shown, case-insensitively, anywhere in it.
+    """
+    if case and case.strip().casefold() not in entry.case_ref.casefold():
+        return False
+    if entry.report is None or kind is ReviewFilter.ALL:
+        return True
+    if kind is ReviewFilter.UNREVIEWED:
+        return entry.reviews == 0
+    wanted = Recommendation.SUBMIT if kind is ReviewFilter.SUBMIT else Recommendation.INCONCLUSIVE
+    return entry.report.recommendation.result is wanted
 
 
 def _unverified(directory: Path) -> dict[str, Any]:
@@ -379,17 +408,21 @@ def check_report(directory: Path, trust: TrustStore | None) -> ReportEntry:
                 verified,
                 problem,
                 report,
+                list_result(report),
             )
     r = _unverified(directory)
+    title = _title(_text(r, "recommendation", "result"))
+    outcome = _text(r, "outcome", "status")
     return ReportEntry(
         directory,
         short_time(_text(r, "finished")),
         _text(r, "case", "case_ref"),
         _text(r, "case", "exhibit_ref"),
         _text(r, "case", "officer"),
-        _title(_text(r, "recommendation", "result")),
+        title,
         None,
         problem,
+        result=title if outcome in ("complete", "?") else f"{title} · {outcome.upper()}",
     )
 
 

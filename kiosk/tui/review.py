@@ -22,22 +22,36 @@ from textual.widgets import Button, DataTable, Footer, Input, Label, Select, Sta
 
 from kiosk.errors import KioskError
 from kiosk.reports.attestation import DECISIONS, write_review
-from kiosk.reports.text import render_text
+from kiosk.reports.text import render_text, visible
 from kiosk.tui.base import KioskScreen
-from kiosk.tui.flow import DECISION_LABELS, ReportEntry, check_report, report_dirs
+from kiosk.tui.flow import (
+    DECISION_LABELS,
+    ReportEntry,
+    ReviewFilter,
+    check_report,
+    report_dirs,
+    shown_in_list,
+)
 from kiosk.tui.widgets import TitleBar, cell, lines, plain, status
 
-SHORT_TITLES = {
-    "SUBMIT FOR EXAMINATION": "SUBMIT",
-    "NO MATCHES WITHIN SCOPE": "NO MATCHES",
-    "INCONCLUSIVE": "INCONCLUSIVE",
-}
+UNVERIFIED = " (unverified)"  # after every value of an INVALID row: none of it can be trusted
 
 
 class ReviewListScreen(KioskScreen[None]):
-    """Reports in the reports folder, newest first, each verified as it is listed."""
+    """Reports in the reports folder, newest first, each verified as it is listed; filtered.
 
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "back", "Back")]
+    Result comes second so that it stays on screen in a narrow terminal; a filter (unreviewed,
+    submit, inconclusive, a case) narrows the list without verifying anything again.
+    """
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "back", "Back"),
+        Binding("u", "only('unreviewed')", "Unreviewed"),
+        Binding("s", "only('submit')", "Submit"),
+        Binding("i", "only('inconclusive')", "Inconclusive"),
+        Binding("c", "case", "Case"),
+        Binding("a", "only('all')", "All"),
+    ]
 
     @dataclass
     class Checked(Message):
@@ -49,6 +63,9 @@ class ReviewListScreen(KioskScreen[None]):
     def __init__(self) -> None:
         super().__init__()
         self._entries: list[ReportEntry] = []
+        self._done = False
+        self.kind = ReviewFilter.ALL
+        self.case = ""
 
     def compose(self) -> ComposeResult:
         yield TitleBar("Review reports")
@@ -61,19 +78,24 @@ class ReviewListScreen(KioskScreen[None]):
                 classes="hint",
             )
             yield DataTable[Any](id="reports", cursor_type="row")
+            yield Input(id="case-filter", compact=True, placeholder="case reference, then Enter")
             yield Static("", id="count")
         yield Footer(show_command_palette=False)
 
     def on_mount(self) -> None:
         table = self.query_one("#reports", DataTable)
-        table.add_columns("Signature", "Finished UTC", "Case", "Exhibit", "Officer", "Result")
+        table.add_columns(
+            "Signature", "Result", "Case", "Exhibit", "Officer", "Reviews", "Finished UTC"
+        )
+        self.query_one("#case-filter", Input).display = False
         self.query_one("#count", Static).update(plain("Verifying…"))
         table.focus()
         self._verify()
 
     def on_screen_resume(self) -> None:
-        if self._entries:  # back from a report: its review count may have changed
+        if self._done:  # back from a report: its review count may have changed
             self._entries = []
+            self._done = False
             self.query_one("#reports", DataTable).clear()
             self._verify()
 
@@ -86,35 +108,97 @@ class ReviewListScreen(KioskScreen[None]):
         self.post_message(self.AllChecked())
 
     def on_review_list_screen_checked(self, message: Checked) -> None:
-        e = message.entry
-        self._entries.append(e)
-        badge = cell("✓ valid", "bold") if e.verified else cell("✗ INVALID", "bold red")
-        reviewed = f" · {e.reviews} review(s)" if e.reviews else ""
-        self.query_one("#reports", DataTable).add_row(
-            badge,
-            cell(e.finished),
+        self._entries.append(message.entry)
+        if shown_in_list(message.entry, self.kind, self.case):
+            self._add_row(len(self._entries) - 1)
+
+    def _add_row(self, index: int) -> None:
+        e = self._entries[index]
+        table = self.query_one("#reports", DataTable)
+        if e.verified is None:  # read from a file that failed to verify: every value says so
+            table.add_row(
+                cell("✗ INVALID", "bold red"),
+                *[
+                    cell(visible(v) + UNVERIFIED, "red", escape=False)
+                    for v in (e.result, e.case_ref, e.exhibit_ref, e.officer)
+                ],
+                cell("-"),
+                cell(visible(e.finished) + UNVERIFIED, "red", escape=False),
+                key=str(index),
+            )
+            return
+        table.add_row(
+            cell("✓ valid", "bold"),
+            cell(e.result, "bold"),
             cell(e.case_ref),
             cell(e.exhibit_ref),
             cell(e.officer),
-            cell(SHORT_TITLES.get(e.recommendation, e.recommendation) + reviewed),
+            cell(str(e.reviews) if e.reviews else "none"),
+            cell(e.finished),
+            key=str(index),
         )
 
     def on_review_list_screen_all_checked(self) -> None:
+        self._done = True
+        self._show_count()
+
+    def _show_count(self) -> None:
+        shown = self.query_one("#reports", DataTable).row_count
         bad = sum(1 for x in self._entries if x.verified is None)
-        self.query_one("#count", Static).update(
-            plain(
-                f"{len(self._entries)} report(s)"
-                + (f", {bad} INVALID" if bad else "")
-                + (" — none yet" if not self._entries else "")
-            )
-        )
+        invalid = f", {bad} INVALID" if bad else ""
+        total = len(self._entries)
+        if self.kind is ReviewFilter.ALL and not self.case:
+            text = f"{total} report(s){invalid}" + (" — none yet" if not total else "")
+        else:
+            what = "" if self.kind is ReviewFilter.ALL else f"{self.kind.value} "
+            case = f" of case '{self.case}'" if self.case else ""
+            text = f"showing {shown} {what}report(s){case}, of {total}{invalid}; a: all"
+        self.query_one("#count", Static).update(plain(text))
+
+    def _refilter(self) -> None:
+        self.query_one("#reports", DataTable).clear()
+        for i, e in enumerate(self._entries):
+            if shown_in_list(e, self.kind, self.case):
+                self._add_row(i)
+        if self._done:
+            self._show_count()
+
+    def action_only(self, kind: str) -> None:
+        self.kind = ReviewFilter(kind)
+        if self.kind is ReviewFilter.ALL:
+            self.case = ""
+        self._refilter()
+
+    def action_case(self) -> None:
+        box = self.query_one("#case-filter", Input)
+        box.value = self.case
+        box.display = True
+        box.focus()
+
+    @on(Input.Submitted, "#case-filter")
+    def _case_given(self, event: Input.Submitted) -> None:
+        self.case = event.value.strip()
+        self._close_case_box()
+        self._refilter()
+
+    def _close_case_box(self) -> None:
+        self.query_one("#case-filter", Input).display = False
+        self.query_one("#reports", DataTable).focus()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # letters typed into the case box are text, not filters
+        return not (action in ("only", "case") and self.query_one("#case-filter", Input).has_focus)
 
     @on(DataTable.RowSelected, "#reports")
     def _open(self, event: DataTable.RowSelected) -> None:
-        if event.cursor_row < len(self._entries):
-            self.app.push_screen(ReportScreen(self._entries[event.cursor_row]))
+        key = event.row_key.value
+        if key is not None:
+            self.app.push_screen(ReportScreen(self._entries[int(key)]))
 
     def action_back(self) -> None:
+        if self.query_one("#case-filter", Input).display:
+            self._close_case_box()
+            return
         self.app.pop_screen()
 
 
@@ -129,6 +213,10 @@ class ReportScreen(KioskScreen[None]):
     def __init__(self, entry: ReportEntry) -> None:
         super().__init__()
         self.entry = entry
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """``d`` is not offered on a report that does not verify (and does nothing there)."""
+        return not (action == "decide" and self.entry.verified is None)
 
     def compose(self) -> ComposeResult:
         yield TitleBar(f"Report {self.entry.directory.name}")
@@ -151,9 +239,6 @@ class ReportScreen(KioskScreen[None]):
                 status(True, ok_word="VERIFIED"),
                 plain(f" signed by {v.keyid[:16]}… at {v.signed_at}"),
             ),
-            "",
-            *[plain(line) for line in render_text(report).splitlines()],
-            "",
             Content.assemble(("Reviews", "bold"), plain(f" ({len(v.reviews)})")),
         ]
         rows += [
@@ -162,6 +247,7 @@ class ReportScreen(KioskScreen[None]):
             )
             for r in v.reviews
         ] or [plain("  none yet — press d to record a decision")]
+        rows += ["", *[Content(line) for line in render_text(report).splitlines()]]  # visible()d
         return lines(*rows)
 
     def action_decide(self) -> None:

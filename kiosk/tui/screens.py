@@ -34,10 +34,11 @@ from textual.widgets.selection_list import Selection
 from kiosk.engine.scope import Scope
 from kiosk.engine.triage import Hooks, TriageRequest, TriageResult
 from kiosk.errors import KioskError
-from kiosk.model import CaseRecord, HashMatch, LegalBasis, Outcome, Progress, Recommendation
+from kiosk.model import CaseRecord, HashMatch, LegalBasis, Progress, Recommendation
 from kiosk.reports.attestation import verify_report_dir
 from kiosk.reports.html import render_html
-from kiosk.reports.model import FileRecord, NotExaminedKind
+from kiosk.reports.model import FileRecord
+from kiosk.reports.summary import banner_notes, not_examined_lines, outside_scope_text, scope_text
 from kiosk.reports.text import RECOMMENDATION_TITLES, visible
 from kiosk.tui.base import KioskScreen
 from kiosk.tui.flow import (
@@ -719,16 +720,10 @@ class ResultScreen(KioskScreen[None]):
             r = self.result.report
             rec = r.recommendation.result
             title = RECOMMENDATION_TITLES[rec]
-            status = r.outcome.status
-            stopped = (
-                [plain(f"Scan {status.value.upper()}: not every file was examined", "bold")]
-                if status is not Outcome.COMPLETE
-                else []
-            )
             yield Static(
                 lines(
                     plain(f"{BANNER_MARK[rec]} {title}", "bold"),
-                    *stopped,
+                    *[plain(note, "bold") for note in banner_notes(r)],
                     "Advisory: the decision is made by the reviewing supervisor.",
                 ),
                 classes=f"banner {BANNER_STYLE[rec]}",
@@ -774,23 +769,11 @@ def result_body(result: TriageResult) -> Content:
     cats = r.findings_by_category
     rows += ["", Content.assemble(("Findings by category", "bold"))]
     rows += [plain(f"  {c}: {n} file(s)") for c, n in cats.items()] or [plain("  none")]
-    outside = r.settings.scope.out_of_scope_matches
-    if outside:
-        rows.append(
-            plain(
-                "  Outside the authorised scope (not findings, not listed): "
-                + ", ".join(f"{o.category} {o.matches}" for o in outside)
-            )
-        )
+    rows += ["", Content.assemble(("Scope", "bold"), plain(f" {scope_text(r)}"))]
+    rows.append(plain(f"  {outside_scope_text(r)}"))
     ne = r.not_examined
     rows += ["", Content.assemble(("Not examined", "bold"), plain(f" ({len(ne)})"))]
-    for e in ne[:50]:
-        what = e.where or e.kind.value
-        if e.kind is NotExaminedKind.UNREACHED:
-            what = f"{e.where} file(s) not reached"
-        rows.append(plain(f"  - {what}: {e.reason}"))
-    if len(ne) > 50:
-        rows.append(plain(f"  … and {len(ne) - 50} more in the report"))
+    rows += [plain(line) for line in not_examined_lines(r, limit=50)]
     cov = r.coverage.files
     rows += [
         "",

@@ -8,6 +8,7 @@ Deterministic by construction: a fixed key (so key ids never change), a frozen c
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import shutil
 import threading
 from collections.abc import Awaitable, Callable
@@ -17,6 +18,7 @@ from textual.pilot import Pilot
 
 from kiosk.engine.triage import TriageResult
 from kiosk.model import Recommendation
+from kiosk.reports.model import ByteCounts, MatchType, OutOfScope, ScopeRecord
 from kiosk.trust.signing import Signer, key_id
 from kiosk.tui.flow import Settings
 from kiosk.tui.screens import ResultScreen
@@ -100,6 +102,32 @@ def test_result_banners(desk: Settings) -> None:
             pilot.app.push_screen(ResultScreen(result, ""))
             await snapshot(pilot, name)
             pilot.app.pop_screen()
+        # matches outside a restricted scope, and content over the YARA cap: the banner says so
+        result = await asyncio.to_thread(
+            outcomes["result_no_matches"],
+            None,
+            fixed_hooks(),  # type: ignore[arg-type]
+        )
+        r = result.report
+        scope = ScopeRecord(
+            True,
+            ("card_fraud",),
+            (),
+            (
+                OutOfScope(MatchType.HASHSET, "demo_known_bad", 2),
+                OutOfScope(MatchType.YARA, "demo_marker", 6),
+            ),
+        )
+        r = dataclasses.replace(
+            r,
+            settings=dataclasses.replace(r.settings, scope=scope),
+            coverage=dataclasses.replace(
+                r.coverage, bytes=ByteCounts(8_000_000, 8_000_000, 6_000_000, 2_000_000)
+            ),
+        )
+        pilot.app.push_screen(ResultScreen(dataclasses.replace(result, report=r), ""))
+        await snapshot(pilot, "result_outside_scope")
+        pilot.app.pop_screen()
 
     run(desk, drive)
 
