@@ -22,7 +22,8 @@ from kiosk.engine.triage import Hooks, TriageRequest, TriageResult, run_triage
 from kiosk.errors import KioskError
 from kiosk.trust.audit import AuditLog
 from kiosk.tui.flow import KioskState, Settings
-from kiosk.tui.screens import CaseScreen, HomeScreen, ScanScreen
+from kiosk.tui.intake import CaseScreen
+from kiosk.tui.screens import HomeScreen, ScanScreen
 from kiosk.tui.widgets import ConfirmScreen
 
 TriageFn = Callable[[TriageRequest, Hooks], TriageResult]

@@ -15,14 +15,8 @@ from kiosk.model import LegalBasis
 from kiosk.reports.attestation import verify_report_dir
 from kiosk.trust.signing import TrustStore, kiosk_home
 from kiosk.tui.flow import Settings
-from kiosk.tui.screens import (
-    CaseScreen,
-    EvidenceScreen,
-    HomeScreen,
-    PreflightScreen,
-    ResultScreen,
-    ScanScreen,
-)
+from kiosk.tui.intake import CaseScreen, EvidenceScreen, PreflightScreen
+from kiosk.tui.screens import HomeScreen, ResultScreen, ScanScreen
 from kiosk.tui.widgets import CategoryList, ConfirmScreen
 from tests.conftest import HASHSETS, RULES, SAMPLES
 from tests.tui.conftest import SIZE, kiosk_app, screen_text, settle
