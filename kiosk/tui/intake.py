@@ -26,6 +26,7 @@ from kiosk.engine.scope import Scope
 from kiosk.engine.triage import TriageRequest
 from kiosk.errors import KioskError
 from kiosk.model import CaseRecord, LegalBasis
+from kiosk.tui.authority import CaseDraft
 from kiosk.tui.base import KioskScreen
 from kiosk.tui.flow import (
     CASE_FIELDS,
@@ -39,34 +40,47 @@ from kiosk.tui.flow import (
     preflight,
     scope_from_form,
 )
-from kiosk.tui.widgets import CategoryList, TitleBar, cell, lines, plain, status
+from kiosk.tui.widgets import CategoryList, ConfirmScreen, TitleBar, cell, lines, plain, status
 
 # --------------------------------------------------------------------------- case and authority
 
 
 class CaseScreen(KioskScreen[None]):
-    """Case, officer, authority and scope: one form, checked field by field."""
+    """Case, officer, authority and scope: one form, checked field by field.
+
+    Started blank, or from a ``CaseDraft``: the case and authority of the exhibit just
+    triaged, kept for the next exhibit of the same case (exhibit and device left blank).
+    """
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "back", "Back"),
         Binding("f2", "continue", "Continue"),
+        # Enter in a field moves on at once, as Tab does (see KioskApp.BINDINGS): a barcode
+        # scanner ends each code with Enter and the next code must land in the next field.
+        Binding("enter", "next_field", "Next field", show=False, priority=True),
     ]
 
-    def __init__(self, state: KioskState) -> None:
+    def __init__(self, state: KioskState, draft: CaseDraft | None = None) -> None:
         super().__init__()
         self._state = state
+        self._draft = draft
         self._touched: set[str] = set()
 
     def compose(self) -> ComposeResult:
+        draft = self._draft
+        values = draft.values() if draft else {}
         yield TitleBar("New triage · 1 of 4 · case and authority")
         with VerticalScroll(id="form"):
-            yield Static(
-                plain(
-                    "Nothing is opened until this is complete. * = required. "
-                    "Tab moves on, Space ticks a category, F2 continues."
-                ),
-                classes="hint",
+            hint = (
+                "Nothing is opened until this is complete. * = required. "
+                "Tab or Enter moves on, Space ticks a category, F2 continues."
             )
+            if draft:
+                hint = (
+                    f"Same case as exhibit {draft.after_exhibit}: case, officers, authority and "
+                    "categories kept. Type this exhibit's reference, check the rest, F2."
+                )
+            yield Static(plain(hint), classes="hint")
             for name, label in CASE_FIELDS.items():
                 with Horizontal(classes="field"):
                     yield Label(plain(label + ("" if name == "device" else " *")))
@@ -76,20 +90,31 @@ class CaseScreen(KioskScreen[None]):
                             prompt="choose (Enter)",
                             compact=True,
                             id=name,
+                            value=draft.legal_basis if draft else Select.NULL,
                         )
                     else:
-                        yield Input(id=name, compact=True, placeholder=_PLACEHOLDERS[name])
+                        yield Input(
+                            values.get(name, ""),
+                            id=name,
+                            compact=True,
+                            placeholder=_PLACEHOLDERS[name],
+                        )
                 yield Static("", id=f"{name}-error", classes="error field-error")
             yield Label(plain("Categories the authority covers *"), classes="section")
+            choices = self._state.categories
+            title_width = max((len(c.title) for c in choices), default=0) + 2
             yield CategoryList(
                 *[
-                    Selection(plain(f"rule pack category: {c}"), ("rule", c))
-                    for c in self._state.rule_categories
+                    Selection(
+                        Content.assemble(
+                            plain(c.title.ljust(title_width)), plain(c.source, "$text-muted")
+                        ),
+                        c.value,
+                        draft.ticked(c) if draft else False,
+                    )
+                    for c in choices
                 ],
-                *[
-                    Selection(plain(f"hash set category:  {c}"), ("hash", c))
-                    for c in self._state.hash_categories
-                ],
+                all_label="All of these: the authority covers every category below",
                 id="scope",
             )
             yield Static("", id="scope-error", classes="error field-error")
@@ -99,7 +124,7 @@ class CaseScreen(KioskScreen[None]):
     def on_mount(self) -> None:
         for e in self.query(".field-error"):
             e.display = False
-        self.query_one("#case_ref", Input).focus()
+        self.query_one("#exhibit_ref" if self._draft else "#case_ref", Input).focus()
 
     def _values(self) -> dict[str, str]:
         return {n: self.query_one(f"#{n}", Input).value for n in CASE_FIELDS if n != "legal_basis"}
@@ -109,8 +134,16 @@ class CaseScreen(KioskScreen[None]):
         return v if isinstance(v, LegalBasis) else None
 
     def _scope(self) -> tuple[list[str], list[str]]:
-        chosen = self.query_one("#scope", CategoryList).selected
+        chosen = self.query_one("#scope", CategoryList).categories
         return [c for k, c in chosen if k == "rule"], [c for k, c in chosen if k == "hash"]
+
+    def _entered(self) -> bool:
+        """Whether the form holds anything the officer would have to enter again."""
+        return (
+            any(v.strip() for v in self._values().values())
+            or self._basis() is not None
+            or bool(self.query_one("#scope", CategoryList).categories)
+        )
 
     def _show(self, name: str, message: str) -> None:
         err = self.query_one(f"#{name}-error", Static)
@@ -127,6 +160,19 @@ class CaseScreen(KioskScreen[None]):
         for n in self._touched & set(CASE_FIELDS):
             self._show(n, errors.get(n, ""))
 
+    @on(Input.Changed)
+    def _recheck_shown(self) -> None:
+        """A message on screen follows the typing: it goes as soon as its field is right.
+
+        Only messages already shown are updated; a new one waits until the field is left,
+        so nobody is told off halfway through typing.
+        """
+        errors = self._errors()
+        for err in self.query(".field-error"):
+            name = str(err.id).removesuffix("-error")
+            if err.display and name != "scope":
+                self._show(name, errors.get(name, ""))
+
     def _errors(self) -> dict[str, str]:
         rule_cats, hash_cats = self._scope()
         return check_case_form(
@@ -137,12 +183,18 @@ class CaseScreen(KioskScreen[None]):
             self._state.allow_self_authorisation,
         )
 
-    @on(Input.Submitted)
-    def _next_field(self) -> None:
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "next_field":  # elsewhere Enter keeps its meaning (open, tick, press)
+            return isinstance(self.focused, Input)
+        return True
+
+    def action_next_field(self) -> None:
         self.focus_next()
 
     @on(Select.Changed, "#legal_basis")
     def _basis_chosen(self) -> None:
+        if self._basis() is None and "legal_basis" not in self._touched:
+            return  # the blank the form starts with
         self._touched.add("legal_basis")
         self._show("legal_basis", "" if self._basis() else "Choose the legal basis.")
 
@@ -175,7 +227,23 @@ class CaseScreen(KioskScreen[None]):
         )
 
     def action_back(self) -> None:
-        self.app.pop_screen()
+        """Back home; a form with anything in it is discarded only when the officer says so."""
+        if not self._entered():
+            self.app.pop_screen()
+            return
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.app.pop_screen()
+
+        self.app.push_screen(
+            ConfirmScreen(
+                "Discard this form? What has been entered here is lost.",
+                "Discard",
+                "Keep editing",
+            ),
+            answered,
+        )
 
 
 _PLACEHOLDERS = {
@@ -281,12 +349,19 @@ class PreflightScreen(KioskScreen[None]):
         self.query_one("#back", Button).focus()
         self._open()
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "start":  # offered only once the image opened
+            return self._ready
+        return True
+
     @work(thread=True, exclusive=True, group="preflight")
     def _open(self) -> None:
         try:
             result, problem = preflight(self.path), ""
         except KioskError as e:
             result, problem = None, str(e)
+        except Exception as e:  # the front end's promise: a message, never a traceback
+            result, problem = None, f"internal error ({type(e).__name__}): {e}"
         self.kiosk.audit_event(
             "preflight",
             case_ref=self.case.case_ref,
@@ -311,6 +386,7 @@ class PreflightScreen(KioskScreen[None]):
                     "Nothing was scanned. Check the path, or that every segment is present.",
                 )
             )
+            self.query_one("#start", Button).display = False
             return
         segs = ", ".join(p.segments)
         rows: list[Content | str] = [
@@ -349,6 +425,7 @@ class PreflightScreen(KioskScreen[None]):
         start.disabled = False
         start.focus()
         self._ready = True
+        self.refresh_bindings()
 
     @on(Button.Pressed, "#start")
     def action_start(self) -> None:

@@ -25,6 +25,7 @@ from kiosk.errors import KioskError
 from kiosk.model import Progress
 from kiosk.reports.attestation import verify_report_dir
 from kiosk.reports.html import render_html
+from kiosk.tui.authority import next_exhibit
 from kiosk.tui.base import KioskScreen
 from kiosk.tui.flow import (
     RECOMMENDATION_TITLES,
@@ -36,7 +37,7 @@ from kiosk.tui.flow import (
 )
 from kiosk.tui.intake import CaseScreen
 from kiosk.tui.review import ReviewListScreen
-from kiosk.tui.widgets import ConfirmScreen, TitleBar, cell, lines, plain, status
+from kiosk.tui.widgets import ConfirmScreen, TitleBar, cell, cut_middle, lines, plain, status
 
 MAX_TABLE_FINDINGS = 5000  # the table is a live view; the signed report holds every finding
 BANNER_STYLE = {
@@ -77,6 +78,12 @@ class HomeScreen(KioskScreen[None]):
     def on_screen_resume(self) -> None:
         self.load()
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "new_triage":  # offered only when it works
+            st = self.kiosk.state
+            return st is not None and st.can_triage
+        return True
+
     @work(thread=True, exclusive=True, group="home")
     def load(self) -> None:
         self.post_message(self.Loaded(load_state(self.kiosk.settings)))
@@ -110,6 +117,7 @@ class HomeScreen(KioskScreen[None]):
         self.query_one("#about", Static).update(lines(*rows))
         new = self.query_one("#new", Button)
         new.disabled = not st.can_triage
+        self.refresh_bindings()
         blocked = self.query_one("#blocked", Static)
         if st.can_triage:
             blocked.update("")
@@ -273,7 +281,14 @@ class ScanScreen(KioskScreen[None]):
         found = f"Findings: {self._shown} — metadata only (path, size, category, rule or set)"
         if self._shown > MAX_TABLE_FINDINGS:
             found = f"Findings: {self._shown} — the first {MAX_TABLE_FINDINGS} are shown here"
-        self.query_one("#found", Static).update(Content.assemble((found, "bold")))
+        self.query_one("#found", Static).update(
+            lines(Content.assemble((found, "bold")), plain(FINDINGS_LEGEND, "$text-muted"))
+        )
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "cancel":  # not once it is stopping or has ended
+            return self.running and not self.cancel.is_set()
+        return True
 
     def action_cancel(self) -> None:
         if not self.running or self.cancel.is_set():
@@ -297,6 +312,7 @@ class ScanScreen(KioskScreen[None]):
         """Ask the engine to stop; it finishes the file in hand and writes the report."""
         self.cancel.set()
         self._set_state("STOPPING", "finishing the signed report, marked cancelled…")
+        self.refresh_bindings()
 
     def on_scan_screen_finished(self, message: Finished) -> None:
         self.running = False
@@ -304,15 +320,18 @@ class ScanScreen(KioskScreen[None]):
         if self.quit_when_done:
             self.app.exit()
             return
-        self.app.switch_screen(ResultScreen(message.result, message.problem))
+        self.app.switch_screen(ResultScreen(message.result, message.problem, self.request))
 
 
-FINDING_COLUMNS = (("[volume] path", 30), ("Size", 7), ("Category", 15), ("Rule or set", 16))
+FINDING_COLUMNS = (("[vol] path", 30), ("Size", 7), ("Category", 15), ("Rule or set", 16))
+FINDINGS_LEGEND = "[n]: volume n as numbered in the preflight · deleted: a deleted file's entry"
 
 
-def tail(text: str, width: int) -> str:
-    """The end of a long path (the file name matters most), marked with a leading ``…``."""
-    return text if len(text) <= width else "…" + text[-(width - 1) :]
+def finding_path(f: dict[str, Any], width: int) -> str:
+    """``[1] /Docs/…/name.txt``, or ``[1] deleted /…`` for a deleted entry, cut in the middle
+    so that the volume, the deleted mark and the file name all stay in sight."""
+    prefix = f"[{f['volume']}] " + ("deleted " if f.get("allocated") is False else "")
+    return cut_middle(prefix + visible(str(f["path"])), width, keep=len(prefix))
 
 
 def finding_cells(f: dict[str, Any]) -> tuple[Any, ...]:
@@ -325,9 +344,7 @@ def finding_cells(f: dict[str, Any]) -> tuple[Any, ...]:
         f"{m['pack']}:{m['rule']}" if m["type"] == "yara" else f"set {m['set']}" for m in matches
     ]
     return (
-        cell(
-            tail(f"[{f['volume']}] {visible(str(f['path']))}", FINDING_COLUMNS[0][1]), escape=False
-        ),
+        cell(finding_path(f, FINDING_COLUMNS[0][1]), escape=False),
         cell(human_bytes(int(f["size"]))),
         cell(", ".join(cats)),
         cell(", ".join(what)),
@@ -342,13 +359,23 @@ class ResultScreen(KioskScreen[None]):
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("h", "html", "HTML report"),
+        Binding("e", "next_exhibit", "Next exhibit, same case"),
         Binding("n", "new", "New triage"),
         Binding("escape", "home", "Home"),
     ]
 
-    def __init__(self, result: TriageResult | None, problem: str) -> None:
+    def __init__(
+        self, result: TriageResult | None, problem: str, request: TriageRequest | None = None
+    ) -> None:
         super().__init__()
-        self.result, self.problem = result, problem
+        self.result, self.problem, self.request = result, problem, request
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "html":
+            return self.result is not None
+        if action == "next_exhibit":
+            return self.request is not None
+        return True
 
     def compose(self) -> ComposeResult:
         yield TitleBar("Triage result")
@@ -359,7 +386,8 @@ class ResultScreen(KioskScreen[None]):
                     lines(
                         plain(self.problem),
                         "",
-                        "Nothing was written to the reports folder. Press n to start again.",
+                        "Nothing was written to the reports folder. Press n to start again"
+                        + (", or e to keep the case and authority." if self.request else "."),
                     )
                 )
         else:
@@ -408,6 +436,20 @@ class ResultScreen(KioskScreen[None]):
 
     def action_new(self) -> None:
         self.kiosk.go_home(then_new_triage=True)
+
+    def action_next_exhibit(self) -> None:
+        """A new triage with this case and authority kept; audited, as the form is not retyped."""
+        if self.request is None:
+            return
+        case = self.request.case
+        self.kiosk.audit_event(
+            "next_exhibit",
+            case_ref=case.case_ref,
+            after_exhibit=case.exhibit_ref,
+            report_id=self.result.report_dir.name if self.result else None,  # reports/<id>/
+            kept=["case_ref", "officer", "authorised_by", "legal_basis", "legal_ref", "scope"],
+        )
+        self.kiosk.go_home(then_new_triage=True, draft=next_exhibit(case, self.request.scope))
 
     def action_home(self) -> None:
         self.kiosk.go_home()
