@@ -16,7 +16,7 @@ import pytest
 from kiosk.errors import ImageError, SegmentError
 from kiosk.evidence.image import Evidence
 from kiosk.evidence.resolve import find_segments, resolve
-from kiosk.evidence.segments import ewf_next_name
+from kiosk.evidence.segments import continuation_of, ewf_next_name
 from tests.conftest import IMAGES, SAMPLES
 
 
@@ -76,6 +76,50 @@ def test_split_reads_cross_segment_boundaries(tmp_path: Path) -> None:
 def test_bad_paths_are_one_line_errors(tmp_path: Path, setup, message: str) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(ImageError, match=message):
         find_segments(setup(tmp_path))
+
+
+@pytest.mark.parametrize(
+    ("present", "chosen", "first"),
+    [
+        (["s.001", "s.002", "s.003"], "s.002", "s.001"),
+        (["s.001", "s.002", "s.003"], "s.003", "s.001"),
+        (["s.002"], "s.002", "s.001"),  # the first is missing: still named
+        (["s.000", "s.001"], "s.001", "s.000"),
+        (["d.dd.01", "d.dd.02"], "d.dd.02", "d.dd.01"),
+        (["s.aa", "s.ab", "s.ac"], "s.ac", "s.aa"),
+        (["s.ab"], "s.ab", "s.aa"),  # early letters: a continuation even alone
+        (["x.aab"], "x.aab", "x.aaa"),
+        (["s.aa", "s.ba"], "s.ba", "s.aa"),  # later letters count when the first is there
+        (["ewf.E01", "ewf.E02"], "ewf.E02", "ewf.E01"),
+        (["ewf.e03"], "ewf.e03", "ewf.e01"),
+    ],
+)
+def test_a_continuation_segment_names_its_first_segment(
+    tmp_path: Path, present: list[str], chosen: str, first: str
+) -> None:
+    _write(tmp_path, present)
+    assert continuation_of(tmp_path / chosen) == tmp_path / first
+
+
+@pytest.mark.parametrize(
+    ("present", "chosen"),
+    [
+        (["s.001", "s.002"], "s.001"),
+        (["s.001"], "s.001"),
+        (["s.000", "s.001"], "s.000"),
+        (["s.aa", "s.ab"], "s.aa"),
+        (["disk.dd", "disk.de"], "disk.dd"),  # ordinary extensions are not letters of a series
+        (["disk.de"], "disk.de"),
+        (["notes.txt"], "notes.txt"),
+        (["ewf.E01", "ewf.E02"], "ewf.E01"),
+        (["disk.img"], "disk.img"),
+    ],
+)
+def test_a_first_segment_or_a_single_image_is_no_continuation(
+    tmp_path: Path, present: list[str], chosen: str
+) -> None:
+    _write(tmp_path, present)
+    assert continuation_of(tmp_path / chosen) is None
 
 
 class _Collect:

@@ -224,3 +224,33 @@ def _alpha_next(s: str) -> str | None:
             return "".join(chars)
         chars[i] = "a"
     return None
+
+
+_EWF_NEXT = re.compile(r"^(?P<stem>.*\.)(?P<e>[Ee])(?P<num>\d{2})$")
+
+
+def continuation_of(path: Path) -> Path | None:
+    """The first segment of the image that ``path`` continues, or None if it looks like a first.
+
+    Chosen alone, a continuation segment is only the middle of an image: ``split.002`` alone
+    reads as random bytes, ``disk.E02`` as nothing. These are the same naming rules
+    ``find_segments`` follows forwards: ``.002`` and on (``.001`` when a ``.000`` is present)
+    continue ``.001`` (or ``.000``); ``.E02`` and on continue ``.E01``. Letters are also
+    ordinary file extensions (``.dd``, ``.img``), so ``.ab`` counts as a continuation of ``.aa``
+    only when that first segment is present or the letters can only be early segments
+    (``.ab``…``.az``, ``.aab``…``.aaz``). Only names are looked at; nothing is opened.
+    """
+    name = path.name
+    if m := _NUMERIC.match(name):
+        width, n = len(m["num"]), int(m["num"])
+        zero = path.with_name(f"{m['stem']}{0:0{width}d}")
+        if n >= 2:
+            return zero if zero.is_file() else path.with_name(f"{m['stem']}{1:0{width}d}")
+        return zero if n == 1 and zero.is_file() else None
+    if (e := _EWF_NEXT.match(name)) and int(e["num"]) >= 2:
+        return path.with_name(f"{e['stem']}{e['e']}01")
+    if (a := _ALPHA.match(name)) and set(a["alpha"]) != {"a"}:
+        first = path.with_name(f"{a['stem']}{'a' * len(a['alpha'])}")
+        if first.is_file() or set(a["alpha"][:-1]) == {"a"}:
+            return first
+    return None

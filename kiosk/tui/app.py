@@ -21,8 +21,10 @@ from textual.binding import Binding, BindingType
 from kiosk.engine.triage import Hooks, TriageRequest, TriageResult, run_triage
 from kiosk.errors import KioskError
 from kiosk.trust.audit import AuditLog
+from kiosk.tui.authority import CaseDraft
 from kiosk.tui.flow import KioskState, Settings
-from kiosk.tui.screens import CaseScreen, HomeScreen, ScanScreen
+from kiosk.tui.intake import CaseScreen
+from kiosk.tui.screens import HomeScreen, ScanScreen
 from kiosk.tui.widgets import ConfirmScreen
 
 TriageFn = Callable[[TriageRequest, Hooks], TriageResult]
@@ -34,7 +36,16 @@ class KioskApp(App[None]):
     CSS_PATH = "kiosk.tcss"
     TITLE = "kiosk"
     ENABLE_COMMAND_PALETTE = False  # a kiosk offers its flow, not every command
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("ctrl+q", "quit", "Quit", priority=True)]
+    # Tab is bound here with priority so it moves the focus before the next key is delivered:
+    # Textual hands each key to the widget focused when the key is read, and a non-priority
+    # Tab (the screen's) changes the focus only once the field has handled it, by which time a
+    # burst — a barcode scanner, tmux send-keys, a fast typist — has put the next field's
+    # characters into this one.
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("ctrl+q", "quit", "Quit", priority=True),
+        Binding("tab", "focus_next", "Next field", show=False, priority=True),
+        Binding("shift+tab", "focus_previous", "Previous field", show=False, priority=True),
+    ]
 
     def __init__(
         self,
@@ -83,11 +94,12 @@ class KioskApp(App[None]):
             self.pop_screen()
         self.push_screen(ScanScreen(request))
 
-    def go_home(self, then_new_triage: bool = False) -> None:
+    def go_home(self, then_new_triage: bool = False, draft: CaseDraft | None = None) -> None:
+        """Back to the home screen; then, if asked, a new case form (blank, or from ``draft``)."""
         while not isinstance(self.screen, HomeScreen):
             self.pop_screen()
         if then_new_triage and self.state is not None and self.state.can_triage:
-            self.push_screen(CaseScreen(self.state))
+            self.push_screen(CaseScreen(self.state, draft))
 
     async def action_quit(self) -> None:
         """Quit at once, except while a scan runs: then ask, stop it, and quit after its report."""

@@ -15,6 +15,7 @@ from textual.screen import Screen
 
 from kiosk.engine.triage import Hooks, TriageRequest, TriageResult
 from kiosk.trust.audit import AuditLog
+from kiosk.tui.authority import CaseDraft
 from kiosk.tui.flow import KioskState, Settings
 
 T = TypeVar("T")
@@ -39,7 +40,7 @@ class KioskHost(Protocol):
 
     def start_scan(self, request: TriageRequest) -> None: ...
 
-    def go_home(self, then_new_triage: bool = False) -> None: ...
+    def go_home(self, then_new_triage: bool = False, draft: CaseDraft | None = None) -> None: ...
 
 
 class KioskScreen(Screen[T]):

@@ -18,8 +18,9 @@ from typing import Any
 from kiosk.canonical import parse_time_text
 from kiosk.config import DEFAULT_WORKERS, load_config
 from kiosk.engine.scope import Scope, hash_categories, rule_categories
-from kiosk.errors import KioskError, TimeTextError
+from kiosk.errors import ImageError, KioskError, TimeTextError
 from kiosk.evidence.resolve import resolve
+from kiosk.evidence.segments import continuation_of
 from kiosk.evidence.walker import Walker
 from kiosk.hashsets.index import HashIndex
 from kiosk.model import CaseRecord, LegalBasis, Recommendation, VolumeRecord
@@ -30,6 +31,7 @@ from kiosk.reports.model import TriageReport
 from kiosk.reports.summary import list_result
 from kiosk.reports.text import RECOMMENDATION_TITLES
 from kiosk.trust.signing import Signer, TrustStore, load_signer
+from kiosk.tui.authority import CategoryChoice, hash_choices, rule_choices
 
 LEGAL_BASIS_LABELS = {
     LegalBasis.WARRANT: "warrant",
@@ -108,6 +110,7 @@ class KioskState:
     sets: list[ItemStatus] = field(default_factory=list)
     rule_categories: list[str] = field(default_factory=list)
     hash_categories: list[str] = field(default_factory=list)
+    categories: list[CategoryChoice] = field(default_factory=list)  # the form's choices, labelled
     problems: list[str] = field(default_factory=list)
 
     @property
@@ -153,6 +156,7 @@ def load_state(settings: Settings) -> KioskState:
                 )
             )
         state.rule_categories = rule_categories(rules)
+        state.categories += rule_choices(rules)
     try:
         index = HashIndex.load(settings.hashsets_dir)  # refuses unsigned or untrusted sets
     except KioskError as e:
@@ -169,6 +173,7 @@ def load_state(settings: Settings) -> KioskState:
                     )
                 )
             state.hash_categories = hash_categories(index)
+            state.categories += hash_choices(index)
     return state
 
 
@@ -247,8 +252,30 @@ class EvidenceItem:
     problem: str = ""
 
 
+def continuation_problem(path: Path) -> str:
+    """Why ``path`` cannot be opened on its own when it continues a split or EWF image; or "".
+
+    Opened alone, ``split.002`` looks like random bytes ("possibly encrypted") and ``ewf.E02``
+    like nothing at all: the officer needs the first segment's name, not those symptoms.
+    """
+    first = continuation_of(path)
+    if first is None:
+        return ""
+    if first.is_file():
+        return (
+            f"{path.name} is a continuation segment: choose {first.name}, the first segment; "
+            "the others are found from it."
+        )
+    return (
+        f"{path.name} looks like a continuation segment, but its first segment {first.name} is "
+        f"not in {path.parent}: put every segment in one folder and choose the first."
+    )
+
+
 def describe_image(path: Path) -> EvidenceItem:
     """Format, total size and segment count of one image, from its first bytes only."""
+    if problem := continuation_problem(path):  # a .001 beside a .000, both listed
+        return EvidenceItem(path, "?", 0, 0, problem)
     try:
         ref = resolve([path])
     except KioskError as e:
@@ -288,8 +315,11 @@ def preflight(path: Path) -> Preflight:
 
     The partition tables and filesystems are parsed in the walker's child process, as in a
     scan: a hostile image that crashes the parser ends this preflight with a one-line error,
-    never the app. Only the segments are found here (the first bytes and the folder).
+    never the app. Only the segments are found here (the first bytes and the folder). A
+    continuation segment chosen alone is refused by its name before anything is opened.
     """
+    if problem := continuation_problem(path):
+        raise ImageError(problem)
     with Walker(resolve([path]), count=False) as walker:
         found = walker.survey()
     rec, volumes = found.media, found.volumes

@@ -1,16 +1,15 @@
-"""The officer's screens, in the order they are met: home, case, evidence, preflight, scan, result.
+"""The officer's screens around the scan: home, the running scan, and the result.
 
-The flow is one way: nothing about the image is opened before the case and authority form is
-complete, and once a scan starts the only ways out are its end or a confirmed cancel — both
-of which leave a signed report. Slow work (loading packs, opening the image, the scan itself)
-runs in thread workers that post messages back, as in toolong, so the screen never freezes.
+The case, evidence and preflight screens met in between are in ``kiosk.tui.intake``. Once a
+scan starts the only ways out are its end or a confirmed cancel — both of which leave a signed
+report. Slow work (loading packs, the scan itself) runs in thread workers that post messages
+back, as in toolong, so the screen never freezes.
 """
 
 from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, ClassVar
 
 from textual import on, work
@@ -19,44 +18,27 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.content import Content
 from textual.message import Message
-from textual.widgets import (
-    Button,
-    DataTable,
-    Footer,
-    Input,
-    Label,
-    ProgressBar,
-    Select,
-    Static,
-)
-from textual.widgets.selection_list import Selection
+from textual.widgets import Button, DataTable, Footer, ProgressBar, Static
 
-from kiosk.engine.scope import Scope
 from kiosk.engine.triage import Hooks, TriageRequest, TriageResult
 from kiosk.errors import KioskError
-from kiosk.model import CaseRecord, HashMatch, LegalBasis, Progress, Recommendation
+from kiosk.model import HashMatch, Progress, Recommendation
 from kiosk.reports.attestation import verify_report_dir
 from kiosk.reports.html import render_html
 from kiosk.reports.model import FileRecord
 from kiosk.reports.summary import banner_notes, not_examined_lines, outside_scope_text, scope_text
 from kiosk.reports.text import RECOMMENDATION_TITLES, visible
+from kiosk.tui.authority import next_exhibit
 from kiosk.tui.base import KioskScreen
 from kiosk.tui.flow import (
-    CASE_FIELDS,
-    LEGAL_BASIS_LABELS,
     KioskState,
-    Preflight,
-    case_from_form,
-    check_case_form,
     duration,
     human_bytes,
-    list_evidence,
     load_state,
-    preflight,
-    scope_from_form,
 )
+from kiosk.tui.intake import CaseScreen
 from kiosk.tui.review import ReviewListScreen
-from kiosk.tui.widgets import CategoryList, ConfirmScreen, TitleBar, cell, lines, plain, status
+from kiosk.tui.widgets import ConfirmScreen, TitleBar, cell, cut_middle, lines, plain, status
 
 MAX_TABLE_FINDINGS = 5000  # the table is a live view; the signed report holds every finding
 BANNER_STYLE = {
@@ -101,6 +83,12 @@ class HomeScreen(KioskScreen[None]):
     def on_screen_resume(self) -> None:
         self.load()
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "new_triage":  # offered only when it works
+            st = self.kiosk.state
+            return st is not None and st.can_triage
+        return True
+
     @work(thread=True, exclusive=True, group="home")
     def load(self) -> None:
         self.post_message(self.Loaded(load_state(self.kiosk.settings)))
@@ -134,6 +122,7 @@ class HomeScreen(KioskScreen[None]):
         self.query_one("#about", Static).update(lines(*rows))
         new = self.query_one("#new", Button)
         new.disabled = not st.can_triage
+        self.refresh_bindings()
         blocked = self.query_one("#blocked", Static)
         if st.can_triage:
             blocked.update("")
@@ -159,340 +148,6 @@ class HomeScreen(KioskScreen[None]):
     @on(Button.Pressed, "#review")
     def action_review(self) -> None:
         self.app.push_screen(ReviewListScreen())
-
-
-# --------------------------------------------------------------------------- case and authority
-
-
-class CaseScreen(KioskScreen[None]):
-    """Case, officer, authority and scope: one form, checked field by field."""
-
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "back", "Back"),
-        Binding("f2", "continue", "Continue"),
-    ]
-
-    def __init__(self, state: KioskState) -> None:
-        super().__init__()
-        self._state = state
-        self._touched: set[str] = set()
-
-    def compose(self) -> ComposeResult:
-        yield TitleBar("New triage · 1 of 4 · case and authority")
-        with VerticalScroll(id="form"):
-            yield Static(
-                plain(
-                    "Nothing is opened until this is complete. * = required. "
-                    "Tab moves on, Space ticks a category, F2 continues."
-                ),
-                classes="hint",
-            )
-            for name, label in CASE_FIELDS.items():
-                with Horizontal(classes="field"):
-                    yield Label(plain(label + ("" if name == "device" else " *")))
-                    if name == "legal_basis":
-                        yield Select(
-                            [(v, b) for b, v in LEGAL_BASIS_LABELS.items()],
-                            prompt="choose (Enter)",
-                            compact=True,
-                            id=name,
-                        )
-                    else:
-                        yield Input(id=name, compact=True, placeholder=_PLACEHOLDERS[name])
-                yield Static("", id=f"{name}-error", classes="error field-error")
-            yield Label(plain("Categories the authority covers *"), classes="section")
-            yield CategoryList(
-                *[
-                    Selection(plain(f"rule pack category: {c}"), ("rule", c))
-                    for c in self._state.rule_categories
-                ],
-                *[
-                    Selection(plain(f"hash set category:  {c}"), ("hash", c))
-                    for c in self._state.hash_categories
-                ],
-                id="scope",
-            )
-            yield Static("", id="scope-error", classes="error field-error")
-            yield Button("Continue (F2)", id="continue", variant="primary", compact=True)
-        yield Footer(show_command_palette=False)
-
-    def on_mount(self) -> None:
-        for e in self.query(".field-error"):
-            e.display = False
-        self.query_one("#case_ref", Input).focus()
-
-    def _values(self) -> dict[str, str]:
-        return {n: self.query_one(f"#{n}", Input).value for n in CASE_FIELDS if n != "legal_basis"}
-
-    def _basis(self) -> LegalBasis | None:
-        v = self.query_one("#legal_basis", Select).value
-        return v if isinstance(v, LegalBasis) else None
-
-    def _scope(self) -> tuple[list[str], list[str]]:
-        chosen = self.query_one("#scope", CategoryList).selected
-        return [c for k, c in chosen if k == "rule"], [c for k, c in chosen if k == "hash"]
-
-    def _show(self, name: str, message: str) -> None:
-        err = self.query_one(f"#{name}-error", Static)
-        err.update(plain(f"✗ {message}") if message else "")
-        err.display = bool(message)
-
-    @on(Input.Blurred)
-    def _check_one(self, event: Input.Blurred) -> None:
-        """Check a field as the officer leaves it (an untouched empty field is left alone)."""
-        name = event.input.id or ""
-        if name in self._touched or event.input.value:
-            self._touched.add(name)
-        errors = self._errors()
-        for n in self._touched & set(CASE_FIELDS):
-            self._show(n, errors.get(n, ""))
-
-    def _errors(self) -> dict[str, str]:
-        rule_cats, hash_cats = self._scope()
-        return check_case_form(
-            self._values(),
-            self._basis(),
-            rule_cats,
-            hash_cats,
-            self._state.allow_self_authorisation,
-        )
-
-    @on(Input.Submitted)
-    def _next_field(self) -> None:
-        self.focus_next()
-
-    @on(Select.Changed, "#legal_basis")
-    def _basis_chosen(self) -> None:
-        self._touched.add("legal_basis")
-        self._show("legal_basis", "" if self._basis() else "Choose the legal basis.")
-
-    @on(CategoryList.SelectedChanged, "#scope")
-    def _scope_changed(self) -> None:
-        if "scope" in self._touched:
-            self._show("scope", self._errors().get("scope", ""))
-
-    @on(Button.Pressed, "#continue")
-    def action_continue(self) -> None:
-        values, basis = self._values(), self._basis()
-        rule_cats, hash_cats = self._scope()
-        errors = self._errors()
-        self._touched.update([*CASE_FIELDS, "scope"])
-        for name in [*CASE_FIELDS, "scope"]:
-            self._show(name, errors.get(name, ""))
-        if errors:
-            first = next(n for n in [*CASE_FIELDS, "scope"] if n in errors)
-            self.query_one(f"#{first}").focus()
-            self.notify(
-                f"{len(errors)} item(s) need attention before anything is opened.",
-                severity="error",
-                title="Not complete",
-            )
-            return
-        if basis is None:  # check_case_form reported it; this only narrows the type
-            return
-        self.app.push_screen(
-            EvidenceScreen(case_from_form(values, basis), scope_from_form(rule_cats, hash_cats))
-        )
-
-    def action_back(self) -> None:
-        self.app.pop_screen()
-
-
-_PLACEHOLDERS = {
-    "case_ref": "e.g. CASE-2026-0042",
-    "exhibit_ref": "e.g. EX-7",
-    "officer": "e.g. PC-1234",
-    "authorised_by": "e.g. DS-5678",
-    "legal_ref": "warrant number, statutory power, consent form",
-    "device": "optional: make, model, colour",
-}
-
-
-# --------------------------------------------------------------------------- evidence
-
-
-class EvidenceScreen(KioskScreen[None]):
-    """Choose the image from the evidence folder, or type its path."""
-
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "back", "Back")]
-
-    def __init__(self, case: CaseRecord, scope: Scope) -> None:
-        super().__init__()
-        self.case, self.scope = case, scope
-        self._items: list[Path] = []
-
-    def compose(self) -> ComposeResult:
-        folder = self.kiosk.settings.evidence_dir
-        yield TitleBar("New triage · 2 of 4 · evidence")
-        with Vertical(id="evidence"):
-            yield Static(
-                plain(f"Images in {folder}: choose one with ↑↓ and Enter, or type a path below."),
-                classes="hint",
-            )
-            yield DataTable[Any](id="images", cursor_type="row", zebra_stripes=False)
-            with Horizontal(classes="field"):
-                yield Label(plain("Or a path"))
-                yield Input(id="path", compact=True, placeholder="path to the image, then Enter")
-        yield Footer(show_command_palette=False)
-
-    def on_mount(self) -> None:
-        table = self.query_one("#images", DataTable)
-        table.add_columns("Name", "Format", "Size", "Segments", "Note")
-        for item in list_evidence(self.kiosk.settings.evidence_dir):
-            self._items.append(item.path)
-            table.add_row(
-                cell(item.path.name),
-                cell(item.format),
-                cell(human_bytes(item.size) if not item.problem else ""),
-                cell(str(item.segments) if not item.problem else ""),
-                cell(f"cannot be used: {item.problem}" if item.problem else ""),
-            )
-        if not self._items:
-            table.add_row(cell("(no images in the folder)"), "", "", "", "")
-        table.focus()
-
-    @on(DataTable.RowSelected, "#images")
-    def _chosen(self, event: DataTable.RowSelected) -> None:
-        if event.cursor_row < len(self._items):
-            self._preflight(self._items[event.cursor_row])
-
-    @on(Input.Submitted, "#path")
-    def _typed(self, event: Input.Submitted) -> None:
-        if event.value.strip():
-            self._preflight(Path(event.value.strip()).expanduser())
-
-    def _preflight(self, path: Path) -> None:
-        self.app.push_screen(PreflightScreen(self.case, self.scope, path))
-
-    def action_back(self) -> None:
-        self.app.pop_screen()
-
-
-class PreflightScreen(KioskScreen[None]):
-    """What opening the image found: format, media-hash check, volumes, what cannot be examined."""
-
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("s", "start", "Start scan"),
-        Binding("escape", "back", "Choose another"),
-    ]
-
-    @dataclass
-    class Done(Message):
-        result: Preflight | None
-        problem: str
-
-    def __init__(self, case: CaseRecord, scope: Scope, path: Path) -> None:
-        super().__init__()
-        self.case, self.scope, self.path = case, scope, path
-        self._ready = False
-
-    def compose(self) -> ComposeResult:
-        yield TitleBar("New triage · 3 of 4 · preflight")
-        with VerticalScroll(id="preflight"):
-            yield Static(plain(f"Opening {self.path.name} read-only…"), id="found")
-            with Horizontal(classes="buttons"):
-                yield Button(
-                    "Start scan (s)", id="start", variant="primary", disabled=True, compact=True
-                )
-                yield Button("Choose another (Esc)", id="back", compact=True)
-        yield Footer(show_command_palette=False)
-
-    def on_mount(self) -> None:
-        self.query_one("#back", Button).focus()
-        self._open()
-
-    @work(thread=True, exclusive=True, group="preflight")
-    def _open(self) -> None:
-        try:
-            result, problem = preflight(self.path), ""
-        except KioskError as e:
-            result, problem = None, str(e)
-        self.kiosk.audit_event(
-            "preflight",
-            case_ref=self.case.case_ref,
-            exhibit_ref=self.case.exhibit_ref,
-            image=self.path.name,
-            opened=result is not None,
-            reason=problem or None,
-        )
-        self.post_message(self.Done(result, problem))
-
-    def on_preflight_screen_done(self, message: Done) -> None:
-        found = self.query_one("#found", Static)
-        p = message.result
-        if p is None:
-            found.update(
-                lines(
-                    Content.assemble(
-                        status(False, bad_word="CANNOT OPEN"), " ", plain(self.path.name)
-                    ),
-                    plain(message.problem, "$error"),
-                    "",
-                    "Nothing was scanned. Check the path, or that every segment is present.",
-                )
-            )
-            return
-        segs = ", ".join(p.segments)
-        rows: list[Content | str] = [
-            Content.assemble(("Image    ", "bold"), plain(f"{p.path.name}  ({p.format})")),
-            Content.assemble(("Segments ", "bold"), plain(f"{len(p.segments)}: {segs}")),
-            Content.assemble(("Size     ", "bold"), plain(human_bytes(p.size))),
-            Content.assemble(("Media    ", "bold"), plain(p.media_check)),
-            Content.assemble(("Volumes", "bold")),
-        ]
-        for v in p.volumes:
-            where = f"{human_bytes(v.length)} at byte {v.offset}"
-            if v.examined:
-                rows.append(
-                    Content.assemble(
-                        "  ",
-                        status(True, ok_word="EXAMINE"),
-                        plain(f" {v.index} {v.description}: {v.fs_type}, {where}"),
-                    )
-                )
-            else:
-                rows.append(
-                    Content.assemble(
-                        "  ",
-                        status(False, bad_word="NOT EXAMINED"),
-                        plain(f" {v.index} {v.description}, {where}: {v.reason}"),
-                    )
-                )
-        skipped = len(p.volumes) - p.examinable
-        rows += [
-            "",
-            f"{p.examinable} of {len(p.volumes)} areas can be examined"
-            + (f"; {skipped} cannot and will be listed in the report." if skipped else "."),
-        ]
-        found.update(lines(*rows))
-        start = self.query_one("#start", Button)
-        start.disabled = False
-        start.focus()
-        self._ready = True
-
-    @on(Button.Pressed, "#start")
-    def action_start(self) -> None:
-        if not self._ready:
-            return
-        s = self.kiosk.settings
-        self.kiosk.start_scan(
-            TriageRequest(
-                case=self.case,
-                image=(self.path,),
-                rules_dir=s.rules_dir,
-                hashsets_dir=s.hashsets_dir,
-                out_dir=s.reports_dir,
-                workers=s.workers,
-                scope=self.scope,
-                allow_self_authorisation=bool(
-                    self.kiosk.state and self.kiosk.state.allow_self_authorisation
-                ),
-            )
-        )
-
-    @on(Button.Pressed, "#back")
-    def action_back(self) -> None:
-        self.app.pop_screen()
 
 
 # --------------------------------------------------------------------------- scan
@@ -631,7 +286,14 @@ class ScanScreen(KioskScreen[None]):
         found = f"Findings: {self._shown} — metadata only (path, size, category, rule or set)"
         if self._shown > MAX_TABLE_FINDINGS:
             found = f"Findings: {self._shown} — the first {MAX_TABLE_FINDINGS} are shown here"
-        self.query_one("#found", Static).update(Content.assemble((found, "bold")))
+        self.query_one("#found", Static).update(
+            lines(Content.assemble((found, "bold")), plain(FINDINGS_LEGEND, "$text-muted"))
+        )
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "cancel":  # not once it is stopping or has ended
+            return self.running and not self.cancel.is_set()
+        return True
 
     def action_cancel(self) -> None:
         if not self.running or self.cancel.is_set():
@@ -655,6 +317,7 @@ class ScanScreen(KioskScreen[None]):
         """Ask the engine to stop; it finishes the file in hand and writes the report."""
         self.cancel.set()
         self._set_state("STOPPING", "finishing the signed report, marked cancelled…")
+        self.refresh_bindings()
 
     def on_scan_screen_finished(self, message: Finished) -> None:
         self.running = False
@@ -662,15 +325,18 @@ class ScanScreen(KioskScreen[None]):
         if self.quit_when_done:
             self.app.exit()
             return
-        self.app.switch_screen(ResultScreen(message.result, message.problem))
+        self.app.switch_screen(ResultScreen(message.result, message.problem, self.request))
 
 
-FINDING_COLUMNS = (("[volume] path", 30), ("Size", 7), ("Category", 15), ("Rule or set", 16))
+FINDING_COLUMNS = (("[vol] path", 30), ("Size", 7), ("Category", 15), ("Rule or set", 16))
+FINDINGS_LEGEND = "[n]: volume n as numbered in the preflight · deleted: a deleted file's entry"
 
 
-def tail(text: str, width: int) -> str:
-    """The end of a long path (the file name matters most), marked with a leading ``…``."""
-    return text if len(text) <= width else "…" + text[-(width - 1) :]
+def finding_path(f: FileRecord, width: int) -> str:
+    """``[1] /Docs/…/name.txt``, or ``[1] deleted /…`` for a deleted entry, cut in the middle
+    so that the volume, the deleted mark and the file name all stay in sight."""
+    prefix = f"[{f.volume}] " + ("deleted " if not f.allocated else "")
+    return cut_middle(prefix + visible(f.path), width, keep=len(prefix))
 
 
 def finding_cells(f: FileRecord) -> tuple[Any, ...]:
@@ -681,7 +347,7 @@ def finding_cells(f: FileRecord) -> tuple[Any, ...]:
         f"set {m.hashset}" if isinstance(m, HashMatch) else f"{m.pack}:{m.rule}" for m in matches
     ]
     return (
-        cell(tail(f"[{f.volume}] {visible(f.path)}", FINDING_COLUMNS[0][1]), escape=False),
+        cell(finding_path(f, FINDING_COLUMNS[0][1]), escape=False),
         cell(human_bytes(f.size)),
         cell(", ".join(cats)),
         cell(", ".join(what)),
@@ -696,13 +362,23 @@ class ResultScreen(KioskScreen[None]):
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("h", "html", "HTML report"),
+        Binding("e", "next_exhibit", "Next exhibit, same case"),
         Binding("n", "new", "New triage"),
         Binding("escape", "home", "Home"),
     ]
 
-    def __init__(self, result: TriageResult | None, problem: str) -> None:
+    def __init__(
+        self, result: TriageResult | None, problem: str, request: TriageRequest | None = None
+    ) -> None:
         super().__init__()
-        self.result, self.problem = result, problem
+        self.result, self.problem, self.request = result, problem, request
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "html":
+            return self.result is not None
+        if action == "next_exhibit":
+            return self.request is not None
+        return True
 
     def compose(self) -> ComposeResult:
         yield TitleBar("Triage result")
@@ -713,7 +389,8 @@ class ResultScreen(KioskScreen[None]):
                     lines(
                         plain(self.problem),
                         "",
-                        "Nothing was written to the reports folder. Press n to start again.",
+                        "Nothing was written to the reports folder. Press n to start again"
+                        + (", or e to keep the case and authority." if self.request else "."),
                     )
                 )
         else:
@@ -756,6 +433,20 @@ class ResultScreen(KioskScreen[None]):
 
     def action_new(self) -> None:
         self.kiosk.go_home(then_new_triage=True)
+
+    def action_next_exhibit(self) -> None:
+        """A new triage with this case and authority kept; audited, as the form is not retyped."""
+        if self.request is None:
+            return
+        case = self.request.case
+        self.kiosk.audit_event(
+            "next_exhibit",
+            case_ref=case.case_ref,
+            after_exhibit=case.exhibit_ref,
+            report_id=self.result.report_dir.name if self.result else None,  # reports/<id>/
+            kept=["case_ref", "officer", "authorised_by", "legal_basis", "legal_ref", "scope"],
+        )
+        self.kiosk.go_home(then_new_triage=True, draft=next_exhibit(case, self.request.scope))
 
     def action_home(self) -> None:
         self.kiosk.go_home()

@@ -19,6 +19,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from rich.console import Console
+from textual import events
 from textual.app import App
 from textual.pilot import Pilot
 from textual.widgets import Input
@@ -105,6 +106,26 @@ async def settle(pilot: Pilot[None], workers: bool = True) -> None:
     for inp in app.screen.query(Input):
         inp.cursor_blink = False
     await pilot.pause()
+
+
+_NAMED = {"tab": "\t", "enter": "\r", "space": " ", "escape": "\x1b", "shift+tab": None}
+_SYMBOLS = {"-": "minus", " ": "space", "/": "slash", ".": "full_stop", "_": "underscore"}
+
+
+async def burst(pilot: Pilot[None], *keys: str) -> None:
+    """Deliver ``keys`` all at once, as a terminal does with a barcode scanner's or tmux's input.
+
+    ``pilot.press`` waits for the app to go idle after every key, which hides the bugs a burst
+    shows (a key handled by the field focused when it was *read*, not when it was typed). Here
+    every key event is posted before the first is handled; then the app settles.
+    """
+    for key in keys:
+        if len(key) == 1:
+            event = events.Key(_SYMBOLS.get(key, key), key)
+        else:
+            event = events.Key(key, _NAMED.get(key))
+        pilot.app.post_message(event)
+    await settle(pilot)
 
 
 def screen_text(app: App[None]) -> str:

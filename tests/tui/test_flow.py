@@ -9,7 +9,10 @@ import pyewf
 import pytest
 import pytsk3
 
-from kiosk.model import LegalBasis
+from kiosk.engine.scope import Scope
+from kiosk.errors import ImageError
+from kiosk.model import CaseRecord, LegalBasis
+from kiosk.tui.authority import CategoryChoice, next_exhibit
 from kiosk.tui.flow import (
     Settings,
     check_case_form,
@@ -148,3 +151,61 @@ def test_reports_are_listed_and_verified(tmp_path: Path, kiosk_home: Path) -> No
     assert entry.verified is None
     assert entry.case_ref == "[red]C9"
     assert "no trust store" in entry.problem
+
+
+def test_categories_carry_a_readable_title_and_where_they_come_from(
+    tmp_path: Path, kiosk_home: Path
+) -> None:
+    st = load_state(Settings(SAMPLES, tmp_path / "r", RULES, HASHSETS, kiosk_home))
+    by_name = {c.name: c for c in st.categories}
+    assert [c.name for c in st.categories] == [*st.rule_categories, *st.hash_categories]
+    card = by_name["card_fraud"]
+    assert (card.kind, card.title, card.source) == ("rule", "Card fraud", "rules in kiosk-core (3)")
+    assert by_name["demo_marker"].source == "rules in demo (2)"
+    bad = by_name["demo_known_bad"]
+    assert bad.kind == "hash"
+    assert bad.title == "Demo known bad"
+    assert bad.source == (
+        "hash set demo-known-bad: The SHA-256 of kiosk's harmless known-bad sample file"
+    )
+    assert "demo_known_good" not in by_name  # known-good sets are never scoped
+
+
+def test_the_next_exhibit_keeps_the_case_and_authority_only() -> None:
+    case = CaseRecord("C1", "EX1", "PC-1", "DS-2", LegalBasis.CONSENT, "form 9", "blue phone")
+    draft = next_exhibit(case, Scope(frozenset({"demo_marker"}), frozenset()))
+    assert draft.values() == {
+        "case_ref": "C1",
+        "exhibit_ref": "",
+        "officer": "PC-1",
+        "authorised_by": "DS-2",
+        "legal_ref": "form 9",
+        "device": "",
+    }
+    assert draft.legal_basis is LegalBasis.CONSENT
+    assert draft.after_exhibit == "EX1"
+    assert draft.ticked(CategoryChoice("rule", "demo_marker", ""))
+    assert not draft.ticked(CategoryChoice("hash", "demo_known_bad", ""))
+    everything = next_exhibit(case, None)  # a request without a scope covered every category
+    assert everything.ticked(CategoryChoice("hash", "demo_known_bad", ""))
+
+
+def test_a_continuation_segment_is_named_and_never_opened(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_walker(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a continuation segment was opened")
+
+    monkeypatch.setattr("kiosk.tui.flow.Walker", no_walker)
+    with pytest.raises(ImageError, match=r"split\.002 is a continuation segment: choose split\.0"):
+        preflight(SAMPLES / "split.002")
+    with pytest.raises(ImageError, match=r"ewf\.E02 is a continuation segment: choose ewf\.E01"):
+        preflight(SAMPLES / "ewf.E02")
+    (tmp_path / "split.003").symlink_to(SAMPLES / "split.003")
+    with pytest.raises(ImageError, match=r"first segment split\.001 is not in"):
+        preflight(tmp_path / "split.003")
+    (tmp_path / "x.000").write_bytes(b"\0" * 512)
+    (tmp_path / "x.001").write_bytes(b"\0" * 512)
+    listed = {i.path.name: i.problem for i in list_evidence(tmp_path)}
+    assert listed["x.000"] == ""
+    assert "choose x.000" in listed["x.001"]

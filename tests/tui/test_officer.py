@@ -15,14 +15,8 @@ from kiosk.model import LegalBasis, Recommendation
 from kiosk.reports.attestation import verify_report_dir
 from kiosk.trust.signing import TrustStore, kiosk_home
 from kiosk.tui.flow import Settings
-from kiosk.tui.screens import (
-    CaseScreen,
-    EvidenceScreen,
-    HomeScreen,
-    PreflightScreen,
-    ResultScreen,
-    ScanScreen,
-)
+from kiosk.tui.intake import CaseScreen, EvidenceScreen, PreflightScreen
+from kiosk.tui.screens import HomeScreen, ResultScreen, ScanScreen
 from kiosk.tui.widgets import CategoryList, ConfirmScreen
 from tests.conftest import HASHSETS, RULES, SAMPLES
 from tests.tui.conftest import SIZE, kiosk_app, screen_text, settle
@@ -86,7 +80,7 @@ async def fill_case(pilot: Pilot[None], keys: bool = True, **override: str) -> N
         if values[name]:
             await pilot.press(*values[name])
         await pilot.press("tab")
-    await pilot.press("space", "down", "space")  # both categories
+    await pilot.press("space")  # "All of these": both categories
     await settle(pilot)
 
 
@@ -184,7 +178,7 @@ def test_an_unticked_category_is_left_out_of_the_scope(desk: Settings) -> None:
 
     async def drive(pilot: Pilot[None]) -> None:
         await fill_case(pilot)
-        await pilot.press("space")  # untick the hash-set category (the cursor is on it)
+        await pilot.press("down", "down", "space")  # untick the hash-set category
         await pilot.press("f2")
         await settle(pilot)
         await pilot.press("enter")  # the first image

@@ -12,12 +12,14 @@ import dataclasses
 import shutil
 import threading
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from pathlib import Path
 
 from textual.pilot import Pilot
+from textual.widgets import Input
 
-from kiosk.engine.triage import TriageResult
-from kiosk.model import Recommendation
+from kiosk.engine.triage import TriageRequest, TriageResult
+from kiosk.model import CaseRecord, LegalBasis, Recommendation
 from kiosk.reports.model import ByteCounts, MatchType, OutOfScope, ScopeRecord
 from kiosk.trust.signing import Signer, key_id
 from kiosk.tui.flow import Settings
@@ -28,6 +30,13 @@ from tests.tui.fakes import ScriptedTriage, finding
 from tests.tui.test_officer import HOSTILE, fill_case, to_preflight
 
 Drive = Callable[[Pilot[None]], Awaitable[None]]
+REQUEST = TriageRequest(
+    case=CaseRecord("C42", "EX7", "PC1", "DS2", LegalBasis.WARRANT, "W117"),
+    image=(Path("evidence/fat16.dd"),),
+    rules_dir=Path("rules"),
+    hashsets_dir=Path("hashsets"),
+    out_dir=Path("reports"),
+)
 
 
 def run(settings: Settings, drive: Drive, triage: ScriptedTriage | None = None) -> None:
@@ -44,8 +53,17 @@ def test_officer_screens(desk: Settings) -> None:
     """Home, the form (empty with its messages, then complete), evidence, preflight, the
     running scan with a hostile file name, the cancel question and the cancelled result."""
     hold = threading.Event()
+    deleted = replace(
+        finding("/Users/pc/Pictures/Holiday 2025/receipts/card-dump.txt"),
+        volume=1,
+        allocated=False,
+    )
     triage = ScriptedTriage(
-        findings=[finding("/Documents/marker.txt"), finding(HOSTILE, 86, "demo_known_bad")],
+        findings=[
+            finding("/Documents/marker.txt"),
+            finding(HOSTILE, 86, "demo_known_bad"),
+            deleted,
+        ],
         hold=hold,
     )
 
@@ -59,6 +77,10 @@ def test_officer_screens(desk: Settings) -> None:
         await settle(pilot)
         await fill_case(pilot, keys=False)
         await snapshot(pilot, "case_form_complete")
+        await pilot.press("escape")
+        await snapshot(pilot, "case_form_discard_question")
+        await pilot.press("n")
+        await settle(pilot)
         await pilot.press("f2")
         await snapshot(pilot, "evidence")
         await pilot.press("escape", "escape")
@@ -72,6 +94,8 @@ def test_officer_screens(desk: Settings) -> None:
         await snapshot(pilot, "scan_cancel_question", workers=False)
         await pilot.press("y")
         await snapshot(pilot, "result_cancelled")
+        await pilot.press("e")
+        await snapshot(pilot, "case_form_next_exhibit")
 
     run(desk, drive, triage)
 
@@ -84,6 +108,11 @@ def test_preflight_of_a_file_that_is_not_an_image(desk: Settings) -> None:
         pilot.app.screen.query_one("#path").focus()
         await pilot.press(*"evidence/notes.txt", "enter")
         await snapshot(pilot, "preflight_not_an_image")
+        await pilot.press("escape")
+        await settle(pilot)
+        pilot.app.screen.query_one("#path", Input).value = "evidence/split.002"
+        await pilot.press("enter")
+        await snapshot(pilot, "preflight_continuation_segment")
 
     run(desk, drive)
 
@@ -99,7 +128,7 @@ def test_result_banners(desk: Settings) -> None:
     async def drive(pilot: Pilot[None]) -> None:
         for name, fake in outcomes.items():
             result = await asyncio.to_thread(fake, None, fixed_hooks())  # type: ignore[arg-type]
-            pilot.app.push_screen(ResultScreen(result, ""))
+            pilot.app.push_screen(ResultScreen(result, "", REQUEST))
             await snapshot(pilot, name)
             pilot.app.pop_screen()
         # matches outside a restricted scope, and content over the YARA cap: the banner says so
