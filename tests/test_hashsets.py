@@ -24,7 +24,17 @@ from kiosk.hashsets.index import HashIndex
 from kiosk.hashsets.store import import_set, remove_set, sign_set
 from kiosk.model import FileStatus, HashMatch, Outcome, Recommendation
 from kiosk.trust.audit import AuditLog, Checkpoint
-from kiosk.trust.signing import Signer, TrustStore, init_key, key_id, load_public, load_signer
+from kiosk.trust.signing import (
+    PUBLISHING,
+    REPORT_SIGNING,
+    REVIEWING,
+    Signer,
+    TrustStore,
+    init_key,
+    key_id,
+    load_public,
+    load_signer,
+)
 from tests.conftest import DEMO_PUBLISHER, HASHSETS, IMAGES, RULES, SAMPLES, TEST_CAP, fixed_hooks
 from tests.test_hashset_import import make_rds3, vics_media, write_vics
 
@@ -37,7 +47,7 @@ KNOWN_GOOD = next(f["sha256"] for f in IMAGES["ext4.dd"]["files"] if f["kind"] =
 def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A fresh kiosk home of its own (key, trust store, hashset-versions.json, audit log)."""
     h = tmp_path / "home"
-    init_key(h)
+    init_key(h, purposes=(REPORT_SIGNING, REVIEWING, PUBLISHING))  # it signs the tests' sets
     monkeypatch.setenv("KIOSK_HOME", str(h))
     return h
 

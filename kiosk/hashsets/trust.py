@@ -26,7 +26,7 @@ from kiosk.canonical import parse_time_text, utc_text_seconds
 from kiosk.errors import HashSetError, TimeTextError, VerificationError
 from kiosk.hashsets.hpk import FileId, changed
 from kiosk.trust.policy import Used, VersionLedger, signature_problem
-from kiosk.trust.signing import TrustStore, verify_envelope
+from kiosk.trust.signing import PUBLISHING, TrustStore, verify_envelope
 
 SIGNATURE = "manifest.dsse.json"
 PAYLOAD_TYPE = "application/vnd.kiosk.manifest+json"
@@ -120,7 +120,9 @@ def check_version(
         problems.append(f"its signature cannot be read: {e.strerror or e}")
         return Verdict(None, None, None, tuple(problems), ids)
     try:
-        key, payload_bytes = verify_envelope(raw, trust, "signature", PAYLOAD_TYPE)
+        key, payload_bytes = verify_envelope(
+            raw, trust, "signature", PAYLOAD_TYPE, purpose=PUBLISHING
+        )
         payload = json.loads(payload_bytes)
     except (VerificationError, ValueError) as e:
         return Verdict(None, None, None, (*problems, str(e)), ids)
@@ -139,7 +141,9 @@ def check_version(
     if created is None:
         problems.append("the signature has no creation time")
     else:
-        problem = signature_problem(key, manifest["version"], created, until, now)
+        problem = signature_problem(
+            key, created, now, expires=until, version=manifest["version"], future_ok=True
+        )
         if problem:
             problems.append(problem)
     if expires is not None and until is None:

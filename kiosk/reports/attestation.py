@@ -5,6 +5,12 @@ A report directory holds ``report.json`` (the canonical report, for people and `
 image name and SHA-256, predicate = exactly the bytes of report.json), optionally ``files.jsonl``
 (its SHA-256 is inside the report), and ``reviews/NNN.dsse.json``: supervisors' signed decisions,
 each bound to the SHA-256 of the report envelope. The report is never edited after signing.
+
+Who may sign what, and when, is one policy: the report's key must be trusted for signing reports
+and each review's key for reviewing (``kiosk.trust.signing``, purposes); the signing times (the
+report's ``finished``, a review's ``time``) are judged by ``kiosk.trust.policy.signature_problem``
+— not in the future, within the key's validity, and, once the key is revoked, only if anchored:
+a review signed by another trusted key before the revocation proves the report existed then.
 """
 
 from __future__ import annotations
@@ -13,13 +19,21 @@ import hashlib
 import json
 import os
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from kiosk.canonical import canonical, parse_time_text, utc_text
 from kiosk.errors import TimeTextError, VerificationError
-from kiosk.trust.signing import INTOTO_STATEMENT, Signer, TrustedKey, TrustStore, verify_envelope
+from kiosk.trust.policy import signature_problem
+from kiosk.trust.signing import (
+    INTOTO_STATEMENT,
+    REPORT_SIGNING,
+    REVIEWING,
+    Signer,
+    TrustStore,
+    verify_envelope,
+)
 
 REPORT_PREDICATE = "urn:kiosk:predicate:triage-report:v1"
 REVIEW_PREDICATE = "urn:kiosk:predicate:triage-review:v1"
@@ -56,12 +70,6 @@ def _parse_time(text: object, what: str) -> datetime:
         raise VerificationError(f"{what}: the signing time is not a time") from e
 
 
-def _check_key_time(key: TrustedKey, when: datetime, what: str) -> None:
-    problem = key.problem_at(when)
-    if problem:
-        raise VerificationError(f"{what}: {problem}")
-
-
 @dataclass(frozen=True, slots=True)
 class VerifiedReview:
     path: Path
@@ -93,12 +101,19 @@ def _read(path: Path, what: str) -> bytes:
         raise VerificationError(f"{what} cannot be read: {e.strerror or e}") from e
 
 
-def verify_report_dir(directory: Path, trust: TrustStore) -> VerifiedReport:
-    """Verify a report directory completely; raises VerificationError with the exact reason."""
+def verify_report_dir(
+    directory: Path, trust: TrustStore, now: datetime | None = None
+) -> VerifiedReport:
+    """Verify a report directory completely; raises VerificationError with the exact reason.
+
+    ``now`` (default: the clock) is when the verdict is given: revocations and the clock-skew
+    allowance are judged against it.
+    """
+    now = now or datetime.now(UTC)
     if not directory.is_dir():
         raise VerificationError(f"{directory} is not a report directory")
     env_raw = _read(directory / ENVELOPE, ENVELOPE)
-    key, payload = verify_envelope(env_raw, trust, ENVELOPE)
+    key, payload = verify_envelope(env_raw, trust, ENVELOPE, purpose=REPORT_SIGNING)
     try:
         statement = json.loads(payload)
     except ValueError as e:
@@ -112,7 +127,7 @@ def verify_report_dir(directory: Path, trust: TrustStore) -> VerifiedReport:
         raise VerificationError(f"{ENVELOPE}: the signed payload is not a kiosk triage report")
     report: dict[str, Any] = statement["predicate"]
     signed_at = report.get("finished")
-    _check_key_time(key, _parse_time(signed_at, ENVELOPE), ENVELOPE)
+    signed_time = _parse_time(signed_at, ENVELOPE)
     if _read(directory / REPORT, REPORT) != canonical(report):
         raise VerificationError(f"{REPORT} differs from the signed report (tampered or replaced)")
     subject = statement.get("subject")
@@ -128,17 +143,25 @@ def verify_report_dir(directory: Path, trust: TrustStore) -> VerifiedReport:
             )
     env_sha = hashlib.sha256(env_raw).hexdigest()
     reviews = tuple(
-        _verify_review(p, trust, env_sha, report)
+        _verify_review(p, trust, env_sha, now)
         for p in sorted((directory / "reviews").glob("*.dsse.json"))
     )
+    anchors = [_parse_time(r.time, r.path.name) for r in reviews if r.keyid != key.keyid]
+    problem = signature_problem(
+        key,
+        signed_time,
+        now,
+        proven_before=min(anchors, default=None),
+        claimed_by="the report",
+    )
+    if problem:
+        raise VerificationError(f"{ENVELOPE}: {problem}")
     return VerifiedReport(directory, report, key.keyid, str(signed_at), env_sha, reviews)
 
 
-def _verify_review(
-    path: Path, trust: TrustStore, env_sha: str, report: dict[str, Any]
-) -> VerifiedReview:
+def _verify_review(path: Path, trust: TrustStore, env_sha: str, now: datetime) -> VerifiedReview:
     what = f"review {path.name}"
-    key, payload = verify_envelope(_read(path, what), trust, what)
+    key, payload = verify_envelope(_read(path, what), trust, what, purpose=REVIEWING)
     try:
         st = json.loads(payload)
         pred = st["predicate"]
@@ -149,7 +172,11 @@ def _verify_review(
         raise VerificationError(f"{what}: the signed payload is not a kiosk review")
     if subject_sha != env_sha:
         raise VerificationError(f"{what}: it reviews a different report envelope")
-    _check_key_time(key, _parse_time(pred.get("time"), what), what)
+    problem = signature_problem(
+        key, _parse_time(pred.get("time"), what), now, claimed_by="the review"
+    )
+    if problem:
+        raise VerificationError(f"{what}: {problem}")
     return VerifiedReview(
         path,
         key.keyid,
