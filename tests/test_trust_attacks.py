@@ -19,9 +19,16 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from kiosk.canonical import canonical, utc_text
 from kiosk.engine.triage import TriageResult
-from kiosk.reports.attestation import sign_report, verify_report_dir, write_review
-from kiosk.trust.signing import Signer, TrustStore, key_id, load_signer
+from kiosk.errors import VerificationError
+from kiosk.reports.attestation import (
+    REVIEW_PREDICATE,
+    sign_report,
+    verify_report_dir,
+    write_review,
+)
+from kiosk.trust.signing import INTOTO_STATEMENT, Signer, TrustStore, key_id, load_signer
 from tests.conftest import DEMO_PUBLISHER
 
 Triage = Callable[..., TriageResult]
@@ -162,3 +169,37 @@ def test_keys_are_trusted_for_named_purposes_and_an_old_store_is_told_once(
     assert "is now trusted for signing reports and reviewing reports only" in first.stderr
     second = _kiosk(home, "report", "verify", str(tmp_path / "none"))
     assert second.stderr == ""
+
+
+@pytest.mark.parametrize("alias", ["PC\u200b-1234", "\uff30\uff23-1234", " pc-1234\u2060"])
+def test_the_officer_cannot_review_their_own_report_under_a_lookalike_id(
+    genuine: Path, alias: str
+) -> None:
+    """Refused when the review is written, and, for one signed elsewhere, when it is verified."""
+    home = Path(os.environ["KIOSK_HOME"])
+    store = TrustStore.load(home / "trust.json")
+    v = verify_report_dir(genuine, store)
+    assert v.report["case"]["officer"] == "PC-1234"
+    signer = load_signer(home / "keys" / "kiosk.key")
+    with pytest.raises(VerificationError, match="someone other than the officer"):
+        write_review(v, "submit", alias, "fine", signer, datetime.now(UTC))
+    statement = {
+        "_type": INTOTO_STATEMENT,
+        "subject": [{"name": "report.dsse.json", "digest": {"sha256": v.envelope_sha256}}],
+        "predicateType": REVIEW_PREDICATE,
+        "predicate": {
+            "report_id": v.report["report_id"],
+            "decision": "return",
+            "reviewer": alias,
+            "reason": "nothing to see",
+            "time": utc_text(datetime.now(UTC)),
+        },
+    }
+    (genuine / "reviews").mkdir()
+    (genuine / "reviews" / "001.dsse.json").write_bytes(
+        canonical(signer.envelope(canonical(statement)))
+    )
+    assert _verify(genuine) == (
+        1,
+        "invalid: review 001.dsse.json: the reviewer is the officer who ran the scan",
+    )

@@ -18,6 +18,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
+import unicodedata
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -92,6 +94,20 @@ class VerifiedReport:
     reviews: tuple[VerifiedReview, ...]
 
 
+_INVISIBLE = re.compile(r"[\s\u00ad\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\ufeff]+")
+
+
+def same_person(a: str, b: str) -> bool:
+    """Whether two ids name the same person once written alike: NFKC (full-width and other
+    compatibility forms), case folded, and spaces and invisible characters (zero-width, soft
+    hyphen, direction marks) removed: "PC\u200b-1234" and a full-width "pc-1234" are PC-1234."""
+
+    def norm(text: str) -> str:
+        return _INVISIBLE.sub("", unicodedata.normalize("NFKC", text).casefold())
+
+    return norm(a) == norm(b)
+
+
 def _read(path: Path, what: str) -> bytes:
     try:
         return path.read_bytes()
@@ -143,7 +159,7 @@ def verify_report_dir(
             )
     env_sha = hashlib.sha256(env_raw).hexdigest()
     reviews = tuple(
-        _verify_review(p, trust, env_sha, now)
+        _verify_review(p, trust, env_sha, now, str(report.get("case", {}).get("officer", "")))
         for p in sorted((directory / "reviews").glob("*.dsse.json"))
     )
     anchors = [_parse_time(r.time, r.path.name) for r in reviews if r.keyid != key.keyid]
@@ -159,7 +175,9 @@ def verify_report_dir(
     return VerifiedReport(directory, report, key.keyid, str(signed_at), env_sha, reviews)
 
 
-def _verify_review(path: Path, trust: TrustStore, env_sha: str, now: datetime) -> VerifiedReview:
+def _verify_review(
+    path: Path, trust: TrustStore, env_sha: str, now: datetime, officer: str
+) -> VerifiedReview:
     what = f"review {path.name}"
     key, payload = verify_envelope(_read(path, what), trust, what, purpose=REVIEWING)
     try:
@@ -177,6 +195,8 @@ def _verify_review(path: Path, trust: TrustStore, env_sha: str, now: datetime) -
     )
     if problem:
         raise VerificationError(f"{what}: {problem}")
+    if same_person(str(pred.get("reviewer", "")), officer):  # signed elsewhere than write_review
+        raise VerificationError(f"{what}: the reviewer is the officer who ran the scan")
     return VerifiedReview(
         path,
         key.keyid,
@@ -201,7 +221,7 @@ def write_review(
     if not reviewer.strip() or not reason.strip():
         raise VerificationError("a review needs a reviewer id and a reason")
     officer = str(verified.report.get("case", {}).get("officer", ""))
-    if reviewer.strip().casefold() == officer.strip().casefold():
+    if same_person(reviewer, officer):
         raise VerificationError(
             "the reviewer must be someone other than the officer who ran the scan"
         )
