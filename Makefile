@@ -41,14 +41,16 @@ $(STAMP): pyproject.toml
 
 # The demo keeps its key, trust store and audit log in .kiosk-demo/ (git-ignored), made on first use.
 # The bundled rule packs and hash sets are signed by the committed, worthless demo publisher key
-# (demo/README.md); only this demo kiosk (and the test suite's) trusts it.
+# (demo/README.md); only this demo kiosk (and the test suite's) trusts it, and for publishing only:
+# its private key is public, so a report or review it signs must never verify.
 DEMO_HOME := $(CURDIR)/.kiosk-demo
 DEMO_PUBLISHER := kiosk project demo publisher (public test key: never trust outside the demo)
 
 # Trust the demo publisher once per demo home (a second 'keys trust' of the same key is refused).
 $(DEMO_HOME)/.demo-publisher-trusted: | $(STAMP)
 	test -f $(DEMO_HOME)/keys/kiosk.key || KIOSK_HOME=$(DEMO_HOME) $(BIN)/kiosk keys init
-	KIOSK_HOME=$(DEMO_HOME) $(BIN)/kiosk keys trust demo/publisher.pub --label "$(DEMO_PUBLISHER)"
+	KIOSK_HOME=$(DEMO_HOME) $(BIN)/kiosk keys trust demo/publisher.pub --label "$(DEMO_PUBLISHER)" \
+		--purpose publish
 	touch $@
 
 # Everything the demo kiosk needs, without opening the app: what ./kiosk-demo makes sure of.

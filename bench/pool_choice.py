@@ -598,8 +598,7 @@ def run_one(variant: str, image: Path, rules_dir: Path, results_out: Path) -> di
         evidence=ref,
         rules_blob=compiled.to_bytes(),
         rule_meta=dict(compiled.meta),
-        hashsets_dir=None,
-        hashset_digests=(),
+        hashsets=(),
         workers=workers if kind == "procs" else 0,
     )
 

@@ -22,7 +22,16 @@ from kiosk.packs.sign import MANIFEST_FILE, build_manifest, write_manifest
 from kiosk.reports.decode import read_report
 from kiosk.reports.encode import report_json
 from kiosk.trust.audit import AuditLog
-from kiosk.trust.signing import Signer, TrustStore, init_key, load_public, load_signer
+from kiosk.trust.signing import (
+    PUBLISHING,
+    REPORT_SIGNING,
+    REVIEWING,
+    Signer,
+    TrustStore,
+    init_key,
+    load_public,
+    load_signer,
+)
 from tests import report_schema
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -49,12 +58,22 @@ CASE = CaseRecord(
 def kiosk_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A kiosk home with a key pair and trust store, shared by the session's tests.
 
-    It trusts the demo hash-set key, as the `make demo` home does, so the bundled sets load.
+    It trusts the demo publisher key for publishing only, as the `make demo` home does, so the
+    bundled packs and sets load (and a report or review it signs does not verify). Its own key
+    also publishes: the tests sign packs and sets with it, as a lab's workstation would.
     """
     home = tmp_path_factory.mktemp("kiosk-home")
-    init_key(home, not_before=datetime(2026, 1, 1, tzinfo=UTC))  # before the fixed test clock
+    init_key(  # trusted from before the fixed test clock
+        home,
+        not_before=datetime(2026, 1, 1, tzinfo=UTC),
+        purposes=(REPORT_SIGNING, REVIEWING, PUBLISHING),
+    )
     store = TrustStore.load(home / "trust.json")
-    store.add(load_public(DEMO_PUBLISHER.read_text()), label="kiosk project demo publisher")
+    store.add(
+        load_public(DEMO_PUBLISHER.read_text()),
+        label="kiosk project demo publisher",
+        purposes=(PUBLISHING,),
+    )
     store.save(home / "trust.json")
     return home
 

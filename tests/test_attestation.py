@@ -19,7 +19,14 @@ from kiosk.errors import VerificationError
 from kiosk.reports.attestation import VerifiedReport, verify_report_dir, write_review
 from kiosk.reports.html import render_html
 from kiosk.trust.audit import AuditLog
-from kiosk.trust.signing import Signer, TrustStore, key_id, load_signer
+from kiosk.trust.signing import (
+    REPORT_SIGNING,
+    REVIEWING,
+    Signer,
+    TrustStore,
+    key_id,
+    load_signer,
+)
 from tests.conftest import fixed_hooks
 
 Triage = Callable[..., TriageResult]
@@ -92,8 +99,37 @@ def test_unknown_or_revoked_key_fails(signed: Path) -> None:
     with pytest.raises(VerificationError, match="revoked"):
         verify_report_dir(signed, store)
     store = _trust()
-    store.revoke(keyid, datetime(2026, 11, 28, tzinfo=UTC))  # after: old reports stay valid
-    assert verify_report_dir(signed, store).keyid == keyid
+    store.revoke(keyid, datetime(2026, 11, 28, tzinfo=UTC))  # after: its own date proves nothing
+    with pytest.raises(
+        VerificationError, match="signed by a revoked key; signing time not proven"
+    ):
+        verify_report_dir(signed, store)
+
+
+def test_a_revoked_kiosk_key_counts_where_a_supervisor_countersigned_before_revocation(
+    signed: Path,
+) -> None:
+    """The anchor: a review signed by another trusted key before the revocation proves the
+    report existed then; a review by the revoked key itself proves nothing."""
+    home = Path(os.environ["KIOSK_HOME"])
+    v = verify_report_dir(signed, _trust())
+    supervisor_key = Ed25519PrivateKey.generate()
+    supervisor = Signer(supervisor_key, key_id(supervisor_key.public_key()))
+    store = _trust()
+    store.add(supervisor.public, label="SGT-9", purposes=(REVIEWING,))
+    store.revoke(v.keyid, datetime(2026, 11, 28, tzinfo=UTC))
+    own = load_signer(home / "keys" / "kiosk.key")
+    day = datetime(2026, 11, 27, tzinfo=UTC)
+    self_review = write_review(v, "submit", "SGT-9", "mine", own, day + timedelta(hours=13))
+    with pytest.raises(VerificationError, match="signing time not proven"):
+        verify_report_dir(signed, store)
+    self_review.unlink()
+    late = write_review(v, "submit", "SGT-9", "late", supervisor, day + timedelta(days=2))
+    with pytest.raises(VerificationError, match="signing time not proven"):
+        verify_report_dir(signed, store)  # countersigned only after the revocation
+    late.unlink()
+    write_review(v, "submit", "SGT-9", "seen", supervisor, day + timedelta(hours=14))
+    assert verify_report_dir(signed, store).keyid == v.keyid
 
 
 def test_review_is_signed_bound_and_verified(signed: Path) -> None:
@@ -277,5 +313,6 @@ def test_report_and_envelope_bytes_match_the_goldens(triage: Triage, tmp_path: P
         signer.public,
         not_before=datetime(2026, 1, 1, tzinfo=UTC),
         not_after=datetime(2026, 1, 1, tzinfo=UTC) + timedelta(days=3650),
+        purposes=(REPORT_SIGNING,),
     )
     assert isinstance(verify_report_dir(result.report_dir, store), VerifiedReport)

@@ -22,9 +22,19 @@ from kiosk.hashsets.build import ImportRequest, sort_unique
 from kiosk.hashsets.hpk import Pack
 from kiosk.hashsets.index import HashIndex
 from kiosk.hashsets.store import import_set, remove_set, sign_set
-from kiosk.model import FileStatus, HashMatch
-from kiosk.trust.audit import AuditLog
-from kiosk.trust.signing import Signer, TrustStore, init_key, key_id, load_public, load_signer
+from kiosk.model import FileStatus, HashMatch, Outcome, Recommendation
+from kiosk.trust.audit import AuditLog, Checkpoint
+from kiosk.trust.signing import (
+    PUBLISHING,
+    REPORT_SIGNING,
+    REVIEWING,
+    Signer,
+    TrustStore,
+    init_key,
+    key_id,
+    load_public,
+    load_signer,
+)
 from tests.conftest import DEMO_PUBLISHER, HASHSETS, IMAGES, RULES, SAMPLES, TEST_CAP, fixed_hooks
 from tests.test_hashset_import import make_rds3, vics_media, write_vics
 
@@ -37,7 +47,7 @@ KNOWN_GOOD = next(f["sha256"] for f in IMAGES["ext4.dd"]["files"] if f["kind"] =
 def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A fresh kiosk home of its own (key, trust store, hashset-versions.json, audit log)."""
     h = tmp_path / "home"
-    init_key(h)
+    init_key(h, purposes=(REPORT_SIGNING, REVIEWING, PUBLISHING))  # it signs the tests' sets
     monkeypatch.setenv("KIOSK_HOME", str(h))
     return h
 
@@ -296,12 +306,47 @@ def test_workers_accept_only_what_the_parent_verified(
     store = tmp_path / "store"
     imported(store, "s", digest_list(tmp_path / "l", [b"\x0a" * 32]), signer, version="1")
     with HashIndex.load(store) as parent:
-        digests = tuple(s.digest for s in parent.sets)
-    with HashIndex.load(store, verified=digests) as worker:
+        sets = parent.sets
+    with HashIndex.load(None, verified=sets) as worker:
         assert worker.lookup({"sha256": b"\x0a" * 32})
     imported(store, "s", digest_list(tmp_path / "l2", [b"\x0b" * 32]), signer, version="2")
-    with pytest.raises(HashSetError, match="changed on disk after the scan started"):
-        HashIndex.load(store, verified=digests)
+    with pytest.raises(HashSetError, match="changed on disk after it was verified"):
+        HashIndex.load(None, verified=sets)
+
+
+def test_a_same_size_pack_swapped_in_after_verification_is_refused_by_workers(
+    tmp_path: Path, home: Path, signer: Signer
+) -> None:
+    """The issue's swap, below the scan: a worker maps only the very file the parent hashed."""
+    store, other = tmp_path / "store", tmp_path / "other"
+    vdir = imported(store, "s", digest_list(tmp_path / "l", [b"\x0a" * 32]), signer, version="1")
+    odir = imported(other, "s", digest_list(tmp_path / "o", [b"\x0b" * 32]), signer, version="1")
+    assert (vdir / "sha256.hpk").stat().st_size == (odir / "sha256.hpk").stat().st_size
+    with HashIndex.load(store) as parent:
+        sets = parent.sets
+        (odir / "sha256.hpk").replace(vdir / "sha256.hpk")
+        assert parent.changed() == (
+            "sha256.hpk of hash set s 1 changed on disk after it was verified (replaced or "
+            "rewritten); its matches cannot be trusted"
+        )
+    with pytest.raises(HashSetError, match=r"sha256\.hpk of hash set s 1 changed on disk"):
+        HashIndex.load(None, verified=sets)
+
+
+def test_a_pack_rewritten_in_place_under_a_worker_is_noticed_when_the_scan_ends(
+    tmp_path: Path, home: Path, signer: Signer
+) -> None:
+    store = tmp_path / "store"
+    vdir = imported(store, "s", digest_list(tmp_path / "l", [b"\x0a" * 32]), signer, version="1")
+    with HashIndex.load(store) as parent, HashIndex.load(None, verified=parent.sets) as worker:
+        assert worker.changed() is None
+        pack = vdir / "sha256.hpk"
+        pack.chmod(0o644)
+        with pack.open("r+b") as f:  # same inode, same size, new bytes
+            f.seek(-32, os.SEEK_END)
+            f.write(b"\x0b" * 32)
+        assert worker.changed() is not None
+        assert "sha256.hpk of hash set s 1 changed on disk" in str(parent.changed())
 
 
 def test_remove(tmp_path: Path, home: Path) -> None:
@@ -383,6 +428,43 @@ def test_a_tampered_set_stops_the_scan_before_the_evidence_is_touched(
     (record,) = result.report.hash_sets
     assert record.signed_by is None
     assert any("does not match" in p for p in record.dev_override)
+
+
+class _SwapWhenLoaded(AuditLog):
+    """The audit log, and an attacker watching it: when it shows ``hashset_loaded``, a
+    same-size ``sha256.hpk`` from another import is renamed over the verified one."""
+
+    def __init__(self, path: Path, victim: Path, replacement: Path) -> None:
+        super().__init__(path)
+        self.victim, self.replacement = victim, replacement
+
+    def append(self, kind: str, **fields: object) -> Checkpoint:
+        checkpoint = super().append(kind, **fields)
+        if kind == "hashset_loaded":
+            self.replacement.replace(self.victim)  # os.replace: a rename over it
+        return checkpoint
+
+
+def test_a_set_swapped_during_a_scan_fails_the_run_instead_of_hiding_matches(
+    tmp_path: Path, home: Path, signer: Signer, triage: Triage
+) -> None:
+    """Issue 13, attack 1: on the old code the workers mapped the swapped file, found nothing,
+    and the report verified with the set named as signed."""
+    trust_demo_publisher(home)
+    store, other = tmp_path / "store", tmp_path / "other"
+    bad = digest_list(tmp_path / "l", [bytes.fromhex(KNOWN_BAD)])
+    vdir = imported(store, "lab", bad, signer, version="1")
+    odir = imported(other, "lab", digest_list(tmp_path / "o", [b"\x0b" * 32]), signer, version="2")
+    victim, replacement = vdir / "sha256.hpk", odir / "sha256.hpk"
+    assert victim.stat().st_size == replacement.stat().st_size
+    attacker = _SwapWhenLoaded(home / "audit.jsonl", victim, replacement)
+    report = triage("ext4.dd", hashsets_dir=store, hooks=fixed_hooks(audit=attacker)).report
+    assert report.outcome.status is Outcome.FAILED
+    assert report.outcome.reason == (
+        "a scan worker could not start: sha256.hpk of hash set lab 1 changed on disk after it "
+        "was verified (replaced or rewritten); its matches cannot be trusted"
+    )
+    assert report.recommendation.result is Recommendation.INCONCLUSIVE  # never "no matches"
 
 
 # --------------------------------------------------------------------------- the CLI

@@ -213,7 +213,8 @@ def _set_problems(
             T0 + 10 * DAY,
             T0 + DAY,  # dated before the revocation, checked after it
             T0 + 11 * DAY,
-            "signed by key {kid}…, since revoked",
+            "signed by a revoked key; signing time not proven "
+            "(key {kid}… revoked at 2026-01-11T00:00:00Z)",
             id="revoked-key-backdated",
         ),
         pytest.param(

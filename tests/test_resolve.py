@@ -148,8 +148,7 @@ def test_a_worker_given_the_ref_never_looks_for_segments(
         evidence=ref,
         rules_blob=None,
         rule_meta={},
-        hashsets_dir=None,
-        hashset_digests=(),
+        hashsets=(),
         workers=0,
     )
     results = list(scan_tasks(tasks, cfg))

@@ -164,8 +164,7 @@ def test_scan_records_are_identical_with_and_without_gating(tmp_path: Path) -> N
         evidence=resolve([img]),
         rules_blob=rules.to_bytes(),
         rule_meta=dict(rules.meta),
-        hashsets_dir=None,
-        hashset_digests=(),
+        hashsets=(),
         workers=0,
     )
     gated = ScanConfig(

@@ -32,8 +32,7 @@ def _config(image: Path, workers: int, cap: int = TEST_CAP) -> ScanConfig:
         evidence=resolve([image]),
         rules_blob=rules.to_bytes(),
         rule_meta=dict(rules.meta),
-        hashsets_dir=str(HASHSETS),
-        hashset_digests=tuple(s.digest for s in index.sets),
+        hashsets=index.sets,
         max_yara_bytes=cap,
         workers=workers,
     )

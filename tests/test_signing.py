@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -9,6 +10,9 @@ import pytest
 
 from kiosk.errors import SigningError, VerificationError
 from kiosk.trust.signing import (
+    PUBLISHING,
+    REPORT_SIGNING,
+    REVIEWING,
     TrustStore,
     init_key,
     load_public,
@@ -63,15 +67,15 @@ def test_envelope_verifies_and_tampering_is_named(tmp_path: Path) -> None:
     import json
 
     raw = json.dumps(env).encode()
-    key, payload = verify_envelope(raw, store, "env")
+    key, payload = verify_envelope(raw, store, "env", purpose=REPORT_SIGNING)
     assert (key.keyid, payload) == (signer.keyid, b'{"a":1}')
     env["payload"] = "eyJhIjoyfQ=="  # {"a":2}
     with pytest.raises(VerificationError, match="tampered"):
-        verify_envelope(json.dumps(env).encode(), store, "env")
+        verify_envelope(json.dumps(env).encode(), store, "env", purpose=REPORT_SIGNING)
     with pytest.raises(VerificationError, match="unknown key"):
-        verify_envelope(raw, TrustStore([]), "env")
+        verify_envelope(raw, TrustStore([]), "env", purpose=REPORT_SIGNING)
     with pytest.raises(VerificationError, match="malformed"):
-        verify_envelope(raw[:-5], store, "env")
+        verify_envelope(raw[:-5], store, "env", purpose=REPORT_SIGNING)
 
 
 def test_trust_revoke_and_validity_windows(tmp_path: Path) -> None:
@@ -108,3 +112,43 @@ def test_corrupt_trust_store_is_a_clear_error(tmp_path: Path) -> None:
     )
     with pytest.raises(SigningError, match="not an Ed25519 public key"):
         TrustStore.load(path)
+
+
+def test_a_key_signs_only_what_it_is_trusted_for_and_is_refused_by_name(tmp_path: Path) -> None:
+    signer = init_key(tmp_path)  # the kiosk's own key: its reports and reviews made here
+    store = TrustStore.load(tmp_path / "trust.json")
+    assert store.keys[signer.keyid].purposes == {REPORT_SIGNING, REVIEWING}
+    raw = json.dumps(signer.envelope(b"{}")).encode()
+    verify_envelope(raw, store, "env", purpose=REVIEWING)
+    with pytest.raises(
+        VerificationError,
+        match=f"^env: key {signer.keyid[:16]}… is trusted for signing reports and reviewing "
+        "reports, not for publishing packs and sets$",
+    ):
+        verify_envelope(raw, store, "env", purpose=PUBLISHING)
+    saved = json.loads((tmp_path / "trust.json").read_text())
+    assert saved["keys"][0]["purposes"] == ["report", "review"]
+
+
+def test_an_old_store_without_purposes_trusts_the_own_key_for_reports_and_others_to_publish(
+    tmp_path: Path,
+) -> None:
+    own = init_key(tmp_path)
+    other = init_key(tmp_path / "lab")
+    store = TrustStore.load(tmp_path / "trust.json")
+    store.add(other.public, label="lab")
+    store.save(tmp_path / "trust.json")
+    data = json.loads((tmp_path / "trust.json").read_text())
+    for entry in data["keys"]:
+        del entry["purposes"]  # as written before purposes existed
+    (tmp_path / "trust.json").write_text(json.dumps(data))
+    old = TrustStore.load(tmp_path / "trust.json")
+    assert set(old.assumed) == {own.keyid, other.keyid}
+    assert old.keys[own.keyid].purposes == {REPORT_SIGNING, REVIEWING}
+    assert old.keys[other.keyid].purposes == {PUBLISHING}
+    old.save(tmp_path / "trust.json")
+    assert TrustStore.load(tmp_path / "trust.json").assumed == ()
+    data["keys"][0]["purposes"] = ["everything"]
+    (tmp_path / "trust.json").write_text(json.dumps(data))
+    with pytest.raises(SigningError, match="unknown purpose 'everything'"):
+        TrustStore.load(tmp_path / "trust.json")

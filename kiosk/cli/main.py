@@ -13,6 +13,7 @@ so a script never takes a kiosk without its trust store for a tampered report.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import signal
 import sys
@@ -42,9 +43,20 @@ from kiosk.reports.attestation import DECISIONS, VerifiedReport, verify_report_d
 from kiosk.reports.case import case_bundle, case_json
 from kiosk.reports.decode import read_report
 from kiosk.reports.html import render_html
-from kiosk.reports.text import render_text
+from kiosk.reports.text import render_text, visible
 from kiosk.trust.audit import Checkpoint, verify_log
-from kiosk.trust.signing import TrustStore, init_key, kiosk_home, load_public, load_signer
+from kiosk.trust.signing import (
+    OWN_KEY_PURPOSES,
+    PURPOSES,
+    TRUSTED_KEY_PURPOSES,
+    TrustStore,
+    init_key,
+    key_id,
+    kiosk_home,
+    load_public,
+    load_signer,
+    purposes_text,
+)
 from kiosk.tui import add_parser as add_tui_parser
 from kiosk.tui import run_app
 
@@ -138,11 +150,24 @@ def build_parser() -> argparse.ArgumentParser:
 
     keys = sub.add_parser("keys", help="the kiosk's signing key and trust store")
     ksub = keys.add_subparsers(dest="keys_command", required=True)
-    ksub.add_parser("init", help="create this kiosk's Ed25519 key pair and print its key id")
-    kt = ksub.add_parser("trust", help="trust a public key (PEM file, or base64 of the raw key)")
+    ki = ksub.add_parser("init", help="create this kiosk's Ed25519 key pair and print its key id")
+    kt = ksub.add_parser(
+        "trust",
+        help="trust a public key (PEM file, or base64 of the raw key) for what it may sign; "
+        "given a key already trusted, set its purposes",
+    )
     kt.add_argument("public_key", help="path to a PEM public key, or base64 text")
     kt.add_argument("--label", default="", help="whose key this is")
     kt.add_argument("--not-after", help="last moment the key may sign (ISO 8601, UTC)")
+    for k, default in ((ki, OWN_KEY_PURPOSES), (kt, TRUSTED_KEY_PURPOSES)):
+        k.add_argument(
+            "--purpose",
+            action="append",
+            choices=list(PURPOSES),
+            help="what the key may sign, repeatable: report (this kiosk's reports), publish "
+            "(rule packs and hash sets), review (a supervisor's review of a report); default: "
+            + " and ".join(default),
+        )
     kr = ksub.add_parser("revoke", help="revoke a trusted key from now (or --at) on")
     kr.add_argument("keyid", help="key id (or a unique prefix)")
     kr.add_argument("--at", help="revocation time (ISO 8601); default now")
@@ -193,7 +218,29 @@ def _categories(text: str) -> frozenset[str]:
 
 
 def _trust(path: Path | None) -> TrustStore:
-    return TrustStore.load(path or kiosk_home() / "trust.json")
+    return _load_store(path or kiosk_home() / "trust.json")
+
+
+def _load_store(path: Path, missing_ok: bool = False) -> TrustStore:
+    """The trust store; one written before key purposes existed is given them once, and said so.
+
+    The purposes assumed for such a store (``kiosk.trust.signing``) are written back, so the
+    note appears once; a store this user cannot write keeps the note until someone can.
+    """
+    store = TrustStore.load(path, missing_ok=missing_ok)
+    if store.assumed:
+        for keyid in store.assumed:
+            k = store.keys[keyid]
+            print(
+                f"kiosk: note: {path} had no key purposes: key {keyid[:16]}… "
+                f"({visible(k.label) or 'no label'}) is now trusted for "
+                f"{purposes_text(k.purposes)} only "
+                "(to change: 'kiosk keys trust KEY --purpose …')",
+                file=sys.stderr,
+            )
+        with contextlib.suppress(SigningError):
+            store.save(path)
+    return store
 
 
 CANNOT_VERIFY = 3  # nothing was judged: not "invalid" (1), which says the report fails
@@ -205,24 +252,38 @@ def _time_arg(text: str | None) -> datetime:
 
 def _keys(args: argparse.Namespace) -> int:
     if args.keys_command == "init":
-        signer = init_key()
-        audit_log().append("key_created", keyid=signer.keyid)
+        purposes = tuple(args.purpose or OWN_KEY_PURPOSES)
+        signer = init_key(purposes=purposes)
+        audit_log().append("key_created", keyid=signer.keyid, purposes=list(purposes))
         print(f"key id: {signer.keyid}")
+        print(f"trusted here for {purposes_text(frozenset(purposes))}")
         print(f"private key: {kiosk_home() / 'keys' / 'kiosk.key'} (mode 0600)")
         return 0
     path = args.trust or kiosk_home() / "trust.json"
-    store = TrustStore.load(path, missing_ok=args.keys_command == "trust")
+    store = _load_store(path, missing_ok=args.keys_command == "trust")
     if args.keys_command == "trust":
         src = Path(args.public_key)
         text = src.read_text(encoding="utf-8") if src.is_file() else args.public_key
+        public = load_public(text)
+        purposes = tuple(args.purpose or TRUSTED_KEY_PURPOSES)
+        known = store.keys.get(key_id(public))
+        if known is not None and args.purpose:  # a trusted key's purposes, set explicitly
+            known.purposes = frozenset(purposes)
+            store.save(path)
+            audit_log().append("key_purposes_set", keyid=known.keyid, purposes=list(purposes))
+            print(f"trusted: {known.keyid} for {purposes_text(known.purposes)}")
+            return 0
         key = store.add(
-            load_public(text),
+            public,
             label=args.label,
             not_after=_time_arg(args.not_after) if args.not_after else None,
+            purposes=purposes,
         )
         store.save(path)
-        audit_log().append("key_trusted", keyid=key.keyid, label=args.label)
-        print(f"trusted: {key.keyid}")
+        audit_log().append(
+            "key_trusted", keyid=key.keyid, label=args.label, purposes=list(purposes)
+        )
+        print(f"trusted: {key.keyid} for {purposes_text(key.purposes)}")
         return 0
     key = store.revoke(args.keyid, _time_arg(args.at))
     store.save(path)
@@ -243,7 +304,7 @@ def _verify_answer(args: argparse.Namespace) -> VerifiedReport | tuple[int, str]
         )
         return CANNOT_VERIFY, f"cannot verify: no trust store at {path}{hint}"
     try:
-        store = TrustStore.load(path)
+        store = _load_store(path)
     except SigningError as e:
         return CANNOT_VERIFY, f"cannot verify: {e}"
     if not args.directory.exists():

@@ -4,7 +4,7 @@ Why processes, not threads: hashlib and yara-python release the GIL, so threads 
 but the Sleuth Kit parses hostile filesystems in native code, and one crash there must cost one
 file, not the run. Each worker process opens the evidence itself (read-only, from the
 EvidenceRef resolved once by the caller, and each file by its task's locator), gets the compiled
-rules as bytes and the hash sets by path, and streams each file in 1 MiB chunks through MD5,
+rules as bytes and the verified hash-set records, and streams each file in 1 MiB chunks through MD5,
 SHA-1 and SHA-256, keeping a copy only up to the YARA cap. Measured trade-off: bench/README.md.
 
 The parent sends small batches over a pipe per worker and gets one result per file back, so when a
@@ -27,17 +27,16 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
-from pathlib import Path
 from typing import Any
 
 import magic
 import yara
 
 from kiosk.config import DEFAULT_MAX_YARA_BYTES, DEFAULT_WORKERS, DEFAULT_YARA_TIMEOUT_S
-from kiosk.errors import HashSetError, KioskError, SparseStreamError, WorkerInitError
+from kiosk.errors import KioskError, SparseStreamError, WorkerInitError
 from kiosk.evidence.image import Evidence
 from kiosk.evidence.resolve import EvidenceRef
-from kiosk.hashsets.index import HashIndex
+from kiosk.hashsets.index import HashIndex, HashSet
 from kiosk.model import FileResult, FileStatus, FileTask
 from kiosk.packs.load import Matcher, RuleMeta
 
@@ -59,8 +58,7 @@ class ScanConfig:
     evidence: EvidenceRef  # resolved once by the caller: workers never look for segments
     rules_blob: bytes | None
     rule_meta: dict[tuple[str, str], RuleMeta]
-    hashsets_dir: str | None
-    hashset_digests: tuple[str, ...]  # what the parent validated; a worker refuses anything else
+    hashsets: tuple[HashSet, ...]  # what the parent verified; a worker opens exactly these files
     max_yara_bytes: int = DEFAULT_MAX_YARA_BYTES
     yara_timeout_s: int = DEFAULT_YARA_TIMEOUT_S
     file_timeout_s: float = 300.0  # plus size / FILE_TIMEOUT_RATE; only enforced with workers
@@ -127,11 +125,7 @@ class Scanner:
             if cfg.rules_blob and cfg.yara_enabled
             else None
         )
-        self._index = HashIndex.load(
-            Path(cfg.hashsets_dir) if cfg.hashsets_dir else None, verified=cfg.hashset_digests
-        )
-        if tuple(s.digest for s in self._index.sets) != cfg.hashset_digests:
-            raise HashSetError("a hash set changed on disk after the scan started")
+        self._index = HashIndex.load(None, verified=cfg.hashsets)
         self._magic = magic.Magic(mime=True)
 
     def close(self) -> None:

@@ -318,8 +318,7 @@ def _run(
         evidence=ref,
         rules_blob=rules.to_bytes() if rules else None,
         rule_meta=dict(rules.meta) if rules else {},
-        hashsets_dir=str(req.hashsets_dir) if req.hashsets_dir else None,
-        hashset_digests=tuple(s.digest for s in index.sets),
+        hashsets=index.sets,
         max_yara_bytes=req.max_yara_bytes,
         yara_timeout_s=req.yara_timeout_s,
         workers=req.workers,
@@ -390,6 +389,9 @@ def _run(
         outcome, outcome_reason = Outcome.FAILED, walker.crash
     if tally.files_done < files_total and outcome is Outcome.COMPLETE:
         outcome, outcome_reason = Outcome.FAILED, "the walk found fewer files on the second pass"
+    swapped = index.changed()  # a set file rewritten in place under the workers' maps
+    if swapped and outcome is Outcome.COMPLETE:
+        outcome, outcome_reason = Outcome.FAILED, swapped
     if hooks.on_progress:
         hooks.on_progress(snapshot())
     hashes = hasher.result

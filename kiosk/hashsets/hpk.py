@@ -19,8 +19,10 @@ from __future__ import annotations
 
 import contextlib
 import mmap
+import os
 import struct
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from kiosk.errors import HashSetError
@@ -32,6 +34,37 @@ FORMAT_VERSION = 1
 FIND_RECORDS = 16  # from this many records down, one C find beats bisecting in Python
 
 
+@dataclass(frozen=True, slots=True)
+class FileId:
+    """Which file, holding which content: the identity of a file whose bytes were verified.
+
+    A file swapped in by rename is another inode; any write to it (``write``, ``truncate``, a
+    writable map) sets its change time (``ctime``), which no unprivileged process can set back.
+    So two equal ``FileId`` name the same bytes, and a scan worker that maps a file with the
+    identity its parent recorded while hashing maps exactly the bytes that were verified, without
+    hashing gigabytes again (figures: bench/hashsets.md). Only root can defeat this (by setting
+    the clock or editing the disk underneath), and root can also change the kiosk itself.
+    """
+
+    dev: int
+    ino: int
+    size: int
+    mtime_ns: int
+    ctime_ns: int
+
+    @classmethod
+    def of(cls, st: os.stat_result) -> FileId:
+        return cls(st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+def changed(path: Path) -> str:
+    """The one-line reason for a verified file whose identity is no longer what was verified."""
+    return (
+        f"{path.name} of hash set {path.parent.parent.name} {path.parent.name} changed on disk "
+        "after it was verified (replaced or rewritten); its matches cannot be trusted"
+    )
+
+
 def table_size(bits: int) -> int:
     return 8 * ((1 << bits) + 1)
 
@@ -41,9 +74,12 @@ class Pack:
 
     __slots__ = ("_mm", "contains", "count", "width")
 
-    def __init__(self, path: Path, width: int) -> None:
+    def __init__(self, path: Path, width: int, expect: FileId | None = None) -> None:
+        """Map ``path``; with ``expect``, only if it is still the file verified (else refused)."""
         try:
             with path.open("rb") as f:
+                if expect is not None and FileId.of(os.fstat(f.fileno())) != expect:
+                    raise HashSetError(changed(path))
                 mm = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
         except (OSError, ValueError) as e:  # ValueError: an empty file cannot be mapped
             raise HashSetError(f"{path}: cannot be mapped: {e}") from e

@@ -17,13 +17,19 @@ Trust (``HashIndex.load``): a set is used only if its signature verifies against
 store, every file matches it, it has not expired, and its version is not lower than one this
 kiosk has already accepted (``$KIOSK_HOME/hashset-versions.json``). ``dev=True`` — forensic staff
 only — accepts a set failing any of these, and says so in the audit log and in the set's record.
-Worker processes load with ``verified=`` the digests the parent checked, and re-check only those.
+Worker processes load with ``verified=`` the records the parent checked: the same version
+directories, each file opened only if it is still the very file the parent hashed (its
+``FileId``: inode, size, change time), so what a worker matches is exactly what was verified,
+at the cost of one ``fstat`` per file rather than hashing gigabytes again per worker. A file
+swapped or rewritten after verification stops the worker, and so the run, with the reason;
+``HashIndex.changed`` checks again when the scan ends (a rewrite while mapped).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import sqlite3
 from dataclasses import dataclass
@@ -32,7 +38,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kiosk.errors import HashSetError, SigningError, VerificationError
-from kiosk.hashsets.hpk import Pack
+from kiosk.hashsets.hpk import FileId, Pack, changed
 from kiosk.hashsets.trust import Verdict, check_version, set_ledger
 from kiosk.model import HashMatch
 from kiosk.trust.policy import Used, VersionLedger
@@ -76,6 +82,10 @@ class HashSet:
     algorithms: tuple[str, ...] = ()
     signed_by: str | None = None  # key id that verified it; None when loaded unverified (dev)
     dev_override: tuple[str, ...] = ()  # the problems accepted because of --dev
+    files: tuple[tuple[str, FileId], ...] = ()  # each file's identity when it was hashed
+
+    def file_id(self, name: str) -> FileId | None:
+        return dict(self.files).get(name)
 
 
 # --------------------------------------------------------------------------- manifests
@@ -150,7 +160,8 @@ class _Loaded:
         try:
             for algo in info.algorithms:
                 entry = manifest["algorithms"][algo]
-                pack = Pack(info.path / str(entry["file"]), ALGORITHMS[algo])
+                file = str(entry["file"])
+                pack = Pack(info.path / file, ALGORITHMS[algo], info.file_id(file))
                 self.packs.append((algo, pack))
                 if pack.count != entry.get("count"):
                     raise HashSetError(
@@ -164,16 +175,32 @@ class _Loaded:
         self.props_path = info.path / str(props["file"]) if isinstance(props, dict) else None
         self.per_hash_category = bool(manifest.get("per_hash_category")) and bool(self.props_path)
         self._db: sqlite3.Connection | None = None
+        self._db_fd: int | None = None
 
     def _props_db(self) -> sqlite3.Connection | None:
+        """The property table, opened on first hit, and only if it is the file verified.
+
+        SQLite is given this process's open descriptor (``/proc/self/fd/N``), not the path, so
+        the file checked is the file read.
+        """
         if self.props_path is None:
             return None
         if self._db is None:
-            uri = f"{self.props_path.resolve().as_uri()}?mode=ro&immutable=1"
+            expect = self.info.file_id(self.props_path.name)
+            try:
+                fd = os.open(self.props_path, os.O_RDONLY)
+            except OSError as e:
+                raise HashSetError(f"hash set {self.info.name}: {PROPS} cannot be opened") from e
+            if expect is not None and FileId.of(os.fstat(fd)) != expect:
+                os.close(fd)
+                raise HashSetError(changed(self.props_path))
+            uri = f"file:/proc/self/fd/{fd}?mode=ro&immutable=1"
             try:
                 self._db = sqlite3.connect(uri, uri=True, check_same_thread=False)
             except sqlite3.Error as e:
+                os.close(fd)
                 raise HashSetError(f"hash set {self.info.name}: {PROPS} cannot be opened") from e
+            self._db_fd = fd
         return self._db
 
     def category(self, digest: bytes) -> str:
@@ -206,6 +233,9 @@ class _Loaded:
         db, self._db = getattr(self, "_db", None), None
         if db is not None:
             db.close()
+        fd, self._db_fd = getattr(self, "_db_fd", None), None
+        if fd is not None:
+            os.close(fd)
 
 
 def _hashset(version_dir: Path, manifest: dict[str, Any], raw: bytes, **kw: Any) -> HashSet:
@@ -254,6 +284,9 @@ def inspect_set(
     manifest, raw = read_manifest(version_dir)
     verdict = check_version(version_dir, manifest, trust, now)
     problems = list(verdict.problems)
+    hashed = {name: digest for name, digest, _ in verdict.files}
+    if hashed.get(MANIFEST) != hashlib.sha256(raw).hexdigest():
+        problems.append(f"{MANIFEST} changed while it was being verified")
     try:
         downgrade = ledger.check(manifest["name"], manifest["version"])
     except VerificationError as e:
@@ -266,6 +299,7 @@ def inspect_set(
         raw,
         signed_by=None if problems else verdict.keyid,
         dev_override=tuple(problems),
+        files=tuple((name, fid) for name, _, fid in verdict.files),
     )
     return Inspection(info, manifest, verdict, tuple(problems))
 
@@ -284,19 +318,20 @@ class HashIndex:
         *,
         dev: bool = False,
         audit: AuditLog | None = None,
-        verified: tuple[str, ...] | None = None,
+        verified: tuple[HashSet, ...] | None = None,
         now: datetime | None = None,
     ) -> HashIndex:
         """Load every set in ``hashsets_dir``, refusing any that is not trusted (unless ``dev``).
 
-        ``verified``: in a worker process, the digests the parent already verified; each set must
-        be one of them, and is then only re-checked for shape (a signature check there would hash
-        every pack once more per worker). ``audit`` receives one event per set loaded or refused.
+        ``verified``: in a worker process, the sets the parent verified; exactly those files are
+        opened, each only if its identity is the one the parent recorded while hashing it (a
+        signature check there would hash every pack once more per worker: seconds per gigabyte,
+        bench/hashsets.md). ``audit`` receives one event per set loaded or refused.
         """
+        if verified is not None:
+            return cls._load_verified(verified)
         if hashsets_dir is None:
             return cls([])
-        if verified is not None:
-            return cls._load_verified(hashsets_dir, verified)
         now = now or datetime.now(UTC)
         trust, ledger = trust_context()
         if dev and audit:
@@ -340,21 +375,41 @@ class HashIndex:
         return loaded
 
     @classmethod
-    def _load_verified(cls, hashsets_dir: Path, verified: tuple[str, ...]) -> HashIndex:
+    def _load_verified(cls, verified: tuple[HashSet, ...]) -> HashIndex:
+        """The parent's sets, each file opened only if it is still the file the parent hashed."""
         loaded: list[_Loaded] = []
         try:
-            for set_dir in find_sets(hashsets_dir):
-                version_dir = active_version(set_dir)
-                manifest, raw = read_manifest(version_dir)
-                info = _hashset(version_dir, manifest, raw)
-                if info.digest not in verified:
-                    raise HashSetError("a hash set changed on disk after the scan started")
-                loaded.append(_Loaded(info, manifest))
+            for info in verified:
+                manifest_path = info.path / MANIFEST
+                expect = info.file_id(MANIFEST)
+                try:
+                    with manifest_path.open("rb") as f:
+                        same = expect is not None and FileId.of(os.fstat(f.fileno())) == expect
+                        raw = f.read()
+                except OSError as e:
+                    raise HashSetError(f"{changed(manifest_path)}: {e.strerror or e}") from e
+                if not same or hashlib.sha256(raw).hexdigest() != info.digest:
+                    raise HashSetError(changed(manifest_path))
+                loaded.append(_Loaded(info, json.loads(raw)))
         except BaseException:
             for s in loaded:
                 s.close()
             raise
         return cls(loaded)
+
+    def changed(self) -> str | None:
+        """Why a file of a loaded set is no longer the one verified (checked when a scan ends:
+        a file rewritten in place under a worker's map); None if every one is unchanged."""
+        for s in self._loaded:
+            for name, expect in s.info.files:
+                path = s.info.path / name
+                try:
+                    same = FileId.of(path.stat()) == expect
+                except OSError:
+                    same = False
+                if not same:
+                    return changed(path)
+        return None
 
     def lookup(self, digests: dict[str, bytes]) -> tuple[HashMatch, ...]:
         """Sets listing any of the file's digests (``{"md5": b"…", "sha1": …, "sha256": …}``)."""

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -23,8 +24,9 @@ import rfc8785
 
 from kiosk.canonical import parse_time_text, utc_text_seconds
 from kiosk.errors import HashSetError, TimeTextError, VerificationError
+from kiosk.hashsets.hpk import FileId, changed
 from kiosk.trust.policy import Used, VersionLedger, signature_problem
-from kiosk.trust.signing import TrustStore, verify_envelope
+from kiosk.trust.signing import PUBLISHING, TrustStore, verify_envelope
 
 SIGNATURE = "manifest.dsse.json"
 PAYLOAD_TYPE = "application/vnd.kiosk.manifest+json"
@@ -39,8 +41,13 @@ def _parse_time(value: object) -> datetime | None:
         return None
 
 
-def file_digests(version_dir: Path) -> dict[str, str]:
-    """SHA-256 of every file of a version except its signature: what a signature covers."""
+def verified_files(version_dir: Path) -> dict[str, tuple[str, FileId]]:
+    """SHA-256 and identity of every file of a version except its signature.
+
+    The identity is taken from the open file before and after hashing it: a file rewritten
+    while it was hashed is refused, and what later opens the file by this identity (the scan's
+    workers, ``kiosk.hashsets.hpk.Pack``) gets exactly the bytes hashed here.
+    """
     out = {}
     for p in sorted(version_dir.iterdir()):
         if p.name == SIGNATURE or p.name.startswith("."):
@@ -48,8 +55,17 @@ def file_digests(version_dir: Path) -> dict[str, str]:
         if not p.is_file():
             raise HashSetError(f"hash set {version_dir.parent.name}: unexpected entry {p.name}")
         with p.open("rb") as f:
-            out[p.name] = hashlib.file_digest(f, "sha256").hexdigest()
+            before = FileId.of(os.fstat(f.fileno()))
+            digest = hashlib.file_digest(f, "sha256").hexdigest()
+            if FileId.of(os.fstat(f.fileno())) != before:
+                raise HashSetError(changed(p))
+        out[p.name] = (digest, before)
     return out
+
+
+def file_digests(version_dir: Path) -> dict[str, str]:
+    """SHA-256 of every file of a version except its signature: what a signature covers."""
+    return {name: digest for name, (digest, _) in verified_files(version_dir).items()}
 
 
 def signed_payload(
@@ -84,29 +100,36 @@ class Verdict:
     signed_at: str | None
     expires: str | None
     problems: tuple[str, ...]
+    files: tuple[tuple[str, str, FileId], ...] = ()  # name, SHA-256, identity: as hashed
 
 
 def check_version(
     version_dir: Path, manifest: dict[str, Any], trust: TrustStore, now: datetime
 ) -> Verdict:
     """Every reason not to trust one version; hashes each of its files once to know."""
-    actual = file_digests(version_dir)
+    hashed = verified_files(version_dir)
+    actual = {name: digest for name, (digest, _) in hashed.items()}
+    ids = tuple((name, digest, fid) for name, (digest, fid) in hashed.items())
     problems = _manifest_problems(manifest, actual)
     try:
         raw = (version_dir / SIGNATURE).read_bytes()
     except FileNotFoundError:
         problems.append(f"unsigned (no {SIGNATURE}): sign it, or use --dev")
-        return Verdict(None, None, None, tuple(problems))
+        return Verdict(None, None, None, tuple(problems), ids)
     except OSError as e:
         problems.append(f"its signature cannot be read: {e.strerror or e}")
-        return Verdict(None, None, None, tuple(problems))
+        return Verdict(None, None, None, tuple(problems), ids)
     try:
-        key, payload_bytes = verify_envelope(raw, trust, "signature", PAYLOAD_TYPE)
+        key, payload_bytes = verify_envelope(
+            raw, trust, "signature", PAYLOAD_TYPE, purpose=PUBLISHING
+        )
         payload = json.loads(payload_bytes)
     except (VerificationError, ValueError) as e:
-        return Verdict(None, None, None, (*problems, str(e)))
+        return Verdict(None, None, None, (*problems, str(e)), ids)
     if not isinstance(payload, dict) or payload.get("kind") != "hashset":
-        return Verdict(key.keyid, None, None, (*problems, "the signature is not for a hash set"))
+        return Verdict(
+            key.keyid, None, None, (*problems, "the signature is not for a hash set"), ids
+        )
     if (payload.get("name"), payload.get("version")) != (manifest["name"], manifest["version"]):
         problems.append(
             f"the signature is for {payload.get('name')} {payload.get('version')}, "
@@ -118,7 +141,9 @@ def check_version(
     if created is None:
         problems.append("the signature has no creation time")
     else:
-        problem = signature_problem(key, manifest["version"], created, until, now)
+        problem = signature_problem(
+            key, created, now, expires=until, version=manifest["version"], future_ok=True
+        )
         if problem:
             problems.append(problem)
     if expires is not None and until is None:
@@ -139,6 +164,7 @@ def check_version(
         str(payload.get("created")),
         None if expires is None else str(expires),
         tuple(problems),
+        ids,
     )
 
 

@@ -31,7 +31,7 @@ import rfc8785
 from kiosk.canonical import parse_time_text, utc_text_seconds
 from kiosk.errors import TimeTextError, VerificationError
 from kiosk.trust.policy import Used, VersionLedger, signature_problem
-from kiosk.trust.signing import Signer, TrustStore, open_envelope, verify_envelope
+from kiosk.trust.signing import PUBLISHING, Signer, TrustStore, open_envelope, verify_envelope
 
 MANIFEST_FILE = "manifest.dsse.json"
 MANIFEST_PAYLOAD_TYPE = "application/vnd.kiosk.manifest+json"
@@ -186,11 +186,13 @@ def verify_manifest(
         raise VerificationError(f"{label}: not signed (no {MANIFEST_FILE})") from e
     except OSError as e:
         raise VerificationError(f"{label}: cannot read {MANIFEST_FILE}: {e.strerror}") from e
-    key, payload = verify_envelope(raw, trust, label, MANIFEST_PAYLOAD_TYPE)
+    key, payload = verify_envelope(raw, trust, label, MANIFEST_PAYLOAD_TYPE, purpose=PUBLISHING)
     m = _parse_manifest(payload, label)
     if (m.kind, m.name) != (kind, name):
         raise VerificationError(f"{label}: the signed manifest is for {m.kind} {m.name!r}")
-    problem = signature_problem(key, m.version, m.created, m.expires, now)
+    problem = signature_problem(
+        key, m.created, now, expires=m.expires, version=m.version, future_ok=True
+    )
     if problem:
         raise VerificationError(f"{label}: {problem}")
     disk = content_digests(root, label)

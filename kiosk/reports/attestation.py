@@ -5,6 +5,12 @@ A report directory holds ``report.json`` (the canonical report, for people and `
 image name and SHA-256, predicate = exactly the bytes of report.json), optionally ``files.jsonl``
 (its SHA-256 is inside the report), and ``reviews/NNN.dsse.json``: supervisors' signed decisions,
 each bound to the SHA-256 of the report envelope. The report is never edited after signing.
+
+Who may sign what, and when, is one policy: the report's key must be trusted for signing reports
+and each review's key for reviewing (``kiosk.trust.signing``, purposes); the signing times (the
+report's ``finished``, a review's ``time``) are judged by ``kiosk.trust.policy.signature_problem``
+— not in the future, within the key's validity, and, once the key is revoked, only if anchored:
+a review signed by another trusted key before the revocation proves the report existed then.
 """
 
 from __future__ import annotations
@@ -12,14 +18,24 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
+import unicodedata
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from kiosk.canonical import canonical, parse_time_text, utc_text
 from kiosk.errors import TimeTextError, VerificationError
-from kiosk.trust.signing import INTOTO_STATEMENT, Signer, TrustedKey, TrustStore, verify_envelope
+from kiosk.trust.policy import signature_problem
+from kiosk.trust.signing import (
+    INTOTO_STATEMENT,
+    REPORT_SIGNING,
+    REVIEWING,
+    Signer,
+    TrustStore,
+    verify_envelope,
+)
 
 REPORT_PREDICATE = "urn:kiosk:predicate:triage-report:v1"
 REVIEW_PREDICATE = "urn:kiosk:predicate:triage-review:v1"
@@ -56,12 +72,6 @@ def _parse_time(text: object, what: str) -> datetime:
         raise VerificationError(f"{what}: the signing time is not a time") from e
 
 
-def _check_key_time(key: TrustedKey, when: datetime, what: str) -> None:
-    problem = key.problem_at(when)
-    if problem:
-        raise VerificationError(f"{what}: {problem}")
-
-
 @dataclass(frozen=True, slots=True)
 class VerifiedReview:
     path: Path
@@ -84,6 +94,20 @@ class VerifiedReport:
     reviews: tuple[VerifiedReview, ...]
 
 
+_INVISIBLE = re.compile(r"[\s\u00ad\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\ufeff]+")
+
+
+def same_person(a: str, b: str) -> bool:
+    """Whether two ids name the same person once written alike: NFKC (full-width and other
+    compatibility forms), case folded, and spaces and invisible characters (zero-width, soft
+    hyphen, direction marks) removed: "PC\u200b-1234" and a full-width "pc-1234" are PC-1234."""
+
+    def norm(text: str) -> str:
+        return _INVISIBLE.sub("", unicodedata.normalize("NFKC", text).casefold())
+
+    return norm(a) == norm(b)
+
+
 def _read(path: Path, what: str) -> bytes:
     try:
         return path.read_bytes()
@@ -93,12 +117,19 @@ def _read(path: Path, what: str) -> bytes:
         raise VerificationError(f"{what} cannot be read: {e.strerror or e}") from e
 
 
-def verify_report_dir(directory: Path, trust: TrustStore) -> VerifiedReport:
-    """Verify a report directory completely; raises VerificationError with the exact reason."""
+def verify_report_dir(
+    directory: Path, trust: TrustStore, now: datetime | None = None
+) -> VerifiedReport:
+    """Verify a report directory completely; raises VerificationError with the exact reason.
+
+    ``now`` (default: the clock) is when the verdict is given: revocations and the clock-skew
+    allowance are judged against it.
+    """
+    now = now or datetime.now(UTC)
     if not directory.is_dir():
         raise VerificationError(f"{directory} is not a report directory")
     env_raw = _read(directory / ENVELOPE, ENVELOPE)
-    key, payload = verify_envelope(env_raw, trust, ENVELOPE)
+    key, payload = verify_envelope(env_raw, trust, ENVELOPE, purpose=REPORT_SIGNING)
     try:
         statement = json.loads(payload)
     except ValueError as e:
@@ -112,7 +143,7 @@ def verify_report_dir(directory: Path, trust: TrustStore) -> VerifiedReport:
         raise VerificationError(f"{ENVELOPE}: the signed payload is not a kiosk triage report")
     report: dict[str, Any] = statement["predicate"]
     signed_at = report.get("finished")
-    _check_key_time(key, _parse_time(signed_at, ENVELOPE), ENVELOPE)
+    signed_time = _parse_time(signed_at, ENVELOPE)
     if _read(directory / REPORT, REPORT) != canonical(report):
         raise VerificationError(f"{REPORT} differs from the signed report (tampered or replaced)")
     subject = statement.get("subject")
@@ -128,17 +159,27 @@ def verify_report_dir(directory: Path, trust: TrustStore) -> VerifiedReport:
             )
     env_sha = hashlib.sha256(env_raw).hexdigest()
     reviews = tuple(
-        _verify_review(p, trust, env_sha, report)
+        _verify_review(p, trust, env_sha, now, str(report.get("case", {}).get("officer", "")))
         for p in sorted((directory / "reviews").glob("*.dsse.json"))
     )
+    anchors = [_parse_time(r.time, r.path.name) for r in reviews if r.keyid != key.keyid]
+    problem = signature_problem(
+        key,
+        signed_time,
+        now,
+        proven_before=min(anchors, default=None),
+        claimed_by="the report",
+    )
+    if problem:
+        raise VerificationError(f"{ENVELOPE}: {problem}")
     return VerifiedReport(directory, report, key.keyid, str(signed_at), env_sha, reviews)
 
 
 def _verify_review(
-    path: Path, trust: TrustStore, env_sha: str, report: dict[str, Any]
+    path: Path, trust: TrustStore, env_sha: str, now: datetime, officer: str
 ) -> VerifiedReview:
     what = f"review {path.name}"
-    key, payload = verify_envelope(_read(path, what), trust, what)
+    key, payload = verify_envelope(_read(path, what), trust, what, purpose=REVIEWING)
     try:
         st = json.loads(payload)
         pred = st["predicate"]
@@ -149,7 +190,13 @@ def _verify_review(
         raise VerificationError(f"{what}: the signed payload is not a kiosk review")
     if subject_sha != env_sha:
         raise VerificationError(f"{what}: it reviews a different report envelope")
-    _check_key_time(key, _parse_time(pred.get("time"), what), what)
+    problem = signature_problem(
+        key, _parse_time(pred.get("time"), what), now, claimed_by="the review"
+    )
+    if problem:
+        raise VerificationError(f"{what}: {problem}")
+    if same_person(str(pred.get("reviewer", "")), officer):  # signed elsewhere than write_review
+        raise VerificationError(f"{what}: the reviewer is the officer who ran the scan")
     return VerifiedReview(
         path,
         key.keyid,
@@ -174,7 +221,7 @@ def write_review(
     if not reviewer.strip() or not reason.strip():
         raise VerificationError("a review needs a reviewer id and a reason")
     officer = str(verified.report.get("case", {}).get("officer", ""))
-    if reviewer.strip().casefold() == officer.strip().casefold():
+    if same_person(reviewer, officer):
         raise VerificationError(
             "the reviewer must be someone other than the officer who ran the scan"
         )

@@ -22,12 +22,26 @@ could be swapped for each other forever. The order (``version_key``):
   ``1.0-rc1`` and ``1.0rc1``, ``RC`` and ``rc``) are ordered by their text, so only equal
   strings compare equal.
 
-**Signatures.** ``signature_problem`` decides whether a manifest signed by a trusted key, saying
-it was made at ``created`` and may be used until ``expires``, is acceptable *now*. The key must
-have been valid when the manifest says it was signed (``TrustedKey.problem_at``), and must not
-be revoked *now*: ``created`` is the signer's own claim, so a revoked key could otherwise sign
-new manifests dated before its revocation. Reports and reviews (``kiosk.reports.attestation``)
-are records of what happened at a time and are judged by ``problem_at`` alone.
+**Signatures.** ``signature_problem`` is the one rule for every signature the kiosk relies on:
+rule packs and hash sets (at load), reports and reviews (at verification). A signature says when
+it was made (a manifest's ``created``, a report's ``finished``, a review's ``time``), but that is
+the signer's own claim. So:
+
+* a claimed time more than ``CLOCK_SKEW`` after this machine's clock is refused, for reports
+  and reviews (a report "finished" in 2099 is not a record of what happened). Manifests are
+  judged against the scan's clock, which tests freeze; a future ``created`` gains a publisher
+  nothing there (a revoked publisher's manifests are refused whatever their date, and the end
+  of use is ``expires``), so they pass ``future_ok``;
+* the key must have been valid at the claimed time (``TrustedKey.problem_at``);
+* once a key is revoked, its signatures count only where something the key could not control
+  proves they came before the revocation: an *anchor*, a time vouched for by another trusted key
+  (``proven_before``) — for a report, a supervisor's review signed by another key before the
+  revocation. Otherwise: "signed by a revoked key; signing time not proven". A stolen key could
+  backdate anything it signs; only an anchor cannot be backdated by it. Packs and sets have no
+  anchor: a revoked publisher's manifests are refused. (An audit-log checkpoint is written by the
+  kiosk whose key signed the report, and no RFC 3161 time-stamping authority is configured, so
+  neither counts as an anchor here.)
+* a manifest past its ``expires`` is refused.
 
 May import the leaves and ``kiosk.trust.signing``.
 """
@@ -40,7 +54,7 @@ import os
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -198,21 +212,44 @@ class VersionLedger:
 # --------------------------------------------------------------------------- signatures
 
 
-def signature_problem(
-    key: TrustedKey, version: str, created: datetime, expires: datetime | None, now: datetime
-) -> str | None:
-    """Why a manifest signed by ``key`` may not be used at ``now``; None if it may.
+CLOCK_SKEW = timedelta(minutes=5)  # how far a signing time may run ahead of this machine's clock
+REVOKED_UNPROVEN = "signed by a revoked key; signing time not proven"
 
-    ``created`` and ``expires`` are what the signed manifest says (``expires`` None: a hash set
-    signed without an expiry). The checks, first failing one reported, one line each:
-    the key was valid at ``created``; the key is not revoked at ``now`` (whatever ``created``
-    claims); the manifest has not expired at ``now``.
+
+def signature_problem(
+    key: TrustedKey,
+    signed_at: datetime,
+    now: datetime,
+    *,
+    expires: datetime | None = None,
+    version: str = "",
+    proven_before: datetime | None = None,
+    claimed_by: str = "the manifest",
+    future_ok: bool = False,
+) -> str | None:
+    """Why a signature by ``key`` claiming ``signed_at`` may not be relied on at ``now``; None
+    if it may. The rules, first failing one reported (one line), are in the module docstring.
+
+    ``expires``: a manifest's end of use (None: none, or not a manifest). ``proven_before``: an
+    anchor, a time by which another trusted key shows the signature existed. ``claimed_by``
+    names what states ``signed_at`` in the message ("the report"). ``future_ok``: manifests only
+    (module docstring).
     """
-    problem = key.problem_at(created)
+    if signed_at > now + CLOCK_SKEW and not future_ok:
+        minutes = int(CLOCK_SKEW.total_seconds() // 60)
+        return (
+            f"its signing time {utc_text_seconds(signed_at)} is in the future (more than "
+            f"{minutes} minutes ahead of this machine's clock, {utc_text_seconds(now)})"
+        )
+    problem = key.problem_at(signed_at)
     if problem:
-        return f"{problem}, when the manifest says it was signed"
-    if key.revoked_at is not None and now >= key.revoked_at:
-        return f"signed by key {key.keyid[:16]}…, since revoked"
+        return f"{problem}, when {claimed_by} says it was signed"
+    revoked = key.revoked_at
+    anchored = proven_before is not None and revoked is not None and proven_before < revoked
+    if revoked is not None and now >= revoked and not anchored:
+        return (
+            f"{REVOKED_UNPROVEN} (key {key.keyid[:16]}… revoked at {utc_text_seconds(revoked)})"
+        )
     if expires is not None and now >= expires:
         return (
             f"version {version} expired at {utc_text_seconds(expires)}; "

@@ -7,7 +7,17 @@ the trust store, never from the envelope. A key id is the SHA-256 of the raw pub
 
 Files under ``$KIOSK_HOME`` (default: the per-user data directory):
 ``keys/kiosk.key`` (PKCS#8 PEM, mode 0600 — a key readable by others is refused),
-``keys/kiosk.pub`` and ``trust.json`` (trusted public keys with validity windows and revocation).
+``keys/kiosk.pub`` and ``trust.json`` (trusted public keys with validity windows, revocation and
+purposes).
+
+**Purposes.** A trusted key may sign only what it is trusted for: ``report`` (a kiosk signing its
+triage reports), ``publish`` (the lab publishing rule packs and hash sets), ``review`` (a
+supervisor's review of a report). ``verify_envelope`` refuses a signature for one purpose by a key
+trusted only for others, by name, so a publisher's key (the demo one is public) cannot forge a
+report or a review. A store written before purposes existed has none per entry: the kiosk's own
+key (``keys/kiosk.pub`` beside the store) is then taken as ``report`` and ``review`` (what it
+signed: its reports, and reviews made at the kiosk), every other key as ``publish``
+(``TrustStore.assumed`` lists these, so the command line can say so once and write them down).
 """
 
 from __future__ import annotations
@@ -35,6 +45,33 @@ from kiosk.errors import SigningError, TimeTextError, VerificationError
 INTOTO_STATEMENT = "https://in-toto.io/Statement/v1"
 INTOTO_PAYLOAD_TYPE = "application/vnd.in-toto+json"
 TRUST_FORMAT = "kiosk.trust-store/1"
+
+REPORT_SIGNING = "report"
+PUBLISHING = "publish"
+REVIEWING = "review"
+PURPOSES = {  # what each purpose lets a key sign, as messages say it
+    REPORT_SIGNING: "signing reports",
+    PUBLISHING: "publishing packs and sets",
+    REVIEWING: "reviewing reports",
+}
+OWN_KEY_PURPOSES = (REPORT_SIGNING, REVIEWING)  # `kiosk keys init`, and the own key of an old store
+TRUSTED_KEY_PURPOSES = (PUBLISHING,)  # `kiosk keys trust` without --purpose; others in an old store
+
+
+def check_purposes(purposes: object, where: str) -> frozenset[str]:
+    """A non-empty set of known purposes, or SigningError naming the known ones."""
+    if not isinstance(purposes, list | tuple | frozenset | set) or not purposes:
+        raise SigningError(f"{where}: purposes must be a non-empty list")
+    unknown = sorted(str(p) for p in purposes if p not in PURPOSES)
+    if unknown:
+        raise SigningError(
+            f"{where}: unknown purpose {unknown[0]!r} (known: {', '.join(PURPOSES)})"
+        )
+    return frozenset(str(p) for p in purposes)
+
+
+def purposes_text(purposes: frozenset[str]) -> str:
+    return " and ".join(PURPOSES[p] for p in PURPOSES if p in purposes)
 
 
 def kiosk_home() -> Path:
@@ -81,12 +118,17 @@ class Signer:
 
 
 def init_key(
-    home: Path | None = None, name: str = "kiosk", not_before: datetime | None = None
+    home: Path | None = None,
+    name: str = "kiosk",
+    not_before: datetime | None = None,
+    purposes: tuple[str, ...] = OWN_KEY_PURPOSES,
 ) -> Signer:
     """Create a key pair (refusing to overwrite one) and trust it in this kiosk's own store.
 
-    The key is trusted from ``not_before`` (default: now): a key cannot sign before it existed.
+    The key is trusted from ``not_before`` (default: now): a key cannot sign before it existed;
+    and for ``purposes`` (default: its reports and reviews made at this kiosk).
     """
+    check_purposes(purposes, "keys init")
     home = home or kiosk_home()
     keys = home / "keys"
     key_path = keys / f"{name}.key"
@@ -111,7 +153,12 @@ def init_key(
         raise SigningError(f"cannot create the key in {keys}: {e.strerror or e}") from e
     signer = Signer(private, key_id(private.public_key()))
     store = TrustStore.load(home / "trust.json", missing_ok=True)
-    store.add(signer.public, label=name, not_before=not_before or datetime.now(UTC))
+    store.add(
+        signer.public,
+        label=name,
+        not_before=not_before or datetime.now(UTC),
+        purposes=purposes,
+    )
     store.save(home / "trust.json")
     return signer
 
@@ -175,6 +222,16 @@ class TrustedKey:
     not_before: datetime | None
     not_after: datetime | None
     revoked_at: datetime | None
+    purposes: frozenset[str] = frozenset()
+
+    def purpose_problem(self, purpose: str) -> str | None:
+        """Why this key may not sign for ``purpose``, by name; None if it may."""
+        if purpose in self.purposes:
+            return None
+        return (
+            f"key {self.keyid[:16]}… is trusted for {purposes_text(self.purposes)}, "
+            f"not for {PURPOSES[purpose]}"
+        )
 
     def problem_at(self, when: datetime) -> str | None:
         """Why this key may not have signed at ``when``, or None if it may."""
@@ -190,8 +247,9 @@ class TrustedKey:
 class TrustStore:
     """The public keys this verifier trusts, each with a validity window and revocation."""
 
-    def __init__(self, keys: list[TrustedKey]) -> None:
+    def __init__(self, keys: list[TrustedKey], assumed: tuple[str, ...] = ()) -> None:
         self.keys = {k.keyid: k for k in keys}
+        self.assumed = assumed  # key ids whose purposes an old store lacked (module docstring)
 
     @classmethod
     def load(cls, path: Path, missing_ok: bool = False) -> TrustStore:
@@ -209,13 +267,20 @@ class TrustStore:
             or not isinstance(data.get("keys"), list)
         ):
             raise SigningError(f"the trust store {path} is not a kiosk trust store")
-        keys = []
+        keys, assumed = [], []
+        own = _own_keyid(path.parent)
         for i, k in enumerate(data["keys"]):
             if not isinstance(k, dict):
                 raise SigningError(f"trust store {path}: entry {i} is not an object")
             public = load_public(str(k.get("public_key", "")))
             if key_id(public) != k.get("keyid"):
                 raise SigningError(f"trust store {path}: entry {i} key id does not match its key")
+            if "purposes" in k:
+                purposes = check_purposes(k["purposes"], f"trust store {path}: entry {i}")
+            else:
+                own_key = key_id(public) == own
+                purposes = frozenset(OWN_KEY_PURPOSES if own_key else TRUSTED_KEY_PURPOSES)
+                assumed.append(key_id(public))
             keys.append(
                 TrustedKey(
                     keyid=key_id(public),
@@ -224,9 +289,10 @@ class TrustStore:
                     not_before=_parse_time(k.get("not_before"), f"entry {i} not_before"),
                     not_after=_parse_time(k.get("not_after"), f"entry {i} not_after"),
                     revoked_at=_parse_time(k.get("revoked_at"), f"entry {i} revoked_at"),
+                    purposes=purposes,
                 )
             )
-        return cls(keys)
+        return cls(keys, tuple(assumed))
 
     def add(
         self,
@@ -234,8 +300,18 @@ class TrustStore:
         label: str = "",
         not_before: datetime | None = None,
         not_after: datetime | None = None,
+        purposes: tuple[str, ...] = TRUSTED_KEY_PURPOSES,
     ) -> TrustedKey:
-        k = TrustedKey(key_id(public), public, label, not_before, not_after, None)
+        """Trust a key for ``purposes`` (default: publishing, the usual reason to trust one)."""
+        k = TrustedKey(
+            key_id(public),
+            public,
+            label,
+            not_before,
+            not_after,
+            None,
+            check_purposes(purposes, "trust"),
+        )
         existing = self.keys.get(k.keyid)
         if existing is not None:
             raise SigningError(f"key {k.keyid} is already in the trust store")
@@ -262,6 +338,7 @@ class TrustStore:
                     "not_before": _time_text(k.not_before),
                     "not_after": _time_text(k.not_after),
                     "revoked_at": _time_text(k.revoked_at),
+                    "purposes": [p for p in PURPOSES if p in k.purposes],
                 }
                 for k in sorted(self.keys.values(), key=lambda k: k.keyid)
             ],
@@ -275,6 +352,15 @@ class TrustStore:
             with contextlib.suppress(OSError):
                 tmp.unlink()
             raise SigningError(f"cannot write the trust store {path}: {e.strerror or e}") from e
+
+
+def _own_keyid(home: Path) -> str | None:
+    """The id of the kiosk key in ``home`` (``keys/kiosk.pub``), if there is one."""
+    try:
+        key = serialization.load_pem_public_key((home / "keys" / "kiosk.pub").read_bytes())
+    except (OSError, ValueError):
+        return None
+    return key_id(key) if isinstance(key, Ed25519PublicKey) else None
 
 
 def open_envelope(raw: bytes, what: str) -> tuple[dict[str, Any], bytes, str, bytes]:
@@ -299,11 +385,18 @@ def open_envelope(raw: bytes, what: str) -> tuple[dict[str, Any], bytes, str, by
 
 
 def verify_envelope(
-    raw: bytes, trust: TrustStore, what: str, payload_type: str = INTOTO_PAYLOAD_TYPE
+    raw: bytes,
+    trust: TrustStore,
+    what: str,
+    payload_type: str = INTOTO_PAYLOAD_TYPE,
+    *,
+    purpose: str,
 ) -> tuple[TrustedKey, bytes]:
-    """Check the signature against the trust store; returns the key and the signed payload.
+    """Check the signature against the trust store, and that its key is trusted for
+    ``purpose``; returns the key and the signed payload.
 
-    Whether the key was valid *when it signed* is the caller's check (the time is in the payload).
+    Whether the key was valid *when it signed* is ``kiosk.trust.policy``'s decision (the time
+    is in the payload).
     """
     env, payload, hint, sig = open_envelope(raw, what)
     if env["payloadType"] != payload_type:
@@ -317,4 +410,7 @@ def verify_envelope(
         raise VerificationError(
             f"{what}: the signature does not match the payload (tampered)"
         ) from e
+    problem = key.purpose_problem(purpose)
+    if problem:
+        raise VerificationError(f"{what}: {problem}")
     return key, payload

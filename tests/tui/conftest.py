@@ -24,7 +24,7 @@ from textual.app import App
 from textual.pilot import Pilot
 from textual.widgets import Input
 
-from kiosk.trust.signing import TrustStore, load_public
+from kiosk.trust.signing import OWN_KEY_PURPOSES, PUBLISHING, TrustStore, load_public
 from kiosk.tui.app import KioskApp, TriageFn, make_app
 from kiosk.tui.flow import Settings
 from tests.conftest import DEMO_PUBLISHER, HASHSETS, RULES, SAMPLES
@@ -38,7 +38,7 @@ NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 
 def write_home(home: Path) -> Path:
     """A kiosk home with a fixed key (so key ids on screen never change) and a trust store that
-    also trusts the demo publisher key, as the ``make demo`` home does."""
+    also trusts the demo publisher key for publishing only, as the ``make demo`` home does."""
     keys = home / "keys"
     keys.mkdir(parents=True)
     pem = FIXED_KEY.private_bytes(
@@ -50,8 +50,17 @@ def write_home(home: Path) -> Path:
     with os.fdopen(fd, "wb") as f:
         f.write(pem)
     store = TrustStore([])
-    store.add(FIXED_KEY.public_key(), label="kiosk", not_before=datetime(2026, 1, 1, tzinfo=UTC))
-    store.add(load_public(DEMO_PUBLISHER.read_text(encoding="utf-8")), label="demo publisher")
+    store.add(
+        FIXED_KEY.public_key(),
+        label="kiosk",
+        not_before=datetime(2026, 1, 1, tzinfo=UTC),
+        purposes=OWN_KEY_PURPOSES,
+    )
+    store.add(
+        load_public(DEMO_PUBLISHER.read_text(encoding="utf-8")),
+        label="demo publisher",
+        purposes=(PUBLISHING,),
+    )
     store.save(home / "trust.json")
     return home
 
