@@ -43,17 +43,24 @@ def visible(text: str) -> str:
 
 
 def render_text(report: TriageReport) -> str:
-    """A short terminal summary of a report; file names are printed with escapes made visible."""
+    """A short terminal summary of a report.
+
+    Every string in it came from the evidence (file and volume names), from users (case fields)
+    or from a report file someone handed us: each goes through ``visible()``, so a partition
+    named with escape codes and a newline can neither drive the terminal nor fake a line.
+    """
+    v = visible
     rec = report.recommendation
     cov = report.coverage.files
     img = report.image
     case = report.case
     lines = [
-        f"Recommendation: {rec.result.value.upper().replace('_', ' ')}",
-        *[f"  - {r}" for r in rec.reasons],
-        f"Case {case.case_ref}  exhibit {case.exhibit_ref}  officer {case.officer}",
-        f"Image {img.name} ({img.format}, {img.size} bytes)  sha256 {img.sha256 or 'not computed'}",
-        f"Outcome {report.outcome.status.value}  files {cov.found} found, "
+        f"Recommendation: {v(rec.result.value.upper().replace('_', ' '))}",
+        *[f"  - {v(r)}" for r in rec.reasons],
+        f"Case {v(case.case_ref)}  exhibit {v(case.exhibit_ref)}  officer {v(case.officer)}",
+        f"Image {v(img.name)} ({v(img.format)}, {img.size} bytes)  "
+        f"sha256 {v(img.sha256 or 'not computed')}",
+        f"Outcome {v(report.outcome.status.value)}  files {cov.found} found, "
         f"{cov.scanned} scanned, "
         f"{cov.hashed_only} hashed only, {cov.known_good} known-good, "
         f"{cov.unrecoverable} unrecoverable, {cov.error} errors",
@@ -64,7 +71,7 @@ def render_text(report: TriageReport) -> str:
             f"hashset {m.hashset}" if isinstance(m, HashMatch) else f"{m.pack}:{m.rule}"
             for m in f.finding_matches
         )
-        lines.append(f"  [{f.volume}] {visible(f.path)} ({f.size} bytes): {what}")
+        lines.append(f"  [{f.volume}] {v(f.path)} ({f.size} bytes): {v(what)}")
     lines.append(f"Not examined: {len(report.not_examined)} area(s)")
     if report.settings.dev_mode:
         lines.append(DEV_MODE_NOTE)

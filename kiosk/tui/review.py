@@ -22,7 +22,7 @@ from textual.widgets import Button, DataTable, Footer, Input, Label, Select, Sta
 
 from kiosk.errors import KioskError
 from kiosk.reports.attestation import DECISIONS, write_review
-from kiosk.reports.text import render_text
+from kiosk.reports.text import render_text, visible
 from kiosk.tui.base import KioskScreen
 from kiosk.tui.flow import DECISION_LABELS, ReportEntry, check_report, report_dirs
 from kiosk.tui.widgets import TitleBar, cell, lines, plain, status
@@ -152,7 +152,7 @@ class ReportScreen(KioskScreen[None]):
                 plain(f" signed by {v.keyid[:16]}… at {v.signed_at}"),
             ),
             "",
-            *[plain(line) for line in render_text(report).splitlines()],
+            *[Content(line) for line in render_text(report).splitlines()],  # visible() already
             "",
             Content.assemble(("Reviews", "bold"), plain(f" ({len(v.reviews)})")),
         ]
@@ -279,7 +279,7 @@ class DecisionScreen(KioskScreen[ReportEntry | None]):
             reviewer=reviewer,
             keyid=st.signer.keyid,
         )
-        self.notify(f"Review signed and saved: {path}", title="Saved")
+        self.notify(visible(f"Review signed and saved: {path}"), title="Saved", markup=False)
         self.dismiss(check_report(self.entry.directory, st.trust))
 
     @on(Button.Pressed, "#cancel")
