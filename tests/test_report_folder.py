@@ -10,18 +10,21 @@ from __future__ import annotations
 import json
 import os
 import resource
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from kiosk.canonical import canonical
-from kiosk.engine.triage import TriageResult
+from kiosk.engine.triage import Hooks, TriageRequest, TriageResult, run_triage
 from kiosk.errors import AuditError
 from kiosk.trust.audit import AuditLog, verify_log
-from tests.conftest import fixed_hooks
+from kiosk.trust.signing import load_signer
+from tests.conftest import CASE, HASHSETS, RULES, SAMPLES, check_written_report, fixed_hooks
 
 Triage = Callable[..., TriageResult]
 MEMORY_CAP = 2 << 30  # address space for a verify: /dev/zero read whole would hit it, not the box
@@ -41,9 +44,37 @@ def _kiosk(*args: str | Path, timeout: float = 60) -> subprocess.CompletedProces
     )
 
 
+@pytest.fixture(scope="module")
+def pristine(tmp_path_factory: pytest.TempPathFactory, kiosk_home: Path) -> Path:
+    """One real report for the module (a scan costs seconds); each test attacks its own copy."""
+    out = tmp_path_factory.mktemp("pristine") / "reports"
+    request = TriageRequest(
+        case=CASE,
+        image=(SAMPLES / "fat16.dd",),
+        rules_dir=RULES,
+        hashsets_dir=HASHSETS,
+        out_dir=out,
+        inventory=True,
+        workers=0,
+    )
+    hooks = Hooks(  # fixed_hooks(), for a module-scoped fixture
+        clock=lambda: datetime(2026, 11, 27, 12, 0, tzinfo=UTC),
+        new_id=lambda: "r1",
+        signer=load_signer(kiosk_home / "keys" / "kiosk.key"),
+        audit=AuditLog(kiosk_home / "audit.jsonl"),
+    )
+    with pytest.MonkeyPatch.context() as mp:  # the trust store the packs are checked against
+        mp.setenv("KIOSK_HOME", str(kiosk_home))
+        result = run_triage(request, hooks)
+    check_written_report(result)
+    return result.report_dir
+
+
 @pytest.fixture
-def report(triage: Triage) -> Path:
-    return triage("fat16.dd").report_dir
+def report(pristine: Path, tmp_path: Path) -> Path:
+    copy = tmp_path / "reports" / pristine.name  # the folder keeps the report's id as its name
+    shutil.copytree(pristine, copy)
+    return copy
 
 
 def test_report_html_replaces_a_planted_link_never_writes_through_it(
