@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 .PHONY: deps demo demo-home demo-headless demo-hashsets test lint types unit images sign-demo-packs \
-	clean
+	lock clean
 
 # The system packages the demo and the tests need (Debian names), the one list: `make deps` installs
 # them and .ci/run calls it. libmagic for the scan; the Sleuth Kit CLI (fls, icat) is the tests'
@@ -33,11 +33,29 @@ deps:
 	export DEBIAN_FRONTEND=noninteractive; \
 	apt-get update -qq && apt-get install -y -qq $$missing >/dev/null
 
-$(STAMP): pyproject.toml
+# Every package comes from requirements.lock, checked by hash: the runtime and dev dependencies,
+# and pip, setuptools and wheel themselves (a new venv carries setuptools 65.5, which has known
+# advisories). kiosk is then installed from this folder with what is already there: no download,
+# no unhashed build requirements (--no-build-isolation).
+LOCK := requirements.lock
+$(STAMP): pyproject.toml $(LOCK)
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet --require-hashes -r $(LOCK)
+	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
 	touch $(STAMP)
+
+# Refresh requirements.lock after changing a pin in pyproject.toml (needs PyPI): pip-compile (pip-
+# tools, in a throwaway venv) pins pyproject's runtime and dev dependencies, what builds kiosk
+# and pip, each with the hashes of all its files. tests/test_lock.py checks the two agree.
+LOCK_VENV := .lock-venv
+lock:
+	rm -rf $(LOCK_VENV)
+	$(PY) -m venv $(LOCK_VENV)
+	$(LOCK_VENV)/bin/pip install --quiet pip-tools==7.6.2
+	printf 'pip\nsetuptools>=77\nwheel\n' | $(LOCK_VENV)/bin/pip-compile --quiet --generate-hashes \
+		--allow-unsafe --extra dev --strip-extras --no-emit-index-url --no-emit-find-links \
+		--output-file $(LOCK) pyproject.toml -
+	rm -rf $(LOCK_VENV)
 
 # The demo keeps its key, trust store and audit log in .kiosk-demo/ (git-ignored), made on first use.
 # The bundled rule packs and hash sets are signed by the committed, worthless demo publisher key
@@ -97,4 +115,4 @@ sign-demo-packs: $(STAMP)
 		|| exit 1; done
 
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) $(LOCK_VENV) build *.egg-info

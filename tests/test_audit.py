@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from kiosk.canonical import canonical
 from kiosk.engine.triage import TriageResult
 from kiosk.errors import AuditError, RulesError
 from kiosk.trust.audit import AuditLog, Checkpoint, entry_hash, verify_log
@@ -30,7 +31,8 @@ def _lines(path: Path) -> list[dict[str, object]]:
 
 
 def _write(path: Path, entries: list[dict[str, object]]) -> None:
-    path.write_bytes(b"".join(json.dumps(e).encode() + b"\n" for e in entries))
+    """Rewrite the log as an attacker would: canonical lines, so only the chain can tell."""
+    path.write_bytes(b"".join(canonical(e) + b"\n" for e in entries))
 
 
 def test_chain_verifies_and_checkpoints_agree(tmp_path: Path) -> None:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import contextlib
-import os
+import sys
 from datetime import datetime
 from pathlib import Path
 
 from kiosk.canonical import parse_time_text
-from kiosk.errors import KioskError, ReportError, TimeTextError
+from kiosk.errors import KioskError, TimeTextError
+from kiosk.reports.folder import write_file
+from kiosk.reports.text import visible
 from kiosk.trust.audit import AuditLog
 from kiosk.trust.signing import kiosk_home
 
@@ -29,17 +30,13 @@ def parse_time(text: str) -> datetime:
 def write_output(path: Path, data: bytes) -> None:
     """Write a file the user asked for whole or not at all, or say in one line why it cannot be.
 
-    Written beside its final name and renamed into place, so a full disk or a killed command
-    never leaves half an HTML page that looks like the report.
+    Often into a report folder, which is data: a link planted under the name is replaced, never
+    written through (``kiosk.reports.folder.write_file``).
     """
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with tmp.open("wb") as f:
-            f.write(data)
-        tmp.replace(path)
-    except OSError as e:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        if not path.parent.is_dir():
-            raise ReportError(f"cannot write {path}: no folder {path.parent}") from e
-        raise ReportError(f"cannot write {path}: {(e.strerror or str(e)).lower()}") from e
+    write_file(path, data)
+
+
+def say(text: str, *, err: bool = False) -> None:
+    """Print one line that may quote names, paths or fields from evidence, packs or users:
+    through ``visible()``, so none of it can drive the terminal or fake a line."""
+    print(visible(text), file=sys.stderr if err else sys.stdout)

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from kiosk.cli.common import audit_log, parse_time
+from kiosk.cli.common import audit_log, parse_time, say
 from kiosk.errors import HashSetError, UsageError
 from kiosk.hashsets.formats import FORMATS
 from kiosk.hashsets.index import DISPOSITIONS, HashIndex, find_sets, inspect_set, trust_context
@@ -131,7 +131,7 @@ def _import(args: argparse.Namespace) -> int:
         skipped_invalid=stats["skipped_invalid"],
     )
     merged = sum(e["duplicates_merged"] for e in m["algorithms"].values())
-    print(
+    say(
         f"imported {m['name']} {m['version']} ({m['disposition']}, category {m['category']}): "
         + ", ".join(f"{n} {a}" for a, n in counts.items())
         + f"; {stats['records']} records, {merged} duplicates merged, "
@@ -144,9 +144,9 @@ def _import(args: argparse.Namespace) -> int:
         )
     )
     if result.replaced:
-        print(f"replaced version(s): {', '.join(result.replaced)}")
-    print(f"unsigned: kiosks refuse it until 'kiosk hashsets sign {m['name']} --key KEY'")
-    print(result.version_dir)
+        say(f"replaced version(s): {', '.join(result.replaced)}")
+    say(f"unsigned: kiosks refuse it until 'kiosk hashsets sign {m['name']} --key KEY'")
+    say(str(result.version_dir))
     return 0
 
 
@@ -164,8 +164,8 @@ def _sign(args: argparse.Namespace) -> int:
         keyid=signer.keyid,
         expires=expires.isoformat() if expires else None,
     )
-    print(f"signed {args.name} {version} with key {signer.keyid}")
-    print(path)
+    say(f"signed {args.name} {version} with key {signer.keyid}")
+    say(str(path))
     return 0
 
 
@@ -183,15 +183,15 @@ def _list(args: argparse.Namespace) -> int:
         try:
             found = inspect_set(set_dir, trust, ledger, now)
         except HashSetError as e:
-            print(f"{set_dir.name}: unreadable: {e}")
+            say(f"{set_dir.name}: unreadable: {e}")
             continue
         i = found.info
-        print(
+        say(
             f"{i.name} {i.version}  {i.disposition}  category {i.category}  "
             f"{i.count} {i.algorithm}  {_status(found.problems, found.verdict.keyid)}"
         )
     if not sets:
-        print(f"no hash sets in {args.hashsets}")
+        say(f"no hash sets in {args.hashsets}")
     return 0
 
 
@@ -232,7 +232,8 @@ def _info(args: argparse.Namespace) -> int:
         )
     lines.append(f"status:        {_status(found.problems, v.keyid)}")
     lines += [f"  problem:     {p}" for p in found.problems[1:]]
-    print("\n".join(lines))
+    for line in lines:
+        say(line)
     return 0
 
 
@@ -265,11 +266,11 @@ def _lookup(args: argparse.Namespace) -> int:
             matches = index.lookup({algo: digest})
             found += bool(matches)
             if not matches:
-                print(f"{t.lower()}  not found")
+                say(f"{t.lower()}  not found")
             for hit in matches:
                 props = index.properties(hit.hashset, digest)
                 extra = "  " + json.dumps(props, sort_keys=True) if props else ""
-                print(
+                say(
                     f"{t.lower()}  {hit.hashset} {hit.version}  {hit.disposition}  "
                     f"{hit.category}{extra}"
                 )
@@ -282,5 +283,5 @@ def _remove(args: argparse.Namespace) -> int:
 
     version = remove_set(args.hashsets, args.name)
     audit_log().append("hashset_removed", name=args.name, version=version)
-    print(f"removed {args.name} (version {version})")
+    say(f"removed {args.name} (version {version})")
     return 0

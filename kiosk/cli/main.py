@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import signal
 import sys
 from collections.abc import Sequence
@@ -42,6 +41,7 @@ from kiosk.model import CaseRecord, LegalBasis, Outcome, Progress
 from kiosk.reports.attestation import DECISIONS, VerifiedReport, verify_report_dir, write_review
 from kiosk.reports.case import case_bundle, case_json
 from kiosk.reports.decode import read_report
+from kiosk.reports.folder import unsigned_files
 from kiosk.reports.html import render_html
 from kiosk.reports.text import render_text, visible
 from kiosk.trust.audit import Checkpoint, verify_log
@@ -209,6 +209,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="report directories whose embedded checkpoints to check",
     )
     av.add_argument("--log", type=Path, help="audit log (default: $KIOSK_HOME/audit.jsonl)")
+    av.add_argument(
+        "--trust",
+        type=Path,
+        help="trust store the reports are verified with (default: $KIOSK_HOME/trust.json)",
+    )
     return p
 
 
@@ -257,7 +262,7 @@ def _keys(args: argparse.Namespace) -> int:
         audit_log().append("key_created", keyid=signer.keyid, purposes=list(purposes))
         print(f"key id: {signer.keyid}")
         print(f"trusted here for {purposes_text(frozenset(purposes))}")
-        print(f"private key: {kiosk_home() / 'keys' / 'kiosk.key'} (mode 0600)")
+        print(f"private key: {visible(str(kiosk_home() / 'keys' / 'kiosk.key'))} (mode 0600)")
         return 0
     path = args.trust or kiosk_home() / "trust.json"
     store = _load_store(path, missing_ok=args.keys_command == "trust")
@@ -306,13 +311,13 @@ def _verify_answer(args: argparse.Namespace) -> VerifiedReport | tuple[int, str]
     try:
         store = _load_store(path)
     except SigningError as e:
-        return CANNOT_VERIFY, f"cannot verify: {e}"
+        return CANNOT_VERIFY, f"cannot verify: {visible(str(e))}"
     if not args.directory.exists():
-        return CANNOT_VERIFY, f"cannot verify: {args.directory}: not found"
+        return CANNOT_VERIFY, f"cannot verify: {visible(str(args.directory))}: not found"
     try:
         v = verify_report_dir(args.directory, store)
     except KioskError as e:
-        return 1, f"invalid: {e}"
+        return 1, f"invalid: {visible(str(e))}"
     audit_log().append("report_verified", report_id=v.report.get("report_id"), keyid=v.keyid)
     return v
 
@@ -324,17 +329,24 @@ def _report(args: argparse.Namespace) -> int:
         print(line)
         return code
     if args.report_command == "verify":
-        print(f"valid: signed by {v.keyid} at {v.signed_at}")
+        print(f"valid: signed by {v.keyid} at {visible(v.signed_at)}")
+        print(_identity(v))
         for rv in v.reviews:
             print(
-                f"review: {rv.decision} by {rv.reviewer} at {rv.time} (signed by {rv.keyid}): valid"
+                f"review: {visible(rv.decision)} by {visible(rv.reviewer)} at {visible(rv.time)} "
+                f"(signed by {rv.keyid}): valid"
             )
+        _print_unsigned(v)
         return 0
     if args.report_command == "show":
         print(render_text(read_report(v.report)))
-        print(f"Signed by {v.keyid} at {v.signed_at}: valid")
+        print(f"Signed by {v.keyid} at {visible(v.signed_at)}: valid")
         for rv in v.reviews:
-            print(f"Review: {rv.decision} by {rv.reviewer} at {rv.time}: {rv.reason}")
+            print(
+                f"Review: {visible(rv.decision)} by {visible(rv.reviewer)} at {visible(rv.time)}: "
+                f"{visible(rv.reason)}"
+            )
+        _print_unsigned(v)
         return 0
     if args.report_command == "case":
         out = args.out or args.directory / "report.case.jsonld"
@@ -342,8 +354,29 @@ def _report(args: argparse.Namespace) -> int:
     else:
         out = args.out or args.directory / "report.html"
         write_output(out, render_html(v).encode())
-    print(out)
+    print(visible(str(out)))
     return 0
+
+
+def _identity(v: VerifiedReport) -> str:
+    """Which report this is, by its signed fields: the id (also the folder's name), the case and
+    the exhibit, so a reader checks them against the paperwork rather than trusting a path."""
+    case = v.report.get("case")
+    case = case if isinstance(case, dict) else {}
+    return (
+        f"report {visible(str(v.report.get('report_id')))}  "
+        f"case {visible(str(case.get('case_ref')))}  "
+        f"exhibit {visible(str(case.get('exhibit_ref')))}"
+    )
+
+
+def _print_unsigned(v: VerifiedReport) -> None:
+    """Name every file in the folder that the signature does not cover (a planted page…)."""
+    covered = {"report.json", "report.dsse.json", *(f"reviews/{r.path.name}" for r in v.reviews)}
+    if isinstance(v.report.get("inventory"), dict):
+        covered.add("files.jsonl")
+    for name in unsigned_files(v.directory, covered):
+        print(f"note: extra file not covered by the signature: {visible(name)}")
 
 
 def _review(args: argparse.Namespace) -> int:
@@ -357,27 +390,32 @@ def _review(args: argparse.Namespace) -> int:
         reviewer=args.reviewer,
         keyid=signer.keyid,
     )
-    print(path)
+    print(visible(str(path)))
     return 0
 
 
-def _checkpoint_of(directory: Path) -> Checkpoint:
+def _checkpoint_of(directory: Path, trust: TrustStore) -> Checkpoint:
+    """The audit checkpoint a report carries, taken only from a report whose signature verifies:
+    an unsigned or edited report.json could otherwise vouch for a rewritten log."""
     if not directory.exists():
         raise KioskError(f"{directory}: not found")
     if not (directory / "report.json").is_file():
         raise KioskError(f"{directory}: not a report directory (no report.json)")
     try:
-        report = json.loads((directory / "report.json").read_bytes())
+        report = verify_report_dir(directory, trust).report
+    except KioskError as e:
+        raise KioskError(f"{directory}: its checkpoint is not used: invalid: {e}") from e
+    try:
         cp = report["audit_checkpoint"]
         return Checkpoint(int(cp["size"]), str(cp["head"]))
-    except (OSError, ValueError, KeyError, TypeError) as e:
+    except (ValueError, KeyError, TypeError) as e:
         raise KioskError(f"{directory}: its report.json holds no readable audit checkpoint") from e
 
 
 def _audit_cmd(args: argparse.Namespace) -> int:
-    result = verify_log(
-        args.log or kiosk_home() / "audit.jsonl", [_checkpoint_of(d) for d in args.checkpoint]
-    )
+    trust = _trust(args.trust) if args.checkpoint else None
+    checkpoints = [_checkpoint_of(d, trust) for d in args.checkpoint if trust is not None]
+    result = verify_log(args.log or kiosk_home() / "audit.jsonl", checkpoints)
     print(
         f"valid: {result.entries} entries, head {result.head}, "
         f"{result.checkpoints_checked} checkpoint(s) consistent"
@@ -452,12 +490,12 @@ def _scan(args: argparse.Namespace) -> int:
         signal.signal(signal.SIGINT, previous)
         progress.done()
     print(render_text(result.report))
-    print(result.report_dir)
+    print(visible(str(result.report_dir)))
     for line in cli_hashsets.dev_warnings(result.report):
-        print(line, file=sys.stderr)
+        print(visible(line), file=sys.stderr)
     outcome = result.report.outcome
     if outcome.status is Outcome.FAILED:
-        print(f"kiosk: error: the scan failed: {outcome.reason}", file=sys.stderr)
+        print(f"kiosk: error: the scan failed: {visible(outcome.reason or '')}", file=sys.stderr)
         return 1
     if outcome.status is Outcome.CANCELLED:
         print("kiosk: the scan was cancelled; the report is marked cancelled", file=sys.stderr)
@@ -486,12 +524,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "rules":
             return cli_rules.run(args)
     except UsageError as e:  # a usage error argparse cannot see, with argparse's exit code
-        print(f"kiosk: error: {e}", file=sys.stderr)
+        print(f"kiosk: error: {visible(str(e))}", file=sys.stderr)
         return 2
-    except KioskError as e:
-        print(f"kiosk: error: {e}", file=sys.stderr)
+    except KioskError as e:  # messages quote paths, names and fields: visible() keeps them inert
+        print(f"kiosk: error: {visible(str(e))}", file=sys.stderr)
         return 1
     except Exception as e:  # the front end's promise: one line, never a traceback
-        print(f"kiosk: internal error ({type(e).__name__}): {e}", file=sys.stderr)
+        print(f"kiosk: internal error ({type(e).__name__}): {visible(str(e))}", file=sys.stderr)
         return 1
     return 2

@@ -9,12 +9,12 @@ directory.
 from __future__ import annotations
 
 import argparse
-import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from kiosk.canonical import utc_text_seconds
+from kiosk.cli.common import say
 from kiosk.errors import KioskError, RulesError, VerificationError
 from kiosk.packs.check import PackSource, check_pack, find_packs, read_pack
 from kiosk.packs.load import RULEPACK
@@ -80,7 +80,7 @@ def _checked(pack_dir: Path) -> tuple[PackSource, int]:
     check = check_pack(src)
     if check.problems:
         for p in check.problems[:-1]:
-            print(f"kiosk: error: {p.at(str(pack_dir))}", file=sys.stderr)
+            say(f"kiosk: error: {p.at(str(pack_dir))}", err=True)
         raise RulesError(check.problems[-1].at(str(pack_dir)))
     return src, len(check.meta)
 
@@ -100,7 +100,7 @@ def _list(args: argparse.Namespace) -> int:
             )
             version = src.version
         except KioskError as e:
-            print(f"{pack_dir.name}  broken: {e}")
+            say(f"{pack_dir.name}  broken: {e}")
             continue
         try:
             v = verify_manifest(pack_dir, RULEPACK, pack_dir.name, trust, now, label)
@@ -110,14 +110,14 @@ def _list(args: argparse.Namespace) -> int:
             status = f"signed by {v.keyid[:16]}…, expires {utc_text_seconds(v.manifest.expires)}"
         except KioskError as e:
             status = f"REFUSED: {str(e).removeprefix(label + ': ')}"
-        print(f"{pack_dir.name}  {version}  {rules}  {status}")
+        say(f"{pack_dir.name}  {version}  {rules}  {status}")
     return 0
 
 
 def _check(args: argparse.Namespace) -> int:
     pack_dir = _pack_dir(args)
     src, count = _checked(pack_dir)
-    print(
+    say(
         f"ok: rule pack {src.name} {src.version}: {count} rules in {len(src.sources)} files; "
         f"modules: {', '.join(src.modules) or 'none'}; "
         f"externals: {', '.join(src.externals) or 'none'}"
@@ -129,11 +129,11 @@ def _test(args: argparse.Namespace) -> int:
     report = run_pack_tests(_pack_dir(args))
     for r in report.results:
         got = ", ".join(r.matched) or "nothing"
-        print(f"{'ok  ' if r.passed else 'FAIL'}  {r.sample}: {r.expectation} (matched {got})")
+        say(f"{'ok  ' if r.passed else 'FAIL'}  {r.sample}: {r.expectation} (matched {got})")
     for problem in report.problems:
-        print(f"FAIL  {problem}")
+        say(f"FAIL  {problem}")
     failed = sum(not r.passed for r in report.results) + len(report.problems)
-    print(
+    say(
         f"rule pack {report.pack} {report.version}: {len(report.results)} samples, "
         f"{failed} failure(s)"
     )
@@ -173,11 +173,11 @@ def _sign(args: argparse.Namespace) -> int:
         keyid=signer.keyid,
         expires=utc_text_seconds(manifest.expires),
     )
-    print(
+    say(
         f"signed: rule pack {src.name} {src.version} ({count} rules, {len(manifest.files)} files) "
         f"by {signer.keyid[:16]}…, expires {utc_text_seconds(manifest.expires)}"
     )
-    print(path)
+    say(str(path))
     return 0
 
 

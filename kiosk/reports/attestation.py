@@ -27,6 +27,16 @@ from typing import Any
 
 from kiosk.canonical import canonical, parse_time_text, utc_text
 from kiosk.errors import TimeTextError, VerificationError
+from kiosk.reports.folder import (
+    MAX_REPORT_BYTES,
+    MAX_REVIEW_BYTES,
+    count_reviews,
+    file_sha256,
+    open_reviews_folder,
+    read_file,
+    write_new_in,
+)
+from kiosk.reports.text import visible
 from kiosk.trust.policy import signature_problem
 from kiosk.trust.signing import (
     INTOTO_STATEMENT,
@@ -108,13 +118,9 @@ def same_person(a: str, b: str) -> bool:
     return norm(a) == norm(b)
 
 
-def _read(path: Path, what: str) -> bytes:
-    try:
-        return path.read_bytes()
-    except FileNotFoundError as e:
-        raise VerificationError(f"{what} is missing") from e
-    except OSError as e:
-        raise VerificationError(f"{what} cannot be read: {e.strerror or e}") from e
+def _read(path: Path, what: str, limit: int = MAX_REPORT_BYTES) -> bytes:
+    """A regular file of the folder, within a size limit: never a link, device or pipe."""
+    return read_file(path, what, limit)
 
 
 def verify_report_dir(
@@ -128,6 +134,8 @@ def verify_report_dir(
     now = now or datetime.now(UTC)
     if not directory.is_dir():
         raise VerificationError(f"{directory} is not a report directory")
+    if (directory / "reviews").is_symlink():
+        raise VerificationError("reviews is a symbolic link, not the report's own folder")
     env_raw = _read(directory / ENVELOPE, ENVELOPE)
     key, payload = verify_envelope(env_raw, trust, ENVELOPE, purpose=REPORT_SIGNING)
     try:
@@ -146,13 +154,14 @@ def verify_report_dir(
     signed_time = _parse_time(signed_at, ENVELOPE)
     if _read(directory / REPORT, REPORT) != canonical(report):
         raise VerificationError(f"{REPORT} differs from the signed report (tampered or replaced)")
+    _check_folder_name(directory, report.get("report_id"))
     subject = statement.get("subject")
     sha = report.get("image", {}).get("sha256")
     if sha and (not isinstance(subject, list) or subject[0].get("digest", {}).get("sha256") != sha):
         raise VerificationError(f"{ENVELOPE}: the statement's subject is not the report's image")
     inv = report.get("inventory")
     if isinstance(inv, dict):
-        got = hashlib.sha256(_read(directory / INVENTORY, INVENTORY)).hexdigest()
+        got = file_sha256(directory / INVENTORY, INVENTORY)
         if got != inv.get("sha256"):
             raise VerificationError(
                 f"{INVENTORY} differs from the digest in the signed report (tampered)"
@@ -175,11 +184,24 @@ def verify_report_dir(
     return VerifiedReport(directory, report, key.keyid, str(signed_at), env_sha, reviews)
 
 
+def _check_folder_name(directory: Path, report_id: object) -> None:
+    """A report lives in a folder named by its id: a signed report renamed, or copied over
+    another report's folder, would be read as that other report by whoever goes by the name."""
+    name = directory.resolve().name
+    if report_id != name:
+        raise VerificationError(
+            f"the folder is named {visible(name)} but holds the signed report "
+            f"{visible(str(report_id))} (renamed or moved)"
+        )
+
+
 def _verify_review(
     path: Path, trust: TrustStore, env_sha: str, now: datetime, officer: str
 ) -> VerifiedReview:
     what = f"review {path.name}"
-    key, payload = verify_envelope(_read(path, what), trust, what, purpose=REVIEWING)
+    key, payload = verify_envelope(
+        _read(path, what, MAX_REVIEW_BYTES), trust, what, purpose=REVIEWING
+    )
     try:
         st = json.loads(payload)
         pred = st["predicate"]
@@ -238,18 +260,13 @@ def write_review(
         },
     }
     data = canonical(signer.envelope(canonical(statement)))
-    folder = verified.directory / "reviews"
-    folder.mkdir(exist_ok=True)
-    n = len(list(folder.glob("*.dsse.json"))) + 1
-    while True:
-        path = folder / f"{n:03d}.dsse.json"
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-        except FileExistsError:
+    folder_fd = open_reviews_folder(verified.directory)
+    try:
+        n = count_reviews(folder_fd) + 1
+        while not write_new_in(folder_fd, f"{n:03d}.dsse.json", data):
             n += 1
-            continue
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        return path
+    except OSError as e:
+        raise VerificationError(f"cannot write the review: {e.strerror or e}") from e
+    finally:
+        os.close(folder_fd)
+    return verified.directory / "reviews" / f"{n:03d}.dsse.json"

@@ -110,6 +110,25 @@ class AuditReport:
     checkpoints_checked: int
 
 
+def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """Read a JSON object, refusing a key given twice (readers disagree on which value counts)."""
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise AuditError(f"the key {key!r} appears twice")
+        out[key] = value
+    return out
+
+
+def _is_canonical(entry: object, raw: bytes) -> bool:
+    """One meaning, one spelling: the line must be exactly the RFC 8785 form of what it says,
+    so no two different lines (spacing, key order, escapes, a key twice) verify as one entry."""
+    try:
+        return canonical(entry) == raw
+    except (ValueError, TypeError, OverflowError):
+        return False
+
+
 def verify_log(path: Path, checkpoints: list[Checkpoint] | None = None) -> AuditReport:
     """Check the whole chain, then each checkpoint against it; raises AuditError with the reason."""
     try:
@@ -124,9 +143,13 @@ def verify_log(path: Path, checkpoints: list[Checkpoint] | None = None) -> Audit
     prev = GENESIS
     for n, raw in enumerate(lines, 1):
         try:
-            entry = json.loads(raw)
+            entry = json.loads(raw, object_pairs_hook=_no_duplicate_keys)
+        except AuditError as e:
+            raise AuditError(f"audit log entry {n}: {e} (edited)") from e
         except ValueError as e:
             raise AuditError(f"audit log entry {n}: not JSON (damaged or edited)") from e
+        if not _is_canonical(entry, raw):
+            raise AuditError(f"audit log entry {n}: not in canonical form (edited)")
         if not isinstance(entry, dict) or entry.get("seq") != n:
             raise AuditError(
                 f"audit log entry {n}: wrong sequence number (entries removed or reordered)"

@@ -20,6 +20,7 @@ from textual.binding import Binding, BindingType
 
 from kiosk.engine.triage import Hooks, TriageRequest, TriageResult, run_triage
 from kiosk.errors import KioskError
+from kiosk.reports.text import visible
 from kiosk.trust.audit import AuditLog
 from kiosk.tui.authority import CaseDraft
 from kiosk.tui.flow import KioskState, Settings
@@ -77,9 +78,9 @@ class KioskApp(App[None]):
         try:
             self.audit_log().append(event, **fields)
         except KioskError as e:
-            message = str(e)
+            message = visible(str(e))
             self.call_from_thread_or_now(
-                lambda: self.notify(message, title="Audit log", severity="error")
+                lambda: self.notify(message, title="Audit log", severity="error", markup=False)
             )
 
     def call_from_thread_or_now(self, fn: Callable[[], object]) -> None:

@@ -27,6 +27,7 @@ from kiosk.model import CaseRecord, LegalBasis, Recommendation, VolumeRecord
 from kiosk.packs.load import compile_packs
 from kiosk.reports.attestation import REPORT, VerifiedReport, verify_report_dir
 from kiosk.reports.decode import read_report
+from kiosk.reports.folder import MAX_REPORT_BYTES, read_file
 from kiosk.reports.model import TriageReport
 from kiosk.reports.summary import list_result
 from kiosk.reports.text import RECOMMENDATION_TITLES
@@ -386,9 +387,9 @@ def shown_in_list(entry: ReportEntry, kind: ReviewFilter, case: str = "") -> boo
 
 def _unverified(directory: Path) -> dict[str, Any]:
     """The report as it lies on disk, only to label an invalid entry; never trusted."""
-    try:
-        data = json.loads((directory / REPORT).read_bytes())
-    except (OSError, ValueError):
+    try:  # a regular file within the size limit: a planted FIFO or /dev/zero must not hang us
+        data = json.loads(read_file(directory / REPORT, REPORT, MAX_REPORT_BYTES))
+    except (KioskError, ValueError):
         return {}
     return data if isinstance(data, dict) else {}
 

@@ -365,7 +365,7 @@ class DecisionScreen(KioskScreen[ReportEntry | None]):
             reviewer=reviewer,
             keyid=st.signer.keyid,
         )
-        self.notify(f"Review signed and saved: {path}", title="Saved")
+        self.notify(visible(f"Review signed and saved: {path}"), title="Saved", markup=False)
         self.dismiss(check_report(self.entry.directory, st.trust))
 
     @on(Button.Pressed, "#cancel")

@@ -24,6 +24,7 @@ from kiosk.engine.triage import Hooks, TriageRequest, TriageResult
 from kiosk.errors import KioskError
 from kiosk.model import HashMatch, Progress, Recommendation
 from kiosk.reports.attestation import verify_report_dir
+from kiosk.reports.folder import write_file
 from kiosk.reports.html import render_html
 from kiosk.reports.model import FileRecord
 from kiosk.reports.summary import banner_notes, not_examined_lines, outside_scope_text, scope_text
@@ -422,14 +423,14 @@ class ResultScreen(KioskScreen[None]):
                 raise KioskError(st.trust_problem if st else "no trust store")
             verified = verify_report_dir(self.result.report_dir, st.trust)
             path = self.result.report_dir / "report.html"
-            path.write_text(render_html(verified), encoding="utf-8")
+            write_file(path, render_html(verified).encode())  # never through a planted link
         except (KioskError, OSError) as e:
             out.update(plain(f"✗ The HTML report could not be written: {e}", "$error"))
             out.scroll_visible()
             return
         out.update(plain(f"HTML report written: {path}", "bold"))
         out.scroll_visible()
-        self.notify(str(path), title="HTML report written")
+        self.notify(visible(str(path)), title="HTML report written", markup=False)
 
     def action_new(self) -> None:
         self.kiosk.go_home(then_new_triage=True)

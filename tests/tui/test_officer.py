@@ -357,9 +357,14 @@ def test_the_real_engine_scans_a_sample_image_end_to_end(tmp_path: Path) -> None
         table_paths = {f.path for f in result.report.findings}
         assert "/Downloads/known_bad_sample.bin" in table_paths
         verify_report_dir(result.report_dir, TrustStore.load(home / "trust.json"))
+        victim = tmp_path / "victim.txt"  # a link planted in the report folder is replaced,
+        victim.write_text("precious\n")  # never written through
+        (result.report_dir / "report.html").symlink_to(victim)
         await pilot.press("h")
         await settle(pilot)
         assert (result.report_dir / "report.html").is_file()
+        assert not (result.report_dir / "report.html").is_symlink()
+        assert victim.read_text() == "precious\n"
         await pilot.press("n")
         await settle(pilot)
         assert isinstance(pilot.app.screen, CaseScreen)
