@@ -342,3 +342,16 @@ def test_a_report_folder_that_cannot_take_the_report_is_named_and_left_empty(
     assert list(out.iterdir()) == []  # no report, no hidden partial directory
     audit = (tmp_path / "home" / "audit.jsonl").read_text().splitlines()
     assert json.loads(audit[-1])["event"]["kind"] == "scan_failed"
+
+
+def test_a_reader_that_stops_early_gets_no_error_line(triage: Triage) -> None:
+    """`kiosk report show DIR | head`: the pipe closes under us, and nothing is said of it.
+
+    `true` exits without reading, long before the interpreter has started: every write fails."""
+    report_dir = triage("mbr-fat16-ext4.dd").report_dir
+    cmd = f"{sys.executable} -m kiosk report show {report_dir} | true"
+    run = subprocess.run(
+        ["bash", "-o", "pipefail", "-c", cmd], capture_output=True, text=True, timeout=60
+    )
+    assert run.stderr == ""
+    assert run.returncode in (0, 1)  # 1 when its writes failed (nearly always); never a crash

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import signal
 import sys
 from collections.abc import Sequence
@@ -528,6 +529,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KioskError as e:  # messages quote paths, names and fields: visible() keeps them inert
         print(f"kiosk: error: {visible(str(e))}", file=sys.stderr)
+        return 1
+    except BrokenPipeError:
+        # The reader went away (`kiosk report show … | head`): that is not our error to report.
+        # Point stdout at /dev/null so the interpreter's final flush cannot raise it again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
         return 1
     except Exception as e:  # the front end's promise: one line, never a traceback
         print(f"kiosk: internal error ({type(e).__name__}): {visible(str(e))}", file=sys.stderr)
