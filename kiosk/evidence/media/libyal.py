@@ -120,13 +120,22 @@ def open_handle(
     kind: str,
     name: str,
     files: list[BinaryIO],
+    parent: HandleMedia | None,
     open_fn: Callable[[], Any],
 ) -> Any:
-    """``open_fn()`` -> an opened handle; a libyal failure becomes one plain ImageError line."""
+    """``open_fn()`` -> an opened handle; a libyal failure becomes one plain ImageError line.
+
+    On any failure the files and the parent opened for this handle are closed here, once for
+    every container kind.
+    """
     try:
         return open_fn()
-    except OSError as e:
+    except BaseException as e:
         close_all(files)
+        if parent is not None:
+            parent.close()
+        if not isinstance(e, OSError):
+            raise
         said = " ".join(str(e).split())[:1000]
         if "mismatch in identifier" in said or "mismatch in content identifier" in said:
             raise ImageError(

@@ -37,10 +37,5 @@ def open_qcow(ref: EvidenceRef, parent: HandleMedia | None) -> HandleMedia:
             handle.set_parent(parent.handle)
         return handle
 
-    try:
-        handle = open_handle("QCOW", ref.name, files, opened)
-    except BaseException:
-        if parent is not None:
-            parent.close()
-        raise
+    handle = open_handle("QCOW", ref.name, files, parent, opened)
     return HandleMedia("QCOW", ref.name, handle, files, parent, piece)

@@ -25,10 +25,5 @@ def open_vhdi(ref: EvidenceRef, parent: HandleMedia | None) -> HandleMedia:
             handle.set_parent(parent.handle)
         return handle
 
-    try:
-        handle = open_handle(kind, ref.name, files, opened)
-    except BaseException:
-        if parent is not None:
-            parent.close()
-        raise
+    handle = open_handle(kind, ref.name, files, parent, opened)
     return HandleMedia(kind, ref.name, handle, files, parent)

@@ -26,10 +26,5 @@ def open_vmdk(ref: EvidenceRef, parent: HandleMedia | None) -> HandleMedia:
             handle.set_parent(parent.handle)
         return handle
 
-    try:
-        handle = open_handle("VMDK", ref.name, files, opened)
-    except BaseException:
-        if parent is not None:
-            parent.close()
-        raise
+    handle = open_handle("VMDK", ref.name, files, parent, opened)
     return HandleMedia("VMDK", ref.name, handle, files, parent)
