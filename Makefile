@@ -71,8 +71,19 @@ $(DEMO_HOME)/.demo-publisher-trusted: | $(STAMP)
 		--purpose publish
 	touch $@
 
+# The demo kiosk's one supervisor: their own key (passphrase-encrypted; the passphrase is a
+# public demo secret, like the publisher key), trusted here for reviews under their name.
+DEMO_SUPERVISOR := DS-5678 (demo supervisor)
+$(DEMO_HOME)/.demo-supervisor-trusted: $(DEMO_HOME)/.demo-publisher-trusted
+	mkdir -p -m 700 $(DEMO_HOME)/people
+	test -f $(DEMO_HOME)/people/ds-5678.key || echo "demo supervisor passphrase" | \
+		KIOSK_HOME=$(DEMO_HOME) $(BIN)/kiosk keys new $(DEMO_HOME)/people/ds-5678.key
+	KIOSK_HOME=$(DEMO_HOME) $(BIN)/kiosk keys trust $(DEMO_HOME)/people/ds-5678.key.pub \
+		--label "$(DEMO_SUPERVISOR)" --purpose review
+	touch $@
+
 # Everything the demo kiosk needs, without opening the app: what ./kiosk-demo makes sure of.
-demo-home: deps $(STAMP) $(DEMO_HOME)/.demo-publisher-trusted
+demo-home: deps $(STAMP) $(DEMO_HOME)/.demo-publisher-trusted $(DEMO_HOME)/.demo-supervisor-trusted
 
 # The terminal app on the bundled sample images and demo packs: for a person at a terminal.
 demo: demo-home

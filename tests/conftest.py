@@ -31,6 +31,7 @@ from kiosk.trust.signing import (
     init_key,
     load_public,
     load_signer,
+    new_key,
 )
 from tests import report_schema
 
@@ -63,10 +64,11 @@ def kiosk_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     also publishes: the tests sign packs and sets with it, as a lab's workstation would.
     """
     home = tmp_path_factory.mktemp("kiosk-home")
+    (home / "people").mkdir(mode=0o700)
     init_key(  # trusted from before the fixed test clock
         home,
         not_before=datetime(2026, 1, 1, tzinfo=UTC),
-        purposes=(REPORT_SIGNING, REVIEWING, PUBLISHING),
+        purposes=(REPORT_SIGNING, PUBLISHING),
     )
     store = TrustStore.load(home / "trust.json")
     store.add(
@@ -74,8 +76,42 @@ def kiosk_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
         label="kiosk project demo publisher",
         purposes=(PUBLISHING,),
     )
+    for name in SUPERVISORS:  # each supervisor's own key, encrypted, trusted for reviews
+        person = new_key(supervisor_key(home, name), SUPERVISOR_PASSPHRASE)
+        store.add(
+            person.public,
+            label=name,
+            not_before=datetime(2026, 1, 1, tzinfo=UTC),
+            purposes=(REVIEWING,),
+        )
     store.save(home / "trust.json")
     return home
+
+
+@pytest.fixture
+def own_home(kiosk_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A copy of the test kiosk home (same keys and trust) with an audit log of its own, for a
+    test whose audit events must not meet another test's: the reports are deterministic, so two
+    tests' reviews of the same sample would be of the same report."""
+    home = tmp_path / "own-home"
+    shutil.copytree(kiosk_home, home, ignore=shutil.ignore_patterns("audit.jsonl"))
+    monkeypatch.setenv("KIOSK_HOME", str(home))
+    return home
+
+
+SUPERVISORS = ("SGT-9", "INSP-2")
+SUPERVISOR_PASSPHRASE = b"test supervisor passphrase"
+
+
+def supervisor_key(home: Path, name: str = "SGT-9") -> Path:
+    """Where the test home keeps a supervisor's own key file (outside keys/: it is theirs)."""
+    return home / "people" / f"{name.lower()}.key"
+
+
+def supervisor(name: str = "SGT-9") -> Signer:
+    """A supervisor's signer, opened with the passphrase as ``kiosk review`` would."""
+    home = Path(os.environ["KIOSK_HOME"])
+    return load_signer(supervisor_key(home, name), lambda: SUPERVISOR_PASSPHRASE)
 
 
 @pytest.fixture(autouse=True)

@@ -15,19 +15,18 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from kiosk.engine.triage import TriageResult
-from kiosk.errors import VerificationError
+from kiosk.errors import SigningError, VerificationError
 from kiosk.reports.attestation import VerifiedReport, verify_report_dir, write_review
 from kiosk.reports.html import render_html
 from kiosk.trust.audit import AuditLog
 from kiosk.trust.signing import (
     REPORT_SIGNING,
-    REVIEWING,
     Signer,
     TrustStore,
     key_id,
     load_signer,
 )
-from tests.conftest import fixed_hooks
+from tests.conftest import SUPERVISOR_PASSPHRASE, fixed_hooks, supervisor, supervisor_key
 
 Triage = Callable[..., TriageResult]
 GOLDEN = Path(__file__).parent / "golden"
@@ -100,9 +99,7 @@ def test_unknown_or_revoked_key_fails(signed: Path) -> None:
         verify_report_dir(signed, store)
     store = _trust()
     store.revoke(keyid, datetime(2026, 11, 28, tzinfo=UTC))  # after: its own date proves nothing
-    with pytest.raises(
-        VerificationError, match="signed by a revoked key; signing time not proven"
-    ):
+    with pytest.raises(VerificationError, match="signed by a revoked key; signing time not proven"):
         verify_report_dir(signed, store)
 
 
@@ -113,41 +110,34 @@ def test_a_revoked_kiosk_key_counts_where_a_supervisor_countersigned_before_revo
     report existed then; a review by the revoked key itself proves nothing."""
     home = Path(os.environ["KIOSK_HOME"])
     v = verify_report_dir(signed, _trust())
-    supervisor_key = Ed25519PrivateKey.generate()
-    supervisor = Signer(supervisor_key, key_id(supervisor_key.public_key()))
+    sgt = supervisor("SGT-9")
     store = _trust()
-    store.add(supervisor.public, label="SGT-9", purposes=(REVIEWING,))
     store.revoke(v.keyid, datetime(2026, 11, 28, tzinfo=UTC))
     own = load_signer(home / "keys" / "kiosk.key")
     day = datetime(2026, 11, 27, tzinfo=UTC)
-    self_review = write_review(v, "submit", "SGT-9", "mine", own, day + timedelta(hours=13))
-    with pytest.raises(VerificationError, match="signing time not proven"):
-        verify_report_dir(signed, store)
-    self_review.unlink()
-    late = write_review(v, "submit", "SGT-9", "late", supervisor, day + timedelta(days=2))
+    with pytest.raises(SigningError, match="not trusted here for reviewing reports"):
+        write_review(v, "submit", "mine", own, day + timedelta(hours=13), store)
+    late = write_review(v, "submit", "late", sgt, day + timedelta(days=2), store).path
     with pytest.raises(VerificationError, match="signing time not proven"):
         verify_report_dir(signed, store)  # countersigned only after the revocation
     late.unlink()
-    write_review(v, "submit", "SGT-9", "seen", supervisor, day + timedelta(hours=14))
+    write_review(v, "submit", "seen", sgt, day + timedelta(hours=14), store)
     assert verify_report_dir(signed, store).keyid == v.keyid
 
 
 def test_review_is_signed_bound_and_verified(signed: Path) -> None:
-    home = Path(os.environ["KIOSK_HOME"])
     v = verify_report_dir(signed, _trust())
-    signer = load_signer(home / "keys" / "kiosk.key")
     when = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
-    with pytest.raises(VerificationError, match="someone other than the officer"):
-        write_review(v, "submit", v.report["case"]["officer"], "looks bad", signer, when)
-    path = write_review(v, "submit", "SGT-9", "marker files found", signer, when)
+    path = write_review(v, "submit", "marker files found", supervisor(), when, _trust()).path
     assert path == signed / "reviews" / "001.dsse.json"
     again = verify_report_dir(signed, _trust())
     assert [(r.decision, r.reviewer, r.reason) for r in again.reviews] == [
         ("submit", "SGT-9", "marker files found")
     ]
-    second = write_review(again, "return", "INSP-2", "second opinion", signer, when)
-    assert second.name == "002.dsse.json"
-    assert path.read_bytes() != second.read_bytes()
+    second = write_review(again, "return", "second opinion", supervisor("INSP-2"), when, _trust())
+    assert second.path.name == "002.dsse.json"
+    assert second.reviewer == "INSP-2"
+    assert path.read_bytes() != second.path.read_bytes()
     # a review travels with its report only: against another report's envelope it fails
     _flip(signed / "report.json")
     with pytest.raises(VerificationError, match=r"report\.json differs"):
@@ -157,8 +147,9 @@ def test_review_is_signed_bound_and_verified(signed: Path) -> None:
 def test_review_of_a_different_report_is_rejected(triage: Triage, tmp_path: Path) -> None:
     a = triage("fat16.dd", out_dir=tmp_path / "a").report_dir
     b = triage("ext4.dd", out_dir=tmp_path / "b").report_dir
-    signer = load_signer(Path(os.environ["KIOSK_HOME"]) / "keys" / "kiosk.key")
-    write_review(verify_report_dir(a, _trust()), "return", "SGT-9", "x", signer, datetime.now(UTC))
+    write_review(
+        verify_report_dir(a, _trust()), "return", "x", supervisor(), datetime.now(UTC), _trust()
+    )
     (b / "reviews").mkdir()
     (a / "reviews" / "001.dsse.json").rename(b / "reviews" / "001.dsse.json")
     with pytest.raises(VerificationError, match="reviews a different report"):
@@ -204,8 +195,10 @@ def test_html_shows_hostile_names_as_text(triage: Triage, tmp_path: Path) -> Non
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    """``kiosk`` as a supervisor runs it; a review's key passphrase comes on standard input."""
     return subprocess.run(
         [sys.executable, "-m", "kiosk", *args],
+        input=SUPERVISOR_PASSPHRASE.decode() + "\n",
         capture_output=True,
         text=True,
         timeout=60,
@@ -213,13 +206,12 @@ def _cli(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_cli_verify_show_review_html(signed: Path) -> None:
+def test_cli_verify_show_review_html(signed: Path, own_home: Path) -> None:
     ok = _cli("report", "verify", str(signed))
     assert ok.returncode == 0, ok.stderr
     assert ok.stdout.startswith("valid: signed by ")
-    rv = _cli(
-        "review", str(signed), "--decision", "more_info", "--reviewer", "SGT-9", "--reason", "check"
-    )
+    key = ("--key", str(supervisor_key(Path(os.environ["KIOSK_HOME"]))))
+    rv = _cli("review", str(signed), "--decision", "more_info", "--reason", "check", *key)
     assert rv.returncode == 0, rv.stderr
     ok = _cli("report", "verify", str(signed))
     assert "review: more_info by SGT-9" in ok.stdout
@@ -233,9 +225,7 @@ def test_cli_verify_show_review_html(signed: Path) -> None:
     assert bad.returncode == 1
     assert bad.stdout.startswith("invalid: report.json differs")
     assert "Traceback" not in bad.stdout + bad.stderr
-    refused = _cli(
-        "review", str(signed), "--decision", "submit", "--reviewer", "X", "--reason", "y"
-    )
+    refused = _cli("review", str(signed), "--decision", "submit", "--reason", "y", *key)
     assert refused.returncode == 1
     assert "report.json differs" in refused.stderr
 

@@ -24,8 +24,8 @@ from kiosk.cli.main import main
 from kiosk.engine.triage import TriageResult
 from kiosk.reports.attestation import verify_report_dir, write_review
 from kiosk.reports.case import case_bundle, case_json
-from kiosk.trust.signing import TrustStore, kiosk_home, load_signer
-from tests.conftest import CASE, IMAGES, MARKER
+from kiosk.trust.signing import TrustStore, kiosk_home
+from tests.conftest import CASE, IMAGES, MARKER, supervisor
 
 Triage = Callable[..., TriageResult]
 
@@ -107,10 +107,11 @@ def test_ewf_triage_exports_a_conformant_bundle_with_findings_hashes_and_provena
     result = triage("ewf.E01")
     report = json.loads((result.report_dir / "report.json").read_bytes())  # as signed
     assert report["findings"]
-    signer = load_signer(kiosk_home() / "keys" / "kiosk.key")
-    verified = verify_report_dir(result.report_dir, TrustStore.load(kiosk_home() / "trust.json"))
+    store = TrustStore.load(kiosk_home() / "trust.json")
+    verified = verify_report_dir(result.report_dir, store)
     when = datetime(2026, 11, 27, 13, 0, tzinfo=UTC)
-    write_review(verified, "submit", "DI-42", "matches confirmed", signer, when)
+    signer = supervisor("INSP-2")
+    write_review(verified, "submit", "matches confirmed", signer, when, store)
 
     out = _export(result.report_dir, capsys)
     assert out == result.report_dir / "report.case.jsonld"
@@ -221,7 +222,7 @@ def test_ewf_triage_exports_a_conformant_bundle_with_findings_hashes_and_provena
     )
     assert reviews == {
         (
-            "DI-42",
+            "INSP-2",
             "decision submit: matches confirmed (signed review "
             f"001.dsse.json, key id {signer.keyid})",
         )

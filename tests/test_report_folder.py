@@ -24,7 +24,15 @@ from kiosk.engine.triage import Hooks, TriageRequest, TriageResult, run_triage
 from kiosk.errors import AuditError
 from kiosk.trust.audit import AuditLog, verify_log
 from kiosk.trust.signing import load_signer
-from tests.conftest import CASE, HASHSETS, RULES, SAMPLES, check_written_report, fixed_hooks
+from tests.conftest import (
+    CASE,
+    HASHSETS,
+    RULES,
+    SAMPLES,
+    check_written_report,
+    fixed_hooks,
+    supervisor_key,
+)
 
 Triage = Callable[..., TriageResult]
 MEMORY_CAP = 2 << 30  # address space for a verify: /dev/zero read whole would hit it, not the box
@@ -98,7 +106,8 @@ def test_a_review_is_never_written_through_a_symlinked_reviews_folder(
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     (report / "reviews").symlink_to(elsewhere, target_is_directory=True)
-    args = ("--decision", "return", "--reviewer", "DS-9", "--reason", "r")
+    key = supervisor_key(Path(os.environ["KIOSK_HOME"]))
+    args = ("--decision", "return", "--reason", "r", "--key", str(key))
     run = _kiosk("review", report, *args)
     assert run.returncode == 1
     assert run.stderr == "kiosk: error: reviews is a symbolic link, not the report's own folder\n"

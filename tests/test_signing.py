@@ -15,8 +15,10 @@ from kiosk.trust.signing import (
     REVIEWING,
     TrustStore,
     init_key,
+    key_id,
     load_public,
     load_signer,
+    new_key,
     pae,
     public_b64,
     verify_envelope,
@@ -115,19 +117,22 @@ def test_corrupt_trust_store_is_a_clear_error(tmp_path: Path) -> None:
 
 
 def test_a_key_signs_only_what_it_is_trusted_for_and_is_refused_by_name(tmp_path: Path) -> None:
-    signer = init_key(tmp_path)  # the kiosk's own key: its reports and reviews made here
+    signer = init_key(tmp_path)  # the kiosk's own key: its reports only (reviews are people's)
     store = TrustStore.load(tmp_path / "trust.json")
-    assert store.keys[signer.keyid].purposes == {REPORT_SIGNING, REVIEWING}
+    assert store.keys[signer.keyid].purposes == {REPORT_SIGNING}
     raw = json.dumps(signer.envelope(b"{}")).encode()
-    verify_envelope(raw, store, "env", purpose=REVIEWING)
-    with pytest.raises(
-        VerificationError,
-        match=f"^env: key {signer.keyid[:16]}… is trusted for signing reports and reviewing "
-        "reports, not for publishing packs and sets$",
+    verify_envelope(raw, store, "env", purpose=REPORT_SIGNING)
+    for purpose, what in (
+        (PUBLISHING, "publishing packs and sets"),
+        (REVIEWING, "reviewing reports"),
     ):
-        verify_envelope(raw, store, "env", purpose=PUBLISHING)
+        with pytest.raises(
+            VerificationError,
+            match=f"^env: key {signer.keyid[:16]}… is trusted for signing reports, not for {what}$",
+        ):
+            verify_envelope(raw, store, "env", purpose=purpose)
     saved = json.loads((tmp_path / "trust.json").read_text())
-    assert saved["keys"][0]["purposes"] == ["report", "review"]
+    assert saved["keys"][0]["purposes"] == ["report"]
 
 
 def test_an_old_store_without_purposes_trusts_the_own_key_for_reports_and_others_to_publish(
@@ -144,7 +149,7 @@ def test_an_old_store_without_purposes_trusts_the_own_key_for_reports_and_others
     (tmp_path / "trust.json").write_text(json.dumps(data))
     old = TrustStore.load(tmp_path / "trust.json")
     assert set(old.assumed) == {own.keyid, other.keyid}
-    assert old.keys[own.keyid].purposes == {REPORT_SIGNING, REVIEWING}
+    assert old.keys[own.keyid].purposes == {REPORT_SIGNING}
     assert old.keys[other.keyid].purposes == {PUBLISHING}
     old.save(tmp_path / "trust.json")
     assert TrustStore.load(tmp_path / "trust.json").assumed == ()
@@ -152,3 +157,25 @@ def test_an_old_store_without_purposes_trusts_the_own_key_for_reports_and_others
     (tmp_path / "trust.json").write_text(json.dumps(data))
     with pytest.raises(SigningError, match="unknown purpose 'everything'"):
         TrustStore.load(tmp_path / "trust.json")
+
+
+def test_a_person_key_is_encrypted_and_opens_only_with_its_passphrase(tmp_path: Path) -> None:
+    """A supervisor's key (``kiosk keys new``): never in the clear on disk, never overwritten,
+    and a key trusted for reviews must carry the person's name."""
+    path = tmp_path / "ds-5678.key"
+    made = new_key(path, b"correct horse battery")
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert b"ENCRYPTED PRIVATE KEY" in path.read_bytes()
+    assert load_signer(path, lambda: b"correct horse battery").keyid == made.keyid
+    with pytest.raises(SigningError, match="the passphrase does not open the key file"):
+        load_signer(path, lambda: b"wrong")
+    with pytest.raises(SigningError, match="protected by a passphrase; none was given"):
+        load_signer(path)
+    with pytest.raises(SigningError, match="never overwritten"):
+        new_key(path, b"another passphrase")
+    public = load_public((tmp_path / "ds-5678.key.pub").read_text())
+    assert key_id(public) == made.keyid
+    store = TrustStore([])
+    with pytest.raises(SigningError, match="needs --label: the reviewer's name"):
+        store.add(public, purposes=(REVIEWING,))
+    assert store.add(public, label="DS-5678", purposes=(REVIEWING,)).label == "DS-5678"

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from kiosk.trust.audit import events_of
+from kiosk.trust.signing import REVIEWING, TrustStore, new_key
 from tests.conftest import HASHSETS, RULES
 
 HOSTILE = "p2\x1b]0;TITLE\x07\x1b[2J\nfake"
@@ -79,21 +81,40 @@ def test_a_hostile_partition_name_and_case_fields_print_inert(
     assert f"volume 2 (GPT: {SHOWN}) was not examined" in scan.stdout
     assert "Case C-1\\x1b]0;T\\x07  exhibit EX\\nfake exhibit  officer PC-1\\r" in scan.stdout
     report = Path(scan.stdout.splitlines()[-1])
-    review = _kiosk(
-        "review",
-        report,
-        *("--decision", "return", "--reviewer", "DS\x1b[31m-9\nfake", "--reason", "r\x07"),
-    )
-    assert review.returncode == 0, review.stderr
-    for command in ("show", "verify"):
-        run = _kiosk("report", command, report)
-        assert run.returncode == 0, run.stderr
-        _inert(run)
-    show = _kiosk("report", "show", report).stdout
+    # a supervisor trusted under a hostile label (the reviewer's name is the label)
+    store_path = Path(os.environ["KIOSK_HOME"]) / "trust.json"
+    saved = store_path.read_bytes()
+    key = new_key(tmp_path / "ds.key", b"")
+    store = TrustStore.load(store_path)
+    store.add(key.public, label="DS\x1b[31m-9\nfake", purposes=(REVIEWING,))
+    store.save(store_path)
+    try:
+        review = _kiosk(
+            "review",
+            report,
+            "--decision",
+            "return",
+            "--reason",
+            "r\x07",
+            "--key",
+            tmp_path / "ds.key",
+        )
+        assert review.returncode == 0, review.stderr
+        _inert(review)
+        for command in ("show", "verify"):
+            run = _kiosk("report", command, report)
+            assert run.returncode == 0, run.stderr
+            _inert(run)
+        show = _kiosk("report", "show", report).stdout
+        verify = _kiosk("report", "verify", report).stdout
+    finally:
+        store_path.write_bytes(saved)
     assert f"volume 2 (GPT: {SHOWN})" in show
     assert "Review: return by DS\\x1b[31m-9\\nfake at " in show
-    verify = _kiosk("report", "verify", report).stdout
     assert "case C-1\\x1b]0;T\\x07  exhibit EX\\nfake exhibit" in verify
+    audit = Path(os.environ["KIOSK_HOME"]) / "audit.jsonl"
+    recorded = events_of(audit, "review_recorded", reviewer="DS\\x1b[31m-9\\nfake")
+    assert [e["review"] for e in recorded] == ["001.dsse.json"]  # in the log as it is shown
 
 
 def test_the_one_line_error_printer_shows_paths_inert(tmp_path: Path) -> None:

@@ -21,15 +21,25 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from kiosk.canonical import canonical, utc_text
 from kiosk.engine.triage import TriageResult
-from kiosk.errors import VerificationError
+from kiosk.errors import SigningError, VerificationError
 from kiosk.reports.attestation import (
     REVIEW_PREDICATE,
+    VerifiedReport,
     sign_report,
     verify_report_dir,
     write_review,
 )
-from kiosk.trust.signing import INTOTO_STATEMENT, Signer, TrustStore, key_id, load_signer
-from tests.conftest import DEMO_PUBLISHER
+from kiosk.trust.signing import (
+    INTOTO_STATEMENT,
+    REPORT_SIGNING,
+    REVIEWING,
+    Signer,
+    TrustStore,
+    key_id,
+    load_signer,
+    new_key,
+)
+from tests.conftest import DEMO_PUBLISHER, SUPERVISOR_PASSPHRASE, supervisor, supervisor_key
 
 Triage = Callable[..., TriageResult]
 
@@ -87,10 +97,38 @@ def test_the_demo_publisher_key_cannot_forge_a_report(genuine: Path, tmp_path: P
     )
 
 
+def _forge_review(v: VerifiedReport, signer: Signer, reviewer: str) -> Path:
+    """A review signed elsewhere than ``write_review`` (which would refuse it): what an attacker
+    with a key drops into the report's folder."""
+    statement = {
+        "_type": INTOTO_STATEMENT,
+        "subject": [{"name": "report.dsse.json", "digest": {"sha256": v.envelope_sha256}}],
+        "predicateType": REVIEW_PREDICATE,
+        "predicate": {
+            "report_id": v.report["report_id"],
+            "decision": "return",
+            "reviewer": reviewer,
+            "reason": "nothing to see",
+            "time": utc_text(datetime.now(UTC)),
+        },
+    }
+    (v.directory / "reviews").mkdir(exist_ok=True)
+    n = len(list((v.directory / "reviews").iterdir())) + 1
+    path = v.directory / "reviews" / f"{n:03d}.dsse.json"
+    path.write_bytes(canonical(signer.envelope(canonical(statement))))
+    return path
+
+
+def _home_store() -> TrustStore:
+    return TrustStore.load(Path(os.environ["KIOSK_HOME"]) / "trust.json")
+
+
 def test_the_demo_publisher_key_cannot_forge_a_return_review(genuine: Path) -> None:
     publisher = _demo_publisher()
-    v = verify_report_dir(genuine, TrustStore.load(Path(os.environ["KIOSK_HOME"]) / "trust.json"))
-    write_review(v, "return", "DS-9999", "no further action", publisher, datetime.now(UTC))
+    v = verify_report_dir(genuine, _home_store())
+    with pytest.raises(SigningError, match="not trusted here for reviewing reports"):
+        write_review(v, "return", "no further action", publisher, datetime.now(UTC), _home_store())
+    _forge_review(v, publisher, "DS-9999")
     code, out = _verify(genuine)
     assert (code, out) == (
         1,
@@ -131,9 +169,10 @@ def test_a_report_finished_in_2099_is_refused(genuine: Path, tmp_path: Path) -> 
     )
 
 
-def _kiosk(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def _kiosk(home: Path, *args: str, stdin: bytes = b"") -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "kiosk", *args],
+        input=stdin.decode() + "\n",
         capture_output=True,
         text=True,
         timeout=60,
@@ -147,7 +186,7 @@ def test_keys_are_trusted_for_named_purposes_and_an_old_store_is_told_once(
 ) -> None:
     home = tmp_path / "home"
     init = _kiosk(home, "keys", "init")
-    assert "trusted here for signing reports and reviewing reports" in init.stdout
+    assert "trusted here for signing reports\n" in init.stdout
     pub = str(DEMO_PUBLISHER)
     publisher = _demo_publisher().keyid
     trust = _kiosk(home, "keys", "trust", pub, "--label", "demo")
@@ -168,40 +207,86 @@ def test_keys_are_trusted_for_named_purposes_and_an_old_store_is_told_once(
     assert f"key {publisher[:16]}… (demo) is now trusted for publishing packs and sets only" in (
         first.stderr
     )
-    assert "is now trusted for signing reports and reviewing reports only" in first.stderr
+    assert "is now trusted for signing reports only" in first.stderr
     second = _kiosk(home, "report", "verify", str(tmp_path / "none"))
     assert second.stderr == ""
 
 
 @pytest.mark.parametrize("alias", ["PC\u200b-1234", "\uff30\uff23-1234", " pc-1234\u2060"])
 def test_the_officer_cannot_review_their_own_report_under_a_lookalike_id(
-    genuine: Path, alias: str
+    genuine: Path, alias: str, tmp_path: Path
 ) -> None:
-    """Refused when the review is written, and, for one signed elsewhere, when it is verified."""
-    home = Path(os.environ["KIOSK_HOME"])
-    store = TrustStore.load(home / "trust.json")
+    """The officer's own key, trusted for reviews under a look-alike of their id: refused when
+    the review is written, and, for one signed elsewhere, when it is verified."""
+    store = _home_store()
     v = verify_report_dir(genuine, store)
     assert v.report["case"]["officer"] == "PC-1234"
-    signer = load_signer(home / "keys" / "kiosk.key")
+    officer = new_key(tmp_path / "officer.key", b"")
+    store.add(officer.public, label=alias, purposes=(REVIEWING,))
     with pytest.raises(VerificationError, match="someone other than the officer"):
-        write_review(v, "submit", alias, "fine", signer, datetime.now(UTC))
-    statement = {
-        "_type": INTOTO_STATEMENT,
-        "subject": [{"name": "report.dsse.json", "digest": {"sha256": v.envelope_sha256}}],
-        "predicateType": REVIEW_PREDICATE,
-        "predicate": {
-            "report_id": v.report["report_id"],
-            "decision": "return",
-            "reviewer": alias,
-            "reason": "nothing to see",
-            "time": utc_text(datetime.now(UTC)),
-        },
-    }
-    (genuine / "reviews").mkdir()
-    (genuine / "reviews" / "001.dsse.json").write_bytes(
-        canonical(signer.envelope(canonical(statement)))
-    )
-    assert _verify(genuine) == (
+        write_review(v, "submit", "fine", officer, datetime.now(UTC), store)
+    _forge_review(v, officer, alias)
+    store.save(tmp_path / "trust.json")
+    assert _verify(genuine, "--trust", str(tmp_path / "trust.json")) == (
         1,
         "invalid: review 001.dsse.json: the reviewer is the officer who ran the scan",
+    )
+
+
+def test_a_review_names_the_person_its_key_is_trusted_for_not_who_it_claims(
+    genuine: Path,
+) -> None:
+    """A supervisor's key signing a review in another supervisor's name."""
+    v = verify_report_dir(genuine, _home_store())
+    _forge_review(v, supervisor("INSP-2"), "SGT-9")
+    assert _verify(genuine) == (
+        1,
+        "invalid: review 001.dsse.json: it names the reviewer SGT-9 but is signed by the key of "
+        "INSP-2",
+    )
+
+
+def test_the_kiosk_key_cannot_review_its_own_report(genuine: Path, tmp_path: Path) -> None:
+    """Even where the kiosk's key is (wrongly) trusted for reviews too."""
+    home = Path(os.environ["KIOSK_HOME"])
+    own = load_signer(home / "keys" / "kiosk.key")
+    store = _home_store()
+    store.keys[own.keyid].purposes = frozenset({REPORT_SIGNING, REVIEWING})
+    store.keys[own.keyid].label = "SGT-1"
+    v = verify_report_dir(genuine, store)
+    with pytest.raises(VerificationError, match="the key that signed the report cannot review"):
+        write_review(v, "submit", "mine", own, datetime.now(UTC), store)
+    _forge_review(v, own, "SGT-1")
+    store.save(tmp_path / "trust.json")
+    assert _verify(genuine, "--trust", str(tmp_path / "trust.json")) == (
+        1,
+        "invalid: review 001.dsse.json: signed by the key that signed the report",
+    )
+
+
+def test_a_deleted_review_is_noticed_where_the_audit_log_recorded_it(
+    genuine: Path, own_home: Path
+) -> None:
+    home = own_home
+    key = ("--key", str(supervisor_key(home)))
+    decide = ("--decision", "submit", "--reason", "marker files")
+    rv = _kiosk(home, "review", str(genuine), *decide, *key, stdin=SUPERVISOR_PASSPHRASE)
+    assert rv.returncode == 0, rv.stderr
+    assert rv.stdout.startswith("review by SGT-9: ")
+    assert _verify(genuine)[0] == 0
+    review = genuine / "reviews" / "001.dsse.json"
+    kept = review.read_bytes()
+    shutil.rmtree(genuine / "reviews")
+    assert _verify(genuine) == (
+        1,
+        "invalid: review 001.dsse.json recorded in this kiosk's audit log is missing from the "
+        "report folder (deleted)",
+    )
+    (genuine / "reviews").mkdir()
+    review.write_bytes(kept)
+    assert _verify(genuine)[0] == 0
+    wrong = _kiosk(home, "review", str(genuine), *decide, *key, stdin=b"not the passphrase")
+    assert (wrong.returncode, wrong.stderr) == (
+        1,
+        f"kiosk: error: the passphrase does not open the key file {supervisor_key(home)}\n",
     )

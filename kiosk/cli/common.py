@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -40,3 +41,13 @@ def say(text: str, *, err: bool = False) -> None:
     """Print one line that may quote names, paths or fields from evidence, packs or users:
     through ``visible()``, so none of it can drive the terminal or fake a line."""
     print(visible(text), file=sys.stderr if err else sys.stdout)
+
+
+def read_secret(prompt: str) -> bytes:
+    """A secret (a key's passphrase) from the person at the terminal, never from argv.
+
+    At a terminal it is asked for without echo; otherwise the first line of standard input is
+    taken (a script or a test pipes it in). It is returned, never printed, logged or audited.
+    """
+    text = getpass.getpass(prompt) if sys.stdin.isatty() else sys.stdin.readline().rstrip("\r\n")
+    return text.encode()

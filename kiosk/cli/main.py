@@ -26,7 +26,7 @@ from typing import TextIO
 from kiosk import __version__
 from kiosk.cli import hashsets as cli_hashsets
 from kiosk.cli import rules as cli_rules
-from kiosk.cli.common import audit_log, parse_time, write_output
+from kiosk.cli.common import audit_log, parse_time, read_secret, write_output
 from kiosk.config import (
     DEFAULT_MAX_YARA_BYTES,
     DEFAULT_WORKERS,
@@ -39,16 +39,22 @@ from kiosk.engine.scope import Scope
 from kiosk.engine.triage import Hooks, TriageRequest, run_triage
 from kiosk.errors import KioskError, SigningError, UsageError
 from kiosk.model import CaseRecord, LegalBasis, Outcome, Progress
-from kiosk.reports.attestation import DECISIONS, VerifiedReport, verify_report_dir, write_review
+from kiosk.reports.attestation import (
+    DECISIONS,
+    VerifiedReport,
+    uncovered_files,
+    verify_report_dir,
+    write_review,
+)
 from kiosk.reports.case import case_bundle, case_json
 from kiosk.reports.decode import read_report
-from kiosk.reports.folder import unsigned_files
 from kiosk.reports.html import render_html
 from kiosk.reports.text import render_text, visible
 from kiosk.trust.audit import Checkpoint, verify_log
 from kiosk.trust.signing import (
     OWN_KEY_PURPOSES,
     PURPOSES,
+    REVIEWING,
     TRUSTED_KEY_PURPOSES,
     TrustStore,
     init_key,
@@ -56,6 +62,7 @@ from kiosk.trust.signing import (
     kiosk_home,
     load_public,
     load_signer,
+    new_key,
     purposes_text,
 )
 from kiosk.tui import add_parser as add_tui_parser
@@ -169,6 +176,17 @@ def build_parser() -> argparse.ArgumentParser:
             "(rule packs and hash sets), review (a supervisor's review of a report); default: "
             + " and ".join(default),
         )
+    kn = ksub.add_parser(
+        "new",
+        help="make a person's key pair (a supervisor's, for reviews): FILE (private, mode 0600, "
+        "encrypted with a passphrase asked for at the terminal) and FILE.pub; nothing is trusted",
+    )
+    kn.add_argument("file", type=Path, help="where to write the private key (never overwritten)")
+    kn.add_argument(
+        "--no-passphrase",
+        action="store_true",
+        help="leave the private key unencrypted (only on a token that protects it)",
+    )
     kr = ksub.add_parser("revoke", help="revoke a trusted key from now (or --at) on")
     kr.add_argument("keyid", help="key id (or a unique prefix)")
     kr.add_argument("--at", help="revocation time (ISO 8601); default now")
@@ -190,9 +208,14 @@ def build_parser() -> argparse.ArgumentParser:
     rw = sub.add_parser("review", help="record a supervisor's signed decision on a report")
     rw.add_argument("directory", type=Path, help="the report directory")
     rw.add_argument("--decision", required=True, choices=DECISIONS)
-    rw.add_argument("--reviewer", required=True, help="ID of the reviewing supervisor")
     rw.add_argument("--reason", required=True, help="why")
-    rw.add_argument("--key", type=Path, help="reviewer's key (default: $KIOSK_HOME/keys/kiosk.key)")
+    rw.add_argument(
+        "--key",
+        type=Path,
+        required=True,
+        help="the reviewing supervisor's own key file (kiosk keys new); its passphrase is asked "
+        "for; the reviewer's name is the label this kiosk trusts the key under",
+    )
     rw.add_argument("--trust", type=Path, help="trust store (default: $KIOSK_HOME/trust.json)")
 
     cli_hashsets.add_parser(sub)
@@ -265,6 +288,8 @@ def _keys(args: argparse.Namespace) -> int:
         print(f"trusted here for {purposes_text(frozenset(purposes))}")
         print(f"private key: {visible(str(kiosk_home() / 'keys' / 'kiosk.key'))} (mode 0600)")
         return 0
+    if args.keys_command == "new":
+        return _new_key(args)
     path = args.trust or kiosk_home() / "trust.json"
     store = _load_store(path, missing_ok=args.keys_command == "trust")
     if args.keys_command == "trust":
@@ -274,6 +299,11 @@ def _keys(args: argparse.Namespace) -> int:
         purposes = tuple(args.purpose or TRUSTED_KEY_PURPOSES)
         known = store.keys.get(key_id(public))
         if known is not None and args.purpose:  # a trusted key's purposes, set explicitly
+            if REVIEWING in purposes and not known.label.strip():
+                raise SigningError(
+                    "a key trusted for reviewing reports needs a label (the reviewer's name): "
+                    "revoke it and trust it again with --label NAME"
+                )
             known.purposes = frozenset(purposes)
             store.save(path)
             audit_log().append("key_purposes_set", keyid=known.keyid, purposes=list(purposes))
@@ -298,6 +328,27 @@ def _keys(args: argparse.Namespace) -> int:
     return 0
 
 
+MIN_PASSPHRASE = 8
+
+
+def _new_key(args: argparse.Namespace) -> int:
+    passphrase = b""
+    if not args.no_passphrase:
+        passphrase = read_secret("Passphrase for the new key: ")
+        if sys.stdin.isatty() and read_secret("Again: ") != passphrase:
+            raise SigningError("the two passphrases differ; no key was made")
+        if len(passphrase) < MIN_PASSPHRASE:
+            raise SigningError(
+                f"the passphrase must have at least {MIN_PASSPHRASE} characters; no key was made"
+            )
+    signer = new_key(args.file, passphrase)
+    audit_log().append("person_key_created", keyid=signer.keyid)
+    print(f"key id: {signer.keyid}")
+    print(f"private key: {visible(str(args.file))} (mode 0600)")
+    print(f"public key: {visible(str(args.file))}.pub (to be trusted with 'kiosk keys trust')")
+    return 0
+
+
 def _verify_answer(args: argparse.Namespace) -> VerifiedReport | tuple[int, str]:
     """The verified report, or the exit code and the one line that says why there is none."""
     path = args.trust or kiosk_home() / "trust.json"
@@ -316,7 +367,7 @@ def _verify_answer(args: argparse.Namespace) -> VerifiedReport | tuple[int, str]
     if not args.directory.exists():
         return CANNOT_VERIFY, f"cannot verify: {visible(str(args.directory))}: not found"
     try:
-        v = verify_report_dir(args.directory, store)
+        v = verify_report_dir(args.directory, store, audit=audit_log().path)
     except KioskError as e:
         return 1, f"invalid: {visible(str(e))}"
     audit_log().append("report_verified", report_id=v.report.get("report_id"), keyid=v.keyid)
@@ -373,25 +424,26 @@ def _identity(v: VerifiedReport) -> str:
 
 def _print_unsigned(v: VerifiedReport) -> None:
     """Name every file in the folder that the signature does not cover (a planted page…)."""
-    covered = {"report.json", "report.dsse.json", *(f"reviews/{r.path.name}" for r in v.reviews)}
-    if isinstance(v.report.get("inventory"), dict):
-        covered.add("files.jsonl")
-    for name in unsigned_files(v.directory, covered):
+    for name in uncovered_files(v):
         print(f"note: extra file not covered by the signature: {visible(name)}")
 
 
 def _review(args: argparse.Namespace) -> int:
-    v = verify_report_dir(args.directory, _trust(args.trust))
-    signer = load_signer(args.key)
-    path = write_review(v, args.decision, args.reviewer, args.reason, signer, datetime.now(UTC))
+    store = _trust(args.trust)
+    v = verify_report_dir(args.directory, store, audit=audit_log().path)
+    signer = load_signer(args.key, lambda: read_secret(f"Passphrase for {args.key}: "))
+    written = write_review(v, args.decision, args.reason, signer, datetime.now(UTC), store)
     audit_log().append(
         "review_recorded",
         report_id=v.report.get("report_id"),
         decision=args.decision,
-        reviewer=args.reviewer,
+        reviewer=written.reviewer,
         keyid=signer.keyid,
+        report_sha256=v.envelope_sha256,
+        review=written.path.name,
+        sha256=written.sha256,
     )
-    print(visible(str(path)))
+    print(f"review by {visible(written.reviewer)}: {visible(str(written.path))}")
     return 0
 
 

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from kiosk.canonical import canonical, parse_time_text, utc_text
-from kiosk.errors import TimeTextError, VerificationError
+from kiosk.errors import AuditError, SigningError, TimeTextError, VerificationError
 from kiosk.reports.folder import (
     MAX_REPORT_BYTES,
     MAX_REVIEW_BYTES,
@@ -34,9 +34,11 @@ from kiosk.reports.folder import (
     file_sha256,
     open_reviews_folder,
     read_file,
+    unsigned_files,
     write_new_in,
 )
 from kiosk.reports.text import visible
+from kiosk.trust.audit import events_of
 from kiosk.trust.policy import signature_problem
 from kiosk.trust.signing import (
     INTOTO_STATEMENT,
@@ -90,6 +92,7 @@ class VerifiedReview:
     reviewer: str
     reason: str
     time: str
+    sha256: str  # of the review file, as the audit log records it
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,12 +127,17 @@ def _read(path: Path, what: str, limit: int = MAX_REPORT_BYTES) -> bytes:
 
 
 def verify_report_dir(
-    directory: Path, trust: TrustStore, now: datetime | None = None
+    directory: Path,
+    trust: TrustStore,
+    now: datetime | None = None,
+    audit: Path | None = None,
 ) -> VerifiedReport:
     """Verify a report directory completely; raises VerificationError with the exact reason.
 
     ``now`` (default: the clock) is when the verdict is given: revocations and the clock-skew
-    allowance are judged against it.
+    allowance are judged against it. ``audit``: this kiosk's audit log, if it has one; a review
+    it recorded for this report must still be in the folder, unchanged (deleting ``reviews/``
+    would otherwise quietly undo a supervisor's decision).
     """
     now = now or datetime.now(UTC)
     if not directory.is_dir():
@@ -168,7 +176,9 @@ def verify_report_dir(
             )
     env_sha = hashlib.sha256(env_raw).hexdigest()
     reviews = tuple(
-        _verify_review(p, trust, env_sha, now, str(report.get("case", {}).get("officer", "")))
+        _verify_review(
+            p, trust, env_sha, now, str(report.get("case", {}).get("officer", "")), key.keyid
+        )
         for p in sorted((directory / "reviews").glob("*.dsse.json"))
     )
     anchors = [_parse_time(r.time, r.path.name) for r in reviews if r.keyid != key.keyid]
@@ -181,7 +191,45 @@ def verify_report_dir(
     )
     if problem:
         raise VerificationError(f"{ENVELOPE}: {problem}")
+    if audit is not None:
+        _check_recorded_reviews(audit, env_sha, reviews)
     return VerifiedReport(directory, report, key.keyid, str(signed_at), env_sha, reviews)
+
+
+def _check_recorded_reviews(
+    audit: Path, envelope_sha256: str, reviews: tuple[VerifiedReview, ...]
+) -> None:
+    """Every review the audit log saw written for this report (by its envelope's digest, what a
+    review is bound to) is still there, byte for byte."""
+    present = {r.path.name: r.sha256 for r in reviews}
+    try:
+        recorded = events_of(audit, "review_recorded", report_sha256=envelope_sha256)
+    except AuditError as e:
+        raise VerificationError(f"cannot check the reviews against the audit log: {e}") from e
+    for event in recorded:
+        name, sha = event.get("review"), event.get("sha256")
+        if not isinstance(name, str) or not isinstance(sha, str):
+            continue  # recorded before reviews were named in the log: nothing to compare
+        if name not in present:
+            raise VerificationError(
+                f"review {visible(name)} recorded in this kiosk's audit log is missing from the "
+                "report folder (deleted)"
+            )
+        if present[name] != sha:
+            raise VerificationError(
+                f"review {visible(name)} differs from the one this kiosk's audit log recorded "
+                "(replaced)"
+            )
+
+
+def uncovered_files(v: VerifiedReport) -> tuple[str, ...]:
+    """Files of a verified report's folder that no signature covers (a planted page, a stray
+    note): every view marks them unauthenticated rather than leave them to be taken as part of
+    the report."""
+    covered = {ENVELOPE, REPORT, *(f"reviews/{r.path.name}" for r in v.reviews)}
+    if isinstance(v.report.get("inventory"), dict):
+        covered.add(INVENTORY)
+    return unsigned_files(v.directory, covered)
 
 
 def _check_folder_name(directory: Path, report_id: object) -> None:
@@ -196,19 +244,18 @@ def _check_folder_name(directory: Path, report_id: object) -> None:
 
 
 def _verify_review(
-    path: Path, trust: TrustStore, env_sha: str, now: datetime, officer: str
+    path: Path, trust: TrustStore, env_sha: str, now: datetime, officer: str, report_key: str
 ) -> VerifiedReview:
     what = f"review {path.name}"
-    key, payload = verify_envelope(
-        _read(path, what, MAX_REVIEW_BYTES), trust, what, purpose=REVIEWING
-    )
+    raw = _read(path, what, MAX_REVIEW_BYTES)
+    key, payload = verify_envelope(raw, trust, what, purpose=REVIEWING)
     try:
         st = json.loads(payload)
         pred = st["predicate"]
         subject_sha = st["subject"][0]["digest"]["sha256"]
     except (ValueError, KeyError, IndexError, TypeError) as e:
         raise VerificationError(f"{what}: the signed payload is not a kiosk review") from e
-    if st.get("predicateType") != REVIEW_PREDICATE:
+    if st.get("predicateType") != REVIEW_PREDICATE or not isinstance(pred, dict):
         raise VerificationError(f"{what}: the signed payload is not a kiosk review")
     if subject_sha != env_sha:
         raise VerificationError(f"{what}: it reviews a different report envelope")
@@ -217,31 +264,69 @@ def _verify_review(
     )
     if problem:
         raise VerificationError(f"{what}: {problem}")
-    if same_person(str(pred.get("reviewer", "")), officer):  # signed elsewhere than write_review
+    # the reviewer is whom the trust store binds to the key, not what the payload says
+    reviewer = key.label
+    if key.keyid == report_key:
+        raise VerificationError(f"{what}: signed by the key that signed the report")
+    if not same_person(str(pred.get("reviewer", "")), reviewer):
+        raise VerificationError(
+            f"{what}: it names the reviewer {visible(str(pred.get('reviewer')))} but is signed "
+            f"by the key of {visible(reviewer)}"
+        )
+    if same_person(reviewer, officer):  # signed elsewhere than write_review
         raise VerificationError(f"{what}: the reviewer is the officer who ran the scan")
     return VerifiedReview(
         path,
         key.keyid,
         str(pred.get("decision")),
-        str(pred.get("reviewer")),
+        reviewer,
         str(pred.get("reason")),
         str(pred.get("time")),
+        hashlib.sha256(raw).hexdigest(),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class WrittenReview:
+    """What the audit log records of a review just written: where, by whom, and its digest."""
+
+    path: Path
+    reviewer: str
+    sha256: str
+
+
+def reviewer_of(signer: Signer, trust: TrustStore) -> str:
+    """The name a review by ``signer`` carries: the label this kiosk's trust store binds to the
+    key for reviewing, or SigningError saying how to have it trusted."""
+    key = trust.keys.get(signer.keyid)
+    if key is None or REVIEWING not in key.purposes:
+        raise SigningError(
+            f"the key {signer.keyid[:16]}… is not trusted here for reviewing reports: have its "
+            "public key trusted with 'kiosk keys trust KEY.pub --purpose review --label NAME'"
+        )
+    return key.label
 
 
 def write_review(
     verified: VerifiedReport,
     decision: str,
-    reviewer: str,
     reason: str,
     signer: Signer,
     when: datetime,
-) -> Path:
-    """Sign a supervisor's decision about a verified report; never overwrites anything."""
+    trust: TrustStore,
+) -> WrittenReview:
+    """Sign a supervisor's decision about a verified report; never overwrites anything.
+
+    The reviewer is the person ``trust`` binds to ``signer``'s key (``reviewer_of``): a name
+    typed at review time would let anyone sign as anyone.
+    """
     if decision not in DECISIONS:
         raise VerificationError(f"decision must be one of {', '.join(DECISIONS)}")
-    if not reviewer.strip() or not reason.strip():
-        raise VerificationError("a review needs a reviewer id and a reason")
+    if not reason.strip():
+        raise VerificationError("a review needs a reason")
+    reviewer = reviewer_of(signer, trust)
+    if signer.keyid == verified.keyid:
+        raise VerificationError("the key that signed the report cannot review it")
     officer = str(verified.report.get("case", {}).get("officer", ""))
     if same_person(reviewer, officer):
         raise VerificationError(
@@ -269,4 +354,5 @@ def write_review(
         raise VerificationError(f"cannot write the review: {e.strerror or e}") from e
     finally:
         os.close(folder_fd)
-    return verified.directory / "reviews" / f"{n:03d}.dsse.json"
+    path = verified.directory / "reviews" / f"{n:03d}.dsse.json"
+    return WrittenReview(path, reviewer, hashlib.sha256(data).hexdigest())

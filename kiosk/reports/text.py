@@ -16,6 +16,7 @@ from kiosk.reports.summary import (
     media_hash_text,
     not_examined_lines,
 )
+from kiosk.visible import visible
 
 __all__ = ["DEV_MODE_NOTE", "RECOMMENDATION_TITLES", "render_text", "visible"]
 
@@ -23,28 +24,6 @@ DEV_MODE_NOTE = (
     "DEV MODE: rule packs that failed signature, expiry or version checks were allowed "
     "(forensic staff testing; see rule_packs[].signed_by)"
 )
-
-
-def visible(text: str) -> str:
-    """``text`` with every control or invisible character written as an escape.
-
-    File names and volume labels come from the evidence: a name holding terminal escape codes,
-    a right-to-left override or a newline must neither drive the terminal nor hide what it is.
-    A backslash is doubled so that an escape shown is never confused with a literal one (a
-    name holding the four characters ``\\x1b`` prints as ``\\\\x1b``, one holding ESC as
-    ``\\x1b``). Printable non-ASCII letters stay as they are, readable.
-    """
-    if text.isprintable() and "\\" not in text:
-        return text
-    out = []
-    for ch in text:
-        if ch == "\\":
-            out.append("\\\\")
-        elif ch.isprintable():
-            out.append(ch)
-        else:
-            out.append(ch.encode("unicode_escape").decode("ascii"))
-    return "".join(out)
 
 
 def render_text(report: TriageReport) -> str:

@@ -8,7 +8,9 @@ re-written chain shows only against a checkpoint ``{size, head}`` held elsewhere
 every signed report embeds one (shared/reference/governance-and-signing.md §4.8).
 
 The log records who, what authority, which exhibit, and what was decided — never file content
-and never file names from the evidence.
+and never file names from the evidence. Every text in an event goes through the one ``visible()``
+(``kiosk.visible``) first: case fields and names are typed by people and may hold terminal escapes
+or direction marks, and the log is read with ``cat`` and ``less``.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from typing import Any
 
 from kiosk.canonical import canonical, utc_text
 from kiosk.errors import AuditError
+from kiosk.visible import visible
 
 GENESIS = "0" * 64
 _DOMAIN = b"kiosk-audit-v1\0"
@@ -70,7 +73,7 @@ class AuditLog:
                 "seq": seq,
                 "time": utc_text(self._clock()),
                 "prev": prev,
-                "event": {"kind": kind, **fields},
+                "event": {"kind": kind, **{k: _shown(v) for k, v in fields.items()}},
             }
             entry["hash"] = entry_hash(entry)
             os.write(fd, canonical(entry) + b"\n")
@@ -82,6 +85,45 @@ class AuditLog:
             ) from e
         finally:
             os.close(fd)
+
+
+def _shown(value: Any) -> Any:
+    """``value`` with every text in it made visible (lists and objects too)."""
+    if isinstance(value, str):
+        return visible(value)
+    if isinstance(value, list | tuple):
+        return [_shown(v) for v in value]
+    if isinstance(value, dict):
+        return {visible(str(k)): _shown(v) for k, v in value.items()}
+    return value
+
+
+def events_of(path: Path, kind: str, **match: str) -> list[dict[str, Any]]:
+    """The events of ``kind`` whose fields equal ``match``, in log order ([] with no log).
+
+    A reader, not a verifier: ``verify_log`` judges the chain. A report verified on this kiosk
+    uses it to find what this kiosk recorded about the report (its reviews), so that a review
+    deleted from the report's folder is noticed where the log saw it written.
+    """
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return []
+    except OSError as e:
+        raise AuditError(f"cannot read the audit log {path}: {e.strerror or e}") from e
+    out: list[dict[str, Any]] = []
+    for line in raw.splitlines():
+        try:
+            event = json.loads(line).get("event")
+        except (ValueError, AttributeError):
+            continue  # a damaged line is 'kiosk audit verify''s to report, not this reader's
+        if (
+            isinstance(event, dict)
+            and event.get("kind") == kind
+            and all(event.get(k) == v for k, v in match.items())
+        ):
+            out.append(event)
+    return out
 
 
 def _last_entry(fd: int, path: Path) -> dict[str, Any] | None:

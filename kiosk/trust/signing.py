@@ -15,9 +15,14 @@ triage reports), ``publish`` (the lab publishing rule packs and hash sets), ``re
 supervisor's review of a report). ``verify_envelope`` refuses a signature for one purpose by a key
 trusted only for others, by name, so a publisher's key (the demo one is public) cannot forge a
 report or a review. A store written before purposes existed has none per entry: the kiosk's own
-key (``keys/kiosk.pub`` beside the store) is then taken as ``report`` and ``review`` (what it
-signed: its reports, and reviews made at the kiosk), every other key as ``publish``
-(``TrustStore.assumed`` lists these, so the command line can say so once and write them down).
+key (``keys/kiosk.pub`` beside the store) is then taken as ``report``, every other key as
+``publish`` (``TrustStore.assumed`` lists these, so the command line can say so once and write
+them down).
+
+**Reviews are bound to people.** A kiosk's own key signs its reports only. Each supervisor has a
+key of their own (``kiosk keys new``: a key file, encrypted with a passphrase, that can live on a
+removable token), trusted for ``review`` under a label that names the person; that label, not
+text typed at review time, is the reviewer's identity.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ import hashlib
 import json
 import os
 import stat
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -38,6 +44,7 @@ import platformdirs
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 
 from kiosk.canonical import parse_time_text, utc_text_seconds
 from kiosk.errors import SigningError, TimeTextError, VerificationError
@@ -54,7 +61,7 @@ PURPOSES = {  # what each purpose lets a key sign, as messages say it
     PUBLISHING: "publishing packs and sets",
     REVIEWING: "reviewing reports",
 }
-OWN_KEY_PURPOSES = (REPORT_SIGNING, REVIEWING)  # `kiosk keys init`, and the own key of an old store
+OWN_KEY_PURPOSES = (REPORT_SIGNING,)  # `kiosk keys init`, and the own key of an old store
 TRUSTED_KEY_PURPOSES = (PUBLISHING,)  # `kiosk keys trust` without --purpose; others in an old store
 
 
@@ -163,24 +170,88 @@ def init_key(
     return signer
 
 
-def load_signer(path: Path | None = None) -> Signer:
-    """Load a private key, refusing one that anyone but its owner can read."""
+def load_signer(path: Path | None = None, passphrase: Callable[[], bytes] | None = None) -> Signer:
+    """Load a private key, refusing one that anyone but its owner can read.
+
+    An encrypted key file (a supervisor's, from ``kiosk keys new``) is opened with the bytes
+    ``passphrase()`` returns, asked for only when the file needs them; the passphrase is never
+    kept.
+    """
     path = path or kiosk_home() / "keys" / "kiosk.key"
+    own = path.name == "kiosk.key"  # a kiosk's own key: say how to make one
     try:
         mode = path.stat().st_mode
     except FileNotFoundError as e:
-        raise SigningError(f"no signing key at {path}: run 'kiosk keys init' first") from e
+        if own:
+            raise SigningError(f"no signing key at {path}: run 'kiosk keys init' first") from e
+        raise SigningError(f"no key file at {path}") from e
+    except OSError as e:
+        raise SigningError(f"cannot read the key file {path}: {e.strerror or e}") from e
+    if not stat.S_ISREG(mode):
+        raise SigningError(f"the key file {path} is not a regular file")
     if mode & (stat.S_IRWXG | stat.S_IRWXO):
         raise SigningError(
             f"refusing the key {path}: it is readable by others (mode {stat.S_IMODE(mode):o}); "
             "it must be 0600"
         )
     try:
-        private = serialization.load_pem_private_key(path.read_bytes(), password=None)
-    except (OSError, ValueError, TypeError) as e:
-        raise SigningError(f"the key file {path} cannot be read as a private key") from e
+        pem = path.read_bytes()
+    except OSError as e:
+        raise SigningError(f"cannot read the key file {path}: {e.strerror or e}") from e
+    private = _private_from_pem(pem, path, passphrase)
     if not isinstance(private, Ed25519PrivateKey):
         raise SigningError(f"the key file {path} is not an Ed25519 key")
+    return Signer(private, key_id(private.public_key()))
+
+
+def _private_from_pem(
+    pem: bytes, path: Path, passphrase: Callable[[], bytes] | None
+) -> PrivateKeyTypes:
+    encrypted = b"ENCRYPTED PRIVATE KEY" in pem
+    if encrypted and passphrase is None:
+        raise SigningError(f"the key file {path} is protected by a passphrase; none was given")
+    try:
+        return serialization.load_pem_private_key(
+            pem, password=passphrase() if encrypted and passphrase else None
+        )
+    except (ValueError, TypeError) as e:
+        if encrypted:
+            raise SigningError(f"the passphrase does not open the key file {path}") from e
+        raise SigningError(f"the key file {path} cannot be read as a private key") from e
+
+
+def new_key(path: Path, passphrase: bytes) -> Signer:
+    """A new key pair for a person (a supervisor): the private key at ``path`` (mode 0600,
+    encrypted with ``passphrase`` when it is not empty, never overwriting a file) and the public
+    key beside it as ``<path>.pub``, to be trusted by the kiosks that should accept its
+    signatures. Nothing is added to any trust store: trusting is the kiosk owner's act."""
+    private = Ed25519PrivateKey.generate()
+    enc: serialization.KeySerializationEncryption = (
+        serialization.BestAvailableEncryption(passphrase)
+        if passphrase
+        else serialization.NoEncryption()
+    )
+    pem = private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, enc)
+    pub_path = path.with_name(path.name + ".pub")
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError as e:
+        raise SigningError(f"a file already exists at {path}; it is never overwritten") from e
+    except OSError as e:
+        raise SigningError(f"cannot create the key file {path}: {e.strerror or e}") from e
+    with os.fdopen(fd, "wb") as f:
+        f.write(pem)
+    pub_pem = private.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    try:
+        fd = os.open(pub_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    except OSError as e:
+        raise SigningError(
+            f"cannot create the public key file {pub_path}: {e.strerror or e}"
+        ) from e
+    with os.fdopen(fd, "wb") as f:
+        f.write(pub_pem)
     return Signer(private, key_id(private.public_key()))
 
 
@@ -302,7 +373,15 @@ class TrustStore:
         not_after: datetime | None = None,
         purposes: tuple[str, ...] = TRUSTED_KEY_PURPOSES,
     ) -> TrustedKey:
-        """Trust a key for ``purposes`` (default: publishing, the usual reason to trust one)."""
+        """Trust a key for ``purposes`` (default: publishing, the usual reason to trust one).
+
+        A key trusted for reviews needs a label: it is the reviewer's name on every review.
+        """
+        if REVIEWING in purposes and not label.strip():
+            raise SigningError(
+                "a key trusted for reviewing reports needs --label: the reviewer's name, "
+                "shown on every review it signs"
+            )
         k = TrustedKey(
             key_id(public),
             public,

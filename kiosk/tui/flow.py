@@ -416,15 +416,18 @@ def short_time(text: str) -> str:
     return t.strftime("%Y-%m-%d %H:%M")
 
 
-def check_report(directory: Path, trust: TrustStore | None) -> ReportEntry:
+def check_report(
+    directory: Path, trust: TrustStore | None, audit: Path | None = None
+) -> ReportEntry:
     """Verify and read one report directory; an invalid or unreadable one is still listed, with
-    why (labelled from its unverified file, which is never otherwise trusted)."""
+    why (labelled from its unverified file, which is never otherwise trusted). ``audit``: this
+    kiosk's log, against which the reviews it recorded are checked."""
     problem = ""
     if trust is None:
         problem = "no trust store: reports cannot be verified on this kiosk"
     else:
         try:
-            verified = verify_report_dir(directory, trust)
+            verified = verify_report_dir(directory, trust, audit=audit)
             report = read_report(verified.report)
         except KioskError as e:
             problem = str(e)

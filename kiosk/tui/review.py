@@ -2,14 +2,18 @@
 
 Each report is verified before it is shown (signature, trusted key at signing time, report
 bytes, inventory), so a supervisor never reads or decides on a report that does not check out;
-an invalid one is listed with the reason and cannot be reviewed. A decision is signed with this
-kiosk's key and written beside the report as ``reviews/NNN.dsse.json`` by the same code as
-``kiosk review``, so ``kiosk report verify`` checks it too.
+an invalid one is listed with the reason and cannot be reviewed. A decision is signed with the
+supervisor's own key (its file is named and its passphrase typed on the decision screen, used
+once and dropped) — never with this kiosk's key, which signs reports only — and written beside
+the report as ``reviews/NNN.dsse.json`` by the same code as ``kiosk review``, so ``kiosk report
+verify`` checks it too. The reviewer's name is the label this kiosk trusts that key under.
+Files in a report folder that no signature covers are shown as unauthenticated.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, ClassVar
 
 from textual import on, work
@@ -20,9 +24,10 @@ from textual.content import Content
 from textual.message import Message
 from textual.widgets import Button, DataTable, Footer, Input, Label, Select, Static
 
-from kiosk.errors import KioskError
-from kiosk.reports.attestation import DECISIONS, write_review
+from kiosk.errors import KioskError, SigningError
+from kiosk.reports.attestation import DECISIONS, uncovered_files, write_review
 from kiosk.reports.text import render_text, visible
+from kiosk.trust.signing import load_signer
 from kiosk.tui.base import KioskScreen
 from kiosk.tui.flow import (
     DECISION_LABELS,
@@ -103,8 +108,9 @@ class ReviewListScreen(KioskScreen[None]):
     def _verify(self) -> None:
         st = self.kiosk.state
         trust = st.trust if st else None
+        audit = self.kiosk.audit_log().path
         for d in report_dirs(self.kiosk.settings.reports_dir):
-            self.post_message(self.Checked(check_report(d, trust)))
+            self.post_message(self.Checked(check_report(d, trust, audit)))
         self.post_message(self.AllChecked())
 
     def on_review_list_screen_checked(self, message: Checked) -> None:
@@ -247,6 +253,10 @@ class ReportScreen(KioskScreen[None]):
             )
             for r in v.reviews
         ] or [plain("  none yet — press d to record a decision")]
+        rows += [
+            plain(f"UNAUTHENTICATED: {name} is in the folder but not covered by any signature")
+            for name in map(visible, uncovered_files(v))
+        ]
         rows += ["", *[Content(line) for line in render_text(report).splitlines()]]  # visible()d
         return lines(*rows)
 
@@ -254,9 +264,9 @@ class ReportScreen(KioskScreen[None]):
         if self.entry.verified is None:
             self.notify("An invalid report cannot be reviewed.", severity="error")
             return
-        if self.kiosk.state is None or self.kiosk.state.signer is None:
+        if self.kiosk.state is None or self.kiosk.state.trust is None:
             self.notify(
-                "No signing key on this kiosk: a review cannot be signed.", severity="error"
+                "No trust store on this kiosk: a review cannot be signed.", severity="error"
             )
             return
         self.app.push_screen(DecisionScreen(self.entry), self._decided)
@@ -303,9 +313,13 @@ class DecisionScreen(KioskScreen[ReportEntry | None]):
                 )
             yield Static("", id="decision-error", classes="error field-error")
             with Horizontal(classes="field"):
-                yield Label(plain("Your reviewer ID *"))
-                yield Input(id="reviewer", compact=True, placeholder="e.g. DS-5678")
-            yield Static("", id="reviewer-error", classes="error field-error")
+                yield Label(plain("Your key file *"))
+                yield Input(id="keyfile", compact=True, placeholder="e.g. /media/token/ds-5678.key")
+            yield Static("", id="keyfile-error", classes="error field-error")
+            with Horizontal(classes="field"):
+                yield Label(plain("Its passphrase"))
+                yield Input(id="passphrase", compact=True, password=True)
+            yield Static("", id="passphrase-error", classes="error field-error")
             with Horizontal(classes="field"):
                 yield Label(plain("Reason *"))
                 yield Input(id="reason", compact=True, placeholder="why")
@@ -332,16 +346,15 @@ class DecisionScreen(KioskScreen[ReportEntry | None]):
     @on(Button.Pressed, "#sign")
     def action_sign(self) -> None:
         decision = self.query_one("#decision", Select).value
-        reviewer = self.query_one("#reviewer", Input).value.strip()
+        keyfile = self.query_one("#keyfile", Input).value.strip()
+        secret = self.query_one("#passphrase", Input)
         reason = self.query_one("#reason", Input).value.strip()
         errors = {
             "decision": "" if isinstance(decision, str) else "Choose a decision.",
-            "reviewer": "" if reviewer else "Your reviewer ID is required.",
+            "keyfile": "" if keyfile else "Your key file is required: it says who you are.",
+            "passphrase": "",
             "reason": "" if reason else "Give the reason for the decision.",
         }
-        officer = self.entry.officer.strip().casefold()
-        if reviewer and reviewer.casefold() == officer:
-            errors["reviewer"] = "The reviewer must be someone other than the officer."
         for name, message in errors.items():
             self._show(name, message)
         first = next((n for n, m in errors.items() if m), None)
@@ -351,22 +364,37 @@ class DecisionScreen(KioskScreen[ReportEntry | None]):
         verified = self.entry.verified
         if any(errors.values()) or not isinstance(decision, str):
             return
-        if st is None or st.signer is None or verified is None:
+        if st is None or st.trust is None or verified is None:
             return
         try:
-            path = write_review(verified, decision, reviewer, reason, st.signer, self.kiosk.now())
+            signer = load_signer(Path(keyfile).expanduser(), lambda: secret.value.encode())
         except KioskError as e:
-            self._show("reason", str(e))
+            self._show("keyfile", str(e))
+            self.query_one("#keyfile").focus()
+            return
+        finally:
+            secret.value = ""  # used once: never kept on the screen or in the widget
+        try:
+            written = write_review(verified, decision, reason, signer, self.kiosk.now(), st.trust)
+        except KioskError as e:
+            self._show("keyfile" if isinstance(e, SigningError) else "reason", str(e))
             return
         self.kiosk.audit_event(
             "review_recorded",
             report_id=verified.report.get("report_id"),
             decision=decision,
-            reviewer=reviewer,
-            keyid=st.signer.keyid,
+            reviewer=written.reviewer,
+            keyid=signer.keyid,
+            report_sha256=verified.envelope_sha256,
+            review=written.path.name,
+            sha256=written.sha256,
         )
-        self.notify(visible(f"Review signed and saved: {path}"), title="Saved", markup=False)
-        self.dismiss(check_report(self.entry.directory, st.trust))
+        self.notify(
+            visible(f"Review by {written.reviewer} signed and saved: {written.path}"),
+            title="Saved",
+            markup=False,
+        )
+        self.dismiss(check_report(self.entry.directory, st.trust, self.kiosk.audit_log().path))
 
     @on(Button.Pressed, "#cancel")
     def action_back(self) -> None:

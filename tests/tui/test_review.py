@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from textual.binding import Binding
 from textual.pilot import Pilot
-from textual.widgets import DataTable
+from textual.widgets import DataTable, Input
 
 from kiosk.cli.main import main
 from kiosk.config import DEFAULT_MAX_YARA_BYTES
@@ -21,7 +21,15 @@ from kiosk.model import Outcome, Progress
 from kiosk.trust.signing import kiosk_home
 from kiosk.tui.flow import Settings
 from kiosk.tui.review import DecisionScreen, ReportScreen, ReviewListScreen
-from tests.conftest import CASE, HASHSETS, RULES, SAMPLES, fixed_hooks
+from tests.conftest import (
+    CASE,
+    HASHSETS,
+    RULES,
+    SAMPLES,
+    SUPERVISOR_PASSPHRASE,
+    fixed_hooks,
+    supervisor_key,
+)
 from tests.tui.conftest import SIZE, kiosk_app, screen_text, settle
 
 Drive = Callable[[Pilot[None]], Awaitable[None]]
@@ -59,8 +67,13 @@ def rows(pilot: Pilot[None]) -> list[list[str]]:
 
 
 def test_a_review_recorded_in_the_app_is_accepted_by_report_verify(
-    reports: Path, capsys: pytest.CaptureFixture[str]
+    reports: Path, capsys: pytest.CaptureFixture[str], own_home: Path
 ) -> None:
+    """The supervisor names their own key file and types its passphrase; the review carries the
+    name the trust store binds to that key, and the passphrase never stays on the screen."""
+    key = str(supervisor_key(own_home))
+    secret = SUPERVISOR_PASSPHRASE.decode()
+
     async def drive(pilot: Pilot[None]) -> None:
         (row,) = rows(pilot)
         assert row[0] == "✓ valid"
@@ -75,16 +88,20 @@ def test_a_review_recorded_in_the_app_is_accepted_by_report_verify(
         await settle(pilot)
         assert isinstance(pilot.app.screen, DecisionScreen)
         await pilot.press("enter", "down", "enter")  # decision: submit
-        await pilot.press("tab", *"PC-1234", "tab", *"markers", "f2")
+        await pilot.press("tab", *key, "tab", *"not it", "tab", *"markers", "f2")
         await settle(pilot)
-        assert isinstance(pilot.app.screen, DecisionScreen)  # the officer may not review
-        assert "someone other than the officer" in screen_text(pilot.app)
+        assert isinstance(pilot.app.screen, DecisionScreen)  # a wrong passphrase
+        text = screen_text(pilot.app)
+        assert "the passphrase does not open the key file" in text
+        assert "not it" not in text
+        assert pilot.app.screen.query_one("#passphrase", Input).value == ""  # never kept
         assert pilot.app.focused is not None
-        assert pilot.app.focused.id == "reviewer"
-        await pilot.press(*["backspace"] * 7, *"DS-9", "f2")
+        assert pilot.app.focused.id == "keyfile"
+        await pilot.press("tab", *secret, "f2")
         await settle(pilot)
         assert isinstance(pilot.app.screen, ReportScreen)
-        assert "submit by DS-9" in screen_text(pilot.app)
+        assert "submit by SGT-9" in screen_text(pilot.app)
+        assert secret not in screen_text(pilot.app)
         await pilot.press("escape")
         await settle(pilot)
         assert rows(pilot)[0][5] == "1"
@@ -95,7 +112,7 @@ def test_a_review_recorded_in_the_app_is_accepted_by_report_verify(
     capsys.readouterr()
     assert main(["report", "verify", str(report_dir)]) == 0
     out = capsys.readouterr().out
-    assert "review: submit by DS-9" in out
+    assert "review: submit by SGT-9" in out
     assert "valid" in out
     audit = (kiosk_home() / "audit.jsonl").read_text(encoding="utf-8").splitlines()
     kinds = [json.loads(line)["event"]["kind"] for line in audit[-2:]]
@@ -203,13 +220,16 @@ def test_the_review_list_filters_and_says_cancelled_and_outside_scope(many: Path
     run(many, drive)
 
 
-def test_a_decision_leaves_the_unreviewed_filter(many: Path) -> None:
+def test_a_decision_leaves_the_unreviewed_filter(many: Path, own_home: Path) -> None:
+    key, secret = str(supervisor_key(own_home)), SUPERVISOR_PASSPHRASE.decode()
+
     async def drive(pilot: Pilot[None]) -> None:
         await pilot.press("s", "enter")
         await settle(pilot)
         await pilot.press("d")
         await settle(pilot)
-        await pilot.press("enter", "down", "enter", "tab", *"DS-9", "tab", *"markers", "f2")
+        await pilot.press("enter", "down", "enter", "tab", *key, "tab", *secret)
+        await pilot.press("tab", *"markers", "f2")
         await settle(pilot)
         assert isinstance(pilot.app.screen, ReportScreen)
         await pilot.press("escape")

@@ -174,7 +174,8 @@ def test_home_with_a_refused_rule_pack(desk: Settings, tmp_path: Path) -> None:
 
 
 def test_review_screens(desk: Settings, triage: Callable[..., TriageResult]) -> None:
-    """The verified list, one report, and the decision form with a refused reviewer."""
+    """The verified list, one report, and the decision form refusing a key file that is not
+    there (the reviewer is whoever the named key belongs to)."""
     signer = Signer(FIXED_KEY, key_id(FIXED_KEY.public_key()))
     triage("fat16.dd", out_dir=Path("reports"), workers=0, hooks=fixed_hooks(signer=signer))
 
@@ -185,7 +186,8 @@ def test_review_screens(desk: Settings, triage: Callable[..., TriageResult]) -> 
         await snapshot(pilot, "review_report")
         await pilot.press("d")
         await settle(pilot)
-        await pilot.press("enter", "down", "down", "enter", "tab", *"PC-1234", "f2")
+        await pilot.press("enter", "down", "down", "enter", "tab", *"/media/token/pc-1234.key")
+        await pilot.press("tab", *"secret", "tab", *"why", "f2")
         await snapshot(pilot, "review_decision_refused")
 
     run(desk, drive)
