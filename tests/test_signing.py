@@ -47,7 +47,9 @@ def test_a_key_readable_by_others_is_refused(tmp_path: Path) -> None:
 
 def test_missing_and_garbage_keys_are_clear_errors(tmp_path: Path) -> None:
     with pytest.raises(SigningError, match="kiosk keys init"):
-        load_signer(tmp_path / "none.key")
+        load_signer(tmp_path / "keys" / "kiosk.key")  # a kiosk's own key: how to make one
+    with pytest.raises(SigningError, match=r"^no key file at .*none\.key$"):
+        load_signer(tmp_path / "none.key")  # a person's key file, named by them
     bad = tmp_path / "bad.key"
     bad.write_bytes(b"not a key")
     bad.chmod(0o600)
