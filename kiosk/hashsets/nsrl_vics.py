@@ -137,6 +137,8 @@ def read_nsrl_rds3(path: Path, ctx: Context, info: dict[str, Any]) -> Iterator[B
     row_no = 0
     try:
         table, hashes, extra, products = _rds3_schema(db, path, info)
+        if not ctx.keep_props:  # digests only: do not even read the names
+            extra = []
         algorithms = [c.lower() for c in hashes]
         select = ", ".join(f'"{c}"' for c in [*hashes, *extra])
         out = Collector(ctx)

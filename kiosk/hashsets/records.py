@@ -81,6 +81,7 @@ class Context:
 
     skip_invalid: bool = False
     category_map: dict[str, str | None] | None = None
+    keep_props: bool = True  # False: digests only (a known-good set needs nothing else)
     stats: ImportStats = field(default_factory=ImportStats)
 
     def invalid(self, where: str, why: str) -> None:
@@ -131,7 +132,7 @@ class Collector:
         # ensure_ascii keeps undecodable names (surrogate escapes) storable as SQLite text
         text = (
             json.dumps({k: v for k, v in props.items() if v not in (None, "")}, sort_keys=True)
-            if props
+            if props and self.ctx.keep_props
             else None
         )
         b = self.batch
