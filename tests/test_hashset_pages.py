@@ -167,3 +167,64 @@ def test_a_known_good_set_keeps_digests_only_unless_asked(tmp_path: Path, home: 
         assert {h.hashset for h in hits} == {"os", "os-named", "bad"}
         assert index.properties("os", third) == []
         assert index.properties("os-named", third)[0]["file_name"] == "file3.dll"
+
+
+def _rds_rows(path: Path, rows: list[tuple[str | None, str | None, str | None]]) -> None:
+    """Hash columns as given (None: NULL), beside make_rds3's schema."""
+    make_rds3(path, [])
+    with sqlite3.connect(path) as db:
+        for i, (md5, sha1, sha256) in enumerate(rows, 1):
+            db.execute(
+                "INSERT INTO METADATA(metadata_id, object_id, file_name, extension, bytes, md5,"
+                " sha1, sha256) VALUES (?, ?, 'f', 'dll', 1, ?, ?, ?)",
+                (i, i, md5, sha1, sha256),
+            )
+            db.execute("INSERT INTO PACKAGE_OBJECT VALUES (?, 900001, ?)", (i, i))
+
+
+def test_a_digests_only_rds_import_keeps_the_strongest_digest_of_every_row(
+    tmp_path: Path, home: Path
+) -> None:
+    """Oracle: the source's own columns, read with sqlite3. A row with SHA-256 is kept by it
+    alone; a row without falls back to SHA-1, then MD5; the empty file's digest is dropped."""
+    rng = random.Random(5)
+    full = [
+        (rng.randbytes(16).hex(), rng.randbytes(20).hex(), rng.randbytes(32).hex())
+        for _ in range(300)
+    ]
+    no_sha256 = (rng.randbytes(16).hex(), rng.randbytes(20).hex().upper(), None)
+    md5_only = (rng.randbytes(16).hex(), "", None)
+    empty = (None, None, hashlib.sha256(b"").hexdigest())
+    src = tmp_path / "rds.db"
+    _rds_rows(src, [*full, no_sha256, md5_only, empty])
+    result = import_set(tmp_path / "store", ImportRequest("os", (src,), "known_good"))
+    manifest = result.manifest
+    assert {a: e["count"] for a, e in manifest["algorithms"].items()} == {
+        "sha256": 300,
+        "sha1": 1,
+        "md5": 1,
+    }
+    assert manifest["stats"]["excluded_empty_file"] == 1
+    assert manifest["stats"]["records"] == 302
+    with HashIndex.load(tmp_path / "store", dev=True) as index:
+        for md5, sha1, sha256 in full:
+            assert index.lookup({"sha256": bytes.fromhex(sha256)})
+            assert not index.lookup({"sha1": bytes.fromhex(sha1), "md5": bytes.fromhex(md5)})
+        assert index.lookup({"sha1": bytes.fromhex(no_sha256[1])})
+        assert index.lookup({"md5": bytes.fromhex(md5_only[0])})
+        assert not index.lookup({"sha256": hashlib.sha256(b"").digest()})
+
+
+def test_a_bad_digest_in_a_digests_only_rds_import_is_named_by_its_row(
+    tmp_path: Path, home: Path
+) -> None:
+    src = tmp_path / "rds.db"
+    good = hashlib.sha256(b"x").hexdigest()
+    _rds_rows(src, [(None, None, good), (None, None, "zz" * 32), (None, None, good[:-2])])
+    with pytest.raises(HashSetError, match=r"METADATA row 2: not a SHA-256 digest"):
+        import_set(tmp_path / "store", ImportRequest("os", (src,), "known_good"))
+    kept = import_set(
+        tmp_path / "store", ImportRequest("os", (src,), "known_good", skip_invalid=True)
+    ).manifest
+    assert kept["stats"]["skipped_invalid"] == 2
+    assert kept["algorithms"]["sha256"]["count"] == 1
