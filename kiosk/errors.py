@@ -10,6 +10,7 @@ cannot go on without. Every message is written to be shown to an officer as one 
      ├── SparseStreamError       a stream with no stored data (NTFS $BadClus:$Bad), per file
      ├── RulesError              a rule pack cannot be loaded or compiled
      ├── HashSetError            a hash set cannot be loaded
+     │    └── PageMismatch        a page of a set's pack is not the signed one (fails the run)
      ├── CaseError               the case, officer or legal-basis record is incomplete
      ├── ReportError             the report cannot be written, or read as this kiosk's schema
      ├── WorkerInitError         a scan worker could not set itself up
@@ -64,6 +65,11 @@ class RulesError(KioskError):
 
 class HashSetError(KioskError):
     """A hash set is missing, malformed or inconsistent with its manifest."""
+
+
+class PageMismatch(HashSetError):
+    """A page of a hash set's pack is not the signed one (checked as it is first read): no
+    lookup in that set can be trusted, so the run that meets it fails, not just one file."""
 
 
 class CaseError(KioskError):

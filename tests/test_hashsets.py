@@ -494,6 +494,7 @@ def test_cli_import_sign_list_info_lookup_remove(tmp_path: Path, home: Path) -> 
         rds,
         "--disposition",
         "known_good",
+        "--keep-properties",  # a known-good set keeps digests only unless asked
         "--version",
         "2026.03.1",
         "--hashsets",
@@ -501,6 +502,7 @@ def test_cli_import_sign_list_info_lookup_remove(tmp_path: Path, home: Path) -> 
     )
     assert run.returncode == 0, run.stderr
     assert "imported nsrl 2026.03.1 (known_good" in run.stdout
+    assert "per-hash properties: 3 rows kept" in run.stdout  # one per digest
     assert "unsigned" in run.stdout
     run = kiosk("hashsets", "list", "--hashsets", store)
     assert "nsrl 2026.03.1" in run.stdout

@@ -51,6 +51,13 @@ def add_parser(sub: Any) -> None:
     )
     im.add_argument("--description", default="", help="what the set is, for reports")
     im.add_argument(
+        "--keep-properties",
+        action="store_true",
+        default=None,
+        help="keep per-hash file names and products for a known-good set too (default: digests "
+        "only for known-good, properties kept for known-bad)",
+    )
+    im.add_argument(
         "--skip-invalid", action="store_true", help="skip malformed records (counted) not fail"
     )
 
@@ -116,6 +123,7 @@ def _import(args: argparse.Namespace) -> int:
         category_map=args.category_map,
         description=args.description,
         skip_invalid=args.skip_invalid,
+        keep_properties=args.keep_properties,
     )
     result = import_set(args.hashsets, req)
     m = result.manifest
@@ -141,6 +149,17 @@ def _import(args: argparse.Namespace) -> int:
             f", {stats['excluded_by_category_map']} left out by the category map"
             if m["category_map"]
             else ""
+        )
+    )
+    props = m["properties"]
+    say(
+        f"per-hash properties: {props['rows']} rows kept ({props['size']} bytes)"
+        if isinstance(props, dict)
+        else "per-hash properties: none kept (digests only"
+        + (
+            "; --keep-properties keeps file names and products)"
+            if not req.keeps_properties
+            else ")"
         )
     )
     if result.replaced:

@@ -33,7 +33,7 @@ import magic
 import yara
 
 from kiosk.config import DEFAULT_MAX_YARA_BYTES, DEFAULT_WORKERS, DEFAULT_YARA_TIMEOUT_S
-from kiosk.errors import KioskError, SparseStreamError, WorkerInitError
+from kiosk.errors import KioskError, PageMismatch, SparseStreamError, WorkerInitError
 from kiosk.evidence.image import Evidence
 from kiosk.evidence.resolve import EvidenceRef
 from kiosk.hashsets.index import HashIndex, HashSet
@@ -70,6 +70,7 @@ class ScanConfig:
 
 
 YARA_DISABLED = "YARA disabled for this run"
+SET_INTEGRITY = "hash set integrity: "  # a result's reason: the run fails (kiosk.engine.triage)
 FILE_TIMEOUT_RATE = 20_000_000  # bytes/s assumed at worst when stretching the per-file limit
 
 
@@ -182,7 +183,10 @@ class Scanner:
                 md5.finish()
         mime = self._mime(head)
         digests = {"md5": md5.digest(), "sha1": sha1.digest(), "sha256": sha256.digest()}
-        hits = self._index.lookup(digests)
+        try:
+            hits = self._index.lookup(digests)
+        except PageMismatch as e:  # the set is not what was signed: the run fails on this
+            return FileResult(task, FileStatus.ERROR, f"{SET_INTEGRITY}{e}", bytes_read=done)
         base: dict[str, Any] = {
             "md5": md5.hexdigest(),
             "sha1": sha1.hexdigest(),

@@ -36,14 +36,20 @@ from kiosk.config import (
     check_workers,
     check_yara_timeout,
 )
-from kiosk.engine.scan import ScanConfig, WorkerPool, progress_ticker, scan_tasks
+from kiosk.engine.scan import (
+    SET_INTEGRITY,
+    ScanConfig,
+    WorkerPool,
+    progress_ticker,
+    scan_tasks,
+)
 from kiosk.engine.scope import Scope, ScopeFilter, check_scope
-from kiosk.errors import CaseError, KioskError, ReportError, SigningError
+from kiosk.errors import CaseError, KioskError, PageMismatch, ReportError, SigningError
 from kiosk.evidence.image import Evidence
 from kiosk.evidence.resolve import EvidenceRef, resolve
 from kiosk.evidence.walker import Walker
 from kiosk.hashsets.index import HashIndex
-from kiosk.model import CaseRecord, Outcome, Progress, WalkProblem
+from kiosk.model import CaseRecord, FileStatus, Outcome, Progress, WalkProblem
 from kiosk.packs.load import CompiledRules, compile_packs
 from kiosk.reports.attestation import ENVELOPE, REPORT, sign_report
 from kiosk.reports.encode import (
@@ -356,6 +362,8 @@ def _run(
         write_error: OSError | None = None  # the reports folder is full or gone: no report at all
         try:
             for raw in scan_tasks(walker.tasks(problems), cfg, hooks.cancel, pool):
+                if raw.status is FileStatus.ERROR and raw.reason.startswith(SET_INTEGRITY):
+                    raise PageMismatch(raw.reason.removeprefix(SET_INTEGRITY))
                 r = scope.apply(raw)  # out-of-scope matches are never findings
                 tally.add(r)
                 if inv is not None:

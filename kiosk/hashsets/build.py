@@ -30,7 +30,14 @@ from kiosk import __version__
 from kiosk.canonical import utc_text_seconds
 from kiosk.errors import HashSetError
 from kiosk.hashsets.formats import Source, read_source
-from kiosk.hashsets.hpk import FORMAT_VERSION, HEADER, HEADER_SIZE, MAGIC
+from kiosk.hashsets.hpk import (
+    FORMAT_VERSION,
+    HEADER,
+    HEADER_SIZE,
+    MAGIC,
+    PAGE_SIZE,
+    PAGES_SUFFIX,
+)
 from kiosk.hashsets.index import MANIFEST_FORMAT, PROPS
 from kiosk.hashsets.nsrl_vics import load_category_map
 from kiosk.hashsets.records import ALGORITHMS, WIDTH, Batch, Context
@@ -132,8 +139,7 @@ def write_pack(spill: _Spill, path: Path) -> dict[str, Any]:
         out.seek(0)
         out.write(HEADER.pack(MAGIC, w, bits, FORMAT_VERSION, count).ljust(HEADER_SIZE, b"\0"))
         out.write(starts.tobytes())
-    with path.open("rb") as f:
-        sha = hashlib.file_digest(f, "sha256").hexdigest()
+    sha, pages = _digest_pages(path)
     return {
         "file": path.name,
         "count": count,
@@ -141,6 +147,25 @@ def write_pack(spill: _Spill, path: Path) -> dict[str, Any]:
         "bucket_bits": bits,
         "size": path.stat().st_size,
         "sha256": sha,
+        "pages": pages,
+    }
+
+
+def _digest_pages(path: Path) -> tuple[str, dict[str, Any]]:
+    """The pack's SHA-256 and its page list ``<pack>.pages`` (written beside it), in one read:
+    the list is what the signature covers, so a scan checks only the pages it reads."""
+    whole = hashlib.sha256()
+    pages = bytearray()
+    with path.open("rb") as f:
+        while page := f.read(PAGE_SIZE):
+            whole.update(page)
+            pages += hashlib.sha256(page).digest()
+    pages_path = path.with_name(path.name + PAGES_SUFFIX)
+    pages_path.write_bytes(pages)
+    return whole.hexdigest(), {
+        "file": pages_path.name,
+        "page_size": PAGE_SIZE,
+        "sha256": hashlib.sha256(pages).hexdigest(),
     }
 
 
@@ -196,6 +221,16 @@ class ImportRequest:
     category_map: Path | None = None
     description: str = ""
     skip_invalid: bool = False
+    keep_properties: bool | None = None  # None: kept for known-bad sets, dropped for known-good
+
+    @property
+    def keeps_properties(self) -> bool:
+        """Per-hash properties (file names, products, categories) are worth their size where a
+        match is reported (known-bad); a known-good match only skips a file (RDSv3: ~410 bytes
+        a row of names and products, bench/hashsets.md)."""
+        if self.keep_properties is not None:
+            return self.keep_properties
+        return self.disposition != "known_good"
 
 
 def _source_record(src: Source) -> dict[str, Any]:
@@ -215,6 +250,7 @@ def build_version(build: Path, req: ImportRequest, version: str, now: datetime) 
     ctx = Context(
         skip_invalid=req.skip_invalid,
         category_map=load_category_map(req.category_map) if req.category_map else None,
+        keep_props=req.keeps_properties,
     )
     spills = {a: _Spill(build / f".spill-{a}", WIDTH[a]) for a in ALGORITHMS}
     props = _Props(build / PROPS)

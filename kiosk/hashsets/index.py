@@ -155,13 +155,16 @@ class _Loaded:
     """A set in use: its record, its mapped packs, and its property table opened on first hit."""
 
     def __init__(self, info: HashSet, manifest: dict[str, Any]) -> None:
+        """Map the set's packs; a trusted set's packs are checked page by page as read (a set
+        taken in ``--dev`` despite its problems is not: it is marked untrusted already)."""
         self.info = info
         self.packs: list[tuple[str, Pack]] = []
         try:
             for algo in info.algorithms:
                 entry = manifest["algorithms"][algo]
                 file = str(entry["file"])
-                pack = Pack(info.path / file, ALGORITHMS[algo], info.file_id(file))
+                pages = None if info.dev_override else _page_list(info, entry.get("pages"))
+                pack = Pack(info.path / file, ALGORITHMS[algo], info.file_id(file), pages)
                 self.packs.append((algo, pack))
                 if pack.count != entry.get("count"):
                     raise HashSetError(
@@ -236,6 +239,27 @@ class _Loaded:
         fd, self._db_fd = getattr(self, "_db_fd", None), None
         if fd is not None:
             os.close(fd)
+
+
+def _page_list(info: HashSet, pages: object) -> bytes | None:
+    """A pack's verified page list (None: an older set, hashed whole when it was verified).
+
+    Read by the identity recorded when it was verified, and checked against the manifest's
+    digest of it (a few hundred kilobytes for a gigabyte pack, so each process checks its own).
+    """
+    if not isinstance(pages, dict):
+        return None
+    path = info.path / str(pages.get("file"))
+    expect = info.file_id(path.name)
+    try:
+        with path.open("rb") as f:
+            same = expect is None or FileId.of(os.fstat(f.fileno())) == expect
+            data = f.read()
+    except OSError as e:
+        raise HashSetError(f"{changed(path)}: {e.strerror or e}") from e
+    if not same or hashlib.sha256(data).hexdigest() != pages.get("sha256"):
+        raise HashSetError(changed(path))
+    return data
 
 
 def _hashset(version_dir: Path, manifest: dict[str, Any], raw: bytes, **kw: Any) -> HashSet:

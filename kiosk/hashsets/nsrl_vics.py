@@ -27,6 +27,8 @@ from kiosk.errors import HashSetError
 from kiosk.hashsets.records import (
     ALGORITHM_NAMES,
     BOM,
+    EMPTY_FILE,
+    WIDTH,
     Batch,
     Collector,
     Context,
@@ -89,14 +91,19 @@ def read_nsrl_csv(path: Path, ctx: Context, info: dict[str, Any]) -> Iterator[Ba
 
 
 def _rds3_schema(
-    db: sqlite3.Connection, path: Path, info: dict[str, Any]
+    db: sqlite3.Connection, path: Path, info: dict[str, Any], digests_only: bool = False
 ) -> tuple[str, list[str], list[str], dict[Any, str]]:
-    """(table, hash columns, property columns, product names by package id)."""
+    """(table, hash columns, property columns, product names by package id).
+
+    ``digests_only``: the METADATA table itself where there is one, not the FILE view (which
+    joins every row to its package: names and products that a digests-only set does not keep).
+    """
     names = {
         str(n).upper(): str(n)
         for (n,) in db.execute("SELECT name FROM sqlite_master WHERE type IN ('table', 'view')")
     }
-    table = next((names[t] for t in RDS3_TABLES if t in names), None)
+    order = ("METADATA", *RDS3_TABLES) if digests_only else RDS3_TABLES
+    table = next((names[t] for t in order if t in names), None)
     if table is None:
         raise HashSetError(
             f"{path}: not an NSRL RDSv3 database (no FILE, METADATA or DISTINCT_HASH)"
@@ -136,7 +143,10 @@ def read_nsrl_rds3(path: Path, ctx: Context, info: dict[str, Any]) -> Iterator[B
         raise HashSetError(f"{path}: cannot be opened as SQLite: {e}") from e
     row_no = 0
     try:
-        table, hashes, extra, products = _rds3_schema(db, path, info)
+        table, hashes, extra, products = _rds3_schema(db, path, info, not ctx.keep_props)
+        if not ctx.keep_props:  # digests only: do not even read the names
+            yield from _rds3_digests(db, path, table, hashes, ctx)
+            return
         algorithms = [c.lower() for c in hashes]
         select = ", ".join(f'"{c}"' for c in [*hashes, *extra])
         out = Collector(ctx)
@@ -167,6 +177,64 @@ def read_nsrl_rds3(path: Path, ctx: Context, info: dict[str, Any]) -> Iterator[B
         raise HashSetError(f"{path}: not a readable SQLite database{where}: {e}") from e
     finally:
         db.close()
+
+
+def _rds3_digests(
+    db: sqlite3.Connection, path: Path, table: str, hashes: list[str], ctx: Context
+) -> Iterator[Batch]:
+    """A digests-only import of RDSv3: the strongest digest of each row, read a hundred thousand
+    rows at a time and decoded as one block where every row has it (the usual case: about
+    ten times the rate of row-by-row parsing, bench/hashsets.md); row by row otherwise."""
+    q = [f'"{h}"' for h in hashes]
+    blank = [f"({c} IS NULL OR {c} = '')" for c in q]
+    picks = [q[0]] + [
+        f"CASE WHEN {' AND '.join(blank[:i])} THEN {q[i]} END" for i in range(1, len(q))
+    ]
+    algorithms = [h.lower() for h in hashes]
+    first, width = algorithms[0], WIDTH[algorithms[0]]
+    empty = EMPTY_FILE[first].hex()
+    out = Collector(ctx)
+    cur = db.execute(f'SELECT {", ".join(picks)} FROM "{table}"')  # noqa: S608 - schema names
+    row_no = 0
+    while rows := cur.fetchmany(100_000):
+        col = [r[0] for r in rows]
+        raw = _block(col, width) if all(col) else None
+        if raw is not None:
+            kept = [c for c in col if c.lower() != empty] if empty in map(str.lower, col) else col
+            if len(kept) != len(col):
+                ctx.stats.excluded_empty_file += len(col) - len(kept)
+                raw = bytes.fromhex("".join(kept))
+            if kept and out.add_block(first, raw, len(kept)):
+                yield out.take()
+            row_no += len(rows)
+            continue
+        for row in rows:
+            row_no += 1
+            value, algorithm = next(
+                ((v, a) for v, a in zip(row, algorithms, strict=True) if v), (None, None)
+            )
+            if value is None:
+                ctx.invalid(f"{path} {table} row {row_no}", "no digest")
+                continue
+            parsed = parse_digest(str(value), algorithm)
+            if parsed is None:
+                ctx.invalid(f"{path} {table} row {row_no}", bad_digest(str(value), algorithm))
+                continue
+            if out.add([parsed]):
+                yield out.take()
+    yield out.take()
+
+
+def _block(col: list[Any], width: int) -> bytes | None:
+    """Every value of ``col`` as one run of ``width``-byte digests, or None if any is not hex
+    of that width (then the rows are read one by one, to name the bad one)."""
+    try:
+        raw = bytes.fromhex("".join(col))
+    except (TypeError, ValueError):
+        return None
+    if len(raw) != width * len(col) or any(len(c) != 2 * width for c in col):
+        return None
+    return raw
 
 
 # --------------------------------------------------------------------------- VICS JSON

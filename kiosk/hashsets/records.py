@@ -37,6 +37,7 @@ ALGORITHM_NAMES = {
 EMPTY_FILE = {a: hashlib.new(a, b"").digest() for a in ALGORITHMS}
 EMPTY_DIGESTS = frozenset(EMPTY_FILE.values())
 BATCH_RECORDS = 1 << 18
+STRENGTH = ("sha256", "sha1", "md5")  # strongest first
 BLOCK = 1 << 23  # text sources are read in blocks of whole lines
 MAX_LINE = 1 << 16  # a longer "line" is binary junk, not a hash-set record
 BOM = b"\xef\xbb\xbf"
@@ -81,6 +82,7 @@ class Context:
 
     skip_invalid: bool = False
     category_map: dict[str, str | None] | None = None
+    keep_props: bool = True  # False: digests only (a known-good set needs nothing else)
     stats: ImportStats = field(default_factory=ImportStats)
 
     def invalid(self, where: str, why: str) -> None:
@@ -128,10 +130,14 @@ class Collector:
         if any(d in EMPTY_DIGESTS for _, d in digests):
             stats.excluded_empty_file += 1
             return False
+        if not self.ctx.keep_props and len(digests) > 1:
+            # digests only: the strongest names the record (the scan computes all three of a
+            # file, so a file whose weaker digest is listed has its stronger one listed too)
+            digests = [min(digests, key=lambda d: STRENGTH.index(d[0]))]
         # ensure_ascii keeps undecodable names (surrogate escapes) storable as SQLite text
         text = (
             json.dumps({k: v for k, v in props.items() if v not in (None, "")}, sort_keys=True)
-            if props
+            if props and self.ctx.keep_props
             else None
         )
         b = self.batch

@@ -27,6 +27,7 @@ import rfc8785
 from kiosk.canonical import utc_text_seconds
 from kiosk.errors import HashSetError
 from kiosk.hashsets.build import ImportRequest, build_version
+from kiosk.hashsets.hpk import PAGE_SIZE, pages_of
 from kiosk.hashsets.index import (
     CURRENT,
     DISPOSITIONS,
@@ -35,7 +36,13 @@ from kiosk.hashsets.index import (
     check_name,
     read_manifest,
 )
-from kiosk.hashsets.trust import PAYLOAD_TYPE, SIGNATURE, file_digests, signed_payload
+from kiosk.hashsets.trust import (
+    PAYLOAD_TYPE,
+    SIGNATURE,
+    file_digests,
+    paged_files,
+    signed_payload,
+)
 from kiosk.trust.policy import compare_versions
 from kiosk.trust.signing import Signer
 
@@ -163,11 +170,21 @@ def sign_set(
     with store_lock(store):
         version_dir = active_version(store / check_name("name", name))
         manifest, _ = read_manifest(version_dir)
-        actual = file_digests(version_dir)
+        actual = file_digests(version_dir)  # every file whole: signing is when packs are read
         for entry in [*manifest["algorithms"].values(), manifest.get("properties")]:
             if isinstance(entry, dict) and actual.get(entry["file"]) != entry["sha256"]:
                 raise HashSetError(
                     f"hash set {name}: {entry['file']} does not match its manifest: not signing"
+                )
+        for pack, pages in paged_files(manifest).items():
+            listed = version_dir / str(pages.get("file"))
+            if (
+                pages.get("page_size") != PAGE_SIZE
+                or actual.get(listed.name) != pages.get("sha256")
+                or pages_of(version_dir / pack) != listed.read_bytes()
+            ):
+                raise HashSetError(
+                    f"hash set {name}: the page list of {pack} does not match it: not signing"
                 )
         envelope = signer.envelope(
             signed_payload(version_dir, manifest, now, expires), PAYLOAD_TYPE

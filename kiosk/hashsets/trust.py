@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -24,7 +25,7 @@ import rfc8785
 
 from kiosk.canonical import parse_time_text, utc_text_seconds
 from kiosk.errors import HashSetError, TimeTextError, VerificationError
-from kiosk.hashsets.hpk import FileId, changed
+from kiosk.hashsets.hpk import FileId, changed, page_list_problem
 from kiosk.trust.policy import Used, VersionLedger, signature_problem
 from kiosk.trust.signing import PUBLISHING, TrustStore, verify_envelope
 
@@ -41,14 +42,29 @@ def _parse_time(value: object) -> datetime | None:
         return None
 
 
-def verified_files(version_dir: Path) -> dict[str, tuple[str, FileId]]:
+def paged_files(manifest: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The packs of a version that carry a page list (``kiosk.hashsets.hpk``), by file name."""
+    algorithms = manifest.get("algorithms")
+    entries = algorithms.values() if isinstance(algorithms, dict) else []
+    return {
+        str(e["file"]): e["pages"]
+        for e in entries
+        if isinstance(e, dict) and isinstance(e.get("pages"), dict) and "file" in e
+    }
+
+
+def verified_files(
+    version_dir: Path, paged: Collection[str] = ()
+) -> dict[str, tuple[str | None, FileId]]:
     """SHA-256 and identity of every file of a version except its signature.
 
     The identity is taken from the open file before and after hashing it: a file rewritten
     while it was hashed is refused, and what later opens the file by this identity (the scan's
-    workers, ``kiosk.hashsets.hpk.Pack``) gets exactly the bytes hashed here.
+    workers, ``kiosk.hashsets.hpk.Pack``) gets exactly the bytes hashed here. A file in
+    ``paged`` (a pack with a page list) is not hashed here — its pages are, as they are read —
+    so its digest is None.
     """
-    out = {}
+    out: dict[str, tuple[str | None, FileId]] = {}
     for p in sorted(version_dir.iterdir()):
         if p.name == SIGNATURE or p.name.startswith("."):
             continue
@@ -56,16 +72,23 @@ def verified_files(version_dir: Path) -> dict[str, tuple[str, FileId]]:
             raise HashSetError(f"hash set {version_dir.parent.name}: unexpected entry {p.name}")
         with p.open("rb") as f:
             before = FileId.of(os.fstat(f.fileno()))
-            digest = hashlib.file_digest(f, "sha256").hexdigest()
+            digest = (
+                None if p.name in paged else hashlib.file_digest(f, "sha256").hexdigest()
+            )
             if FileId.of(os.fstat(f.fileno())) != before:
                 raise HashSetError(changed(p))
         out[p.name] = (digest, before)
     return out
 
 
-def file_digests(version_dir: Path) -> dict[str, str]:
-    """SHA-256 of every file of a version except its signature: what a signature covers."""
-    return {name: digest for name, (digest, _) in verified_files(version_dir).items()}
+def file_digests(version_dir: Path, paged: Collection[str] = ()) -> dict[str, str]:
+    """SHA-256 of every file of a version except its signature and the ``paged`` packs: what a
+    signature covers (a paged pack is covered by its page list, which is among these)."""
+    return {
+        name: digest
+        for name, (digest, _) in verified_files(version_dir, paged).items()
+        if digest is not None
+    }
 
 
 def signed_payload(
@@ -78,18 +101,27 @@ def signed_payload(
         "version": manifest["version"],
         "created": utc_text_seconds(created),
         "expires": utc_text_seconds(expires) if expires else None,
-        "files": file_digests(version_dir),
+        "files": file_digests(version_dir, paged_files(manifest)),
     }
     return bytes(rfc8785.dumps(body))
 
 
-def _manifest_problems(manifest: dict[str, Any], actual: dict[str, str]) -> list[str]:
+def _manifest_problems(manifest: dict[str, Any], actual: dict[str, str | None]) -> list[str]:
+    paged = paged_files(manifest)
     entries = [*manifest["algorithms"].values(), manifest.get("properties")]
-    return [
-        f"{e.get('file')} does not match its manifest (tampered)"
-        for e in entries
-        if isinstance(e, dict) and actual.get(str(e.get("file"))) != e.get("sha256")
-    ]
+    problems = []
+    for e in entries:
+        if not isinstance(e, dict):
+            continue
+        name = str(e.get("file"))
+        if name in paged:  # the pack's pages are checked as read; its page list is checked here
+            pages = paged[name]
+            name, expect = str(pages.get("file")), pages.get("sha256")
+        else:
+            expect = e.get("sha256")
+        if actual.get(name) != expect:
+            problems.append(f"{name} does not match its manifest (tampered)")
+    return problems
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,11 +138,21 @@ class Verdict:
 def check_version(
     version_dir: Path, manifest: dict[str, Any], trust: TrustStore, now: datetime
 ) -> Verdict:
-    """Every reason not to trust one version; hashes each of its files once to know."""
-    hashed = verified_files(version_dir)
+    """Every reason not to trust one version; hashes each of its files once to know, except
+    packs with a page list, whose pages are checked as a scan reads them (``hpk.PageCheck``)."""
+    paged = paged_files(manifest)
+    hashed = verified_files(version_dir, paged)
     actual = {name: digest for name, (digest, _) in hashed.items()}
-    ids = tuple((name, digest, fid) for name, (digest, fid) in hashed.items())
+    ids = tuple((name, digest or "", fid) for name, (digest, fid) in hashed.items())
     problems = _manifest_problems(manifest, actual)
+    for pack, pages in paged.items():
+        listed = version_dir / str(pages.get("file"))
+        if pack in actual and listed.name in actual:
+            problem = page_list_problem(
+                version_dir / pack, listed.read_bytes(), int(pages.get("page_size", 0))
+            )
+            if problem:
+                problems.append(problem)
     try:
         raw = (version_dir / SIGNATURE).read_bytes()
     except FileNotFoundError:
@@ -153,8 +195,12 @@ def check_version(
         signed = {}
         problems.append("the signature lists no files")
     for name in sorted(set(signed) | set(actual)):
+        if name in paged and name in actual and name not in signed:
+            continue  # covered by its page list, which the signature covers
         if name not in actual:
             problems.append(f"{name} is signed but missing")
+        elif name in paged:
+            problems.append(f"{name} is signed whole but has a page list: sign the set again")
         elif name not in signed:
             problems.append(f"{name} is not covered by the signature")
         elif signed[name] != actual[name]:
