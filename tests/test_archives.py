@@ -1,0 +1,187 @@
+"""Archives inside the evidence, expanded through libarchive, on a real ext4 made by mke2fs -d.
+
+Every archive is built here by the format's own writer (zipfile, tarfile, libarchive's 7-Zip and
+cpio writers, genisoimage), so the oracle is what was put in: each member's name and SHA-256,
+and the writers' own listings (zipfile, tarfile) for the names. Nothing is mocked: libarchive,
+libmagic, YARA and the Sleuth Kit run for real, through ``run_triage``.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import pickle
+import tarfile
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from kiosk.config import ArchiveLimits
+from kiosk.engine import archives, scan
+from kiosk.engine.triage import TriageResult
+from kiosk.locator import FsLoc, MemberLoc, StreamLoc, VolumeLoc
+from kiosk.model import FileStatus, Recommendation
+from kiosk.reports.model import NotExaminedKind
+from tests.archive_kit import iso_of, libarchive_of, mke2fs, sha, tar_of, zip_of
+from tests.conftest import MARKER
+from tests.oracle import fls
+
+Triage = Callable[..., TriageResult]
+RANDOM = bytes(range(256)) * 40  # not a marker
+
+
+# The members each archive holds, by the path the report must give them; what every member
+# holds is what the test wrote into it.
+DEEP_TXT = b"three archives down: " + MARKER
+DEEP_TGZ = tar_of({"z.txt": DEEP_TXT}, "w:gz")
+NESTED_7Z = libarchive_of("7zip", {"deep.tar.gz": DEEP_TGZ, "notes/n.txt": b"7z notes"})
+BUNDLE = {
+    "a.txt": b"hello " + MARKER,
+    "inner/b.bin": RANDOM,
+    "nested.7z": NESTED_7Z,
+}
+LOGS = {"var/log/syslog": b"boot ok\n" * 100, "var/log/auth.log": b"login\n" * 50}
+CPIO = {"etc/passwd": b"root:x:0:0::/root:/bin/sh\n"}
+ISO = {"README.TXT": b"on a disc " + MARKER}
+BARE = b"a compressed note, no archive in it\n" * 20
+
+
+@pytest.fixture(scope="module")
+def evidence(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
+    """An ext4 with archives of every kind; and the oracle: member path -> SHA-256."""
+    root = tmp_path_factory.mktemp("archives")
+    src = root / "src"
+    (src / "Users" / "a").mkdir(parents=True)
+    (src / "Users" / "a" / "bundle.zip").write_bytes(zip_of(BUNDLE))
+    (src / "logs.tar.bz2").write_bytes(tar_of(LOGS, "w:bz2"))
+    (src / "initrd.cpio").write_bytes(libarchive_of("cpio", CPIO))
+    (src / "disc.iso").write_bytes(iso_of(root, ISO))
+    (src / "note.txt.gz").write_bytes(gzip.compress(BARE, mtime=0))
+    (src / "plain.txt").write_bytes(b"not an archive")
+    truth = {f"/Users/a/bundle.zip!/{n}": sha(d) for n, d in BUNDLE.items()}
+    truth |= {
+        f"/Users/a/bundle.zip!/nested.7z!/{n}": sha(d)
+        for n, d in {"deep.tar.gz": DEEP_TGZ, "notes/n.txt": b"7z notes"}.items()
+    }
+    truth["/Users/a/bundle.zip!/nested.7z!/deep.tar.gz!/z.txt"] = sha(DEEP_TXT)
+    truth |= {f"/logs.tar.bz2!/{n}": sha(d) for n, d in LOGS.items()}
+    truth |= {f"/initrd.cpio!/{n}": sha(d) for n, d in CPIO.items()}
+    truth |= {f"/disc.iso!/{n}": sha(d) for n, d in ISO.items()}
+    truth["/note.txt.gz!/data"] = sha(BARE)
+    return mke2fs(root, src), truth
+
+
+def inventory(result: TriageResult) -> list[dict[str, Any]]:
+    lines = (result.report_dir / "files.jsonl").read_text(encoding="utf-8").splitlines()
+    return [json.loads(x) for x in lines]
+
+
+def test_every_member_is_listed_hashed_and_scanned_like_a_file(
+    triage: Triage, evidence: tuple[Path, dict[str, str]]
+) -> None:
+    img, truth = evidence
+    result = triage("ext4.dd", image=(img,))
+    inv = inventory(result)
+    members = {x["path"]: x for x in inv if "!/" in x["path"]}
+    assert {p: x["sha256"] for p, x in members.items()} == truth
+    # the writers' own listings name the same members
+    with zipfile.ZipFile(io.BytesIO(zip_of(BUNDLE))) as z:
+        zipped = z.namelist()
+    assert {f"/Users/a/bundle.zip!/{n}" for n in zipped} <= set(members)
+    with tarfile.open(fileobj=io.BytesIO(tar_of(LOGS, "w:bz2"))) as t:
+        tarred = t.getnames()
+    assert {f"/logs.tar.bz2!/{n}" for n in tarred} <= set(members)
+    # each archive is scanned as a file too; files are what the walk found, as fls lists them
+    files = [x for x in inv if "!/" not in x["path"]]
+    oracle = {e.path for e in fls(img, 0) if not e.is_dir and not e.path.startswith("/$")}
+    assert {x["path"] for x in files} >= oracle
+    assert any(x["path"] == "/Users/a/bundle.zip" and x["mime"] == "application/zip" for x in files)
+    # a member sits in the volume and filesystem of the file that holds it, with its inode
+    bundle = next(x for x in files if x["path"] == "/Users/a/bundle.zip")
+    assert all(members[p]["inode"] == bundle["inode"] for p in members if "bundle.zip!" in p)
+    assert all(x["status"] == "scanned" for x in members.values())
+    # the marker three archives down is a finding at its full path; so are the others
+    found = {f.path for f in result.report.findings}
+    assert "/Users/a/bundle.zip!/nested.7z!/deep.tar.gz!/z.txt" in found
+    assert {"/Users/a/bundle.zip!/a.txt", "/disc.iso!/README.TXT"} <= found
+    assert result.report.recommendation.result is Recommendation.SUBMIT
+    # members are counted apart from files
+    cover = result.report.coverage
+    assert cover.archive_members is not None
+    assert cover.archive_members.found == len(truth)
+    assert cover.files.examined == len(files)
+    assert cover.files.found == cover.files.examined
+    assert result.report.inventory is not None
+    assert result.report.inventory.records == len(inv)
+    assert not [n for n in result.report.not_examined if n.kind is NotExaminedKind.ARCHIVE]
+
+
+def test_members_follow_their_archive_depth_first(
+    triage: Triage, evidence: tuple[Path, dict[str, str]]
+) -> None:
+    paths = [x["path"] for x in inventory(triage("ext4.dd", image=(evidence[0],)))]
+    at = paths.index("/Users/a/bundle.zip")
+    assert paths[at + 1 : at + 7] == [
+        "/Users/a/bundle.zip!/a.txt",
+        "/Users/a/bundle.zip!/inner/b.bin",
+        "/Users/a/bundle.zip!/nested.7z",
+        "/Users/a/bundle.zip!/nested.7z!/deep.tar.gz",
+        "/Users/a/bundle.zip!/nested.7z!/deep.tar.gz!/z.txt",
+        "/Users/a/bundle.zip!/nested.7z!/notes/n.txt",
+    ]
+
+
+def test_inline_and_pooled_give_the_same_inventory(
+    triage: Triage, evidence: tuple[Path, dict[str, str]], tmp_path: Path
+) -> None:
+    pooled = triage("ext4.dd", image=(evidence[0],), workers=2)
+    inline = triage("ext4.dd", image=(evidence[0],), workers=0, out_dir=tmp_path / "inline")
+    a = (pooled.report_dir / "files.jsonl").read_bytes()
+    assert a == (inline.report_dir / "files.jsonl").read_bytes()
+    assert a.count(b"!/") >= 10
+
+
+def test_depth_limit_is_recorded_and_the_result_is_not_no_matches(
+    triage: Triage, evidence: tuple[Path, dict[str, str]]
+) -> None:
+    result = triage("ext4.dd", image=(evidence[0],), archives=ArchiveLimits(max_depth=2))
+    paths = {x["path"] for x in inventory(result)}
+    assert "/Users/a/bundle.zip!/nested.7z!/deep.tar.gz" in paths  # scanned as a member
+    assert "/Users/a/bundle.zip!/nested.7z!/deep.tar.gz!/z.txt" not in paths
+    (cut,) = [n for n in result.report.not_examined if n.kind is NotExaminedKind.ARCHIVE]
+    assert cut.where == "/Users/a/bundle.zip!/nested.7z!/deep.tar.gz"
+    assert "beyond the depth limit (2)" in cut.reason
+    assert result.report.recommendation.result is Recommendation.SUBMIT  # other markers
+
+
+def test_no_expansion_at_depth_zero(triage: Triage, evidence: tuple[Path, dict[str, str]]) -> None:
+    result = triage("ext4.dd", image=(evidence[0],), archives=ArchiveLimits(max_depth=0))
+    assert not [x for x in inventory(result) if "!/" in x["path"]]
+    assert result.report.coverage.archive_members is None
+
+
+def test_a_member_locator_pickles_as_a_tuple_chain() -> None:
+    loc = MemberLoc(MemberLoc(StreamLoc(FsLoc(VolumeLoc(0, 0), "ext4"), 12, 128, -1), 3), 0)
+    assert pickle.loads(pickle.dumps(loc)) == loc  # noqa: S301 - our own bytes
+    assert loc.__reduce__()[1][1] == 0
+    assert loc.inode == 12
+    assert loc.fs.fs_type == "ext4"
+
+
+def test_members_are_worded_as_files_are() -> None:
+    assert archives.YARA_DISABLED == scan.YARA_DISABLED
+    assert archives.HEAD_BYTES == scan.HEAD_BYTES
+
+
+def test_hash_only_run_still_expands_and_says_yara_was_off(
+    triage: Triage, evidence: tuple[Path, dict[str, str]]
+) -> None:
+    result = triage("ext4.dd", image=(evidence[0],), yara=False)
+    members = [x for x in inventory(result) if "!/" in x["path"]]
+    assert len(members) == len(evidence[1])
+    assert {x["status"] for x in members} == {FileStatus.HASHED_ONLY.value}
+    assert {x["reason"] for x in members} == {scan.YARA_DISABLED}
