@@ -8,11 +8,16 @@ libmagic, YARA and the Sleuth Kit run for real, through ``run_triage``.
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import io
 import json
+import multiprocessing
+import os
 import pickle
+import signal
 import tarfile
+import time
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -23,11 +28,18 @@ import pytest
 from kiosk.config import ArchiveLimits
 from kiosk.engine import archives, scan
 from kiosk.engine.triage import TriageResult
+from kiosk.evidence.image import Evidence
+from kiosk.evidence.resolve import resolve
 from kiosk.locator import FsLoc, MemberLoc, StreamLoc, VolumeLoc
-from kiosk.model import FileStatus, Recommendation
+from kiosk.model import FileResult, FileStatus, FileTask, Recommendation
+from kiosk.packs.load import compile_packs
+from kiosk.reports.attestation import verify_report_dir
+from kiosk.reports.html import render_html
 from kiosk.reports.model import NotExaminedKind
+from kiosk.reports.text import render_text
+from kiosk.trust.signing import TrustStore, kiosk_home
 from tests.archive_kit import iso_of, libarchive_of, mke2fs, sha, tar_of, zip_of
-from tests.conftest import MARKER
+from tests.conftest import MARKER, RULES, TEST_CAP
 from tests.oracle import fls
 
 Triage = Callable[..., TriageResult]
@@ -45,6 +57,7 @@ BUNDLE = {
     "nested.7z": NESTED_7Z,
 }
 LOGS = {"var/log/syslog": b"boot ok\n" * 100, "var/log/auth.log": b"login\n" * 50}
+XZ = {"Library/prefs.plist": b"<plist/>"}
 CPIO = {"etc/passwd": b"root:x:0:0::/root:/bin/sh\n"}
 ISO = {"README.TXT": b"on a disc " + MARKER}
 BARE = b"a compressed note, no archive in it\n" * 20
@@ -58,6 +71,7 @@ def evidence(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, 
     (src / "Users" / "a").mkdir(parents=True)
     (src / "Users" / "a" / "bundle.zip").write_bytes(zip_of(BUNDLE))
     (src / "logs.tar.bz2").write_bytes(tar_of(LOGS, "w:bz2"))
+    (src / "more.tar.xz").write_bytes(tar_of(XZ, "w:xz"))
     (src / "initrd.cpio").write_bytes(libarchive_of("cpio", CPIO))
     (src / "disc.iso").write_bytes(iso_of(root, ISO))
     (src / "note.txt.gz").write_bytes(gzip.compress(BARE, mtime=0))
@@ -69,6 +83,7 @@ def evidence(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, 
     }
     truth["/Users/a/bundle.zip!/nested.7z!/deep.tar.gz!/z.txt"] = sha(DEEP_TXT)
     truth |= {f"/logs.tar.bz2!/{n}": sha(d) for n, d in LOGS.items()}
+    truth |= {f"/more.tar.xz!/{n}": sha(d) for n, d in XZ.items()}
     truth |= {f"/initrd.cpio!/{n}": sha(d) for n, d in CPIO.items()}
     truth |= {f"/disc.iso!/{n}": sha(d) for n, d in ISO.items()}
     truth["/note.txt.gz!/data"] = sha(BARE)
@@ -118,6 +133,11 @@ def test_every_member_is_listed_hashed_and_scanned_like_a_file(
     assert result.report.inventory is not None
     assert result.report.inventory.records == len(inv)
     assert not [n for n in result.report.not_examined if n.kind is NotExaminedKind.ARCHIVE]
+    # report show and the HTML page say it in the same words
+    said = f"Archive members {len(truth)} found"
+    assert said in render_text(result.report)
+    v = verify_report_dir(result.report_dir, TrustStore.load(kiosk_home() / "trust.json"))
+    assert said in render_html(v)
 
 
 def test_members_follow_their_archive_depth_first(
@@ -185,3 +205,103 @@ def test_hash_only_run_still_expands_and_says_yara_was_off(
     assert len(members) == len(evidence[1])
     assert {x["status"] for x in members} == {FileStatus.HASHED_ONLY.value}
     assert {x["reason"] for x in members} == {scan.YARA_DISABLED}
+
+
+# --------------------------------------------------------------------------- the worker
+
+
+@pytest.fixture(scope="module")
+def slow_archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An ext4 with small files around a zip of 40 000 one-byte members, which takes seconds
+    to expand (each member is hashed, typed and scanned): time to kill the worker on it."""
+    root = tmp_path_factory.mktemp("slow")
+    src = root / "src"
+    src.mkdir()
+    (src / "a-before.txt").write_bytes(b"before " + MARKER)
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as z:
+        for i in range(40_000):
+            z.writestr(f"m{i:05d}.txt", bytes([65 + i % 26]))
+    (src / "b-slow.zip").write_bytes(out.getvalue())
+    (src / "c-after.txt").write_bytes(b"after " + MARKER)
+    return mke2fs(root, src, "32M")
+
+
+def _scan_config(image: Path, **kw: Any) -> scan.ScanConfig:
+    rules = compile_packs(RULES, dev=True)  # the engine, not trust: see test_rules.py
+    return scan.ScanConfig(
+        evidence=resolve([image]),
+        rules_blob=rules.to_bytes(),
+        rule_meta=dict(rules.meta),
+        hashsets=(),
+        max_yara_bytes=TEST_CAP,
+        archives=ArchiveLimits(max_members=1_000_000),
+        **kw,
+    )
+
+
+def _walk(image: Path) -> list[FileTask]:
+    with Evidence(resolve([image])) as ev:
+        return [t for t in ev.walk(ev.volumes()) if not t.path.startswith("/lost+found")]
+
+
+def test_a_worker_killed_while_expanding_costs_the_archive_only(slow_archive: Path) -> None:
+    tasks = _walk(slow_archive)
+    at = next(i for i, t in enumerate(tasks) if t.path == "/b-slow.zip")
+    cfg = _scan_config(slow_archive, workers=1)
+    results: list[FileResult] = []
+    killed: list[int] = []
+    for r in scan.scan_tasks(tasks, cfg):
+        results.append(r)
+        if len(results) == at:  # the worker has the whole batch: it is on the archive now
+            time.sleep(0.5)
+            for child in multiprocessing.active_children():
+                if child.pid:
+                    os.kill(child.pid, signal.SIGKILL)
+                    killed.append(child.pid)
+    assert killed
+    assert [r.task.path for r in results] == [t.path for t in tasks]
+    crashed = results[at]
+    assert crashed.status is FileStatus.ERROR
+    assert "crashed (signal 9)" in crashed.reason
+    assert crashed.members == ()
+    after = next(r for r in results if r.task.path == "/c-after.txt")
+    assert after.status is FileStatus.SCANNED
+    assert after.rule_matches
+
+
+def test_the_per_file_time_limit_stops_an_archive_that_expands_too_long(
+    slow_archive: Path,
+) -> None:
+    tasks = _walk(slow_archive)
+    results = list(scan.scan_tasks(tasks, _scan_config(slow_archive, workers=1, file_timeout_s=1)))
+    by_path = {r.task.path: r for r in results}
+    assert "exceeded the time limit" in by_path["/b-slow.zip"].reason
+    assert by_path["/c-after.txt"].status is FileStatus.SCANNED
+
+
+def test_the_archive_time_limit_is_recorded_with_what_was_examined(slow_archive: Path) -> None:
+    tasks = [t for t in _walk(slow_archive) if t.path == "/b-slow.zip"]
+    limits = ArchiveLimits(max_members=1_000_000, max_seconds=0.5)
+    cfg = dataclasses.replace(_scan_config(slow_archive, workers=0), archives=limits)
+    (r,) = scan.scan_tasks(tasks, cfg)
+    # the archive itself, as a file: over the 1 MiB test cap, so it was read forward only
+    assert r.status is FileStatus.HASHED_ONLY
+    assert "expanding took longer than 0.5 s" in r.not_expanded
+    assert 0 < len(r.members) < 40_000
+    done = [m.task.path for m in r.members[:-1]]
+    assert done == [f"/b-slow.zip!/m{i:05d}.txt" for i in range(len(done))]
+
+
+def test_expanded_bytes_stop_at_the_absolute_cap(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "big.zip").write_bytes(zip_of({f"f{i}": bytes(300_000) for i in range(10)}))
+    image = mke2fs(tmp_path, src, "8M")
+    tasks = [t for t in _walk(image) if t.path == "/big.zip"]
+    limits = ArchiveLimits(max_bytes=1_000_000, max_ratio=10**6)
+    cfg = dataclasses.replace(_scan_config(image, workers=0), archives=limits)
+    (r,) = scan.scan_tasks(tasks, cfg)
+    assert "1,000,000 bytes expanded, the limit" in r.not_expanded
+    assert [m.status for m in r.members] == [FileStatus.SCANNED] * 3 + [FileStatus.ERROR]
+    assert "not examined: 1,000,000 bytes expanded" in r.members[-1].reason
