@@ -305,3 +305,30 @@ def test_expanded_bytes_stop_at_the_absolute_cap(tmp_path: Path) -> None:
     assert "1,000,000 bytes expanded, the limit" in r.not_expanded
     assert [m.status for m in r.members] == [FileStatus.SCANNED] * 3 + [FileStatus.ERROR]
     assert "not examined: 1,000,000 bytes expanded" in r.members[-1].reason
+
+
+def test_an_archive_over_the_cap_is_read_forward_only_and_7z_says_why_not(
+    tmp_path: Path,
+) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    big = {f"r{i}.bin": os.urandom(400_000) for i in range(4)}  # 1.6 MB: over the 1 MiB cap
+    (src / "big.tar.gz").write_bytes(tar_of(big, "w:gz"))
+    (src / "big.7z").write_bytes(libarchive_of("7zip", big))
+    image = mke2fs(tmp_path, src, "16M")
+    results = {
+        r.task.path: r
+        for r in scan.scan_tasks(_walk(image), _scan_config(image, workers=0))
+        if r.task.path.startswith("/big")
+    }
+    tgz = results["/big.tar.gz"]
+    assert tgz.status is FileStatus.HASHED_ONLY
+    assert tgz.not_expanded == ""
+    assert {m.task.path: m.sha256 for m in tgz.members} == {
+        f"/big.tar.gz!/{n}": sha(d) for n, d in big.items()
+    }
+    assert {m.status for m in tgz.members} == {FileStatus.SCANNED}
+    seven = results["/big.7z"]
+    assert seven.members == ()
+    assert "needs random access" in seven.not_expanded
+    assert f"{TEST_CAP:,}-byte in-memory limit" in seven.not_expanded

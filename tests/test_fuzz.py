@@ -130,7 +130,7 @@ def test_hostile_archives_end_cleanly_and_nothing_is_lost(
     assert by_path[deepest]["status"] == "scanned"
     slips = [x for x in inv if x["path"].startswith("/slip.zip!/")]
     assert [x["path"] for x in slips] == [f"/slip.zip!/{n}" for n in SLIP_NAMES]  # as data
-    assert "damaged" in cut["/cut.zip"] or "could not be opened" in cut["/cut.zip"]
+    assert "damaged" in cut["/cut.zip"] or "could not be" in cut["/cut.zip"]
     assert "/cut.tar.gz" in cut
     assert "encrypted" in member["/secret.zip!/secret.txt"]
     assert "encrypted" in member["/aes.zip!/secret.txt"]

@@ -202,7 +202,12 @@ class Expander:
             )
         except (OSError, KioskError) as e:
             return dataclasses.replace(result, not_expanded=f"could not be read again: {e}")
-        members, why = self._expand(source, result.mime, task, 1, budget)
+        try:
+            members, why = self._expand(source, result.mime, task, 1, budget)
+        except Exception as e:  # the archive's own result stands; its members are not claimed
+            return dataclasses.replace(
+                result, not_expanded=f"internal error while expanding: {type(e).__name__}: {e}"
+            )
         return dataclasses.replace(result, members=tuple(members), not_expanded=why)
 
     def _expand(
@@ -217,7 +222,7 @@ class Expander:
         try:
             reader = ArchiveReader(source, raw=mime in STREAM_MIMES)
         except ArchiveReadError as e:
-            return members, f"{e}: its members were not examined"
+            return members, f"{self._explain(e, source)}: its members were not examined"
         with reader:
             entries = reader.entries()
             count = 0
@@ -225,9 +230,12 @@ class Expander:
                 try:
                     entry = next(entries, None)
                 except ArchiveReadError as e:
+                    if count == 0:
+                        why = self._explain(e, source)
+                        return members, f"could not be read: {why}: its members were not examined"
                     return members, (
-                        f"the archive is damaged after {count} entries ({e}): the rest "
-                        "was not examined"
+                        f"the archive is damaged after {count} entries ({e}): the rest was not "
+                        "examined"
                     )
                 if entry is None:
                     return members, ""
@@ -240,6 +248,16 @@ class Expander:
                 if budget.reason:  # hit here or inside a member: every enclosing archive stops
                     inner = "" if budget.where == task.path else f" (in {budget.where})"
                     return members, budget.reason + inner
+
+    def _explain(self, e: ArchiveReadError, source: object) -> str:
+        """libarchive's reason, and ours when it is that a read forward only cannot seek."""
+        text = str(e)
+        if not isinstance(source, bytes | bytearray) and "seek" in text.lower():
+            text += (
+                f" (this format needs random access, given only to an archive within the "
+                f"{self._cap:,}-byte in-memory limit, the YARA cap)"
+            )
+        return text
 
     def _member(
         self, reader: ArchiveReader, entry: Entry, parent: FileTask, depth: int, budget: _Budget
