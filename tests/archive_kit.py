@@ -32,6 +32,14 @@ def zip_of(files: dict[str, bytes]) -> bytes:
     return out.getvalue()
 
 
+def zip_stored(files: dict[str, bytes]) -> bytes:
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as z:
+        for name, data in files.items():
+            z.writestr(name, data)
+    return out.getvalue()
+
+
 def tar_of(files: dict[str, bytes], mode: str = "w") -> bytes:
     out = io.BytesIO()
     with tarfile.open(fileobj=out, mode=mode) as t:  # type: ignore[call-overload]

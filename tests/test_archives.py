@@ -38,8 +38,8 @@ from kiosk.reports.html import render_html
 from kiosk.reports.model import NotExaminedKind
 from kiosk.reports.text import render_text
 from kiosk.trust.signing import TrustStore, kiosk_home
-from tests.archive_kit import iso_of, libarchive_of, mke2fs, sha, tar_of, zip_of
-from tests.conftest import MARKER, RULES, TEST_CAP
+from tests.archive_kit import iso_of, libarchive_of, mke2fs, sha, tar_of, zip_of, zip_stored
+from tests.conftest import IMAGES, MARKER, RULES, TEST_CAP
 from tests.oracle import fls
 
 Triage = Callable[..., TriageResult]
@@ -51,10 +51,21 @@ RANDOM = bytes(range(256)) * 40  # not a marker
 DEEP_TXT = b"three archives down: " + MARKER
 DEEP_TGZ = tar_of({"z.txt": DEEP_TXT}, "w:gz")
 NESTED_7Z = libarchive_of("7zip", {"deep.tar.gz": DEEP_TGZ, "notes/n.txt": b"7z notes"})
+# the demo hash sets' samples (the bytes sample_images/build.py writes; checked against the
+# manifest's digests below), so a member is looked up in the sets as a file is
+KNOWN_BAD = (
+    b"KIOSK demo known-bad sample -- a harmless test file listed in hashsets/demo-known-bad\n"
+)
+KNOWN_GOOD = (
+    b"KIOSK demo known-good sample -- harmless, listed in hashsets/demo-known-good; it also"
+    b" carries KIOSK-DEMO-MARKER-3f9c1b7e to show that known-good files skip YARA\n"
+)
 BUNDLE = {
     "a.txt": b"hello " + MARKER,
     "inner/b.bin": RANDOM,
     "nested.7z": NESTED_7Z,
+    "Downloads/bad.bin": KNOWN_BAD,
+    "Windows/good.txt": KNOWN_GOOD,
 }
 LOGS = {"var/log/syslog": b"boot ok\n" * 100, "var/log/auth.log": b"login\n" * 50}
 XZ = {"Library/prefs.plist": b"<plist/>"}
@@ -118,6 +129,14 @@ def test_every_member_is_listed_hashed_and_scanned_like_a_file(
     # a member sits in the volume and filesystem of the file that holds it, with its inode
     bundle = next(x for x in files if x["path"] == "/Users/a/bundle.zip")
     assert all(members[p]["inode"] == bundle["inode"] for p in members if "bundle.zip!" in p)
+    # looked up in the hash sets like files: known-bad is a finding, known-good skips YARA
+    samples = {f["kind"]: f["sha256"] for f in IMAGES["ext4.dd"]["files"]}
+    assert (sha(KNOWN_BAD), sha(KNOWN_GOOD)) == (samples["known_bad"], samples["known_good"])
+    good = members.pop("/Users/a/bundle.zip!/Windows/good.txt")
+    assert good["status"] == "known_good"
+    assert [m["type"] for m in good["matches"]] == ["hashset"]
+    bad = next(f for f in result.report.findings if f.path.endswith("!/Downloads/bad.bin"))
+    assert [m.hashset for m in bad.known_bad] == ["demo-known-bad"]
     assert all(x["status"] == "scanned" for x in members.values())
     # the marker three archives down is a finding at its full path; so are the others
     found = {f.path for f in result.report.findings}
@@ -332,3 +351,24 @@ def test_an_archive_over_the_cap_is_read_forward_only_and_7z_says_why_not(
     assert seven.members == ()
     assert "needs random access" in seven.not_expanded
     assert f"{TEST_CAP:,}-byte in-memory limit" in seven.not_expanded
+
+
+def test_nested_archives_held_in_memory_stay_within_twice_the_cap(tmp_path: Path) -> None:
+    """Each layer is expanded from the copy kept of it: three layers of ~0.9 MiB each under a
+    1 MiB cap would hold ~2.7 MiB, so the innermost is listed as not expanded instead."""
+    inner = zip_stored({"payload.bin": os.urandom(900_000)})
+    middle = zip_stored({"inner.zip": inner, "pad.bin": os.urandom(30_000)})
+    outer = zip_stored({"middle.zip": middle, "pad.bin": os.urandom(30_000)})
+    assert len(outer) <= TEST_CAP
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "outer.zip").write_bytes(outer)
+    image = mke2fs(tmp_path, src, "8M")
+    tasks = [t for t in _walk(image) if t.path == "/outer.zip"]
+    (r,) = scan.scan_tasks(tasks, _scan_config(image, workers=0))
+    flat = {m.task.path: m for m in archives.with_members([r])}
+    assert "/outer.zip!/middle.zip!/inner.zip" in flat
+    cut = flat["/outer.zip!/middle.zip!/inner.zip"]
+    assert cut.status is FileStatus.SCANNED  # YARA saw it whole; it was not opened
+    assert "twice that for it and the archives around it" in cut.not_expanded
+    assert "/outer.zip!/middle.zip!/inner.zip!/payload.bin" not in flat

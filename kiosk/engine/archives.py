@@ -16,11 +16,13 @@ and trusts the filesystem's size. The statuses and their wording are the same.
 
 Bounded, whatever the archive claims (``kiosk.config.ArchiveLimits``): members are streamed,
 content is kept only up to the YARA cap (a nested archive is expanded from that copy, so one
-larger than the cap is listed as not expanded), and for each archive found as a file, with all
-it holds, the number of members, the expanded bytes (absolute, and as a ratio to the archive's
-size: bombs stop there), the depth of nesting and the time are limited. A limit hit, a damaged
-or unreadable archive is the archive's ``not_expanded`` reason; an encrypted or unreadable
-member is an error result with its reason. Nothing is dropped without a line saying so.
+larger than the cap, or one that would hold more than twice the cap in memory with the archives
+around it, is listed as not expanded: a worker holds at most three caps), and for each archive
+found as a file, with all it holds, the number of members, the expanded bytes (absolute, and as
+a ratio to the archive's size: bombs stop there), the depth of nesting and the time are limited.
+A limit hit, a damaged or unreadable archive is the archive's ``not_expanded`` reason; an
+encrypted or unreadable member is an error result with its reason. Nothing is dropped without a
+line saying so.
 
 May import: ``kiosk.evidence``, ``kiosk.hashsets``, ``kiosk.packs``, ``kiosk.config``,
 ``kiosk.model``, ``kiosk.locator``, ``kiosk.errors``; not ``kiosk.engine.scan`` (which uses it).
@@ -39,7 +41,7 @@ import yara
 
 from kiosk.config import RATIO_FLOOR, ArchiveLimits
 from kiosk.errors import ArchiveReadError, KioskError
-from kiosk.evidence.archive import ArchiveReader, Entry
+from kiosk.evidence.archive import STREAM_MIMES, ArchiveReader, Entry, is_archive
 from kiosk.hashsets.index import HashIndex
 from kiosk.locator import MemberLoc
 from kiosk.model import FileResult, FileStatus, FileTask
@@ -48,48 +50,7 @@ from kiosk.packs.load import Matcher
 HEAD_BYTES = 8192  # as kiosk.engine.scan: libmagic sees the head only
 YARA_DISABLED = "YARA disabled for this run"  # the same words as kiosk.engine.scan's
 
-# What libmagic calls the formats libarchive reads. A compressed stream may hold no archive at
-# all (a bare .gz): libarchive's "raw" format then lists its content as one member, "data".
-STREAM_MIMES = frozenset(
-    {
-        "application/gzip",
-        "application/x-gzip",
-        "application/x-bzip2",
-        "application/x-xz",
-        "application/x-lzma",
-        "application/x-lzip",
-        "application/zstd",
-        "application/x-compress",
-    }
-)
-ARCHIVE_MIMES = STREAM_MIMES | frozenset(
-    {
-        "application/zip",
-        "application/x-zip-compressed",
-        "application/x-7z-compressed",
-        "application/x-rar",
-        "application/vnd.rar",
-        "application/x-rar-compressed",
-        "application/x-tar",
-        "application/x-gtar",
-        "application/x-cpio",
-        "application/x-iso9660-image",
-    }
-)
 _EXPANDED = (FileStatus.SCANNED, FileStatus.HASHED_ONLY)  # known-good archives are not opened
-# libmagic sees 8 KiB; an ISO 9660 volume descriptor starts at 32 KiB: told by name or signature
-_ISO_AT, _ISO_MAGIC = 0x8001, b"CD001"
-
-
-def is_archive(mime: str | None, path: str, content: bytes | bytearray | None = None) -> bool:
-    """Whether a file or member is one libarchive should expand: by type, or an ISO image."""
-    if mime in ARCHIVE_MIMES:
-        return True
-    if mime != "application/octet-stream":
-        return False
-    if content is not None and content[_ISO_AT : _ISO_AT + 5] == _ISO_MAGIC:
-        return True
-    return path.lower().endswith(".iso")
 
 
 @dataclass(slots=True)
@@ -103,6 +64,7 @@ class _Budget:
     expanded: int = 0
     reason: str = ""  # set once, when a limit is hit: every enclosing archive stops too
     where: str = ""
+    held: int = 0  # bytes of the enclosing archives held in memory now
 
     @property
     def max_bytes(self) -> int:
@@ -218,36 +180,50 @@ class Expander:
         depth: int,
         budget: _Budget,
     ) -> tuple[list[FileResult], str]:
-        members: list[FileResult] = []
         try:
             reader = ArchiveReader(source, raw=mime in STREAM_MIMES)
         except ArchiveReadError as e:
-            return members, f"{self._explain(e, source)}: its members were not examined"
-        with reader:
-            entries = reader.entries()
-            count = 0
-            while True:
-                try:
-                    entry = next(entries, None)
-                except ArchiveReadError as e:
-                    if count == 0:
-                        why = self._explain(e, source)
-                        return members, f"could not be read: {why}: its members were not examined"
-                    return members, (
-                        f"the archive is damaged after {count} entries ({e}): the rest was not "
-                        "examined"
-                    )
-                if entry is None:
-                    return members, ""
-                count += 1
-                if budget.take_member(task.path):
-                    return members, budget.reason
-                if entry.kind == "directory":
-                    continue
-                members.append(self._member(reader, entry, task, depth, budget))
-                if budget.reason:  # hit here or inside a member: every enclosing archive stops
-                    inner = "" if budget.where == task.path else f" (in {budget.where})"
-                    return members, budget.reason + inner
+            return [], f"{self._explain(e, source)}: its members were not examined"
+        held = len(source) if isinstance(source, bytes | bytearray) else 0
+        budget.held += held
+        try:
+            return self._entries(reader, source, task, depth, budget)
+        finally:
+            budget.held -= held
+            reader.close()
+
+    def _entries(
+        self,
+        reader: ArchiveReader,
+        source: object,
+        task: FileTask,
+        depth: int,
+        budget: _Budget,
+    ) -> tuple[list[FileResult], str]:
+        members: list[FileResult] = []
+        entries = reader.entries()
+        count = 0
+        while True:
+            try:
+                entry = next(entries, None)
+            except ArchiveReadError as e:
+                if count == 0:
+                    why = self._explain(e, source)
+                    return members, f"could not be read: {why}: its members were not examined"
+                return members, (
+                    f"the archive is damaged after {count} entries ({e}): the rest was not examined"
+                )
+            if entry is None:
+                return members, ""
+            count += 1
+            if budget.take_member(task.path):
+                return members, budget.reason
+            if entry.kind == "directory":
+                continue
+            members.append(self._member(reader, entry, task, depth, budget))
+            if budget.reason:  # hit here or inside a member: every enclosing archive stops
+                inner = "" if budget.where == task.path else f" (in {budget.where})"
+                return members, budget.reason + inner
 
     def _explain(self, e: ArchiveReadError, source: object) -> str:
         """libarchive's reason, and ours when it is that a read forward only cannot seek."""
@@ -321,10 +297,11 @@ class Expander:
                 f"({self._limits.max_depth}): its members were not examined"
             )
             return dataclasses.replace(result, not_expanded=why)
-        if c.kept is None:
+        if c.kept is None or budget.held + len(c.kept) > 2 * self._cap:
             why = (
-                f"an archive inside an archive, larger than the {self._cap:,}-byte limit for "
-                "holding one in memory (the YARA cap): its members were not examined"
+                f"an archive inside an archive, over the in-memory limit ({self._cap:,} bytes, "
+                "the YARA cap, for one; twice that for it and the archives around it): its "
+                "members were not examined"
             )
             return dataclasses.replace(result, not_expanded=why)
         inner, why = self._expand(c.kept, result.mime, result.task, depth + 1, budget)

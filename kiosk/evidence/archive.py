@@ -56,6 +56,49 @@ _lib.archive_read_support_format_raw.argtypes = [ctypes.c_void_p]
 _lib.archive_read_support_format_raw.restype = ctypes.c_int
 
 
+# What libmagic calls the formats libarchive reads. A compressed stream may hold no archive at
+# all (a bare .gz): libarchive's "raw" format then lists its content as one member, "data".
+STREAM_MIMES = frozenset(
+    {
+        "application/gzip",
+        "application/x-gzip",
+        "application/x-bzip2",
+        "application/x-xz",
+        "application/x-lzma",
+        "application/x-lzip",
+        "application/zstd",
+        "application/x-compress",
+    }
+)
+ARCHIVE_MIMES = STREAM_MIMES | frozenset(
+    {
+        "application/zip",
+        "application/x-zip-compressed",
+        "application/x-7z-compressed",
+        "application/x-rar",
+        "application/vnd.rar",
+        "application/x-rar-compressed",
+        "application/x-tar",
+        "application/x-gtar",
+        "application/x-cpio",
+        "application/x-iso9660-image",
+    }
+)
+# libmagic sees 8 KiB; an ISO 9660 volume descriptor starts at 32 KiB: told by name or signature
+_ISO_AT, _ISO_MAGIC = 0x8001, b"CD001"
+
+
+def is_archive(mime: str | None, path: str, content: bytes | bytearray | None = None) -> bool:
+    """Whether a file or member is one libarchive should expand: by type, or an ISO image."""
+    if mime in ARCHIVE_MIMES:
+        return True
+    if mime != "application/octet-stream":
+        return False
+    if content is not None and content[_ISO_AT : _ISO_AT + 5] == _ISO_MAGIC:
+        return True
+    return path.lower().endswith(".iso")
+
+
 @dataclass(frozen=True, slots=True)
 class Entry:
     """One entry as the archive lists it: metadata only, read before its content."""
