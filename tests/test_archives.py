@@ -201,6 +201,10 @@ def test_no_expansion_at_depth_zero(triage: Triage, evidence: tuple[Path, dict[s
     result = triage("ext4.dd", image=(evidence[0],), archives=ArchiveLimits(max_depth=0))
     assert not [x for x in inventory(result) if "!/" in x["path"]]
     assert result.report.coverage.archive_members is None
+    # not silent: each archive is listed as not expanded, with why
+    cut = {n.where: n.reason for n in result.report.not_examined if n.kind.value == "archive"}
+    assert set(cut) == {p.split("!/")[0] for p in evidence[1]}
+    assert all("archive depth 0" in why for why in cut.values())
 
 
 def test_a_member_locator_pickles_as_a_tuple_chain() -> None:

@@ -151,10 +151,14 @@ class Expander:
     def expand(self, task: FileTask, result: FileResult) -> FileResult:
         """The file's result with its members (and why not all, if so); unchanged if it is not
         an archive, is known-good, failed, or archives are not expanded in this run."""
-        if self._limits.max_depth < 1 or result.status not in _EXPANDED:
+        if result.status not in _EXPANDED or not is_archive(result.mime, task.path):
             return result
-        if not is_archive(result.mime, task.path):
-            return result
+        if self._limits.max_depth < 1:
+            return dataclasses.replace(
+                result,
+                not_expanded="archives were not expanded in this run (archive depth 0): its "
+                "members were not examined",
+            )
         budget = _Budget(self._limits, task.size, time.monotonic() + self._limits.max_seconds)
         # Random access when the archive fits the cap (7-Zip needs it; zip reads its central
         # directory), else read forward only: memory stays within one YARA buffer either way.
