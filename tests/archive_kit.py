@@ -145,7 +145,11 @@ HOSTILE = (
     "aes.zip",
     "wavpack.zip",
     "special.tar",
+    "names.tar",
 )
+# member names as a hostile tar stores them (latin-1 bytes, an escape sequence) and as the
+# inventory must record them: invalid UTF-8 as \xNN, the rest verbatim
+ODD_NAMES = {"caf\xe9.txt": "caf\\xe9.txt", "\x1b[2Jred.txt": "\x1b[2Jred.txt"}
 MANY = 10_001  # one more than the default member limit
 SLIP_NAMES = ("../../etc/passwd", "/etc/shadow", "a/../../../b.txt", "dup.txt", "dup.txt")
 
@@ -187,3 +191,10 @@ def hostile_archives(src: Path) -> None:
     )
     (src / "wavpack.zip").write_bytes(unsupported_method({"sound.wv": b"not really sound"}))
     (src / "special.tar").write_bytes(special_tar())
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w", format=tarfile.GNU_FORMAT, encoding="latin-1") as t:
+        for name in ODD_NAMES:
+            info = tarfile.TarInfo(name)
+            info.size = 1
+            t.addfile(info, io.BytesIO(b"x"))
+    (src / "names.tar").write_bytes(out.getvalue())

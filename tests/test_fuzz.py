@@ -17,7 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.archive_kit import HOSTILE, MANY, SLIP_NAMES, hostile_archives, mke2fs
+from tests.archive_kit import HOSTILE, MANY, ODD_NAMES, SLIP_NAMES, hostile_archives, mke2fs
 from tests.conftest import IMAGES, SAMPLES, scan_cmd
 
 EXAMPLES = int(os.environ.get("KIOSK_FUZZ_EXAMPLES", "25"))
@@ -142,6 +142,8 @@ def test_hostile_archives_end_cleanly_and_nothing_is_lost(
         entry = by_path[f"/special.tar!/{name}"]
         assert kind in entry["reason"], entry
     assert "/etc/shadow" in by_path["/special.tar!/link-out"]["reason"]
+    assert {f"/names.tar!/{shown}" for shown in ODD_NAMES.values()} <= set(by_path)
+    assert "\x1b" not in run.stdout + run.stderr
     members = report["coverage"]["archive_members"]
     assert members["found"] == sum("!/" in x["path"] for x in inv)
     assert members["error"] == len(member)
