@@ -88,7 +88,7 @@ class MemberLoc:
     outermost file's, so a member is reported in the volume and filesystem that hold it.
     """
 
-    parent: StreamLoc | MemberLoc
+    parent: Locator  # the stream (or member) the archive is
     index: int
 
     @property
