@@ -28,6 +28,8 @@ import pytest
 from kiosk.config import ArchiveLimits
 from kiosk.engine import archives, scan
 from kiosk.engine.triage import TriageResult
+from kiosk.errors import ArchiveReadError
+from kiosk.evidence.archive import ArchiveReader
 from kiosk.evidence.image import Evidence
 from kiosk.evidence.resolve import resolve
 from kiosk.locator import FsLoc, MemberLoc, StreamLoc, VolumeLoc
@@ -377,3 +379,14 @@ def test_nested_archives_held_in_memory_stay_within_twice_the_cap(tmp_path: Path
     assert cut.status is FileStatus.SCANNED  # YARA saw it whole; it was not opened
     assert "twice that for it and the archives around it" in cut.not_expanded
     assert "/outer.zip!/middle.zip!/inner.zip!/payload.bin" not in flat
+
+
+def test_the_reader_opens_only_the_formats_kiosk_claims() -> None:
+    """An mtree spec (whose entries name files on the reading machine) and an lzop stream
+    (which libarchive would hand to an external program) are refused, not read."""
+    mtree = gzip.compress(b"#mtree\n./etc/passwd type=file\n", mtime=0)
+    lzop = b"\x89LZO\x00\r\n\x1a\n" + bytes(64)
+    for data in (mtree, lzop):
+        with pytest.raises(ArchiveReadError, match="Unrecognized archive format"):
+            with ArchiveReader(data) as r:
+                list(r.entries())
