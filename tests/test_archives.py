@@ -387,6 +387,8 @@ def test_the_reader_opens_only_the_formats_kiosk_claims() -> None:
     mtree = gzip.compress(b"#mtree\n./etc/passwd type=file\n", mtime=0)
     lzop = b"\x89LZO\x00\r\n\x1a\n" + bytes(64)
     for data in (mtree, lzop):
-        with pytest.raises(ArchiveReadError, match="Unrecognized archive format"):
-            with ArchiveReader(data) as r:
-                list(r.entries())
+        with (
+            pytest.raises(ArchiveReadError, match="Unrecognized archive format"),
+            ArchiveReader(data) as r,
+        ):
+            list(r.entries())
