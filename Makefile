@@ -10,9 +10,10 @@ STAMP := $(VENV)/.installed
 # The system packages the demo and the tests need (Debian names), the one list: `make deps` installs
 # them and .ci/run calls it. libmagic for the scan; the Sleuth Kit CLI (fls, icat) is the tests'
 # independent oracle; the rest build test images (the sample-image builder is tested too);
-# qemu-utils (qemu-img, qemu-io) makes the VMDK/VHD/VHDX/QCOW test variants and their raw oracle.
+# qemu-utils (qemu-img, qemu-io) makes the VMDK/VHD/VHDX/QCOW test variants and their raw oracle;
+# libarchive13 reads archives found inside the evidence (libarchive-c is its Python binding).
 APT_PACKAGES := sleuthkit ewf-tools libmagic1 dosfstools mtools ntfs-3g fdisk parted e2fsprogs \
-	exfatprogs genisoimage qemu-utils
+	exfatprogs genisoimage qemu-utils libarchive13
 
 # Idempotent and cheap when nothing is missing (one dpkg-query, no apt-get update), so `make demo`
 # and `make test` run it every time. As root it installs what is missing; otherwise it prints the

@@ -33,6 +33,44 @@ DEFAULT_YARA_TIMEOUT_S = 60  # per file; a file that takes longer is reported, n
 MAX_HASHED_ONLY_PERCENT = 50
 
 
+@dataclass(frozen=True, slots=True)
+class ArchiveLimits:
+    """How far archives found in the evidence are expanded (``kiosk.engine.archives``).
+
+    Each limit, when hit, stops that archive's expansion and is named in the report's
+    ``not_examined`` list with its value, so a bomb costs bounded time and memory and never
+    passes for a complete scan. ``max_depth`` counts archive layers: 1 expands archives found
+    as files but not archives inside them; 0 expands none. ``max_members``, ``max_bytes``,
+    ``max_ratio`` and ``max_seconds`` hold for one archive found as a file, everything nested in
+    it included: expanded bytes stop at ``max_bytes`` or at ``max_ratio`` times the archive's
+    own size (never below ``RATIO_FLOOR``, so a small archive of text is not taken for a bomb).
+    """
+
+    max_depth: int = 3
+    max_members: int = 10_000
+    max_bytes: int = 4 << 30
+    max_ratio: int = 100
+    max_seconds: float = 120.0  # below the scan pool's per-file limit (300 s), which still holds
+
+    def __post_init__(self) -> None:
+        for name in ("max_depth", "max_members", "max_bytes", "max_ratio", "max_seconds"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"the archive limit {name} must not be negative")
+
+
+RATIO_FLOOR = 64 << 20  # expanded bytes always allowed, whatever the ratio
+
+
+def check_archive_depth(value: int) -> int:
+    """How many archive layers are expanded: 0 (none) to ``MAX_ARCHIVE_DEPTH``."""
+    if not 0 <= value <= MAX_ARCHIVE_DEPTH:
+        raise ConfigError(f"the archive depth must be from 0 to {MAX_ARCHIVE_DEPTH}, not {value}")
+    return value
+
+
+MAX_ARCHIVE_DEPTH = 10  # each layer may hold a buffer up to the YARA cap in a worker
+
+
 def check_workers(value: int) -> int:
     """The number of scan worker processes: 0 (scan inline) to ``MAX_WORKERS``."""
     if not 0 <= value <= MAX_WORKERS:

@@ -8,6 +8,7 @@ cannot go on without. Every message is written to be shown to an officer as one 
      ├── ImageError              the evidence cannot be opened or read as an image
      │    └── SegmentError       a segment of a split or EWF image is missing or unreadable
      ├── SparseStreamError       a stream with no stored data (NTFS $BadClus:$Bad), per file
+     ├── ArchiveReadError        an archive inside the evidence cannot be read (damaged, encrypted)
      ├── RulesError              a rule pack cannot be loaded or compiled
      ├── HashSetError            a hash set cannot be loaded
      │    └── PageMismatch        a page of a set's pack is not the signed one (fails the run)
@@ -57,6 +58,12 @@ class SparseStreamError(KioskError):
 
     Raised while reading one file's content; the scan records the file with this reason.
     """
+
+
+class ArchiveReadError(KioskError):
+    """An archive found inside the evidence, or one member of it, cannot be read (damaged,
+    encrypted, an unsupported method). Raised by ``kiosk.evidence.archive`` while an archive
+    is expanded; the scan records it as the member's or the archive's reason, never stops."""
 
 
 class RulesError(KioskError):

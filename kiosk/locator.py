@@ -5,6 +5,8 @@
     VolumeLoc(index, offset)                      a region of the media: a partition, or the whole
      └── FsLoc(volume, fs_type)                   the filesystem found there, named by its type
           └── StreamLoc(fs, inode, attr_type, attr_id)   one content stream of one entry
+               └── MemberLoc(parent, index)       a member of the archive that stream is
+                    └── MemberLoc(parent, index)  ... of an archive inside it, and so on
 
 A ``FileTask`` carries its innermost link and each link holds its parent, so a task says
 everything needed to find its bytes again, in any process, without a handle to anything.
@@ -76,5 +78,32 @@ class StreamLoc:
         return (StreamLoc, (self.fs, self.inode, self.attr_type, self.attr_id))
 
 
-# What a FileTask points at. Grows into a union as links are added (archive member, byte range).
-Locator = StreamLoc
+@dataclass(frozen=True, slots=True)
+class MemberLoc:
+    """One member of an archive found in another located stream (a file, or a member itself).
+
+    ``index`` counts the archive's entries in the order its reader lists them (directories
+    included), from 0. Members are never opened by locator: they are read while their archive
+    is scanned, in the same worker (``kiosk.engine.archives``). ``fs`` and ``inode`` are the
+    outermost file's, so a member is reported in the volume and filesystem that hold it.
+    """
+
+    parent: Locator  # the stream (or member) the archive is
+    index: int
+
+    @property
+    def fs(self) -> FsLoc:
+        """The filesystem of the file the outermost archive is."""
+        return self.parent.fs
+
+    @property
+    def inode(self) -> int:
+        """The metadata address of that file."""
+        return self.parent.inode
+
+    def __reduce__(self) -> tuple[type[MemberLoc], tuple[Any, ...]]:
+        return (MemberLoc, (self.parent, self.index))
+
+
+# What a FileTask points at: a union of the links a task can end in (a byte range to come).
+Locator = StreamLoc | MemberLoc

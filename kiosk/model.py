@@ -163,6 +163,9 @@ class FileResult:
     bytes_read: int = 0
     rule_matches: tuple[RuleMatch, ...] = ()
     hash_matches: tuple[HashMatch, ...] = ()
+    # An archive's members, in its reader's order, each a result of its own (kiosk.engine.archives)
+    members: tuple[FileResult, ...] = ()
+    not_expanded: str = ""  # why this archive's members were not all examined (limit, damage)
 
     @property
     def is_finding(self) -> bool:

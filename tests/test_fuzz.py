@@ -8,6 +8,7 @@ cases (a short run here; the long run is described in tests/README.md).
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 from pathlib import Path
@@ -16,6 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.archive_kit import HOSTILE, MANY, ODD_NAMES, SLIP_NAMES, hostile_archives, mke2fs
 from tests.conftest import IMAGES, SAMPLES, scan_cmd
 
 EXAMPLES = int(os.environ.get("KIOSK_FUZZ_EXAMPLES", "25"))
@@ -95,3 +97,55 @@ def test_mutated_images_end_cleanly(
         [p for p in (work / "reports").glob(".partial-*")] if (work / "reports").exists() else []
     )
     assert leftovers == []
+
+
+def test_hostile_archives_end_cleanly_and_nothing_is_lost(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """Bombs by ratio, by count and by nesting, escaping and duplicate names, truncation,
+    encryption, an unsupported method, FIFOs and devices in a tar, on a real ext4, through the
+    CLI: one report, no traceback, every archive and member accounted for with its reason."""
+    work = tmp_path_factory.mktemp("hostile-archives")
+    hostile_archives(work / "src")
+    image = mke2fs(work, work / "src", "16M")
+    cmd = [*scan_cmd(image, work / "reports", CASE_ARGS), "--inventory"]
+    run = subprocess.run(cmd, capture_output=True, text=True, timeout=300, check=False)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "Traceback" not in run.stderr + run.stdout
+    report_dir = Path(run.stdout.strip().splitlines()[-1])
+    report = json.loads((report_dir / "report.json").read_text(encoding="utf-8"))
+    inv = [json.loads(x) for x in (report_dir / "files.jsonl").read_text().splitlines()]
+    by_path = {x["path"]: x for x in inv}
+    assert {f"/{n}" for n in HOSTILE} <= set(by_path)  # each archive scanned as a file
+    cut = {n["path"]: n["reason"] for n in report["not_examined"] if n["kind"] == "archive"}
+    member = {
+        n["path"]: n["reason"] for n in report["not_examined"] if n["kind"] == "archive_member"
+    }
+    assert "likely archive bomb" in cut["/bomb.zip"]
+    assert by_path["/bomb.zip!/zeros.bin"]["status"] == "error"
+    assert "more than 10,000 members" in cut["/many.zip"]
+    assert sum(p.startswith("/many.zip!/") for p in by_path) == MANY - 1
+    deepest = "/deep.zip!/level1.zip!/level2.zip!/level3.zip"
+    assert "beyond the depth limit (3)" in cut[deepest]
+    assert by_path[deepest]["status"] == "scanned"
+    slips = [x for x in inv if x["path"].startswith("/slip.zip!/")]
+    assert [x["path"] for x in slips] == [f"/slip.zip!/{n}" for n in SLIP_NAMES]  # as data
+    assert "damaged" in cut["/cut.zip"] or "could not be" in cut["/cut.zip"]
+    assert "/cut.tar.gz" in cut
+    assert "encrypted" in member["/secret.zip!/secret.txt"]
+    assert "encrypted" in member["/aes.zip!/secret.txt"]
+    assert (
+        "WavPack" in member["/wavpack.zip!/sound.wv"]
+        or "nsupported" in member["/wavpack.zip!/sound.wv"]
+    )
+    for name, kind in (("pipe", "FIFO"), ("dev/tty0", "character device"), ("hard", "hard link")):
+        entry = by_path[f"/special.tar!/{name}"]
+        assert kind in entry["reason"], entry
+    assert "/etc/shadow" in by_path["/special.tar!/link-out"]["reason"]
+    assert {f"/names.tar!/{shown}" for shown in ODD_NAMES.values()} <= set(by_path)
+    assert "\x1b" not in run.stdout + run.stderr
+    members = report["coverage"]["archive_members"]
+    assert members["found"] == sum("!/" in x["path"] for x in inv)
+    assert members["error"] == len(member)
+    assert report["coverage"]["files"]["examined"] == len(inv) - members["found"]
+    assert report["recommendation"]["result"] == "inconclusive"

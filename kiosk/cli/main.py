@@ -30,6 +30,8 @@ from kiosk.cli.common import audit_log, parse_time, read_secret, write_output
 from kiosk.config import (
     DEFAULT_MAX_YARA_BYTES,
     DEFAULT_WORKERS,
+    ArchiveLimits,
+    check_archive_depth,
     check_max_yara_bytes,
     check_workers,
     int_argument,
@@ -142,6 +144,13 @@ def build_parser() -> argparse.ArgumentParser:
         type=int_argument(check_max_yara_bytes),
         default=DEFAULT_MAX_YARA_BYTES,
         help=f"files larger than this are hashed only (default {DEFAULT_MAX_YARA_BYTES >> 20} MiB)",
+    )
+    s.add_argument(
+        "--archive-depth",
+        type=int_argument(check_archive_depth),
+        default=ArchiveLimits().max_depth,
+        help="archive layers expanded inside the evidence (zip, 7z, rar, tar, gz...); 0: none "
+        f"(default {ArchiveLimits().max_depth})",
     )
     s.add_argument(
         "--no-yara",
@@ -529,6 +538,7 @@ def _scan(args: argparse.Namespace) -> int:
         dev=args.dev,
         scope=None if args.scope is None else Scope(categories=args.scope),
         yara=args.yara,
+        archives=ArchiveLimits(max_depth=args.archive_depth),
     )
     progress = _ProgressLine(sys.stderr)
     hooks = Hooks(on_progress=progress, signer=load_signer(args.key), audit=audit_log())

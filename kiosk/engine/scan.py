@@ -32,11 +32,17 @@ from typing import Any
 import magic
 import yara
 
-from kiosk.config import DEFAULT_MAX_YARA_BYTES, DEFAULT_WORKERS, DEFAULT_YARA_TIMEOUT_S
+from kiosk.config import (
+    DEFAULT_MAX_YARA_BYTES,
+    DEFAULT_WORKERS,
+    DEFAULT_YARA_TIMEOUT_S,
+    ArchiveLimits,
+)
+from kiosk.engine.archives import Expander
 from kiosk.errors import KioskError, PageMismatch, SparseStreamError, WorkerInitError
 from kiosk.evidence.image import Evidence
 from kiosk.evidence.resolve import EvidenceRef
-from kiosk.hashsets.index import HashIndex, HashSet
+from kiosk.hashsets.index import SET_INTEGRITY, HashIndex, HashSet
 from kiosk.model import FileResult, FileStatus, FileTask
 from kiosk.packs.load import Matcher, RuleMeta
 
@@ -67,10 +73,10 @@ class ScanConfig:
     gate_blob: bytes | None = None  # reduced rule set for files no format-gated rule can match
     gate_prefixes: tuple[bytes, ...] = ()  # heads that need the full set (kiosk.packs.gate)
     yara_enabled: bool = True  # False: hash-only run (--no-yara); every file says so
+    archives: ArchiveLimits = field(default_factory=ArchiveLimits)  # how far archives expand
 
 
 YARA_DISABLED = "YARA disabled for this run"
-SET_INTEGRITY = "hash set integrity: "  # a result's reason: the run fails (kiosk.engine.triage)
 FILE_TIMEOUT_RATE = 20_000_000  # bytes/s assumed at worst when stretching the per-file limit
 
 
@@ -128,6 +134,16 @@ class Scanner:
         )
         self._index = HashIndex.load(None, verified=cfg.hashsets)
         self._magic = magic.Magic(mime=True)
+        self._archives = Expander(
+            cfg.archives,
+            cfg.max_yara_bytes,
+            cfg.yara_enabled,
+            cfg.yara_timeout_s,
+            self._ev.chunks,
+            self._matcher,
+            self._index,
+            self._mime,
+        )
 
     def close(self) -> None:
         self._ev.close()
@@ -137,7 +153,7 @@ class Scanner:
         if not task.readable:
             return FileResult(task, FileStatus.UNRECOVERABLE, task.unreadable_reason)
         try:
-            return self._scan(task)
+            return self._archives.expand(task, self._scan(task))  # an archive: its members too
         except Exception as e:  # one file's failure must not end the run; it is recorded
             return FileResult(task, FileStatus.ERROR, f"internal error: {type(e).__name__}: {e}")
 
@@ -280,13 +296,15 @@ def _slim(r: FileResult) -> tuple[Any, ...]:
         r.bytes_read,
         r.rule_matches,
         r.hash_matches,
+        r.members,
+        r.not_expanded,
     )
 
 
 def _full(task: FileTask, t: tuple[Any, ...]) -> FileResult:
     if t[0] != task.seq:  # the worker answers files strictly in the order they were sent
         raise KioskError(f"a scan worker answered for file {t[0]} while on file {task.seq}")
-    return FileResult(task, FileStatus(t[1]), t[2], t[3], t[4], t[5], t[6], t[7], t[8], t[9])
+    return FileResult(task, FileStatus(t[1]), *t[2:])
 
 
 @dataclass(slots=True)

@@ -32,23 +32,19 @@ from kiosk.config import (
     DEFAULT_WORKERS,
     DEFAULT_YARA_TIMEOUT_S,
     MAX_HASHED_ONLY_PERCENT,
+    ArchiveLimits,
     check_max_yara_bytes,
     check_workers,
     check_yara_timeout,
 )
-from kiosk.engine.scan import (
-    SET_INTEGRITY,
-    ScanConfig,
-    WorkerPool,
-    progress_ticker,
-    scan_tasks,
-)
+from kiosk.engine.archives import with_members
+from kiosk.engine.scan import ScanConfig, WorkerPool, progress_ticker, scan_tasks
 from kiosk.engine.scope import Scope, ScopeFilter, check_scope
 from kiosk.errors import CaseError, KioskError, PageMismatch, ReportError, SigningError
 from kiosk.evidence.image import Evidence
 from kiosk.evidence.resolve import EvidenceRef, resolve
 from kiosk.evidence.walker import Walker
-from kiosk.hashsets.index import HashIndex
+from kiosk.hashsets.index import SET_INTEGRITY, HashIndex
 from kiosk.model import CaseRecord, FileStatus, Outcome, Progress, WalkProblem
 from kiosk.packs.load import CompiledRules, compile_packs
 from kiosk.reports.attestation import ENVELOPE, REPORT, sign_report
@@ -107,6 +103,7 @@ class TriageRequest:
     scope: Scope | None = None  # authorised categories; None: all the loaded packs and sets
     yara: bool = True  # False: hash-only run; no pack is loaded and the report says YARA was off
     parents: tuple[Path, ...] = ()  # a differencing image's parent (chain), if not beside it
+    archives: ArchiveLimits = field(default_factory=ArchiveLimits)  # expanding archives found
 
     def __post_init__(self) -> None:
         """The run settings are checked as the front ends check them (``kiosk.config``)."""
@@ -331,6 +328,7 @@ def _run(
         gate_blob=rules.gate_bytes() if rules else None,
         gate_prefixes=rules.gate_prefixes if rules else (),
         yara_enabled=req.yara,
+        archives=req.archives,
     )
     with contextlib.ExitStack() as stack:  # walker and workers are stopped however it ends
         walker = stack.enter_context(Walker(ref))
@@ -361,7 +359,8 @@ def _run(
         inv_sha = hashlib.sha256()
         write_error: OSError | None = None  # the reports folder is full or gone: no report at all
         try:
-            for raw in scan_tasks(walker.tasks(problems), cfg, hooks.cancel, pool):
+            # an archive's members follow it, each a result of its own (kiosk.engine.archives)
+            for raw in with_members(scan_tasks(walker.tasks(problems), cfg, hooks.cancel, pool)):
                 if raw.status is FileStatus.ERROR and raw.reason.startswith(SET_INTEGRITY):
                     raise PageMismatch(raw.reason.removeprefix(SET_INTEGRITY))
                 r = scope.apply(raw)  # out-of-scope matches are never findings
@@ -469,7 +468,7 @@ def _run(
         findings=tuple(tally.findings),
         findings_by_category=dict(sorted(tally.categories.items())),
         recommendation=RecommendationRecord(rec, tuple(reasons)),
-        inventory=InventoryRecord("files.jsonl", inv_sha.hexdigest(), tally.files_done)
+        inventory=InventoryRecord("files.jsonl", inv_sha.hexdigest(), tally.records)
         if req.inventory
         else None,
         signing_key=signer.keyid,

@@ -12,10 +12,12 @@ Lives here, outermost first:
 - ``filesystems/``: the ``Filesystem`` interface and its readers (``tsk.py``): the walk and the
   reads of a located stream;
 - ``image.py``: ``Evidence``, the facade over all of it, built from an ``EvidenceRef``;
+- ``archive.py``: an archive found inside the evidence read entry by entry through libarchive,
+  streamed, never extracted (the scan worker expands it: ``kiosk.engine.archives``);
 - ``walker.py``: the walk (and the app's preflight) in a child process of its own, so a crash
   in native parsing never takes the kiosk with it.
 
 May import: ``kiosk.model``, ``kiosk.locator``, ``kiosk.errors`` and the backends (pytsk3,
-pyewf, pyvmdk, pyvhdi, pyqcow). Nothing above it: the engine asks for files and bytes by
+pyewf, pyvmdk, pyvhdi, pyqcow, libarchive). Nothing above it: the engine asks for files and bytes by
 locator; it never sees a pytsk3 object.
 """

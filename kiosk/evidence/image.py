@@ -20,7 +20,7 @@ from kiosk.evidence.filesystems.tsk import TskImage, open_typed
 from kiosk.evidence.media import HASH_CHUNK, hash_media, open_media
 from kiosk.evidence.resolve import EvidenceRef
 from kiosk.evidence.volumes import list_volumes
-from kiosk.locator import FsLoc, VolumeLoc
+from kiosk.locator import FsLoc, StreamLoc, VolumeLoc
 from kiosk.model import FileTask, MediaRecord, VolumeRecord, WalkProblem
 
 
@@ -100,8 +100,15 @@ class Evidence:
 
     def chunks(self, task: FileTask, chunk: int = READ_CHUNK) -> Iterator[bytes]:
         """The content of one located stream in order; OSError with the offset on failure."""
-        yield from self.filesystem(task.locator.fs).chunks(task.locator, task.size, chunk)
+        yield from self.filesystem(task.locator.fs).chunks(_stream(task), task.size, chunk)
 
     def stored_bytes(self, task: FileTask) -> int | None:
         """Bytes the filesystem really stores for a stream (holes excluded); None if unknown."""
-        return self.filesystem(task.locator.fs).stored_bytes(task.locator)
+        return self.filesystem(task.locator.fs).stored_bytes(_stream(task))
+
+
+def _stream(task: FileTask) -> StreamLoc:
+    """The filesystem stream a task names; archive members are read with their archive only."""
+    if not isinstance(task.locator, StreamLoc):
+        raise ImageError(f"{task.path}: an archive member is read only with its archive")
+    return task.locator

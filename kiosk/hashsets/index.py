@@ -54,6 +54,7 @@ MANIFEST = "manifest.json"
 CURRENT = "current"
 PROPS = "props.sqlite"
 MANIFEST_FORMAT = "kiosk.hashset/1"
+SET_INTEGRITY = "hash set integrity: "  # a result's reason: the run fails (kiosk.engine.triage)
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,79}")
 
 

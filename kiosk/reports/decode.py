@@ -26,6 +26,7 @@ from kiosk.model import (
 )
 from kiosk.reports.model import (
     SCHEMA_VERSION,
+    ArchiveNotExamined,
     AreaNotExamined,
     ByteCounts,
     Coverage,
@@ -40,6 +41,7 @@ from kiosk.reports.model import (
     InventoryRecord,
     Match,
     MatchType,
+    MemberCounts,
     NotExamined,
     NotExaminedKind,
     OutcomeRecord,
@@ -102,6 +104,10 @@ class _Obj:
 
     def integer(self, key: str) -> int:
         return _int(self.get(key), self.at(key))
+
+    def has(self, key: str) -> bool:
+        """Whether an optional field added within this schema is present."""
+        return key in self._d
 
     def absent_or_integer(self, key: str) -> int | None:
         """An optional field added within this schema: absent in reports written before it."""
@@ -336,7 +342,20 @@ def _coverage(o: _Obj) -> Coverage:
             b.integer("hashed_only"),
         )
     )
-    return o.done(Coverage(o.items("volumes", _volume), files, sizes))
+    members = None
+    if o.has("archive_members"):  # added within the schema: absent when there were none
+        m = o.obj("archive_members")
+        members = m.done(
+            MemberCounts(
+                found=m.integer("found"),
+                scanned=m.integer("scanned"),
+                hashed_only=m.integer("hashed_only"),
+                known_good=m.integer("known_good"),
+                error=m.integer("error"),
+                bytes=m.integer("bytes"),
+            )
+        )
+    return o.done(Coverage(o.items("volumes", _volume), files, sizes, members))
 
 
 def _volume(o: _Obj) -> VolumeRecord:
@@ -366,7 +385,13 @@ def _not_examined(o: _Obj) -> NotExamined:
                 o.integer("volume"), o.text("path"), o.integer("inode"), o.text("reason")
             )
         )
-    if kind in (NotExaminedKind.FILE, NotExaminedKind.DELETED_FILE):
+    if kind is NotExaminedKind.ARCHIVE:
+        return o.done(
+            ArchiveNotExamined(
+                o.integer("volume"), o.text("path"), o.integer("inode"), o.text("reason")
+            )
+        )
+    if kind in (NotExaminedKind.FILE, NotExaminedKind.DELETED_FILE, NotExaminedKind.ARCHIVE_MEMBER):
         return o.done(
             FileNotExamined(
                 kind,

@@ -17,6 +17,7 @@ from typing import Any
 
 from kiosk.model import CaseRecord, RuleMatch, VolumeRecord
 from kiosk.reports.model import (
+    ArchiveNotExamined,
     AreaNotExamined,
     DirectoryNotExamined,
     FileCounts,
@@ -26,6 +27,7 @@ from kiosk.reports.model import (
     ImageRecord,
     Match,
     MatchType,
+    MemberCounts,
     NotExamined,
     RulePackRecord,
     ScopeRecord,
@@ -70,6 +72,7 @@ def report_json(r: TriageReport) -> JSON:
                 "yara_scanned": r.coverage.bytes.yara_scanned,
                 "hashed_only": r.coverage.bytes.hashed_only,
             },
+            **_members_json(r.coverage.archive_members),
         },
         "not_examined": [_not_examined_json(n) for n in r.not_examined],
         "findings": [file_json(f) for f in r.findings],
@@ -179,6 +182,23 @@ def file_counts_json(c: FileCounts) -> JSON:
     }
 
 
+def _members_json(m: MemberCounts | None) -> JSON:
+    """``archive_members``, only in a report whose evidence held archive members: a report
+    without any keeps the shape (and bytes) it had before archives were expanded."""
+    if m is None:
+        return {}
+    return {
+        "archive_members": {
+            "found": m.found,
+            "scanned": m.scanned,
+            "hashed_only": m.hashed_only,
+            "known_good": m.known_good,
+            "error": m.error,
+            "bytes": m.bytes,
+        }
+    }
+
+
 def _image_json(i: ImageRecord) -> JSON:
     return {
         "name": i.name,
@@ -235,7 +255,7 @@ def _not_examined_json(n: NotExamined) -> JSON:
             "description": n.description,
             "reason": n.reason,
         }
-    if isinstance(n, DirectoryNotExamined):
+    if isinstance(n, DirectoryNotExamined | ArchiveNotExamined):
         return head | {"volume": n.volume, "path": n.path, "inode": n.inode, "reason": n.reason}
     if isinstance(n, FileNotExamined):
         return head | {

@@ -17,6 +17,7 @@ from kiosk.reports.decode import read_report
 from kiosk.reports.model import Match, TriageReport
 from kiosk.reports.summary import (
     LEGAL_BASIS_WORDS,
+    archive_members_text,
     banner_notes,
     hashed_only_text,
     media_hash_text,
@@ -213,6 +214,7 @@ def render_html(v: VerifiedReport) -> str:
             ],
         ),
         f"<p>{_e(_yara_coverage(r))}</p>",
+        *[f"<p>{_e(line)}</p>" for line in (archive_members_text(r),) if line],
         _table(
             ["Volume", "Offset", "Description", "Filesystem", "Status", "Reason"],
             [

@@ -48,6 +48,8 @@ class NotExaminedKind(StrEnum):
     FILE = "file"  # a file that could not be read or scanned
     DELETED_FILE = "deleted_file"  # a deleted name whose metadata or content is gone
     UNREACHED = "unreached"  # files a cancelled or failed run never came to
+    ARCHIVE = "archive"  # an archive whose members were not all examined (a limit, damage)
+    ARCHIVE_MEMBER = "archive_member"  # a member that could not be read (encrypted, a method)
 
 
 # --------------------------------------------------------------------------- what ran
@@ -181,10 +183,24 @@ class ByteCounts:
 
 
 @dataclass(frozen=True, slots=True)
+class MemberCounts:
+    """Members of archives found inside the evidence, counted apart from the files the walk
+    found (``kiosk.engine.archives``): each is examined as a file is, and ends with a status."""
+
+    found: int  # every member listed (directories excepted), nested archives' included
+    scanned: int
+    hashed_only: int
+    known_good: int
+    error: int  # encrypted, unreadable or stopped by a limit: each in not_examined
+    bytes: int  # the sizes of the members
+
+
+@dataclass(frozen=True, slots=True)
 class Coverage:
     volumes: tuple[VolumeRecord, ...]
     files: FileCounts
     bytes: ByteCounts
+    archive_members: MemberCounts | None = None  # None: no archive member was found
 
 
 # --------------------------------------------------------------------------- not examined
@@ -250,7 +266,27 @@ class UnreachedFiles:
         return str(self.count)
 
 
-NotExamined = AreaNotExamined | DirectoryNotExamined | FileNotExamined | UnreachedFiles
+@dataclass(frozen=True, slots=True)
+class ArchiveNotExamined:
+    """An archive (a file, or a member) whose members were not all examined, and why."""
+
+    volume: int
+    path: str
+    inode: int
+    reason: str
+
+    @property
+    def kind(self) -> NotExaminedKind:
+        return NotExaminedKind.ARCHIVE
+
+    @property
+    def where(self) -> str:
+        return self.path
+
+
+NotExamined = (
+    AreaNotExamined | DirectoryNotExamined | FileNotExamined | UnreachedFiles | ArchiveNotExamined
+)
 
 
 # --------------------------------------------------------------------------- findings

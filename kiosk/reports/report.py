@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from kiosk.config import MAX_HASHED_ONLY_PERCENT
 from kiosk.hashsets.index import HashSet
+from kiosk.locator import MemberLoc
 from kiosk.model import (
     FileResult,
     FileStatus,
@@ -26,6 +27,7 @@ from kiosk.model import (
 )
 from kiosk.packs.load import RulePack
 from kiosk.reports.model import (
+    ArchiveNotExamined,
     AreaNotExamined,
     ByteCounts,
     Coverage,
@@ -36,6 +38,7 @@ from kiosk.reports.model import (
     FileRecord,
     HashSetRecord,
     ImageRecord,
+    MemberCounts,
     NotExamined,
     NotExaminedKind,
     RulePackRecord,
@@ -77,12 +80,28 @@ class Tally:
     findings: list[FileRecord] = field(default_factory=list)
     problems: list[FileNotExamined] = field(default_factory=list)
     categories: dict[str, int] = field(default_factory=dict)
+    # archive members (kiosk.engine.archives), counted apart from the files the walk found
+    members: dict[FileStatus, int] = field(default_factory=lambda: dict.fromkeys(FileStatus, 0))
+    member_bytes: int = 0
+    archives: list[ArchiveNotExamined] = field(default_factory=list)  # not fully expanded
 
     @property
     def files_done(self) -> int:
         return sum(self.files.values())
 
+    @property
+    def records(self) -> int:
+        """Results seen, archive members included: the inventory's lines."""
+        return self.files_done + sum(self.members.values())
+
     def add(self, r: FileResult) -> None:
+        if r.not_expanded:
+            self.archives.append(
+                ArchiveNotExamined(r.task.volume, r.task.path, r.task.inode, r.not_expanded)
+            )
+        if isinstance(r.task.locator, MemberLoc):
+            self._add_member(r)
+            return
         self.files[r.status] += 1
         self.bytes_found += r.task.size
         self.bytes_read += r.bytes_read
@@ -90,12 +109,7 @@ class Tally:
             self.bytes_yara += r.task.size
         elif r.status is FileStatus.HASHED_ONLY:
             self.bytes_hashed_only += r.task.size
-        if r.is_finding:
-            self.findings.append(file_record(r))
-            cats = {m.category for m in r.rule_matches}
-            cats |= {m.category for m in r.hash_matches if m.disposition == "known_bad"}
-            for c in cats:
-                self.categories[c] = self.categories.get(c, 0) + 1
+        self._add_finding(r)
         if r.status in (FileStatus.ERROR, FileStatus.UNRECOVERABLE):
             self.problems.append(
                 FileNotExamined(
@@ -109,6 +123,44 @@ class Tally:
                     reason=r.reason,
                 )
             )
+
+    def _add_finding(self, r: FileResult) -> None:
+        if r.is_finding:
+            self.findings.append(file_record(r))
+            cats = {m.category for m in r.rule_matches}
+            cats |= {m.category for m in r.hash_matches if m.disposition == "known_bad"}
+            for c in cats:
+                self.categories[c] = self.categories.get(c, 0) + 1
+
+    def _add_member(self, r: FileResult) -> None:
+        self.members[r.status] += 1
+        self.member_bytes += r.task.size
+        self._add_finding(r)
+        if r.status is FileStatus.ERROR:
+            self.problems.append(
+                FileNotExamined(
+                    NotExaminedKind.ARCHIVE_MEMBER,
+                    r.task.volume,
+                    r.task.path,
+                    r.task.inode,
+                    r.task.size,
+                    r.reason,
+                )
+            )
+
+    def member_counts(self) -> MemberCounts | None:
+        """The report's ``coverage.archive_members``; None when no member was found."""
+        m = self.members
+        if not sum(m.values()):
+            return None
+        return MemberCounts(
+            found=sum(m.values()),
+            scanned=m[FileStatus.SCANNED],
+            hashed_only=m[FileStatus.HASHED_ONLY],
+            known_good=m[FileStatus.KNOWN_GOOD],
+            error=m[FileStatus.ERROR] + m[FileStatus.UNRECOVERABLE],
+            bytes=self.member_bytes,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,6 +227,17 @@ def recommend(
     errors = tally.files[FileStatus.ERROR]
     if errors:
         reasons.append(f"{errors} file(s) could not be read or scanned")
+    member_errors = tally.members[FileStatus.ERROR]
+    if member_errors:
+        reasons.append(
+            f"{member_errors} archive member(s) could not be examined (encrypted, unreadable or "
+            "past an archive limit)"
+        )
+    if tally.archives:
+        reasons.append(
+            f"{len(tally.archives)} archive(s) were not fully expanded (a limit, damage or an "
+            "unsupported format): see not examined"
+        )
     blocking = [p for p in walk_problems if p.blocking]
     if blocking:
         reasons.append(f"{len(blocking)} directory area(s) could not be walked")
@@ -245,6 +308,7 @@ def not_examined(
                 )
             )
     out += [DirectoryNotExamined(p.volume, p.path, p.inode, p.reason) for p in walk_problems]
+    out += tally.archives
     out += tally.problems
     if outcome is not Outcome.COMPLETE and files_total > tally.files_done:
         out.append(
@@ -320,4 +384,5 @@ def coverage(
             yara_scanned=tally.bytes_yara,
             hashed_only=tally.bytes_hashed_only,
         ),
+        archive_members=tally.member_counts(),
     )

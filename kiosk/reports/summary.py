@@ -60,6 +60,18 @@ def hashed_only_text(r: TriageReport) -> str:
     )
 
 
+def archive_members_text(r: TriageReport) -> str:
+    """How the members of archives inside the evidence ended, counted apart from files; "" when
+    the evidence held none."""
+    m = r.coverage.archive_members
+    if m is None:
+        return ""
+    return (
+        f"Archive members {m.found} found ({m.bytes:,} bytes), {m.scanned} scanned, "
+        f"{m.hashed_only} hashed only, {m.known_good} known-good, {m.error} not examined"
+    )
+
+
 def banner_notes(r: TriageReport) -> list[str]:
     """The lines that qualify the recommendation's title wherever it is shown."""
     notes: list[str] = []

@@ -10,6 +10,7 @@ from kiosk.model import HashMatch
 from kiosk.reports.model import TriageReport
 from kiosk.reports.summary import (
     RECOMMENDATION_TITLES,
+    archive_members_text,
     authority_lines,
     banner_notes,
     finding_label,
@@ -43,6 +44,7 @@ def render_text(report: TriageReport) -> str:
         f"{cov.scanned} scanned, "
         f"{cov.hashed_only} hashed only, {cov.known_good} known-good, "
         f"{cov.unrecoverable} unrecoverable, {cov.error} errors",
+        *[line for line in (archive_members_text(report),) if line],
         f"Findings: {len(report.findings)}" + (" ([n] = volume number)" if report.findings else ""),
     ]
     for f in report.findings:

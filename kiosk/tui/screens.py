@@ -27,7 +27,13 @@ from kiosk.reports.attestation import verify_report_dir
 from kiosk.reports.folder import write_file
 from kiosk.reports.html import render_html
 from kiosk.reports.model import FileRecord
-from kiosk.reports.summary import banner_notes, not_examined_lines, outside_scope_text, scope_text
+from kiosk.reports.summary import (
+    archive_members_text,
+    banner_notes,
+    not_examined_lines,
+    outside_scope_text,
+    scope_text,
+)
 from kiosk.reports.text import RECOMMENDATION_TITLES, visible
 from kiosk.tui.authority import next_exhibit
 from kiosk.tui.base import KioskScreen
@@ -470,6 +476,7 @@ def result_body(result: TriageResult) -> Content:
     rows += [
         "",
         Content.assemble(("Files", "bold"), plain(f"  {cov.examined} of {cov.found} examined")),
+        *[plain(line) for line in (archive_members_text(r),) if line],
         Content.assemble(("Report", "bold"), plain(f" {r.report_id}")),
         Content.assemble(("Saved in", "bold"), plain(f" {result.report_dir}")),
         Content.assemble(("Signed", "bold"), plain(f" with key {r.signing_key[:16]}…")),
