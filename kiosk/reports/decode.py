@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 from kiosk.errors import ReportError
 from kiosk.model import (
     CaseRecord,
+    DeviceInfo,
     FileStatus,
     HashMatch,
     LegalBasis,
@@ -102,6 +103,10 @@ class _Obj:
 
     def integer(self, key: str) -> int:
         return _int(self.get(key), self.at(key))
+
+    def has(self, key: str) -> bool:
+        """Whether an optional field added within this schema is present."""
+        return key in self._d
 
     def absent_or_integer(self, key: str) -> int | None:
         """An optional field added within this schema: absent in reports written before it."""
@@ -230,8 +235,24 @@ def _case(o: _Obj) -> CaseRecord:
     )
 
 
+def _device(o: _Obj | None) -> DeviceInfo | None:
+    if o is None:
+        return None
+    return o.done(
+        DeviceInfo(
+            kind=o.text("kind"),
+            name=o.text("name"),
+            model=o.text("model"),
+            os_version=o.text("os_version"),
+            serial=o.text("serial"),
+            imei=o.text("imei"),
+        )
+    )
+
+
 def _image(o: _Obj) -> ImageRecord:
     ewf = o.opt_obj("ewf")
+    device = _device(o.obj("device")) if o.has("device") else None  # added within schema 1
     return o.done(
         ImageRecord(
             name=o.text("name"),
@@ -245,6 +266,7 @@ def _image(o: _Obj) -> ImageRecord:
             else ewf.done(
                 EwfCheck(ewf.text_map("stored"), ewf.text_map("computed"), ewf.opt_flag("verified"))
             ),
+            device=device,
         )
     )
 

@@ -180,7 +180,19 @@ def file_counts_json(c: FileCounts) -> JSON:
 
 
 def _image_json(i: ImageRecord) -> JSON:
+    device: JSON = {}  # absent unless the evidence is a phone backup
+    if i.device is not None:
+        d = i.device
+        device["device"] = {
+            "kind": d.kind,
+            "name": d.name,
+            "model": d.model,
+            "os_version": d.os_version,
+            "serial": d.serial,
+            "imei": d.imei,
+        }
     return {
+        **device,
         "name": i.name,
         "format": i.format,
         "segments": list(i.segments),

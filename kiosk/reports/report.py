@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from kiosk.config import MAX_HASHED_ONLY_PERCENT
+from kiosk.evidence.logical import LOGICAL_FS_TYPES
 from kiosk.hashsets.index import HashSet
 from kiosk.model import (
     FileResult,
@@ -232,6 +233,18 @@ def not_examined(
             if "unallocated" in v.reason:
                 kind = NotExaminedKind.DISK_AREA
             out.append(AreaNotExamined(kind, v.index, v.offset, v.length, v.description, v.reason))
+        elif v.fs_type in LOGICAL_FS_TYPES:
+            out.append(
+                AreaNotExamined(
+                    NotExaminedKind.FS_UNALLOCATED,
+                    v.index,
+                    v.offset,
+                    v.length,
+                    v.description,
+                    "a logical extraction holds only the files copied into it: the device's "
+                    "unallocated space and deleted files are not in it, and were not examined",
+                )
+            )
         else:
             out.append(
                 AreaNotExamined(
@@ -296,6 +309,7 @@ def image_record(media: MediaRecord, hashes: MediaHashes) -> ImageRecord:
         sha256=hashes.computed.get("sha256"),
         hash_error=hashes.error or None,
         ewf=ewf,
+        device=media.device,
     )
 
 
