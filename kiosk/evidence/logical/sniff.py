@@ -58,6 +58,8 @@ def sniff(path: Path) -> str | None:
         return "adb"
     if head[:4] in ZIP_HEADS:
         return None if headers._is_aff4(path) else "zip"  # AFF4 is refused by name there
+    if path.suffix.lower() == ".zip" and path.with_suffix(".z01").is_file():
+        return "zip"  # the last part of a split set starts mid-member; its first part says zip
     for magic, (fmt, make) in _COMPRESSED.items():
         if head.startswith(magic):
             try:
