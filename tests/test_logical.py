@@ -26,7 +26,17 @@ from kiosk.engine.triage import TriageRequest, TriageResult, run_triage
 from kiosk.errors import ImageError
 from kiosk.model import FileStatus, Outcome
 from tests import phones
-from tests.conftest import CASE, CLI_CASE_ARGS, HASHSETS, RULES, check_written_report, fixed_hooks
+from tests.conftest import (
+    CASE,
+    CLI_CASE_ARGS,
+    HASHSETS,
+    MANIFEST,
+    RULES,
+    SAMPLES,
+    TEST_CAP,
+    check_written_report,
+    fixed_hooks,
+)
 
 PASSWORD = b"correct horse 42"
 
@@ -411,3 +421,33 @@ def test_cli_reads_the_backup_password_from_a_file_never_argv(
     )
     assert run.returncode == 0, run.stderr[-2000:]
     assert RULES.is_dir()
+
+
+# --------------------------------------------------------------------------- the sample phone
+
+
+def test_the_sample_phone_extraction_gives_the_findings_its_manifest_promises(
+    tmp_path: Path, written_reports: list[Path]
+) -> None:
+    (sample,) = MANIFEST["logical"]
+    path = SAMPLES / sample["name"]
+    result = _scan(
+        tmp_path,
+        path,
+        written_reports,
+        rules_dir=RULES,
+        hashsets_dir=HASHSETS,
+        yara=True,
+        max_yara_bytes=TEST_CAP,
+    )
+    report = result.report
+    assert report.outcome.status is Outcome.COMPLETE
+    assert report.image.sha256 == sample["sha256"] == _sha(path.read_bytes())
+    assert report.coverage.volumes[0].description == sample["kind"]
+    inv = {f["path"]: f for f in _inventory(result)}
+    assert sorted(inv) == sorted(f["path"] for f in sample["files"])
+    for f in sample["files"]:
+        assert inv[f["path"]]["sha256"] == f["sha256"]
+    want = {f["path"] for f in sample["files"] if f["kind"] in ("marker", "known_bad")}
+    assert {f.path for f in report.findings} == want
+    assert report.recommendation.result.value == "submit_for_examination"
