@@ -78,6 +78,7 @@ class FileTask:
     size: int
     readable: bool = True
     unreadable_reason: str = ""
+    stored_name: str = ""  # where a backup stores it under another name (iTunes: 3d/3d0d7e5f…)
 
     @property
     def filename(self) -> str:

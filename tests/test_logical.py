@@ -301,7 +301,14 @@ def test_itunes_backup_shows_domain_paths_and_the_device(
     assert device.model == "iPhone 12 (iPhone13,2)"
     assert device.os_version == "iOS 17.4"
     assert (device.serial, device.imei) == ("F17ABCDEFGH", "356789012345678")
-    assert _content(_inventory(result)) == _backup_oracle()
+    inv = _inventory(result)
+    assert _content(inv) == _backup_oracle()
+    # the hashed name each file is stored under is kept beside its Domain/path
+    for f in inv:
+        domain, rel = f["path"][1:].split("/", 1)
+        name = hashlib.sha1(f"{domain}-{rel}".encode()).hexdigest()  # noqa: S324 (its name)
+        assert f["stored_name"] == f"{name[:2]}/{name}"
+        assert (backup / f["stored_name"]).is_file()
 
 
 def test_encrypted_itunes_backup_opens_with_its_password_only(

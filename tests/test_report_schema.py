@@ -149,6 +149,7 @@ def test_integers_beyond_i_json_are_read_back_exactly_and_short_ones_as_text_are
 ADDED_WITHIN_VERSION = {
     "max_hashed_only_percent",  # settings: the hashed-only limit
     "device",  # image: a phone backup's device details, absent for any other evidence
+    "stored_name",  # file: a backup's hashed name for the file, absent for any other evidence
 }
 
 

@@ -429,6 +429,7 @@ def _file(o: _Obj) -> FileRecord:
             error=o.opt_text("error"),
             reason=o.opt_text("reason"),
             matches=o.items("matches", _match),
+            stored_name=o.text("stored_name") if o.has("stored_name") else None,
         )
     )
 

@@ -108,6 +108,8 @@ def file_json(f: FileRecord) -> JSON:
         "error": f.error,
         "reason": f.reason,
         "matches": [_match_json(m) for m in f.matches],
+        # absent unless a backup stores the file under another name (older reports read as ever)
+        **({"stored_name": f.stored_name} if f.stored_name is not None else {}),
     }
 
 

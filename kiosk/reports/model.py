@@ -285,6 +285,7 @@ class FileRecord:
     error: str | None
     reason: str | None
     matches: tuple[Match, ...]  # rule matches first, then hash-set matches, in the scan's order
+    stored_name: str | None = None  # a backup's hashed name for the file; absent otherwise
 
     @property
     def rule_matches(self) -> tuple[RuleMatch, ...]:

@@ -63,6 +63,7 @@ def file_record(r: FileResult) -> FileRecord:
         error=r.reason if r.status in (FileStatus.ERROR, FileStatus.UNRECOVERABLE) else None,
         reason=r.reason or None,
         matches=(*r.rule_matches, *r.hash_matches),
+        stored_name=t.stored_name or None,
     )
 
 
@@ -101,7 +102,7 @@ class Tally:
             self.problems.append(
                 FileNotExamined(
                     kind=NotExaminedKind.FILE
-                    if r.status is FileStatus.ERROR
+                    if r.status is FileStatus.ERROR or r.task.fs_type in LOGICAL_FS_TYPES  # a link
                     else NotExaminedKind.DELETED_FILE,
                     volume=r.task.volume,
                     path=r.task.path,

@@ -31,6 +31,7 @@ def member_task(
     path: str,
     size: int,
     reason: str = "",
+    stored_name: str = "",
 ) -> FileTask:
     """One member as a task; ``reason`` (not readable) says why it has no content to read."""
     state.seq += 1
@@ -42,6 +43,7 @@ def member_task(
         size=size,
         readable=not reason,
         unreadable_reason=reason,
+        stored_name=stored_name,
     )
 
 

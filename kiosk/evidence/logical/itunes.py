@@ -235,7 +235,8 @@ class ItunesFilesystem:
                         reason = f"encrypted backup file {file_id} without its key: not examined"
                     elif self._keys is None:
                         size = st.st_size
-                yield member_task(at, state, int(rowid), path, size or 0, reason)
+                name = f"{file_id[:2]}/{file_id}" if stored is not None else ""
+                yield member_task(at, state, int(rowid), path, size or 0, reason, name)
         except sqlite3.Error as e:
             state.problems.append(
                 WalkProblem(at.volume.index, "/", 0, f"Manifest.db cannot be listed: {e}")
