@@ -117,6 +117,8 @@ def resolve_logical(first: Path, extra: list[Path], secret: bytes | None) -> Evi
     if fmt in ("folder", "itunes"):
         if extra:
             raise ImageError(f"{first.name} is a folder: give only the folder")
+        if not logical.holds_files(first):  # a wrong folder must not scan as "no matches"
+            raise ImageError(f"{first} is a directory holding no files: nothing to examine")
         seg = Segment(str(first), logical.folder_size(first))
         return EvidenceRef(fmt, (seg,), first.name, secret=secret)
     parts = logical.zip_parts(first, extra) if fmt == "zip" else [first, *extra]

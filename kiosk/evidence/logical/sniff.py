@@ -140,3 +140,8 @@ def folder_size(folder: Path) -> int:
             if stat.S_ISREG(st.st_mode):
                 total += st.st_size
     return total
+
+
+def holds_files(folder: Path) -> bool:
+    """Whether anything but folders lies under ``folder`` (links not followed)."""
+    return any(files for _dir, _dirs, files in os.walk(folder))
