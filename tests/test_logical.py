@@ -25,6 +25,10 @@ import pytest
 from kiosk.engine.triage import TriageRequest, TriageResult, run_triage
 from kiosk.errors import ImageError
 from kiosk.model import FileStatus, Outcome
+from kiosk.reports.attestation import verify_report_dir
+from kiosk.reports.html import render_html
+from kiosk.reports.text import render_text
+from kiosk.trust.signing import TrustStore, kiosk_home
 from tests import phones
 from tests.conftest import (
     CASE,
@@ -301,6 +305,10 @@ def test_itunes_backup_shows_domain_paths_and_the_device(
     assert device.model == "iPhone 12 (iPhone13,2)"
     assert device.os_version == "iOS 17.4"
     assert (device.serial, device.imei) == ("F17ABCDEFGH", "356789012345678")
+    line = "Phone Sam's iPhone · iPhone 12 (iPhone13,2) · iOS 17.4 · serial F17ABCDEFGH · IMEI"
+    assert line in render_text(report)
+    verified = verify_report_dir(result.report_dir, TrustStore.load(kiosk_home() / "trust.json"))
+    assert "iPhone 12 (iPhone13,2) · iOS 17.4" in render_html(verified)
     inv = _inventory(result)
     assert _content(inv) == _backup_oracle()
     # the hashed name each file is stored under is kept beside its Domain/path
