@@ -24,6 +24,8 @@ import pytest
 
 from kiosk.engine.triage import TriageRequest, TriageResult, run_triage
 from kiosk.errors import ImageError
+from kiosk.evidence.resolve import resolve
+from kiosk.evidence.walker import Walker
 from kiosk.model import FileStatus, Outcome
 from kiosk.reports.attestation import verify_report_dir
 from kiosk.reports.html import render_html
@@ -375,6 +377,8 @@ def test_adb_backup_lists_the_tar_inside(
     result = _scan(tmp_path, ab, written_reports, secret=password)
     assert result.report.outcome.status is Outcome.COMPLETE
     assert result.report.image.format == "adb"
+    kind = "Android backup (ADB)" + (", encrypted" if password else "")
+    assert result.report.coverage.volumes[0].description == kind
     with tarfile.open(fileobj=io.BytesIO(inner)) as tf:
         want = sorted(
             (_shown(m.name), m.size, _sha(tf.extractfile(m).read()))  # type: ignore[union-attr]
@@ -466,3 +470,32 @@ def test_the_sample_phone_extraction_gives_the_findings_its_manifest_promises(
     want = {f["path"] for f in sample["files"] if f["kind"] in ("marker", "known_bad")}
     assert {f.path for f in report.findings} == want
     assert report.recommendation.result.value == "submit_for_examination"
+
+
+def test_the_password_reaches_the_walker_without_its_command_line(tmp_path: Path) -> None:
+    ab = phones.adb_backup(tmp_path / "enc.ab", phones.tar_bytes(phones.ANDROID_FILES), PASSWORD)
+    ref = resolve([ab], secret=PASSWORD)
+    assert PASSWORD.decode() not in repr(ref)
+    with Walker(ref) as walker:
+        cmdline = Path(f"/proc/{walker.pid}/cmdline").read_bytes()
+        environ = Path(f"/proc/{walker.pid}/environ").read_bytes()
+        pre = walker.preflight()  # it opened the backup: the password did arrive
+    assert PASSWORD not in cmdline
+    assert PASSWORD not in environ
+    assert pre.files_total == len(phones.ANDROID_FILES)
+
+
+def test_cli_wrong_password_is_one_line_and_never_echoed(tmp_path: Path) -> None:
+    backup = phones.itunes_backup(tmp_path / "enc", password=PASSWORD)
+    pw = tmp_path / "pw.txt"
+    pw.write_bytes(b"wrong guess\n")
+    cmd = [sys.executable, "-m", "kiosk", "scan", str(backup), *CLI_CASE_ARGS, "--no-yara"]
+    cmd += ["--hashsets", str(HASHSETS), "--out", str(tmp_path / "r"), "--password-file", str(pw)]
+    run = subprocess.run(cmd, capture_output=True, timeout=300, check=False)
+    assert run.returncode == 1
+    err = run.stderr.decode()
+    assert err.startswith("kiosk: error: ")
+    assert "password is wrong" in err
+    assert len(err.strip().splitlines()) == 1
+    assert b"wrong guess" not in run.stdout + run.stderr
+    assert not (tmp_path / "r").exists() or list((tmp_path / "r").iterdir()) == []

@@ -69,6 +69,7 @@ class LogicalEvidence:
         self._media: RawMedia | None = None
         self._fs: Filesystem | None = None
         self.device: DeviceInfo | None = None
+        self._encrypted = False  # an ADB backup's header says AES-256
         if ref.format in ("folder", "itunes"):
             if not self._root.is_dir():
                 raise ImageError(f"the folder {self._root} is gone")
@@ -118,7 +119,8 @@ class LogicalEvidence:
         if fmt == "adb":
             header = adb.read_header(media.pread(0, adb.MAX_HEADER), name)
             keys = None
-            if header.encryption != "none":
+            self._encrypted = header.encryption != "none"
+            if self._encrypted:
                 if self.ref.secret is None:
                     return _Locked(PASSWORD_NEEDED)
                 keys = adb.master_key(header, self.ref.secret, name)
@@ -149,7 +151,7 @@ class LogicalEvidence:
         if fmt == "folder":
             base = "folder (logical copy)"
         elif fmt == "adb":
-            return "Android backup (ADB)" + (", encrypted" if self.ref.secret is not None else "")
+            return "Android backup (ADB)" + (", encrypted" if self._encrypted else "")
         else:
             base = f"{fmt} archive"
         at = FsLoc(VolumeLoc(0, 0), self.fs_type)

@@ -17,8 +17,6 @@ import io
 from collections.abc import Callable, Iterator
 from typing import Protocol
 
-from kiosk.errors import ImageError
-
 
 class _Readable(Protocol):
     size: int
@@ -118,11 +116,3 @@ class DecodedStream(io.RawIOBase):
         self._buf, self._pos = self._buf[n:], self._pos + n
         self._want = self._pos
         return n
-
-
-def read_exact(f: io.RawIOBase | io.BufferedIOBase, size: int, what: str) -> bytes:
-    """Exactly ``size`` bytes of a small structure, or an ImageError naming it."""
-    data = f.read(size) or b""
-    if len(data) != size:
-        raise ImageError(f"{what} ends early ({len(data)} of {size} bytes)")
-    return data
