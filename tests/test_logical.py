@@ -224,6 +224,8 @@ def test_tar_inventory_is_what_tarfile_lists(
     assert "FIFO" in reasons["/dev/fifo"]
     assert "device" in reasons["/dev/null"]
     assert "not followed" in reasons["/private/var/link"]
+    assert any("4 member(s) had no content to read" in r for r in report.recommendation.reasons)
+    assert not any("deleted entries" in r for r in report.recommendation.reasons)
 
 
 def test_truncated_tar_says_where_the_listing_stopped(

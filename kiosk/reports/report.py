@@ -79,6 +79,7 @@ class Tally:
     findings: list[FileRecord] = field(default_factory=list)
     problems: list[FileNotExamined] = field(default_factory=list)
     categories: dict[str, int] = field(default_factory=dict)
+    no_content: int = 0  # links and special members of logical evidence (not deleted names)
 
     @property
     def files_done(self) -> int:
@@ -86,6 +87,8 @@ class Tally:
 
     def add(self, r: FileResult) -> None:
         self.files[r.status] += 1
+        if r.status is FileStatus.UNRECOVERABLE and r.task.fs_type in LOGICAL_FS_TYPES:
+            self.no_content += 1
         self.bytes_found += r.task.size
         self.bytes_read += r.bytes_read
         if r.status is FileStatus.SCANNED:
@@ -205,10 +208,15 @@ def recommend(
         reasons.append(
             f"no file matched the rule packs or known-bad hash sets within scope ({scope})"
         )
-    skipped = tally.files[FileStatus.UNRECOVERABLE]
+    skipped = tally.files[FileStatus.UNRECOVERABLE] - tally.no_content
     if skipped:
         reasons.append(
             f"{skipped} deleted entries had no recoverable content and are listed as not examined"
+        )
+    if tally.no_content:
+        reasons.append(
+            f"{tally.no_content} member(s) had no content to read (links, special files, "
+            "encrypted or missing members) and are listed as not examined, each with its reason"
         )
     if yara and tally.files[FileStatus.HASHED_ONLY]:
         reasons.append(
