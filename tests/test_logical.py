@@ -501,3 +501,34 @@ def test_cli_wrong_password_is_one_line_and_never_echoed(tmp_path: Path) -> None
     assert len(err.strip().splitlines()) == 1
     assert b"wrong guess" not in run.stdout + run.stderr
     assert not (tmp_path / "r").exists() or list((tmp_path / "r").iterdir()) == []
+
+
+def test_gnu_tar_long_names_and_sparse_files_read_as_gnu_tar_wrote_them(
+    tmp_path: Path, written_reports: list[Path]
+) -> None:
+    if shutil.which("tar") is None:
+        pytest.skip("GNU tar is not installed")
+    src = tmp_path / "src"
+    deep = src / "data/data/com.example.app/" / ("d" * 90) / ("e" * 90)
+    deep.mkdir(parents=True)
+    (deep / ("long-name-" * 12 + ".db")).write_bytes(b"long " * 1000)
+    with (src / "sparse.img").open("wb") as f:
+        f.seek(3 << 20)
+        f.write(b"end of a sparse file")
+    out = tmp_path / "gnu.tar"
+    subprocess.run(
+        ["tar", "--format=gnu", "--sparse", "-cf", str(out), "-C", str(src), "."], check=True
+    )
+    result = _scan(tmp_path, out, written_reports)
+    # the oracle: GNU tar's own extraction to stdout, member by member
+    listed = subprocess.run(
+        ["tar", "-tf", str(out)], check=True, capture_output=True, text=True
+    ).stdout.splitlines()
+    want = []
+    for name in listed:
+        if name.endswith("/"):
+            continue
+        data = subprocess.run(["tar", "-xOf", str(out), name], check=True, capture_output=True)
+        want.append((_shown(name), len(data.stdout), _sha(data.stdout)))
+    assert _content(_inventory(result)) == sorted(want)
+    assert any(len(p) > 200 for p, _, _ in want)
