@@ -78,6 +78,7 @@ class FileTask:
     size: int
     readable: bool = True
     unreadable_reason: str = ""
+    stored_name: str = ""  # where a backup stores it under another name (iTunes: 3d/3d0d7e5f…)
 
     @property
     def filename(self) -> str:
@@ -189,6 +190,22 @@ class VolumeRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class DeviceInfo:
+    """What a phone backup says about the device it came from (iTunes ``Info.plist``).
+
+    ``kind`` names the evidence as the preflight does ("iTunes backup, encrypted, iPhone 12,
+    iOS 17.4"); the other values are "" when the backup does not record them.
+    """
+
+    kind: str
+    name: str
+    model: str
+    os_version: str
+    serial: str
+    imei: str
+
+
+@dataclass(frozen=True, slots=True)
 class MediaRecord:
     """The evidence as opened: format, segments and what its container says about itself."""
 
@@ -197,6 +214,7 @@ class MediaRecord:
     segments: tuple[str, ...]
     size: int
     ewf_stored_hashes: dict[str, str] = field(default_factory=dict)
+    device: DeviceInfo | None = None  # a phone backup's device details; None otherwise
 
 
 @dataclass(frozen=True, slots=True)

@@ -52,6 +52,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
 
+from phone import NAME as PHONE_NAME  # beside this script: run as python3 sample_images/build.py
+from phone import build_phone, verify_phone
+
 HERE: Final = Path(__file__).resolve().parent
 MANIFEST: Final = HERE / "manifest.json"
 HELPER_SOURCE: Final = HERE / "ntfs_helper.c"
@@ -575,6 +578,7 @@ def image_record(
 def output_files(directory: Path) -> list[Path]:
     """Images this script writes (and so may replace) in ``directory``."""
     fixed = ["fat16.dd", "ext4.dd", "ntfs.dd", "mbr-fat16-ext4.dd", "gpt.dd", "manifest.json"]
+    fixed.append(PHONE_NAME)
     found = [directory / name for name in fixed if (directory / name).exists()]
     found += sorted(directory.glob("split.[0-9][0-9][0-9]"))
     found += sorted(directory.glob("ewf.E[0-9][0-9]"))
@@ -810,6 +814,7 @@ def build(outdir: Path) -> dict[str, Any]:
             "marker": MARKER.decode("ascii"),
             "generated_by": "sample_images/build.py (python3 sample_images/build.py)",
             "images": images,
+            "logical": [build_phone(out, MARKER, KNOWN_BAD, KNOWN_GOOD, FIXED_TIME)],
         }
         for old in output_files(outdir):
             old.unlink()
@@ -819,6 +824,14 @@ def build(outdir: Path) -> dict[str, Any]:
         json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
     )
     return manifest
+
+
+def rebuild_phone(outdir: Path) -> None:
+    """The phone extraction alone (pure Python, no disk tools): the disk images stay as they are."""
+    path = outdir / MANIFEST.name
+    manifest = json.loads(path.read_text(encoding="utf-8"))
+    manifest["logical"] = [build_phone(outdir, MARKER, KNOWN_BAD, KNOWN_GOOD, FIXED_TIME)]
+    path.write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
 def acquire_ewf(source: Path, target: Path) -> list[str]:
@@ -1078,6 +1091,10 @@ def verify(directory: Path) -> bool:
             f"{name:20} {image['format']:9} {len(segments)} segment(s) {on_disk:>9} bytes on"
             f" disk, {len(image['volumes'])} volume(s), {checked:2} files checked"
         )
+    for record in manifest.get("logical", []):
+        checked = verify_phone(record, directory, problems)
+        total += record["size"]
+        print(f"{record['name']:20} {record['format']:9} 1 file, {checked:2} members checked")
     print(f"{'total':20} {total:>35} bytes on disk")
     for problem in problems:
         print(f"FAIL {problem}", file=sys.stderr)
@@ -1092,10 +1109,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         action="store_true",
         help="only check the images in sample_images/ against manifest.json",
     )
+    parser.add_argument(
+        "--phone",
+        action="store_true",
+        help="only (re)build the sample phone extraction and its manifest entry",
+    )
     parser.add_argument("--outdir", type=Path, default=HERE, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     try:
-        if not args.verify:
+        if args.phone:
+            rebuild_phone(args.outdir)
+        elif not args.verify:
             build(args.outdir)
         return 0 if verify(args.outdir) else 1
     except BuildError as error:

@@ -146,8 +146,12 @@ def test_integers_beyond_i_json_are_read_back_exactly_and_short_ones_as_text_are
             read_report(_with("findings.0.size", wrong))
 
 
-# settings: the hashed-only limit; coverage: archive members (only when there were some)
-ADDED_WITHIN_VERSION = {"max_hashed_only_percent", "archive_members"}
+ADDED_WITHIN_VERSION = {
+    "max_hashed_only_percent",  # settings: the hashed-only limit
+    "archive_members",  # coverage: archive members (only when there were some)
+    "device",  # image: a phone backup's device details, absent for any other evidence
+    "stored_name",  # file: a backup's hashed name for the file, absent for any other evidence
+}
 
 
 def test_every_closed_object_of_the_schema_refuses_unknown_fields() -> None:

@@ -27,6 +27,7 @@ from kiosk import __version__
 from kiosk.cli import hashsets as cli_hashsets
 from kiosk.cli import rules as cli_rules
 from kiosk.cli.common import audit_log, parse_time, read_secret, write_output
+from kiosk.cli.secret import backup_password
 from kiosk.config import (
     DEFAULT_MAX_YARA_BYTES,
     DEFAULT_WORKERS,
@@ -79,7 +80,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
     s = sub.add_parser(
         "scan",
-        help="triage one image (raw, split raw, E01, VMDK, VHD, VHDX, QCOW), read-only",
+        help="triage one image (raw, split raw, E01, VMDK, VHD, VHDX, QCOW) or logical evidence "
+        "(zip, tar, folder, iTunes backup, Android backup), read-only",
     )
     s.add_argument("image", type=Path, help="the image, or its first segment")
     s.add_argument(  # a default, or argparse (3.11) calls the empty list "required"
@@ -97,6 +99,14 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="PATH",
         help="the parent of a differencing image (VHD, QCOW, VMDK snapshot) if it is not "
         "beside it; repeat for the parent's parent",
+    )
+    s.add_argument(
+        "--password-file",
+        type=Path,
+        metavar="PATH",
+        help="the password of an encrypted iTunes or Android backup: first line of PATH, or of "
+        "standard input with '-' (never on the command line); without it kiosk asks at a "
+        "terminal, or lists the backup as not examined",
     )
     s.add_argument("--case", required=True, help="case reference")
     s.add_argument("--exhibit", required=True, help="exhibit reference of the device")
@@ -539,6 +549,7 @@ def _scan(args: argparse.Namespace) -> int:
         scope=None if args.scope is None else Scope(categories=args.scope),
         yara=args.yara,
         archives=ArchiveLimits(max_depth=args.archive_depth),
+        secret=backup_password(args.image, args.password_file),
     )
     progress = _ProgressLine(sys.stderr)
     hooks = Hooks(on_progress=progress, signer=load_signer(args.key), audit=audit_log())

@@ -17,7 +17,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -104,6 +104,8 @@ class TriageRequest:
     yara: bool = True  # False: hash-only run; no pack is loaded and the report says YARA was off
     parents: tuple[Path, ...] = ()  # a differencing image's parent (chain), if not beside it
     archives: ArchiveLimits = field(default_factory=ArchiveLimits)  # expanding archives found
+    # an encrypted backup's password: memory only, never shown, logged or written
+    secret: bytes | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         """The run settings are checked as the front ends check them (``kiosk.config``)."""
@@ -317,6 +319,8 @@ def _run(
     started = hooks.clock()
     t0 = time.monotonic()
     ref = resolve(req.image, req.parents)  # files found once; every process opens this record
+    if req.secret is not None:  # an encrypted backup's password travels inside the record
+        ref = replace(ref, secret=req.secret)
     cfg = ScanConfig(
         evidence=ref,
         rules_blob=rules.to_bytes() if rules else None,

@@ -17,6 +17,8 @@ from typing import Any
 from kiosk.errors import ImageError
 from kiosk.evidence.filesystems import READ_CHUNK, Filesystem, WalkState
 from kiosk.evidence.filesystems.tsk import TskImage, open_typed
+from kiosk.evidence.logical.source import FORMATS as LOGICAL_FORMATS
+from kiosk.evidence.logical.source import LogicalEvidence
 from kiosk.evidence.media import HASH_CHUNK, hash_media, open_media
 from kiosk.evidence.resolve import EvidenceRef
 from kiosk.evidence.volumes import list_volumes
@@ -29,6 +31,12 @@ class Evidence:
 
     def __init__(self, ref: EvidenceRef) -> None:
         self.ref = ref
+        self._fs: dict[tuple[int, str], Filesystem] = {}
+        self._logical: LogicalEvidence | None = None
+        if ref.format in LOGICAL_FORMATS:  # an archive, a folder, a phone backup: no media layers
+            self._logical = LogicalEvidence(ref)
+            self.record = self._logical.record
+            return
         self._media = open_media(ref)
         try:
             if self._media.size == 0:
@@ -45,7 +53,6 @@ class Evidence:
             size=self._media.size,
             ewf_stored_hashes=stored,
         )
-        self._fs: dict[tuple[int, str], Filesystem] = {}
 
     def __enter__(self) -> Evidence:
         return self
@@ -55,16 +62,23 @@ class Evidence:
 
     def close(self) -> None:
         self._fs.clear()
+        if self._logical is not None:
+            self._logical.close()
+            return
         self._media.close()
 
     def hash_media(
         self, hashes: list[Any], stopped: Callable[[], bool], chunk: int = HASH_CHUNK
     ) -> bool:
         """Feed the media bytes in order to ``hashes``; False if ``stopped()`` cut it short."""
+        if self._logical is not None:
+            return self._logical.hash(hashes, stopped, chunk)
         return hash_media(self._media, hashes, stopped, chunk)
 
     def volumes(self) -> list[VolumeRecord]:
         """Every region of the image, examined or not (``kiosk.evidence.volumes``)."""
+        if self._logical is not None:
+            return self._logical.volumes()
         records, found = list_volumes(self._media, self._img, self.record.name)
         self._fs.update(found)
         return records
@@ -75,6 +89,10 @@ class Evidence:
         The walk found it before (``volumes()``); a worker's own Evidence opens it by its type.
         A reader other than the Sleuth Kit is chosen here, by ``at.fs_type``.
         """
+        if self._logical is not None:
+            if at.fs_type != self._logical.fs_type:
+                raise ImageError(f"{self.ref.name} holds no {at.fs_type} filesystem")
+            return self._logical.filesystem()
         key = (at.offset, at.fs_type)
         fs = self._fs.get(key)
         if fs is None:

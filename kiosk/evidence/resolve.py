@@ -22,13 +22,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pyewf
 
 from kiosk.errors import ImageError, SegmentError
 from kiosk.evidence import headers
+from kiosk.evidence.logical import sniff as logical
 from kiosk.evidence.segments import check_ewf_set, split_run
 
 MAX_CHAIN = 32  # differencing images stacked deeper than this are refused (or a loop)
@@ -68,6 +69,9 @@ class EvidenceRef:
     segments: tuple[Segment, ...]
     name: str  # shown to people: the first segment's file name
     parent: EvidenceRef | None = None
+    # an encrypted backup's password: reaches the walker and workers through the spawn pipe with
+    # the rest of the record (never argv, never disk); never shown, compared or written
+    secret: bytes | None = field(default=None, repr=False, compare=False)
 
     @property
     def files(self) -> tuple[Segment, ...]:
@@ -84,7 +88,9 @@ class EvidenceRef:
         return tuple(Path(s.path) for s in self.files)
 
 
-def resolve(paths: Sequence[Path], parents: Sequence[Path] = ()) -> EvidenceRef:
+def resolve(
+    paths: Sequence[Path], parents: Sequence[Path] = (), secret: bytes | None = None
+) -> EvidenceRef:
     """The format and every file, from the first segment (+ explicit extra segments).
 
     ``parents``: for a differencing image, its parent (then the parent's parent …) given
@@ -92,7 +98,36 @@ def resolve(paths: Sequence[Path], parents: Sequence[Path] = ()) -> EvidenceRef:
     Raises ``ImageError``/``SegmentError`` with a one-line reason.
     """
     _refuse_repeats([*paths, *parents])
-    return _resolve(Path(paths[0]), [Path(p) for p in paths[1:]], list(parents), [])
+    first, extra = Path(paths[0]), [Path(p) for p in paths[1:]]
+    logical = resolve_logical(first, extra, secret)  # an archive, a folder, a phone backup
+    if logical is not None:
+        if parents:
+            raise ImageError(f"--parent was given, but {first.name} is not a differencing image")
+        return logical
+    return _resolve(first, extra, list(parents), [])
+
+
+def resolve_logical(first: Path, extra: list[Path], secret: bytes | None) -> EvidenceRef | None:
+    """A logical evidence item (``kiosk.evidence.logical``) as a ref; None for a disk image."""
+    if not first.exists():
+        raise ImageError(f"no such file: {first}")
+    fmt = logical.sniff(first)
+    if fmt is None:
+        return None
+    if fmt in ("folder", "itunes"):
+        if extra:
+            raise ImageError(f"{first.name} is a folder: give only the folder")
+        if not logical.holds_files(first):  # a wrong folder must not scan as "no matches"
+            raise ImageError(f"{first} is a directory holding no files: nothing to examine")
+        seg = Segment(str(first), logical.folder_size(first))
+        return EvidenceRef(fmt, (seg,), first.name, secret=secret)
+    parts = logical.zip_parts(first, extra) if fmt == "zip" else [first, *extra]
+    if fmt != "zip" and extra:
+        raise ImageError(f"{first.name} is a {fmt} archive: give only that file")
+    for p in parts:
+        _check_file(p)
+    _refuse_repeats(parts)
+    return EvidenceRef(fmt, tuple(_segment(p) for p in parts), first.name, secret=secret)
 
 
 def _resolve(first: Path, extra: list[Path], parents: list[Path], chain: list[Path]) -> EvidenceRef:

@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 from kiosk.errors import ReportError
 from kiosk.model import (
     CaseRecord,
+    DeviceInfo,
     FileStatus,
     HashMatch,
     LegalBasis,
@@ -236,8 +237,24 @@ def _case(o: _Obj) -> CaseRecord:
     )
 
 
+def _device(o: _Obj | None) -> DeviceInfo | None:
+    if o is None:
+        return None
+    return o.done(
+        DeviceInfo(
+            kind=o.text("kind"),
+            name=o.text("name"),
+            model=o.text("model"),
+            os_version=o.text("os_version"),
+            serial=o.text("serial"),
+            imei=o.text("imei"),
+        )
+    )
+
+
 def _image(o: _Obj) -> ImageRecord:
     ewf = o.opt_obj("ewf")
+    device = _device(o.obj("device")) if o.has("device") else None  # added within schema 1
     return o.done(
         ImageRecord(
             name=o.text("name"),
@@ -251,6 +268,7 @@ def _image(o: _Obj) -> ImageRecord:
             else ewf.done(
                 EwfCheck(ewf.text_map("stored"), ewf.text_map("computed"), ewf.opt_flag("verified"))
             ),
+            device=device,
         )
     )
 
@@ -432,6 +450,7 @@ def _file(o: _Obj) -> FileRecord:
             error=o.opt_text("error"),
             reason=o.opt_text("reason"),
             matches=o.items("matches", _match),
+            stored_name=o.text("stored_name") if o.has("stored_name") else None,
         )
     )
 

@@ -111,6 +111,8 @@ def file_json(f: FileRecord) -> JSON:
         "error": f.error,
         "reason": f.reason,
         "matches": [_match_json(m) for m in f.matches],
+        # absent unless a backup stores the file under another name (older reports read as ever)
+        **({"stored_name": f.stored_name} if f.stored_name is not None else {}),
     }
 
 
@@ -200,7 +202,19 @@ def _members_json(m: MemberCounts | None) -> JSON:
 
 
 def _image_json(i: ImageRecord) -> JSON:
+    device: JSON = {}  # absent unless the evidence is a phone backup
+    if i.device is not None:
+        d = i.device
+        device["device"] = {
+            "kind": d.kind,
+            "name": d.name,
+            "model": d.model,
+            "os_version": d.os_version,
+            "serial": d.serial,
+            "imei": d.imei,
+        }
     return {
+        **device,
         "name": i.name,
         "format": i.format,
         "segments": list(i.segments),

@@ -19,6 +19,7 @@ from kiosk.reports.summary import (
     LEGAL_BASIS_WORDS,
     archive_members_text,
     banner_notes,
+    device_text,
     hashed_only_text,
     media_hash_text,
     not_examined_what,
@@ -242,6 +243,7 @@ def render_html(v: VerifiedReport) -> str:
                     "n/a" if img.ewf is None else _EWF_CHECK[img.ewf.verified],
                 ),
                 ("Stored hash", media_hash_text(r)),
+                *([("Phone", device)] if (device := device_text(r)) else []),
             ]
         ),
         "<h2>Rule packs and hash sets</h2>",

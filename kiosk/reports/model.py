@@ -19,6 +19,7 @@ from enum import StrEnum
 
 from kiosk.model import (
     CaseRecord,
+    DeviceInfo,
     FileStatus,
     HashMatch,
     Outcome,
@@ -86,12 +87,15 @@ class ImageRecord:
     """The evidence as opened: its segments, size and the SHA-256 of the media content."""
 
     name: str
-    format: str  # raw, split_raw, ewf, vmdk, vhd, vhdx, qcow, qcow2 (kiosk.evidence.resolve)
+    # raw, split_raw, ewf, vmdk, vhd, vhdx, qcow, qcow2 (kiosk.evidence.resolve); logical evidence:
+    # zip, tar, tar.gz, tar.bz2, tar.xz, folder, itunes, adb (kiosk.evidence.logical)
+    format: str
     segments: tuple[str, ...]
     size: int
     sha256: str | None  # None when the media could not be read in full
     hash_error: str | None  # why it could not
     ewf: EwfCheck | None  # only for EWF images
+    device: DeviceInfo | None = None  # a phone backup's device details; absent otherwise
 
 
 @dataclass(frozen=True, slots=True)
@@ -317,6 +321,7 @@ class FileRecord:
     error: str | None
     reason: str | None
     matches: tuple[Match, ...]  # rule matches first, then hash-set matches, in the scan's order
+    stored_name: str | None = None  # a backup's hashed name for the file; absent otherwise
 
     @property
     def rule_matches(self) -> tuple[RuleMatch, ...]:

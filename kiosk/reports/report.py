@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from kiosk.config import MAX_HASHED_ONLY_PERCENT
+from kiosk.evidence.logical import LOGICAL_FS_TYPES
 from kiosk.hashsets.index import HashSet
 from kiosk.locator import MemberLoc
 from kiosk.model import (
@@ -65,6 +66,7 @@ def file_record(r: FileResult) -> FileRecord:
         error=r.reason if r.status in (FileStatus.ERROR, FileStatus.UNRECOVERABLE) else None,
         reason=r.reason or None,
         matches=(*r.rule_matches, *r.hash_matches),
+        stored_name=t.stored_name or None,
     )
 
 
@@ -84,6 +86,7 @@ class Tally:
     members: dict[FileStatus, int] = field(default_factory=lambda: dict.fromkeys(FileStatus, 0))
     member_bytes: int = 0
     archives: list[ArchiveNotExamined] = field(default_factory=list)  # not fully expanded
+    no_content: int = 0  # links and special members of logical evidence (not deleted names)
 
     @property
     def files_done(self) -> int:
@@ -103,6 +106,8 @@ class Tally:
             self._add_member(r)
             return
         self.files[r.status] += 1
+        if r.status is FileStatus.UNRECOVERABLE and r.task.fs_type in LOGICAL_FS_TYPES:
+            self.no_content += 1
         self.bytes_found += r.task.size
         self.bytes_read += r.bytes_read
         if r.status is FileStatus.SCANNED:
@@ -114,7 +119,7 @@ class Tally:
             self.problems.append(
                 FileNotExamined(
                     kind=NotExaminedKind.FILE
-                    if r.status is FileStatus.ERROR
+                    if r.status is FileStatus.ERROR or r.task.fs_type in LOGICAL_FS_TYPES  # a link
                     else NotExaminedKind.DELETED_FILE,
                     volume=r.task.volume,
                     path=r.task.path,
@@ -266,10 +271,15 @@ def recommend(
         reasons.append(
             f"no file matched the rule packs or known-bad hash sets within scope ({scope})"
         )
-    skipped = tally.files[FileStatus.UNRECOVERABLE]
+    skipped = tally.files[FileStatus.UNRECOVERABLE] - tally.no_content
     if skipped:
         reasons.append(
             f"{skipped} deleted entries had no recoverable content and are listed as not examined"
+        )
+    if tally.no_content:
+        reasons.append(
+            f"{tally.no_content} member(s) had no content to read (links, special files, "
+            "encrypted or missing members) and are listed as not examined, each with its reason"
         )
     if yara and tally.files[FileStatus.HASHED_ONLY]:
         reasons.append(
@@ -295,6 +305,18 @@ def not_examined(
             if "unallocated" in v.reason:
                 kind = NotExaminedKind.DISK_AREA
             out.append(AreaNotExamined(kind, v.index, v.offset, v.length, v.description, v.reason))
+        elif v.fs_type in LOGICAL_FS_TYPES:
+            out.append(
+                AreaNotExamined(
+                    NotExaminedKind.FS_UNALLOCATED,
+                    v.index,
+                    v.offset,
+                    v.length,
+                    v.description,
+                    "a logical extraction holds only the files copied into it: the device's "
+                    "unallocated space and deleted files are not in it, and were not examined",
+                )
+            )
         else:
             out.append(
                 AreaNotExamined(
@@ -360,6 +382,7 @@ def image_record(media: MediaRecord, hashes: MediaHashes) -> ImageRecord:
         sha256=hashes.computed.get("sha256"),
         hash_error=hashes.error or None,
         ewf=ewf,
+        device=media.device,
     )
 
 

@@ -130,9 +130,24 @@ def authority_lines(r: TriageReport) -> list[str]:
     ]
 
 
+def device_text(r: TriageReport) -> str | None:
+    """What a phone backup says about its device, in one line; None for other evidence."""
+    d = r.image.device
+    if d is None:
+        return None
+    parts = [d.name, d.model, d.os_version]
+    parts += [f"serial {d.serial}" if d.serial else "", f"IMEI {d.imei}" if d.imei else ""]
+    return f"Phone {' · '.join(p for p in parts if p) or '(no details recorded)'} ({d.kind})"
+
+
 def media_hash_text(r: TriageReport) -> str:
     """The image's own stored hash (E01) against the content read, or why there is none."""
     img = r.image
+    if img.ewf is None and img.format in ("folder", "itunes"):
+        return (
+            "Stored hash none (a folder): the SHA-256 above is that of its manifest (every "
+            "file's SHA-256, size and path), computed by the scan"
+        )
     if img.ewf is None:
         return f"Stored hash none ({img.format} image): the SHA-256 above was computed by the scan"
     algs = ", ".join(a.upper() for a in sorted(img.ewf.stored)) or "none"

@@ -13,6 +13,7 @@ from kiosk.reports.summary import (
     archive_members_text,
     authority_lines,
     banner_notes,
+    device_text,
     finding_label,
     media_hash_text,
     not_examined_lines,
@@ -40,6 +41,7 @@ def render_text(report: TriageReport) -> str:
         *authority_lines(report),
         f"Image {img.name} ({img.format}, {img.size} bytes)  sha256 {img.sha256 or 'not computed'}",
         media_hash_text(report),
+        *([device] if (device := device_text(report)) else []),
         f"Outcome {report.outcome.status.value}  files {cov.found} found, "
         f"{cov.scanned} scanned, "
         f"{cov.hashed_only} hashed only, {cov.known_good} known-good, "

@@ -19,11 +19,12 @@ from kiosk.canonical import parse_time_text
 from kiosk.config import DEFAULT_WORKERS, load_config
 from kiosk.engine.scope import Scope, hash_categories, rule_categories
 from kiosk.errors import ImageError, KioskError, TimeTextError
+from kiosk.evidence.logical.common import PASSWORD_NEEDED
 from kiosk.evidence.resolve import resolve
 from kiosk.evidence.segments import continuation_of
 from kiosk.evidence.walker import Walker
 from kiosk.hashsets.index import HashIndex
-from kiosk.model import CaseRecord, LegalBasis, Recommendation, VolumeRecord
+from kiosk.model import CaseRecord, DeviceInfo, LegalBasis, Recommendation, VolumeRecord
 from kiosk.packs.load import compile_packs
 from kiosk.reports.attestation import REPORT, VerifiedReport, verify_report_dir
 from kiosk.reports.decode import read_report
@@ -50,6 +51,8 @@ DECISION_LABELS = {
 IMAGE_SUFFIXES = (
     *(".dd", ".raw", ".img", ".bin", ".iso", ".e01", ".000", ".001", ".aa", ".aaa"),
     *(".vmdk", ".vhd", ".vhdx", ".qcow", ".qcow2"),  # offered by name, read by signature
+    # logical evidence: phone extractions and backups (folders are offered too)
+    *(".zip", ".tar", ".tgz", ".gz", ".bz2", ".tbz2", ".xz", ".txz", ".ab"),
 )
 MAX_FIELD = 120
 
@@ -291,8 +294,14 @@ def list_evidence(folder: Path) -> list[EvidenceItem]:
     return [
         describe_image(p)
         for p in sorted(folder.iterdir(), key=lambda p: p.name)
-        if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".")
+        if not p.name.startswith(".")
+        and ((p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES) or _is_folder_evidence(p))
     ]
+
+
+def _is_folder_evidence(p: Path) -> bool:
+    """A folder in the evidence folder is offered as a logical copy (or a phone backup)."""
+    return p.is_dir() and not p.is_symlink()
 
 
 @dataclass(frozen=True, slots=True)
@@ -305,13 +314,19 @@ class Preflight:
     size: int
     media_check: str
     volumes: tuple[VolumeRecord, ...]
+    device: DeviceInfo | None = None  # a phone backup's device details
+
+    @property
+    def needs_password(self) -> bool:
+        """An encrypted backup opened without its password: the officer is asked for it."""
+        return any(v.reason == PASSWORD_NEEDED for v in self.volumes)
 
     @property
     def examinable(self) -> int:
         return sum(1 for v in self.volumes if v.examined)
 
 
-def preflight(path: Path) -> Preflight:
+def preflight(path: Path, secret: bytes | None = None) -> Preflight:
     """Open the image read-only and list its volumes; raises ``ImageError`` like a scan would.
 
     The partition tables and filesystems are parsed in the walker's child process, as in a
@@ -321,7 +336,7 @@ def preflight(path: Path) -> Preflight:
     """
     if problem := continuation_problem(path):
         raise ImageError(problem)
-    with Walker(resolve([path]), count=False) as walker:
+    with Walker(resolve([path], secret=secret), count=False) as walker:
         found = walker.survey()
     rec, volumes = found.media, found.volumes
     if rec.format == "ewf":
@@ -331,9 +346,16 @@ def preflight(path: Path) -> Preflight:
             if rec.ewf_stored_hashes
             else "E01 stores no media hash: the scan records the SHA-256 it computes"
         )
+    elif rec.format in ("folder", "itunes"):
+        media_check = (
+            "a folder: the scan records the SHA-256 of its manifest (every file's SHA-256, "
+            "size and path)"
+        )
     else:
         media_check = f"{rec.format} image: no stored hash; the scan records its SHA-256"
-    return Preflight(path, rec.format, rec.segments, rec.size, media_check, tuple(volumes))
+    return Preflight(
+        path, rec.format, rec.segments, rec.size, media_check, tuple(volumes), rec.device
+    )
 
 
 # --------------------------------------------------------------------------- reports

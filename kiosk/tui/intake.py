@@ -26,6 +26,7 @@ from kiosk.engine.scope import Scope
 from kiosk.engine.triage import TriageRequest
 from kiosk.errors import KioskError
 from kiosk.model import CaseRecord, LegalBasis
+from kiosk.reports.text import visible
 from kiosk.tui.authority import CaseDraft
 from kiosk.tui.base import KioskScreen
 from kiosk.tui.flow import (
@@ -333,11 +334,21 @@ class PreflightScreen(KioskScreen[None]):
         super().__init__()
         self.case, self.scope, self.path = case, scope, path
         self._ready = False
+        self._secret: bytes | None = None  # an encrypted backup's password: memory only
+        self._shown: Preflight | None = None
 
     def compose(self) -> ComposeResult:
         yield TitleBar("New triage · 3 of 4 · preflight")
         with VerticalScroll(id="preflight"):
             yield Static(plain(f"Opening {self.path.name} read-only…"), id="found")
+            with Horizontal(classes="field", id="unlock"):
+                yield Label(plain("Backup password"))
+                yield Input(
+                    id="password",
+                    password=True,
+                    compact=True,
+                    placeholder="type it, then Enter (never shown, never recorded)",
+                )
             with Horizontal(classes="buttons"):
                 yield Button(
                     "Start scan (s)", id="start", variant="primary", disabled=True, compact=True
@@ -346,6 +357,7 @@ class PreflightScreen(KioskScreen[None]):
         yield Footer(show_command_palette=False)
 
     def on_mount(self) -> None:
+        self.query_one("#unlock").display = False
         self.query_one("#back", Button).focus()
         self._open()
 
@@ -357,7 +369,7 @@ class PreflightScreen(KioskScreen[None]):
     @work(thread=True, exclusive=True, group="preflight")
     def _open(self) -> None:
         try:
-            result, problem = preflight(self.path), ""
+            result, problem = preflight(self.path, self._secret), ""
         except KioskError as e:
             result, problem = None, str(e)
         except Exception as e:  # the front end's promise: a message, never a traceback
@@ -372,9 +384,23 @@ class PreflightScreen(KioskScreen[None]):
         )
         self.post_message(self.Done(result, problem))
 
+    @on(Input.Submitted, "#password")
+    def _unlock(self, event: Input.Submitted) -> None:
+        typed = event.value
+        event.input.value = ""  # the password leaves the screen at once
+        if typed:
+            self._secret = typed.encode("utf-8")
+            self._open()
+
     def on_preflight_screen_done(self, message: Done) -> None:
         found = self.query_one("#found", Static)
         p = message.result
+        if p is None and self._secret is not None and self._shown is not None:
+            # a wrong password: the backup stays as it was shown, and the officer may retry
+            self._secret = None
+            self.notify(visible(message.problem), severity="error", markup=False)
+            return
+        self._shown = p
         if p is None:
             found.update(
                 lines(
@@ -394,8 +420,22 @@ class PreflightScreen(KioskScreen[None]):
             Content.assemble(("Segments ", "bold"), plain(f"{len(p.segments)}: {segs}")),
             Content.assemble(("Size     ", "bold"), plain(human_bytes(p.size))),
             Content.assemble(("Media    ", "bold"), plain(p.media_check)),
-            Content.assemble(("Volumes", "bold")),
         ]
+        if p.device is not None:
+            d = p.device
+            about = " · ".join(
+                x
+                for x in (
+                    d.name,
+                    d.model,
+                    d.os_version,
+                    d.serial and f"serial {d.serial}",
+                    d.imei and f"IMEI {d.imei}",
+                )
+                if x
+            )
+            rows.append(Content.assemble(("Device   ", "bold"), plain(about)))
+        rows.append(Content.assemble(("Volumes", "bold")))
         for v in p.volumes:
             where = f"{human_bytes(v.length)} at byte {v.offset}"
             if v.examined:
@@ -420,10 +460,21 @@ class PreflightScreen(KioskScreen[None]):
             f"{p.examinable} of {len(p.volumes)} areas can be examined"
             + (f"; {skipped} cannot and will be listed in the report." if skipped else "."),
         ]
+        unlock = self.query_one("#unlock")
+        unlock.display = p.needs_password
+        if p.needs_password:
+            rows += [
+                "",
+                "This backup is encrypted: type its password below and press Enter to open it, "
+                "or start without it (the backup is then listed as not examined).",
+            ]
         found.update(lines(*rows))
+        if p.needs_password:
+            self.query_one("#password", Input).focus()
         start = self.query_one("#start", Button)
         start.disabled = False
-        start.focus()
+        if not p.needs_password:
+            start.focus()
         self._ready = True
         self.refresh_bindings()
 
@@ -441,6 +492,7 @@ class PreflightScreen(KioskScreen[None]):
                 out_dir=s.reports_dir,
                 workers=s.workers,
                 scope=self.scope,
+                secret=self._secret,
                 allow_self_authorisation=bool(
                     self.kiosk.state and self.kiosk.state.allow_self_authorisation
                 ),

@@ -101,7 +101,9 @@ def test_evidence_lists_first_segments_only_with_format_and_size() -> None:
         "mbr-fat16-ext4.dd",
         "ntfs.dd",
         "split.001",
+        "iphone-ffs.tar",  # the sample phone extraction: logical evidence
     }
+    assert items["iphone-ffs.tar"].format == "tar"
     assert (items["ewf.E01"].format, items["ewf.E01"].segments) == ("ewf", 2)
     assert (items["split.001"].format, items["split.001"].segments) == ("split_raw", 3)
     assert items["split.001"].size == 2_621_440
