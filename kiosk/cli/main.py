@@ -26,6 +26,7 @@ from typing import TextIO
 from kiosk import __version__
 from kiosk.cli import hashsets as cli_hashsets
 from kiosk.cli import rules as cli_rules
+from kiosk.cli import unlock as cli_unlock
 from kiosk.cli.common import audit_log, parse_time, write_output
 from kiosk.config import (
     DEFAULT_MAX_YARA_BYTES,
@@ -143,6 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="hash and type only: no rule pack is loaded, the report records that YARA was off",
     )
     s.add_argument("--key", type=Path, help="signing key (default: $KIOSK_HOME/keys/kiosk.key)")
+    cli_unlock.add_arguments(s)
     s.add_argument(
         "--dev",
         action="store_true",
@@ -477,6 +479,7 @@ def _scan(args: argparse.Namespace) -> int:
         dev=args.dev,
         scope=None if args.scope is None else Scope(categories=args.scope),
         yara=args.yara,
+        keys=cli_unlock.read_keys(args.unlock),
     )
     progress = _ProgressLine(sys.stderr)
     hooks = Hooks(on_progress=progress, signer=load_signer(args.key), audit=audit_log())

@@ -10,6 +10,7 @@ when complete, so ``reports/`` never holds a half-written report.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import os
 import shutil
@@ -40,6 +41,7 @@ from kiosk.engine.scan import ScanConfig, WorkerPool, progress_ticker, scan_task
 from kiosk.engine.scope import Scope, ScopeFilter, check_scope
 from kiosk.errors import CaseError, KioskError, ReportError, SigningError
 from kiosk.evidence.image import Evidence
+from kiosk.evidence.keys import VolumeKeys
 from kiosk.evidence.resolve import EvidenceRef, resolve
 from kiosk.evidence.walker import Walker
 from kiosk.hashsets.index import HashIndex
@@ -101,6 +103,7 @@ class TriageRequest:
     scope: Scope | None = None  # authorised categories; None: all the loaded packs and sets
     yara: bool = True  # False: hash-only run; no pack is loaded and the report says YARA was off
     parents: tuple[Path, ...] = ()  # a differencing image's parent (chain), if not beside it
+    keys: VolumeKeys = field(default_factory=VolumeKeys)  # for encrypted volumes; repr withheld
 
     def __post_init__(self) -> None:
         """The run settings are checked as the front ends check them (``kiosk.config``)."""
@@ -314,6 +317,7 @@ def _run(
     started = hooks.clock()
     t0 = time.monotonic()
     ref = resolve(req.image, req.parents)  # files found once; every process opens this record
+    ref = dataclasses.replace(ref, keys=req.keys)  # the walker and workers unlock for themselves
     cfg = ScanConfig(
         evidence=ref,
         rules_blob=rules.to_bytes() if rules else None,

@@ -17,9 +17,10 @@ from typing import Any
 from kiosk.errors import ImageError
 from kiosk.evidence.filesystems import READ_CHUNK, Filesystem, WalkState
 from kiosk.evidence.filesystems.tsk import TskImage, open_typed
+from kiosk.evidence.layers import PROBE_BYTES, identify
 from kiosk.evidence.media import HASH_CHUNK, hash_media, open_media
 from kiosk.evidence.resolve import EvidenceRef
-from kiosk.evidence.volumes import list_volumes
+from kiosk.evidence.volumes import Listing, list_volumes
 from kiosk.locator import FsLoc, VolumeLoc
 from kiosk.model import FileTask, MediaRecord, VolumeRecord, WalkProblem
 
@@ -46,6 +47,7 @@ class Evidence:
             ewf_stored_hashes=stored,
         )
         self._fs: dict[tuple[int, str], Filesystem] = {}
+        self._listing: Listing | None = None  # the regions, once listed in this process
 
     def __enter__(self) -> Evidence:
         return self
@@ -55,6 +57,8 @@ class Evidence:
 
     def close(self) -> None:
         self._fs.clear()
+        if self._listing is not None:
+            self._listing.close()
         self._media.close()
 
     def hash_media(
@@ -65,20 +69,30 @@ class Evidence:
 
     def volumes(self) -> list[VolumeRecord]:
         """Every region of the image, examined or not (``kiosk.evidence.volumes``)."""
-        records, found = list_volumes(self._media, self._img, self.record.name)
-        self._fs.update(found)
-        return records
+        if self._listing is None:
+            self._listing = list_volumes(self._media, self._img, self.record.name, self.ref.keys)
+        return list(self._listing.records)
 
     def filesystem(self, at: FsLoc) -> Filesystem:
         """The filesystem a locator names, opened once per Evidence.
 
-        The walk found it before (``volumes()``); a worker's own Evidence opens it by its type.
-        A reader other than the Sleuth Kit is chosen here, by ``at.fs_type``.
+        The walk found it before (``volumes()``); a worker's own Evidence opens a plain
+        region by its type at its offset. A region behind a layer (an encrypted volume, LVM,
+        an APFS container: its signature at the offset says so) is reached the way the walk
+        reached it, by listing the regions once in this process, and found by volume index.
         """
+        if self._listing is not None and at.volume.index in self._listing.found:
+            found = self._listing.found[at.volume.index]
+            if found.fs_type == at.fs_type:
+                return found
         key = (at.offset, at.fs_type)
         fs = self._fs.get(key)
-        if fs is None:
-            fs = self._fs[key] = open_typed(self._img, at.offset, at.fs_type)
+        if fs is not None:
+            return fs
+        if self._listing is None and identify(self._media.pread(at.offset, PROBE_BYTES)):
+            self.volumes()
+            return self.filesystem(at)
+        fs = self._fs[key] = open_typed(self._img, at.offset, at.fs_type)
         return fs
 
     def walk(

@@ -22,13 +22,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pyewf
 
 from kiosk.errors import ImageError, SegmentError
 from kiosk.evidence import headers
+from kiosk.evidence.keys import VolumeKeys
 from kiosk.evidence.segments import check_ewf_set, split_run
 
 MAX_CHAIN = 32  # differencing images stacked deeper than this are refused (or a loop)
@@ -68,6 +69,8 @@ class EvidenceRef:
     segments: tuple[Segment, ...]
     name: str  # shown to people: the first segment's file name
     parent: EvidenceRef | None = None
+    # secrets for encrypted volumes inside (never shown: VolumeKeys withholds them in repr)
+    keys: VolumeKeys = field(default_factory=VolumeKeys, compare=False)
 
     @property
     def files(self) -> tuple[Segment, ...]:
