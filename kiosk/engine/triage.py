@@ -40,6 +40,7 @@ from kiosk.config import (
 from kiosk.engine.scan import ScanConfig, WorkerPool, progress_ticker, scan_tasks
 from kiosk.engine.scope import Scope, ScopeFilter, check_scope
 from kiosk.errors import CaseError, KioskError, ReportError, SigningError
+from kiosk.evidence.exhibit import hash_files, worth_listing
 from kiosk.evidence.image import Evidence
 from kiosk.evidence.keys import VolumeKeys
 from kiosk.evidence.resolve import EvidenceRef, resolve
@@ -60,6 +61,7 @@ from kiosk.reports.encode import (
 from kiosk.reports.model import (
     SCHEMA_VERSION,
     Engines,
+    EvidenceFileRecord,
     FileRecord,
     InventoryRecord,
     OutcomeRecord,
@@ -236,7 +238,12 @@ class _MediaHasher(threading.Thread):
         except KioskError as e:
             self.result = MediaHashes({}, self._stored, str(e))
             return
-        self.result = MediaHashes({a: h.hexdigest() for a, h in hs.items()}, self._stored)
+        files = hash_files(self._ref, self._cancel.is_set) if worth_listing(self._ref) else ()
+        self.result = MediaHashes(
+            {a: h.hexdigest() for a, h in hs.items()},
+            self._stored,
+            files=tuple(EvidenceFileRecord(f.name, f.size, f.sha256) for f in files),
+        )
 
 
 def run_triage(req: TriageRequest, hooks: Hooks | None = None) -> TriageResult:

@@ -30,6 +30,7 @@ from kiosk.reports.model import (
     ByteCounts,
     Coverage,
     DirectoryNotExamined,
+    EvidenceFileRecord,
     EwfCheck,
     FileCounts,
     FileNotExamined,
@@ -118,6 +119,7 @@ class MediaHashes:
     computed: dict[str, str]  # algorithm -> hex; empty when the read did not finish
     stored: dict[str, str]
     error: str = ""
+    files: tuple[EvidenceFileRecord, ...] = ()  # each evidence file, if more than one raw file
 
     @property
     def ewf_verified(self) -> bool | None:
@@ -296,6 +298,7 @@ def image_record(media: MediaRecord, hashes: MediaHashes) -> ImageRecord:
         sha256=hashes.computed.get("sha256"),
         hash_error=hashes.error or None,
         ewf=ewf,
+        evidence_files=hashes.files,
     )
 
 
