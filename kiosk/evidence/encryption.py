@@ -17,6 +17,8 @@ unlocks it", the library's own error text goes only to the exception's cause.
 
 from __future__ import annotations
 
+import re
+
 import pyluksde
 
 from kiosk.evidence.keys import KIND_NAMES, VolumeKeys
@@ -49,6 +51,14 @@ class Unlocked:
 
     def __init__(self, media: VolumeMedia, how: str) -> None:
         self.media, self.how = media, how
+
+
+def wants_passphrase(reason: str) -> bool:
+    """True when a region's reason (or an image's error naming it) says a passphrase would open
+    it, none or a wrong one having been given: the app then offers its passphrase field."""
+    return "LUKS1 volume: encrypted; its passphrase is needed" in reason or bool(
+        re.search(r"LUKS1 volume: encrypted; none of the \d+ passphrases? given unlocks it", reason)
+    )
 
 
 def unlock(layer: Layer, region: RegionFile, keys: VolumeKeys) -> Unlocked | Locked:

@@ -352,7 +352,6 @@ def probe_reason(head: bytes) -> str:
     if entropy > 7.5:
         return (
             f"no filesystem recognised; content looks random (entropy {entropy:.2f} bits/byte): "
-            "possibly encrypted (a VeraCrypt-style volume has no signature; this is a guess "
-            "from the bytes alone): not examined"
+            "possibly encrypted: not examined"
         )
     return "no filesystem recognised (unknown or damaged): not examined"

@@ -25,6 +25,8 @@ from textual.widgets.selection_list import Selection
 from kiosk.engine.scope import Scope
 from kiosk.engine.triage import TriageRequest
 from kiosk.errors import KioskError
+from kiosk.evidence.encryption import wants_passphrase
+from kiosk.evidence.keys import VolumeKeys
 from kiosk.model import CaseRecord, LegalBasis
 from kiosk.tui.authority import CaseDraft
 from kiosk.tui.base import KioskScreen
@@ -333,11 +335,22 @@ class PreflightScreen(KioskScreen[None]):
         super().__init__()
         self.case, self.scope, self.path = case, scope, path
         self._ready = False
+        self.keys = VolumeKeys()  # a passphrase typed below (password field, never shown)
 
     def compose(self) -> ComposeResult:
         yield TitleBar("New triage · 3 of 4 · preflight")
         with VerticalScroll(id="preflight"):
             yield Static(plain(f"Opening {self.path.name} read-only…"), id="found")
+            unlock = Horizontal(  # shown only when an encrypted volume asks for a passphrase
+                Input(
+                    password=True, placeholder="passphrase of the encrypted volume", id="passphrase"
+                ),
+                Button("Unlock", id="unlock", compact=True),
+                id="unlock-row",
+                classes="buttons",
+            )
+            unlock.display = False
+            yield unlock
             with Horizontal(classes="buttons"):
                 yield Button(
                     "Start scan (s)", id="start", variant="primary", disabled=True, compact=True
@@ -357,7 +370,7 @@ class PreflightScreen(KioskScreen[None]):
     @work(thread=True, exclusive=True, group="preflight")
     def _open(self) -> None:
         try:
-            result, problem = preflight(self.path), ""
+            result, problem = preflight(self.path, self.keys), ""
         except KioskError as e:
             result, problem = None, str(e)
         except Exception as e:  # the front end's promise: a message, never a traceback
@@ -375,6 +388,24 @@ class PreflightScreen(KioskScreen[None]):
     def on_preflight_screen_done(self, message: Done) -> None:
         found = self.query_one("#found", Static)
         p = message.result
+        reasons = [message.problem, *(v.reason for v in (p.volumes if p else ()) if not v.examined)]
+        asks = any(wants_passphrase(r) for r in reasons)
+        self.query_one("#unlock-row").display = asks
+        if asks:
+            self.query_one("#passphrase", Input).focus()
+        if p is None and asks:
+            found.update(
+                lines(
+                    Content.assemble(
+                        status(False, bad_word="ENCRYPTED"), " ", plain(self.path.name)
+                    ),
+                    plain(message.problem, "$error"),
+                    "",
+                    "Type the volume's passphrase below and press Enter to unlock it.",
+                )
+            )
+            self.query_one("#start", Button).disabled = True
+            return
         if p is None:
             found.update(
                 lines(
@@ -423,9 +454,26 @@ class PreflightScreen(KioskScreen[None]):
         found.update(lines(*rows))
         start = self.query_one("#start", Button)
         start.disabled = False
-        start.focus()
+        if not asks:
+            start.focus()
         self._ready = True
         self.refresh_bindings()
+
+    @on(Input.Submitted, "#passphrase")
+    @on(Button.Pressed, "#unlock")
+    def _unlock(self) -> None:
+        """Open the image again with the passphrase typed; the field is emptied at once."""
+        field = self.query_one("#passphrase", Input)
+        typed, field.value = field.value, ""
+        if not typed:
+            return
+        self.keys = VolumeKeys(passwords=(typed,))
+        self._ready = False
+        self.refresh_bindings()
+        self.query_one("#start", Button).disabled = True
+        self.query_one("#unlock-row").display = False
+        self.query_one("#found", Static).update(plain(f"Unlocking {self.path.name}…"))
+        self._open()
 
     @on(Button.Pressed, "#start")
     def action_start(self) -> None:
@@ -441,6 +489,7 @@ class PreflightScreen(KioskScreen[None]):
                 out_dir=s.reports_dir,
                 workers=s.workers,
                 scope=self.scope,
+                keys=self.keys,
                 allow_self_authorisation=bool(
                     self.kiosk.state and self.kiosk.state.allow_self_authorisation
                 ),
