@@ -118,6 +118,7 @@ def list_volumes(media: Media, img: TskImage, name: str, keys: VolumeKeys | None
                     )
                 continue
             _region(out, keys, media, img, start, length, f"{scheme}: {desc}", start, 0)
+        _overlapping_at_zero(out, img, scheme)
     for r in records:
         if not r.examined or r.index in out.layered:
             continue  # a region without a filesystem past the end is listed below instead
@@ -148,6 +149,25 @@ def list_volumes(media: Media, img: TskImage, name: str, keys: VolumeKeys | None
         reasons = "; ".join(f"{r.description}: {r.reason}" for r in records) or "empty"
         raise ImageError(f"no filesystem found in {name} ({reasons})")
     return out
+
+
+def _overlapping_at_zero(out: Listing, img: TskImage, scheme: str) -> None:
+    """A filesystem at byte 0 although a partition table is there too, as ``fsstat -o 0`` finds.
+
+    A FAT boot sector can carry an MBR partition table in its boot code (a floppy-style stick
+    later partitioned; an isohybrid ISO 9660 image also starts its filesystem at byte 0): the
+    partitions are listed, and the filesystem at 0 is examined as one more volume, listed last
+    so the partitions keep their numbers.
+    """
+    if any(r.offset == 0 and r.examined for r in out.records):
+        return
+    try:
+        fs = detect(img, 0)
+    except OSError:
+        return
+    index = len(out.records)
+    desc = f"{scheme}: filesystem at byte 0, overlapping the partition table"
+    out.add(VolumeRecord(index, 0, fs.claimed_size(), desc, fs.fs_type, True), fs)
 
 
 def _region(
