@@ -4,18 +4,26 @@ A filesystem at byte 0 that overlaps a partition table: a FAT12 made by ``mkfs.f
 sector then gets an MBR partition table from ``sfdisk`` (its one partition, at 512 KiB, holds
 an ext2 made by ``mke2fs -d``). ``mmls`` lists the partition, ``fsstat``/``fls -o 0`` the FAT:
 both are examined, each against ``fls``/``icat`` at its offset.
+
+A truncated image: examined as far as it goes, not refused (``icat`` on the full image is the
+oracle for what could be read).
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import subprocess
 from pathlib import Path
 
 import pytest
 
+from kiosk.engine.triage import TriageRequest, run_triage
 from kiosk.evidence.image import Evidence
 from kiosk.evidence.resolve import resolve
+from kiosk.model import FileStatus, Recommendation
+from kiosk.reports.model import AreaNotExamined, NotExaminedKind
+from tests.conftest import CASE, HASHSETS, RULES, SAMPLES, TEST_CAP, fixed_hooks
 from tests.oracle import fls, icat_sha256
 
 KIB = 1024
@@ -68,3 +76,48 @@ def test_a_filesystem_at_byte_0_under_a_partition_table_is_examined_too(
         assert {"/HI.TXT", "/p.txt"} <= paths
     fat = next(v for v in vols if v.fs_type == "fat12")
     assert fat.description == "MBR: filesystem at byte 0, overlapping the partition table"
+
+
+def test_a_truncated_image_is_examined_as_far_as_it_goes(tmp_path: Path) -> None:
+    """ext4.dd cut at 1,000,000 of its 2,621,440 bytes (the case ``kiosk`` used to refuse whole):
+    the file wholly inside is hashed as ``icat`` reads it from the full image, each file beyond
+    the end is an error saying so, the missing range is listed, and the answer is inconclusive."""
+    full = SAMPLES / "ext4.dd"
+    cut = tmp_path / "evidence" / "t.dd"
+    cut.parent.mkdir()
+    cut.write_bytes(full.read_bytes()[:1_000_000])
+    result = run_triage(
+        TriageRequest(
+            case=CASE,
+            image=(cut,),
+            rules_dir=RULES,
+            hashsets_dir=HASHSETS,
+            out_dir=tmp_path / "reports",
+            inventory=True,
+            workers=0,
+            max_yara_bytes=TEST_CAP,
+        ),
+        fixed_hooks(),
+    )
+    report = result.report
+    rows = [json.loads(x) for x in (result.report_dir / "files.jsonl").read_bytes().splitlines()]
+    inside = [r for r in rows if r["status"] != FileStatus.ERROR.value]
+    beyond = [r for r in rows if r["status"] == FileStatus.ERROR.value]
+    assert inside
+    assert beyond
+    for r in inside:
+        assert r["sha256"] == icat_sha256(full, 0, str(r["inode"])), r["path"]
+    for r in beyond:
+        assert r["reason"].endswith("beyond the end of the image (the image is truncated)")
+    missing = [
+        a
+        for a in report.not_examined
+        if isinstance(a, AreaNotExamined) and a.kind is NotExaminedKind.VOLUME
+    ]
+    assert [(a.offset, a.length) for a in missing] == [(1_000_000, 2_621_440 - 1_000_000)]
+    assert missing[0].reason.startswith(
+        "the image is truncated: the ext4 filesystem ends at byte 2621440 but the image holds "
+        "only 1000000 bytes"
+    )
+    assert report.recommendation.result is Recommendation.INCONCLUSIVE
+    assert any("the image is truncated" in r for r in report.recommendation.reasons)

@@ -113,8 +113,18 @@ class Evidence:
                 yield from self.filesystem(at).walk(at, state)
 
     def chunks(self, task: FileTask, chunk: int = READ_CHUNK) -> Iterator[bytes]:
-        """The content of one located stream in order; OSError with the offset on failure."""
-        yield from self.filesystem(task.locator.fs).chunks(task.locator, task.size, chunk)
+        """The content of one located stream in order; OSError with the offset on failure.
+
+        In a truncated image (the filesystem ends past the media's end) a failed read says so:
+        the file lies, at least in part, beyond the end of the image.
+        """
+        fs = self.filesystem(task.locator.fs)
+        try:
+            yield from fs.chunks(task.locator, task.size, chunk)
+        except OSError as e:
+            if task.locator.fs.offset + fs.claimed_size() <= self._media.size:
+                raise
+            raise OSError(f"{e}: beyond the end of the image (the image is truncated)") from e
 
     def stored_bytes(self, task: FileTask) -> int | None:
         """Bytes the filesystem really stores for a stream (holes excluded); None if unknown."""

@@ -75,8 +75,9 @@ class Listing:
 def list_volumes(media: Media, img: TskImage, name: str, keys: VolumeKeys | None = None) -> Listing:
     """Every region of the image and the filesystems found in them.
 
-    Raises ImageError when no region holds a filesystem, or when a filesystem claims more
-    bytes than the image holds (a truncated image).
+    Raises ImageError when no region holds a filesystem. A truncated image (a filesystem or a
+    partition ending past the image's end) is examined as far as it goes: the missing range is
+    listed as a region not examined, and each file that lies beyond it fails to read.
     """
     size = media.size
     out = Listing()
@@ -119,31 +120,27 @@ def list_volumes(media: Media, img: TskImage, name: str, keys: VolumeKeys | None
                 continue
             _region(out, keys, media, img, start, length, f"{scheme}: {desc}", start, 0)
         _overlapping_at_zero(out, img, scheme)
-    for r in records:
-        if not r.examined or r.index in out.layered:
-            continue  # a region without a filesystem past the end is listed below instead
-        fs = out.found[r.index]
-        need = max(r.offset + r.length, r.offset + fs.claimed_size())
-        if need > size:
-            out.close()
-            raise ImageError(
-                f"the image is truncated: the {r.fs_type} filesystem of {r.description} "
-                f"ends at byte {need} but the image holds only {size} bytes"
-            )
     for r in list(records):
-        if r.index not in out.layered and r.offset + r.length > size:
-            records.append(
-                VolumeRecord(
-                    len(records),
-                    size,
-                    r.offset + r.length - size,
-                    f"end of volume {r.index}",
-                    None,
-                    False,
-                    "this part of the volume lies beyond the end of the image "
-                    "(truncated image?): not examined",
-                )
+        if r.index in out.layered:
+            continue
+        end = r.offset + r.length
+        if r.examined:  # a filesystem's own size counts, even where its partition says less
+            end = max(end, r.offset + out.found[r.index].claimed_size())
+        if end <= size:
+            continue
+        what = f"the {r.fs_type} filesystem" if r.examined else "this part of the volume"
+        records.append(
+            VolumeRecord(
+                len(records),
+                size,
+                end - size,
+                f"end of volume {r.index} ({r.description})",
+                None,
+                False,
+                f"the image is truncated: {what} ends at byte {end} but the image holds only "
+                f"{size} bytes; what lies beyond the end cannot be read: not examined",
             )
+        )
     if not any(r.examined for r in records):
         out.close()
         reasons = "; ".join(f"{r.description}: {r.reason}" for r in records) or "empty"
