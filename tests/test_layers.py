@@ -31,7 +31,7 @@ from kiosk.evidence.image import Evidence
 from kiosk.evidence.keys import VolumeKeys
 from kiosk.evidence.layers import identify
 from kiosk.evidence.resolve import resolve
-from kiosk.model import FileStatus, Outcome
+from kiosk.model import FileStatus, Outcome, Recommendation
 from kiosk.reports.model import AreaNotExamined, NotExaminedKind, TriageReport
 from tests.conftest import CASE, CLI_CASE_ARGS, HASHSETS, ROOT, RULES, TEST_CAP, fixed_hooks
 from tests.layered import ext4_with, loop_usable, luks_volume, lvm_disk, write_into
@@ -399,3 +399,64 @@ def test_a_logical_volume_libvslvm_cannot_map_is_listed_not_dropped(
     walked = _walked(result.report, "ext4")
     assert [v.description.rsplit(" ", 1)[1] for v in walked] == [f"{lvm['vg2']}/lvtwo"]
     assert _found(result, walked[0].volume) == _oracle(lvm["two"])
+
+
+# --------------------------------------------------------------------------- hostile layers
+
+
+def _damaged_apfs(src: Path, out: Path, how: str) -> Path:
+    data = bytearray(src.read_bytes())
+    if how == "cut":
+        del data[1 << 20 :]
+    elif how == "omap":  # the container's object map and the volume superblock's block overwritten
+        for block in (105, 106, 107):
+            data[block * 4096 : (block + 1) * 4096] = bytes([0x5A]) * 4096
+    elif how == "nxsb":  # the block size field of the superblock made absurd
+        data[36:40] = (0xFFFFFFFF).to_bytes(4, "little")
+    out.write_bytes(bytes(data))
+    return out
+
+
+@pytest.mark.parametrize("how", ["omap", "nxsb"])
+def test_a_damaged_apfs_container_is_one_plain_line(apfs: Path, tmp_path: Path, how: str) -> None:
+    image = _damaged_apfs(apfs, tmp_path / "apfs.raw", how)
+    with pytest.raises(ImageError) as caught:
+        _scan(image, tmp_path / "out")
+    said = str(caught.value)
+    assert said.endswith("APFS container: it cannot be read (damaged?): not examined)")
+    assert "libfsapfs" not in said
+
+
+def test_a_cut_apfs_container_is_read_as_far_as_it_goes(apfs: Path, tmp_path: Path) -> None:
+    """libfsapfs reads what the cut container still holds (its used blocks are in the first
+    MiB); the missing range is listed and the answer is inconclusive."""
+    result = _scan(_damaged_apfs(apfs, tmp_path / "apfs.raw", "cut"), tmp_path / "out")
+    assert len(_inventory(result)) == 11
+    cut = [a for a in _areas(result.report) if a.kind is NotExaminedKind.VOLUME]
+    assert [(a.offset, a.length) for a in cut] == [(1 << 20, apfs.stat().st_size - (1 << 20))]
+    assert cut[0].reason.startswith("the image is truncated: the APFS container ends at byte")
+    assert result.report.recommendation.result is Recommendation.INCONCLUSIVE
+
+
+def test_a_damaged_luks_header_or_lvm_label_is_named_not_a_crash(
+    luks: dict[str, Path], tmp_path: Path
+) -> None:
+    broken = tmp_path / "luks.img"
+    data = bytearray(luks["whole"].read_bytes())
+    data[168:200] = bytes(32)  # the master key digest: no passphrase can verify any more
+    broken.write_bytes(bytes(data))
+    keys = VolumeKeys(passwords=(PASSPHRASE,))
+    with pytest.raises(ImageError) as caught:
+        _scan(broken, tmp_path / "out", keys)
+    said = str(caught.value)
+    assert "LUKS1 volume: " in said
+    assert "libluksde" not in said
+    assert "\n" not in said
+
+
+def test_an_apfs_scan_writes_the_same_inventory_with_workers(apfs: Path, tmp_path: Path) -> None:
+    inline = _scan(apfs, tmp_path / "0", workers=0)
+    pooled = _scan(apfs, tmp_path / "2", workers=2)
+    a = (inline.report_dir / "files.jsonl").read_bytes()
+    assert a.count(b"\n") == 11
+    assert a == (pooled.report_dir / "files.jsonl").read_bytes()

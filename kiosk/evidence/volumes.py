@@ -354,6 +354,22 @@ def _apfs(out: Listing, region: RegionFile, desc: str, at: int, length: int, inn
             ),
             inner=inner,
         )
+    claimed, held = int(container.size), region.get_size()
+    if claimed > held:  # the container goes on past the end of the image
+        out.add(
+            VolumeRecord(
+                len(out.records),
+                at + held,
+                claimed - held,
+                f"end of {desc}",
+                None,
+                False,
+                f"the image is truncated: the APFS container ends at byte {at + claimed} but the "
+                f"image holds only {at + held} bytes of it; what lies beyond cannot be read: "
+                "not examined",
+            ),
+            inner=True,
+        )
 
 
 def probe_reason(head: bytes) -> str:
