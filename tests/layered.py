@@ -1,7 +1,7 @@
 """Builders for the layer tests: LUKS volumes and LVM2 disks made by their own tools.
 
-LUKS: ``cryptsetup luksFormat`` writes the header and key slots into a plain file (no device
-needed) with a volume key we chose; the payload -- an ext4 made by ``mke2fs -d`` -- is then
+LUKS (1 and 2): ``cryptsetup luksFormat`` writes the header and key slots into a plain file (no
+device needed) with a volume key we chose; the payload -- an ext4 made by ``mke2fs -d`` -- is then
 encrypted sector by sector with that key by ``cryptography``'s AES-XTS (plain64 IVs), which is
 what dm-crypt would write through an opened mapping. This sandbox has no device-mapper, so
 ``cryptsetup open`` cannot be used; the oracle is the plaintext ext4 itself (``fls``/``icat``).
@@ -42,10 +42,14 @@ def ext4_with(folder: Path, files: dict[str, bytes], size: int, out: Path) -> Pa
     return out
 
 
-def luks_volume(path: Path, passphrase: str, plain: Path | None, version: int = 1) -> int:
+def luks_volume(
+    path: Path, passphrase: str, plain: Path | None, version: int = 1, kdf: str = "argon2id"
+) -> int:
     """A LUKS volume in ``path`` (already sized); its payload the bytes of ``plain``.
 
     Returns the payload's byte offset. The passphrase goes to cryptsetup through a key file.
+    LUKS2: 512-byte sectors, the payload at 2 MiB, one keyslot with ``kdf`` (argon2id with
+    cheap settings, or pbkdf2); LUKS1: PBKDF2.
     """
     key = os.urandom(64)
     keyfile, passfile = path.with_suffix(".vk"), path.with_suffix(".pass")
@@ -55,15 +59,21 @@ def luks_volume(path: Path, passphrase: str, plain: Path | None, version: int = 
         "cryptsetup", "luksFormat", "--type", f"luks{version}", "--batch-mode",
         "--key-file", passfile, "--volume-key-file", keyfile, "--key-size", "512",
     ]  # fmt: skip
-    fmt += ["--pbkdf-force-iterations", "1000"] if version == 1 else ["--pbkdf", "pbkdf2"]
+    if version == 1:
+        fmt += ["--pbkdf-force-iterations", "1000"]
+    else:
+        fmt += ["--sector-size", "512", "--offset", "4096", "--pbkdf", kdf]
+        fmt += ["--pbkdf-force-iterations", "1000" if kdf == "pbkdf2" else "4"]
+        if kdf != "pbkdf2":
+            fmt += ["--pbkdf-memory", "32", "--pbkdf-parallel", "1"]
     run(*fmt, path)
     dump = run("cryptsetup", "luksDump", path)
     if version == 1:
         line = next(x for x in dump.splitlines() if x.startswith("Payload offset"))
         offset = int(line.split()[-1]) * SECTOR
     else:
-        assert plain is None, "LUKS2 volumes are built for detection only"
-        offset = 0
+        segs = dump.split("Data segments:", 1)[1]
+        offset = int(next(x for x in segs.splitlines() if "offset:" in x).split()[1])
     keyfile.unlink()
     passfile.unlink()
     if plain is not None:

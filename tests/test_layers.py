@@ -142,8 +142,8 @@ def test_the_keys_never_show_their_secrets() -> None:
 
 @pytest.fixture(scope="module")
 def luks(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """A whole-disk LUKS1 volume, a plain copy of its ext4, and an MBR disk with a LUKS1 and
-    a LUKS2 partition."""
+    """Whole-disk LUKS1 and LUKS2 (PBKDF2 keyslot) volumes, a plain copy of their ext4, and an
+    MBR disk with a LUKS1 and a LUKS2 (argon2id keyslot) partition, all holding that ext4."""
     if shutil.which("cryptsetup") is None:
         pytest.fail("cryptsetup is missing: apt-get install cryptsetup-bin")
     d = tmp_path_factory.mktemp("luks")
@@ -151,24 +151,27 @@ def luks(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     whole = d / "luks1.img"
     whole.write_bytes(bytes(8 << 20))
     luks_volume(whole, PASSPHRASE, plain)
-    # MBR: partition 1 (1 MiB, 8 MiB) LUKS1 holding the same ext4; partition 2 (9 MiB, 4 MiB) LUKS2
+    whole2 = d / "luks2.img"
+    whole2.write_bytes(bytes(8 << 20))
+    luks_volume(whole2, PASSPHRASE, plain, version=2, kdf="pbkdf2")
+    # MBR: partition 1 (1 MiB, 8 MiB) LUKS1; partition 2 (9 MiB, 8 MiB) LUKS2
     disk = d / "disk.img"
-    disk.write_bytes(bytes(14 << 20))
+    disk.write_bytes(bytes(18 << 20))
     subprocess.run(
         ["sfdisk", "-q", str(disk)],
-        input="label: dos\nstart=2048, size=16384, type=83\nstart=18432, size=8192, type=83\n",
+        input="label: dos\nstart=2048, size=16384, type=83\nstart=18432, size=16384, type=83\n",
         text=True,
         check=True,
         capture_output=True,
     )
-    for name, start, size, version in (("p1", 1, 8, 1), ("p2", 9, 4, 2)):
+    for name, start, size, version in (("p1", 1, 8, 1), ("p2", 9, 8, 2)):
         part = d / f"{name}.img"
         part.write_bytes(bytes(size << 20))
-        luks_volume(part, PASSPHRASE, plain if version == 1 else None, version)
+        luks_volume(part, PASSPHRASE, plain, version)
         with disk.open("r+b") as f:
             f.seek(start << 20)
             f.write(part.read_bytes())
-    return {"plain": plain, "whole": whole, "disk": disk}
+    return {"plain": plain, "whole": whole, "whole2": whole2, "disk": disk}
 
 
 def test_a_luks1_volume_unlocked_with_its_passphrase_reads_like_its_plaintext(
@@ -178,27 +181,25 @@ def test_a_luks1_volume_unlocked_with_its_passphrase_reads_like_its_plaintext(
     assert len(oracle) == 3
     result = _scan(luks["disk"], tmp_path, VolumeKeys(passwords=("wrong one", PASSPHRASE)))
     report: TriageReport = result.report
-    [vol] = _walked(report, "ext4")
-    assert vol.description == "MBR: Linux (0x83) > LUKS1 volume unlocked with a passphrase"
-    assert vol.offset == 1 << 20
-    assert _found(result, vol.volume) == oracle
-    luks2 = [a for a in _areas(report) if a.offset == 9 << 20]
-    assert [n.reason for n in luks2] == [
-        "LUKS2 volume: encrypted; this kiosk cannot unlock LUKS2 yet (its reader, libluksde, "
-        "reads LUKS1 only): open it with cryptsetup and image the unlocked volume: not examined"
-    ]
-    assert report.outcome.status is not Outcome.FAILED
+    one, two = _walked(report, "ext4")
+    assert one.description == "MBR: Linux (0x83) > LUKS1 volume unlocked with a passphrase"
+    assert two.description == "MBR: Linux (0x83) > LUKS2 volume unlocked with a passphrase"
+    assert (one.offset, two.offset) == (1 << 20, 9 << 20)
+    assert _found(result, one.volume) == oracle
+    assert _found(result, two.volume) == oracle
+    assert report.outcome.status is Outcome.COMPLETE
 
 
 def test_workers_unlock_for_themselves_and_write_the_same_inventory(
     luks: dict[str, Path], tmp_path: Path
 ) -> None:
     keys = VolumeKeys(passwords=(PASSPHRASE,))
-    inline = _scan(luks["whole"], tmp_path / "0", keys, workers=0)
-    pooled = _scan(luks["whole"], tmp_path / "2", keys, workers=2)
-    a = (inline.report_dir / "files.jsonl").read_bytes()
-    assert a == (pooled.report_dir / "files.jsonl").read_bytes()
-    assert {r["path"]: r["sha256"] for r in _inventory(inline)} == _oracle(luks["plain"])
+    for image in ("whole", "whole2"):  # LUKS1 through libluksde, LUKS2 (PBKDF2) through ours
+        inline = _scan(luks[image], tmp_path / image / "0", keys, workers=0)
+        pooled = _scan(luks[image], tmp_path / image / "2", keys, workers=2)
+        a = (inline.report_dir / "files.jsonl").read_bytes()
+        assert a == (pooled.report_dir / "files.jsonl").read_bytes()
+        assert {r["path"]: r["sha256"] for r in _inventory(inline)} == _oracle(luks["plain"])
 
 
 def test_without_the_key_the_volume_is_named_not_damaged(
@@ -210,7 +211,7 @@ def test_without_the_key_the_volume_is_named_not_damaged(
         ev.volumes()
     said = str(caught.value)
     assert "MBR: Linux (0x83): LUKS1 volume: encrypted; its passphrase is needed" in said
-    assert "MBR: Linux (0x83): LUKS2 volume: encrypted" in said
+    assert "MBR: Linux (0x83): LUKS2 volume: encrypted; its passphrase is needed" in said
     assert "damaged" not in said
     assert "random" not in said
 
@@ -222,8 +223,10 @@ def test_a_wrong_passphrase_is_said_and_never_written_anywhere(
     ref = dataclasses.replace(resolve([luks["disk"]]), keys=VolumeKeys(passwords=(wrong,)))
     with pytest.raises(ImageError) as caught, Evidence(ref) as ev:
         ev.volumes()
-    assert "LUKS1 volume: encrypted; none of the 1 passphrase given unlocks it" in str(caught.value)
-    assert wrong not in str(caught.value)
+    said = str(caught.value)
+    assert "LUKS1 volume: encrypted; none of the 1 passphrase given unlocks it" in said
+    assert "LUKS2 volume: encrypted; none of the 1 passphrase given unlocks it" in said
+    assert wrong not in said
     right = _scan(luks["disk"], tmp_path, VolumeKeys(passwords=(wrong, PASSPHRASE)))
     for f in [*right.report_dir.rglob("*"), kiosk_home / "audit.jsonl"]:
         if f.is_file():
@@ -460,3 +463,22 @@ def test_an_apfs_scan_writes_the_same_inventory_with_workers(apfs: Path, tmp_pat
     a = (inline.report_dir / "files.jsonl").read_bytes()
     assert a.count(b"\n") == 11
     assert a == (pooled.report_dir / "files.jsonl").read_bytes()
+
+
+@pytest.mark.parametrize(
+    ("where", "blob", "said"),
+    [
+        (4096, b"{not json", "LUKS2 volume: the metadata is not JSON: not examined"),
+        (8, (1 << 40).to_bytes(8, "big"), "LUKS2 volume: the header size is out of range"),
+    ],
+)
+def test_a_damaged_luks2_header_is_named_not_a_crash(
+    luks: dict[str, Path], tmp_path: Path, where: int, blob: bytes, said: str
+) -> None:
+    broken = tmp_path / "luks2.img"
+    data = bytearray(luks["whole2"].read_bytes())
+    data[where : where + len(blob)] = blob
+    broken.write_bytes(bytes(data))
+    ref = dataclasses.replace(resolve([broken]), keys=VolumeKeys(passwords=(PASSPHRASE,)))
+    with pytest.raises(ImageError, match=re.escape(said)), Evidence(ref) as ev:
+        ev.volumes()

@@ -31,7 +31,7 @@ def add_arguments(s: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         metavar="KIND[:FILE]",
-        help="a secret for encrypted volumes (LUKS1), repeatable; KIND: password. Without "
+        help="a secret for encrypted volumes (LUKS1, LUKS2), repeatable; KIND: password. Without "
         "FILE it is asked on the terminal; FILE '-' reads standard input. Never give the "
         "secret itself on the command line",
     )

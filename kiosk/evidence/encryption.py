@@ -5,11 +5,12 @@ and the report says which encryption it is and what would be needed to read it. 
 through the libyal reader made for the format, on a ``RegionFile`` over media we opened
 read-only; the unlocked volume comes back as ``Media`` and is examined like any disk region.
 
-Unlocked here: LUKS1, with a passphrase (libluksde; tested against volumes made by
-``cryptsetup luksFormat``). Named only, with the reason: LUKS2 (libluksde reads LUKS1 only),
-BitLocker and BitLocker To Go, FileVault 2 / CoreStorage -- libbde and libfvde could unlock
-those, but no test volume of either can be made with free tools, so that code is kept out
-until one can be tested (see ``kiosk.evidence.keys``).
+Unlocked here: LUKS1, with a passphrase (libluksde), and LUKS2, with a passphrase (our own
+reader, ``luks2.py``: libluksde reads LUKS1 only); both tested against volumes made by
+``cryptsetup luksFormat``. Named only, with the reason: BitLocker and BitLocker To Go,
+FileVault 2 / CoreStorage -- libbde and libfvde could unlock those, but no test volume of
+either can be made with free tools, so that code is kept out until one can be tested (see
+``kiosk.evidence.keys``).
 
 The secrets never reach a message: a wrong passphrase is "none of the N passphrases given
 unlocks it", the library's own error text goes only to the exception's cause.
@@ -21,15 +22,15 @@ import re
 
 import pyluksde
 
+from kiosk.evidence import luks2
 from kiosk.evidence.keys import KIND_NAMES, VolumeKeys
 from kiosk.evidence.layers import Layer
+from kiosk.evidence.media import Media
 from kiosk.evidence.media.view import RegionFile, VolumeMedia
 
 _NEEDS = {
     "bitlocker": "a recovery key or password is needed, and this kiosk cannot unlock BitLocker "
     "yet (unlock it with BitLocker's own tools and image the unlocked volume)",
-    "luks2": "this kiosk cannot unlock LUKS2 yet (its reader, libluksde, reads LUKS1 only): "
-    "open it with cryptsetup and image the unlocked volume",
     "corestorage": "a password or recovery key is needed, and this kiosk cannot unlock "
     "FileVault yet (unlock it on a Mac and image the unlocked volume)",
 }
@@ -49,15 +50,19 @@ class Unlocked:
 
     __slots__ = ("how", "media")
 
-    def __init__(self, media: VolumeMedia, how: str) -> None:
+    def __init__(self, media: Media, how: str) -> None:
         self.media, self.how = media, how
 
 
 def wants_passphrase(reason: str) -> bool:
     """True when a region's reason (or an image's error naming it) says a passphrase would open
     it, none or a wrong one having been given: the app then offers its passphrase field."""
-    return "LUKS1 volume: encrypted; its passphrase is needed" in reason or bool(
-        re.search(r"LUKS1 volume: encrypted; none of the \d+ passphrases? given unlocks it", reason)
+    return bool(
+        re.search(
+            r"LUKS[12] volume: encrypted; (its passphrase is needed|none of the \d+ passphrases? "
+            r"given unlocks it)",
+            reason,
+        )
     )
 
 
@@ -65,16 +70,45 @@ def unlock(layer: Layer, region: RegionFile, keys: VolumeKeys) -> Unlocked | Loc
     """Open the encrypted ``region`` with one of ``keys``, or say why it stays closed."""
     if layer.kind == "luks1":
         return _luks1(layer, region, keys)
+    if layer.kind == "luks2" and layer.name == "LUKS2 volume":
+        return _luks2(layer, region, keys)
     need = _NEEDS.get(layer.kind, "a key is needed")
     return Locked(f"{layer.name}: encrypted; {need}: not examined")
 
 
+def _needed(layer: Layer) -> Locked:
+    return Locked(
+        f"{layer.name}: encrypted; its passphrase is needed (kiosk scan --unlock password): "
+        "not examined"
+    )
+
+
+def _none_opens(layer: Layer, n: int) -> Locked:
+    return Locked(
+        f"{layer.name}: encrypted; none of the {n} passphrase{'s' if n > 1 else ''} given "
+        "unlocks it: not examined"
+    )
+
+
+def _luks2(layer: Layer, region: RegionFile, keys: VolumeKeys) -> Unlocked | Locked:
+    if not keys.passwords:
+        return _needed(layer)
+    try:
+        meta = luks2.read_metadata(region)
+        for password in keys.passwords:
+            try:
+                key, segment = luks2.volume_key(region, meta, password)
+            except LookupError:
+                continue
+            return Unlocked(luks2.Luks2Media(region, meta, key, segment), KIND_NAMES["password"])
+    except luks2.Luks2Error as e:
+        return Locked(f"{layer.name}: {e}: not examined")
+    return _none_opens(layer, len(keys.passwords))
+
+
 def _luks1(layer: Layer, region: RegionFile, keys: VolumeKeys) -> Unlocked | Locked:
     if not keys.passwords:
-        return Locked(
-            f"{layer.name}: encrypted; its passphrase is needed (kiosk scan --unlock password): "
-            "not examined"
-        )
+        return _needed(layer)
     for password in keys.passwords:
         volume = pyluksde.volume()
         try:
@@ -86,8 +120,4 @@ def _luks1(layer: Layer, region: RegionFile, keys: VolumeKeys) -> Unlocked | Loc
             return Locked(f"{layer.name}: its header cannot be read (damaged?): not examined")
         volume.close()
         region.seek(0)
-    n = len(keys.passwords)
-    return Locked(
-        f"{layer.name}: encrypted; none of the {n} passphrase{'s' if n > 1 else ''} given "
-        "unlocks it: not examined"
-    )
+    return _none_opens(layer, len(keys.passwords))

@@ -9,7 +9,7 @@ secret. Reports record only the *kind* of secret that unlocked a volume (``KIND_
 The front ends read secrets from a file, standard input or a terminal prompt (``kiosk.cli``);
 nothing here reads a terminal or a file.
 
-Kinds: ``password`` (a LUKS passphrase). BitLocker recovery passwords and startup keys and
+Kinds: ``password`` (a LUKS1 or LUKS2 passphrase). BitLocker recovery passwords and startup keys and
 FileVault recovery keys are not taken yet: no test image of those could be had here, and an
 unlock path that was never run against a real volume is kept out rather than shipped untested.
 """
