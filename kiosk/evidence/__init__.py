@@ -11,8 +11,8 @@ Lives here, outermost first:
 - ``volumes.py``: partition tables, gaps, encrypted or blank regions; ``layers.py`` names what
   sits in a region before any filesystem (BitLocker, LUKS, CoreStorage, LVM2, APFS),
   ``encryption.py`` unlocks what it can with the secrets of ``keys.py`` (LUKS2: ``luks2.py``),
-  ``lvm.py`` lists logical
-  volumes, ``media/view.py`` turns a region into a file object and a volume back into ``Media``;
+  ``lvm.py`` lists logical volumes, ``media/view.py`` turns a region into a file object and a
+  volume back into ``Media``;
 - ``filesystems/``: the ``Filesystem`` interface and its readers (``tsk.py``, ``apfs.py``): the
   walk and the reads of a located stream;
 - ``image.py``: ``Evidence``, the facade over all of it, built from an ``EvidenceRef``;
