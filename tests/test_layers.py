@@ -482,3 +482,20 @@ def test_a_damaged_luks2_header_is_named_not_a_crash(
     ref = dataclasses.replace(resolve([broken]), keys=VolumeKeys(passwords=(PASSPHRASE,)))
     with pytest.raises(ImageError, match=re.escape(said)), Evidence(ref) as ev:
         ev.volumes()
+
+
+def test_the_bulk_xts_equals_cryptographys_xts_sector_by_sector() -> None:
+    """The LUKS2 reader's bulk AES-XTS against ``modes.XTS``, one cipher per sector."""
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+    from kiosk.evidence.luks2 import _xts
+
+    for first in (0, 1, 2**32 - 3, 2**63 + 5):
+        key, data = os.urandom(64), os.urandom(16 * 512)
+        expected = b"".join(
+            Cipher(algorithms.AES(key), modes.XTS(((first + i) % 2**64).to_bytes(16, "little")))
+            .decryptor()
+            .update(data[i * 512 : (i + 1) * 512])
+            for i in range(16)
+        )
+        assert _xts(key, data, first) == expected
