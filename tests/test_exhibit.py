@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -17,7 +18,11 @@ import pytest
 from kiosk.engine.triage import TriageResult
 from kiosk.evidence.exhibit import hash_files
 from kiosk.evidence.resolve import resolve
+from kiosk.reports.attestation import verify_report_dir
+from kiosk.reports.html import render_html
 from kiosk.reports.model import EvidenceFileRecord
+from kiosk.reports.text import render_text
+from kiosk.trust.signing import TrustStore
 from tests.conftest import IMAGES, SAMPLES
 
 
@@ -42,6 +47,12 @@ def test_every_segment_is_listed_with_its_size_and_sha256(
     assert files == _label(name)
     written = json.loads((result.report_dir / "report.json").read_bytes())
     assert [f["sha256"] for f in written["image"]["evidence_files"]] == [f.sha256 for f in files]
+    trust = TrustStore.load(Path(os.environ["KIOSK_HOME"]) / "trust.json")
+    shown = render_text(result.report)
+    page = render_html(verify_report_dir(result.report_dir, trust))
+    for f in files:  # what `report show` and the printable page say, as on the exhibit label
+        assert f"File {f.name}  {f.size} bytes  sha256 {f.sha256}" in shown
+        assert f"{f.name}  {f.size} bytes  sha256 {f.sha256}" in page
 
 
 def test_a_single_raw_image_lists_no_files_beyond_the_media(

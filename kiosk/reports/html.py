@@ -18,6 +18,7 @@ from kiosk.reports.model import Match, TriageReport
 from kiosk.reports.summary import (
     LEGAL_BASIS_WORDS,
     banner_notes,
+    evidence_file_lines,
     hashed_only_text,
     media_hash_text,
     not_examined_what,
@@ -240,6 +241,7 @@ def render_html(v: VerifiedReport) -> str:
                     "n/a" if img.ewf is None else _EWF_CHECK[img.ewf.verified],
                 ),
                 ("Stored hash", media_hash_text(r)),
+                *[("Evidence file", line.removeprefix("File ")) for line in evidence_file_lines(r)],
             ]
         ),
         "<h2>Rule packs and hash sets</h2>",

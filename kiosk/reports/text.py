@@ -12,6 +12,7 @@ from kiosk.reports.summary import (
     RECOMMENDATION_TITLES,
     authority_lines,
     banner_notes,
+    evidence_file_lines,
     finding_label,
     media_hash_text,
     not_examined_lines,
@@ -60,6 +61,7 @@ def render_text(report: TriageReport) -> str:
         *authority_lines(report),
         f"Image {img.name} ({img.format}, {img.size} bytes)  sha256 {img.sha256 or 'not computed'}",
         media_hash_text(report),
+        *[f"  {line}" for line in evidence_file_lines(report)],
         f"Outcome {report.outcome.status.value}  files {cov.found} found, "
         f"{cov.scanned} scanned, "
         f"{cov.hashed_only} hashed only, {cov.known_good} known-good, "
