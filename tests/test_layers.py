@@ -499,3 +499,24 @@ def test_the_bulk_xts_equals_cryptographys_xts_sector_by_sector() -> None:
             for i in range(16)
         )
         assert _xts(key, data, first) == expected
+
+
+def test_a_luks2_header_asking_an_absurd_key_derivation_is_refused_not_attempted(
+    luks: dict[str, Path], tmp_path: Path
+) -> None:
+    """A crafted header could make the kiosk derive for hours: refused with its reason."""
+    data = bytearray(luks["whole2"].read_bytes())
+    size = int.from_bytes(data[8:16], "big")
+    meta = json.loads(bytes(data[4096:size]).split(b"\0", 1)[0])
+    for slot in meta["keyslots"].values():
+        slot["kdf"]["iterations"] = 1 << 40
+    text = json.dumps(meta).encode()
+    data[4096:size] = text + bytes(size - 4096 - len(text))
+    broken = tmp_path / "costly.img"
+    broken.write_bytes(bytes(data))
+    ref = dataclasses.replace(resolve([broken]), keys=VolumeKeys(passwords=(PASSPHRASE,)))
+    with (
+        pytest.raises(ImageError, match="a key-derivation cost of 1099511627776"),
+        Evidence(ref) as ev,
+    ):
+        ev.volumes()

@@ -103,6 +103,8 @@ def _luks2(layer: Layer, region: RegionFile, keys: VolumeKeys) -> Unlocked | Loc
             return Unlocked(luks2.Luks2Media(region, meta, key, segment), KIND_NAMES["password"])
     except luks2.Luks2Error as e:
         return Locked(f"{layer.name}: {e}: not examined")
+    except (ValueError, OverflowError, MemoryError):  # cryptography refusing crafted parameters
+        return Locked(f"{layer.name}: its header cannot be read (damaged?): not examined")
     return _none_opens(layer, len(keys.passwords))
 
 

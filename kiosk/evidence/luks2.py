@@ -37,7 +37,13 @@ from kiosk.evidence.media.view import RegionFile
 SECTOR = 512
 MAX_HEADER = 4 << 20  # the specification's largest metadata area
 MAX_AREA = 64 << 20  # a keyslot area far beyond any real one is a crafted header
-MAX_ARGON_KIB = 4 << 20  # cryptsetup's own ceiling: 4 GiB
+# Bounds a crafted header could otherwise use to stall or exhaust the kiosk (a key derivation of
+# hours, or of more memory than it has); real volumes stay far below (cryptsetup aims at ~2 s,
+# and at most 1 GiB of memory by default).
+MAX_ITERATIONS = 1 << 25
+MAX_ARGON_TIME = 64
+MAX_ARGON_KIB = 2 << 20
+HASHES = ("sha1", "sha256", "sha512")
 CIPHER = "aes-xts-plain64"
 
 
@@ -115,6 +121,14 @@ def _int(value: Any, limit: int = 1 << 62) -> int:
     return n
 
 
+def _bounded(value: Any, limit: int) -> int:
+    """A key-derivation cost, refused (not attempted) above what any real volume uses."""
+    n = _int(value)
+    if n > limit:
+        raise Luks2Error(f"a key-derivation cost of {n} (above {limit}): not attempted")
+    return n
+
+
 def read_metadata(region: RegionFile) -> dict[str, Any]:
     """The JSON metadata of the LUKS2 header at the start of ``region``."""
     region.seek(0)
@@ -139,17 +153,17 @@ def _kdf(passphrase: bytes, kdf: dict[str, Any], length: int) -> bytes:
     salt = _b64(kdf.get("salt"))
     if kind == "pbkdf2":
         name = str(kdf.get("hash", ""))
-        if name not in ("sha1", "sha256", "sha512"):
+        if name not in HASHES:
             raise Luks2Error(f"PBKDF2 with {name or 'no'} hash: not supported")
-        return hashlib.pbkdf2_hmac(name, passphrase, salt, _int(kdf.get("iterations"), 1 << 32),
-                                   length)  # fmt: skip
+        return hashlib.pbkdf2_hmac(name, passphrase, salt, _bounded(kdf.get("iterations"),
+                                   MAX_ITERATIONS), length)  # fmt: skip
     if kind == "argon2id":
         return Argon2id(
             salt=salt,
             length=length,
-            iterations=_int(kdf.get("time"), 1 << 16),
+            iterations=_bounded(kdf.get("time"), MAX_ARGON_TIME),
             lanes=max(1, _int(kdf.get("cpus"), 64)),
-            memory_cost=_int(kdf.get("memory"), MAX_ARGON_KIB),
+            memory_cost=_bounded(kdf.get("memory"), MAX_ARGON_KIB),
         ).derive(passphrase)
     raise Luks2Error(f"a {kind} keyslot: not supported (argon2id and PBKDF2 are)")
 
@@ -158,11 +172,12 @@ def _verify(candidate: bytes, digest: dict[str, Any]) -> bool:
     if digest.get("type") != "pbkdf2":
         raise Luks2Error("a digest that is not PBKDF2: not supported")
     name = str(digest.get("hash", ""))
-    if name not in ("sha1", "sha256", "sha512"):
+    if name not in HASHES:
         raise Luks2Error("a digest hash that is not SHA: not supported")
     want = _b64(digest.get("digest"))
     got = hashlib.pbkdf2_hmac(name, candidate, _b64(digest.get("salt")),
-                              _int(digest.get("iterations"), 1 << 32), len(want))  # fmt: skip
+                              _bounded(digest.get("iterations"), MAX_ITERATIONS),
+                              len(want))  # fmt: skip
     return got == want
 
 
@@ -181,6 +196,8 @@ def volume_key(region: RegionFile, meta: dict[str, Any], passphrase: str) -> tup
             raise Luks2Error("a keyslot without its area")
         if area.get("encryption") != CIPHER or af.get("type") != "luks1":
             raise Luks2Error(f"keyslot {sid}: {area.get('encryption')}: not supported")
+        if af.get("hash") not in HASHES:
+            raise Luks2Error(f"keyslot {sid}: anti-forensic hash {af.get('hash')}: not supported")
         key_size = _int(slot.get("key_size"), 512)
         stripes = _int(af.get("stripes"), 1 << 20)
         length = key_size * stripes
