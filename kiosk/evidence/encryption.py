@@ -22,6 +22,7 @@ import re
 
 import pyluksde
 
+from kiosk.errors import ImageError
 from kiosk.evidence import luks2
 from kiosk.evidence.keys import KIND_NAMES, VolumeKeys
 from kiosk.evidence.layers import Layer
@@ -101,7 +102,7 @@ def _luks2(layer: Layer, region: RegionFile, keys: VolumeKeys) -> Unlocked | Loc
             except LookupError:
                 continue
             return Unlocked(luks2.Luks2Media(region, meta, key, segment), KIND_NAMES["password"])
-    except luks2.Luks2Error as e:
+    except ImageError as e:  # luks2.py's reasons, one line each
         return Locked(f"{layer.name}: {e}: not examined")
     except (ValueError, OverflowError, MemoryError):  # cryptography refusing crafted parameters
         return Locked(f"{layer.name}: its header cannot be read (damaged?): not examined")

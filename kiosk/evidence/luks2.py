@@ -32,6 +32,7 @@ import numpy as np
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.kdf.argon2 import Argon2id
 
+from kiosk.errors import ImageError
 from kiosk.evidence.media.view import RegionFile
 
 SECTOR = 512
@@ -45,10 +46,6 @@ MAX_ARGON_TIME = 64
 MAX_ARGON_KIB = 2 << 20
 HASHES = ("sha1", "sha256", "sha512")
 CIPHER = "aes-xts-plain64"
-
-
-class Luks2Error(Exception):
-    """Raised inside this module only; ``unlock`` turns it into the reason shown."""
 
 
 def _xts(key: bytes, data: bytes, first_sector: int) -> bytes:
@@ -101,23 +98,23 @@ def af_merge(material: bytes, key_size: int, stripes: int, hash_name: str) -> by
 
 def _b64(value: Any) -> bytes:
     if not isinstance(value, str):
-        raise Luks2Error("a salt or digest is not text")
+        raise ImageError("a salt or digest is not text")
     try:
         return base64.b64decode(value, validate=True)
     except ValueError as e:
-        raise Luks2Error("a salt or digest is not base64") from e
+        raise ImageError("a salt or digest is not base64") from e
 
 
 def _int(value: Any, limit: int = 1 << 62) -> int:
     """A number of the metadata (JSON numbers or decimal strings), within bounds."""
     if isinstance(value, bool) or not isinstance(value, int | str):
-        raise Luks2Error("a number of the metadata is not a number")
+        raise ImageError("a number of the metadata is not a number")
     try:
         n = int(value)
     except ValueError as e:
-        raise Luks2Error("a number of the metadata is not a number") from e
+        raise ImageError("a number of the metadata is not a number") from e
     if not 0 <= n <= limit:
-        raise Luks2Error("a number of the metadata is out of range")
+        raise ImageError("a number of the metadata is out of range")
     return n
 
 
@@ -125,7 +122,7 @@ def _bounded(value: Any, limit: int) -> int:
     """A key-derivation cost, refused (not attempted) above what any real volume uses."""
     n = _int(value)
     if n > limit:
-        raise Luks2Error(f"a key-derivation cost of {n} (above {limit}): not attempted")
+        raise ImageError(f"a key-derivation cost of {n} (above {limit}): not attempted")
     return n
 
 
@@ -134,17 +131,17 @@ def read_metadata(region: RegionFile) -> dict[str, Any]:
     region.seek(0)
     binary = region.read(4096)
     if len(binary) < 4096 or binary[:6] != b"LUKS\xba\xbe" or binary[6:8] != b"\x00\x02":
-        raise Luks2Error("not a LUKS2 header")
+        raise ImageError("not a LUKS2 header")
     size = int.from_bytes(binary[8:16], "big")
     if not 4096 < size <= MAX_HEADER:
-        raise Luks2Error("the header size is out of range")
+        raise ImageError("the header size is out of range")
     text = region.read(size - 4096).split(b"\0", 1)[0]
     try:
         meta = json.loads(text)
     except (ValueError, UnicodeDecodeError) as e:
-        raise Luks2Error("the metadata is not JSON") from e
+        raise ImageError("the metadata is not JSON") from e
     if not isinstance(meta, dict):
-        raise Luks2Error("the metadata is not an object")
+        raise ImageError("the metadata is not an object")
     return meta
 
 
@@ -154,7 +151,7 @@ def _kdf(passphrase: bytes, kdf: dict[str, Any], length: int) -> bytes:
     if kind == "pbkdf2":
         name = str(kdf.get("hash", ""))
         if name not in HASHES:
-            raise Luks2Error(f"PBKDF2 with {name or 'no'} hash: not supported")
+            raise ImageError(f"PBKDF2 with {name or 'no'} hash: not supported")
         return hashlib.pbkdf2_hmac(name, passphrase, salt, _bounded(kdf.get("iterations"),
                                    MAX_ITERATIONS), length)  # fmt: skip
     if kind == "argon2id":
@@ -165,15 +162,15 @@ def _kdf(passphrase: bytes, kdf: dict[str, Any], length: int) -> bytes:
             lanes=max(1, _int(kdf.get("cpus"), 64)),
             memory_cost=_bounded(kdf.get("memory"), MAX_ARGON_KIB),
         ).derive(passphrase)
-    raise Luks2Error(f"a {kind} keyslot: not supported (argon2id and PBKDF2 are)")
+    raise ImageError(f"a {kind} keyslot: not supported (argon2id and PBKDF2 are)")
 
 
 def _verify(candidate: bytes, digest: dict[str, Any]) -> bool:
     if digest.get("type") != "pbkdf2":
-        raise Luks2Error("a digest that is not PBKDF2: not supported")
+        raise ImageError("a digest that is not PBKDF2: not supported")
     name = str(digest.get("hash", ""))
     if name not in HASHES:
-        raise Luks2Error("a digest hash that is not SHA: not supported")
+        raise ImageError("a digest hash that is not SHA: not supported")
     want = _b64(digest.get("digest"))
     got = hashlib.pbkdf2_hmac(name, candidate, _b64(digest.get("salt")),
                               _bounded(digest.get("iterations"), MAX_ITERATIONS),
@@ -182,35 +179,36 @@ def _verify(candidate: bytes, digest: dict[str, Any]) -> bool:
 
 
 def volume_key(region: RegionFile, meta: dict[str, Any], passphrase: str) -> tuple[bytes, str]:
-    """The volume key the passphrase opens and the segment it opens; Luks2Error otherwise
-    (``LookupError`` when the passphrase opens no keyslot)."""
+    """The volume key the passphrase opens and the segment it opens; ImageError (its message
+    the reason, ``encryption.unlock`` makes it a region's) when the header cannot be used,
+    ``LookupError`` when the passphrase opens no keyslot."""
     slots, digests = meta.get("keyslots"), meta.get("digests")
     if not isinstance(slots, dict) or not isinstance(digests, dict):
-        raise Luks2Error("the metadata has no keyslots or digests")
+        raise ImageError("the metadata has no keyslots or digests")
     secret = passphrase.encode("utf-8")
     for sid, slot in sorted(slots.items()):
         if not isinstance(slot, dict) or slot.get("type") != "luks2":
             continue
         area, af = slot.get("area"), slot.get("af")
         if not isinstance(area, dict) or not isinstance(af, dict):
-            raise Luks2Error("a keyslot without its area")
+            raise ImageError("a keyslot without its area")
         if area.get("encryption") != CIPHER or af.get("type") != "luks1":
-            raise Luks2Error(f"keyslot {sid}: {area.get('encryption')}: not supported")
+            raise ImageError(f"keyslot {sid}: {area.get('encryption')}: not supported")
         if af.get("hash") not in HASHES:
-            raise Luks2Error(f"keyslot {sid}: anti-forensic hash {af.get('hash')}: not supported")
+            raise ImageError(f"keyslot {sid}: anti-forensic hash {af.get('hash')}: not supported")
         key_size = _int(slot.get("key_size"), 512)
         stripes = _int(af.get("stripes"), 1 << 20)
         length = key_size * stripes
         if not 0 < length <= _int(area.get("size"), MAX_AREA):
-            raise Luks2Error(f"keyslot {sid}: its area is too small for its key")
+            raise ImageError(f"keyslot {sid}: its area is too small for its key")
         kdf = slot.get("kdf")
         if not isinstance(kdf, dict):
-            raise Luks2Error(f"keyslot {sid}: no KDF")
+            raise ImageError(f"keyslot {sid}: no KDF")
         area_key = _kdf(secret, kdf, _int(area.get("key_size"), 512))
         region.seek(_int(area.get("offset")))
         raw = region.read(-(-length // SECTOR) * SECTOR)
         if len(raw) < length:
-            raise Luks2Error(f"keyslot {sid}: its area lies beyond the end of the image")
+            raise ImageError(f"keyslot {sid}: its area lies beyond the end of the image")
         candidate = af_merge(_xts(area_key, raw, 0), key_size, stripes, str(af.get("hash")))
         for digest in digests.values():
             if isinstance(digest, dict) and sid in digest.get("keyslots", ()):
@@ -227,11 +225,11 @@ class Luks2Media:
         segments = meta.get("segments")
         segment = segments.get(seg) if isinstance(segments, dict) else None
         if not isinstance(segment, dict) or segment.get("type") != "crypt":
-            raise Luks2Error("the data segment is missing")
+            raise ImageError("the data segment is missing")
         if segment.get("encryption") != CIPHER:
-            raise Luks2Error(f"data encrypted with {segment.get('encryption')}: not supported")
+            raise ImageError(f"data encrypted with {segment.get('encryption')}: not supported")
         if _int(segment.get("sector_size", SECTOR)) != SECTOR:
-            raise Luks2Error("a sector size other than 512 bytes: not supported yet")
+            raise ImageError("a sector size other than 512 bytes: not supported yet")
         self._region, self._key = region, key
         self._start = _int(segment.get("offset"))
         self._tweak = _int(segment.get("iv_tweak", "0"))
