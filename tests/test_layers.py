@@ -520,3 +520,43 @@ def test_a_luks2_header_asking_an_absurd_key_derivation_is_refused_not_attempted
         Evidence(ref) as ev,
     ):
         ev.volumes()
+
+
+def test_lvm_on_luks_the_usual_linux_full_disk_encryption_is_walked(
+    lvm: dict[str, Any], tmp_path: Path
+) -> None:
+    """Debian's and Ubuntu's encrypted install: a LUKS2 partition holding an LVM2 physical
+    volume holding the root filesystem. Each layer made by its own tool; the oracle is ``fls``/
+    ``icat`` on the root ext4 before it went in. Workers reach it the way the walk did."""
+    root = ext4_with(
+        tmp_path / "r", {"etc/hostname": b"seized-laptop\n"}, 4 << 20, tmp_path / "root.ext4"
+    )
+    pv = tmp_path / "pv.img"
+    vg, extents = lvm_disk(pv, 8 << 20, [("root", 4 << 20)], tmp_path / "conf")
+    write_into(pv, extents["root"], root.read_bytes())
+    part = tmp_path / "part.img"
+    part.write_bytes(bytes(10 << 20))
+    luks_volume(part, PASSPHRASE, pv, version=2)
+    disk = tmp_path / "disk.img"
+    disk.write_bytes(bytes(12 << 20))
+    subprocess.run(
+        ["sfdisk", "-q", str(disk)],
+        input="label: dos\nstart=2048, size=20480, type=83\n",
+        text=True,
+        check=True,
+        capture_output=True,
+    )
+    with disk.open("r+b") as f:
+        f.seek(1 << 20)
+        f.write(part.read_bytes())
+    keys = VolumeKeys(passwords=(PASSPHRASE,))
+    inline = _scan(disk, tmp_path / "0", keys, workers=0)
+    [vol] = _walked(inline.report, "ext4")
+    assert vol.description == (
+        "MBR: Linux (0x83) > LUKS2 volume unlocked with a passphrase > "
+        f"LVM2 logical volume {vg}/root"
+    )
+    assert _found(inline, vol.volume) == _oracle(root)
+    pooled = _scan(disk, tmp_path / "2", keys, workers=2)
+    a = (inline.report_dir / "files.jsonl").read_bytes()
+    assert a == (pooled.report_dir / "files.jsonl").read_bytes()
