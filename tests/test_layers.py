@@ -560,3 +560,36 @@ def test_lvm_on_luks_the_usual_linux_full_disk_encryption_is_walked(
     pooled = _scan(disk, tmp_path / "2", keys, workers=2)
     a = (inline.report_dir / "files.jsonl").read_bytes()
     assert a == (pooled.report_dir / "files.jsonl").read_bytes()
+
+
+def test_luks2_reads_at_any_offset_equal_the_plaintext(luks: dict[str, Path]) -> None:
+    """Reads across the reader's 64 KiB windows, unaligned, repeated, and past the end."""
+    from kiosk.evidence.encryption import Unlocked, unlock
+    from kiosk.evidence.media import open_media
+    from kiosk.evidence.media.view import RegionFile
+
+    plain = luks["plain"].read_bytes()
+    ref = resolve([luks["whole2"]])
+    media = open_media(ref)
+    try:
+        layer = identify(media.pread(0, 4096))
+        assert layer is not None
+        opened = unlock(
+            layer, RegionFile(media, 0, media.size), VolumeKeys(passwords=(PASSPHRASE,))
+        )
+        assert isinstance(opened, Unlocked)
+        inner = opened.media
+        for offset, length in [
+            (0, 4096),
+            (65536 - 3, 10),
+            (12345, 200_000),
+            (65536 * 5 + 511, 513),
+            (0, 4096),
+            (len(plain) - 100, 100),
+        ]:
+            assert inner.pread(offset, length) == plain[offset : offset + length], (offset, length)
+        assert inner.pread(inner.size, 10) == b""
+        tail = inner.pread(inner.size - 5, 100)
+        assert len(tail) == 5
+    finally:
+        media.close()
