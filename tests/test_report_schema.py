@@ -151,6 +151,7 @@ ADDED_WITHIN_VERSION = {
     "archive_members",  # coverage: archive members (only when there were some)
     "device",  # image: a phone backup's device details, absent for any other evidence
     "stored_name",  # file: a backup's hashed name for the file, absent for any other evidence
+    "evidence_files",  # image: every evidence file (only when more than one raw file)
 }
 
 

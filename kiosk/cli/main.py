@@ -26,6 +26,7 @@ from typing import TextIO
 from kiosk import __version__
 from kiosk.cli import hashsets as cli_hashsets
 from kiosk.cli import rules as cli_rules
+from kiosk.cli import unlock as cli_unlock
 from kiosk.cli.common import audit_log, parse_time, read_secret, write_output
 from kiosk.cli.secret import backup_password
 from kiosk.config import (
@@ -169,6 +170,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="hash and type only: no rule pack is loaded, the report records that YARA was off",
     )
     s.add_argument("--key", type=Path, help="signing key (default: $KIOSK_HOME/keys/kiosk.key)")
+    cli_unlock.add_arguments(s)
     s.add_argument(
         "--dev",
         action="store_true",
@@ -550,6 +552,7 @@ def _scan(args: argparse.Namespace) -> int:
         yara=args.yara,
         archives=ArchiveLimits(max_depth=args.archive_depth),
         secret=backup_password(args.image, args.password_file),
+        keys=cli_unlock.read_keys(args.unlock),
     )
     progress = _ProgressLine(sys.stderr)
     hooks = Hooks(on_progress=progress, signer=load_signer(args.key), audit=audit_log())

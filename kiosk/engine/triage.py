@@ -10,6 +10,7 @@ when complete, so ``reports/`` never holds a half-written report.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import os
 import shutil
@@ -41,7 +42,9 @@ from kiosk.engine.archives import with_members
 from kiosk.engine.scan import ScanConfig, WorkerPool, progress_ticker, scan_tasks
 from kiosk.engine.scope import Scope, ScopeFilter, check_scope
 from kiosk.errors import CaseError, KioskError, PageMismatch, ReportError, SigningError
+from kiosk.evidence.exhibit import hash_files, worth_listing
 from kiosk.evidence.image import Evidence
+from kiosk.evidence.keys import VolumeKeys
 from kiosk.evidence.resolve import EvidenceRef, resolve
 from kiosk.evidence.walker import Walker
 from kiosk.hashsets.index import SET_INTEGRITY, HashIndex
@@ -60,6 +63,7 @@ from kiosk.reports.encode import (
 from kiosk.reports.model import (
     SCHEMA_VERSION,
     Engines,
+    EvidenceFileRecord,
     FileRecord,
     InventoryRecord,
     OutcomeRecord,
@@ -106,6 +110,7 @@ class TriageRequest:
     archives: ArchiveLimits = field(default_factory=ArchiveLimits)  # expanding archives found
     # an encrypted backup's password: memory only, never shown, logged or written
     secret: bytes | None = field(default=None, repr=False, compare=False)
+    keys: VolumeKeys = field(default_factory=VolumeKeys)  # for encrypted volumes; repr withheld
 
     def __post_init__(self) -> None:
         """The run settings are checked as the front ends check them (``kiosk.config``)."""
@@ -238,7 +243,12 @@ class _MediaHasher(threading.Thread):
         except KioskError as e:
             self.result = MediaHashes({}, self._stored, str(e))
             return
-        self.result = MediaHashes({a: h.hexdigest() for a, h in hs.items()}, self._stored)
+        files = hash_files(self._ref, self._cancel.is_set) if worth_listing(self._ref) else ()
+        self.result = MediaHashes(
+            {a: h.hexdigest() for a, h in hs.items()},
+            self._stored,
+            files=tuple(EvidenceFileRecord(f.name, f.size, f.sha256) for f in files),
+        )
 
 
 def run_triage(req: TriageRequest, hooks: Hooks | None = None) -> TriageResult:
@@ -321,6 +331,7 @@ def _run(
     ref = resolve(req.image, req.parents)  # files found once; every process opens this record
     if req.secret is not None:  # an encrypted backup's password travels inside the record
         ref = replace(ref, secret=req.secret)
+    ref = dataclasses.replace(ref, keys=req.keys)  # the walker and workers unlock for themselves
     cfg = ScanConfig(
         evidence=ref,
         rules_blob=rules.to_bytes() if rules else None,

@@ -17,11 +17,12 @@ from typing import Any
 from kiosk.errors import ImageError
 from kiosk.evidence.filesystems import READ_CHUNK, Filesystem, WalkState
 from kiosk.evidence.filesystems.tsk import TskImage, open_typed
+from kiosk.evidence.layers import PROBE_BYTES, identify
 from kiosk.evidence.logical.source import FORMATS as LOGICAL_FORMATS
 from kiosk.evidence.logical.source import LogicalEvidence
 from kiosk.evidence.media import HASH_CHUNK, hash_media, open_media
 from kiosk.evidence.resolve import EvidenceRef
-from kiosk.evidence.volumes import list_volumes
+from kiosk.evidence.volumes import Listing, list_volumes
 from kiosk.locator import FsLoc, StreamLoc, VolumeLoc
 from kiosk.model import FileTask, MediaRecord, VolumeRecord, WalkProblem
 
@@ -32,6 +33,7 @@ class Evidence:
     def __init__(self, ref: EvidenceRef) -> None:
         self.ref = ref
         self._fs: dict[tuple[int, str], Filesystem] = {}
+        self._listing: Listing | None = None  # the regions, once listed in this process
         self._logical: LogicalEvidence | None = None
         if ref.format in LOGICAL_FORMATS:  # an archive, a folder, a phone backup: no media layers
             self._logical = LogicalEvidence(ref)
@@ -65,6 +67,8 @@ class Evidence:
         if self._logical is not None:
             self._logical.close()
             return
+        if self._listing is not None:
+            self._listing.close()
         self._media.close()
 
     def hash_media(
@@ -79,24 +83,34 @@ class Evidence:
         """Every region of the image, examined or not (``kiosk.evidence.volumes``)."""
         if self._logical is not None:
             return self._logical.volumes()
-        records, found = list_volumes(self._media, self._img, self.record.name)
-        self._fs.update(found)
-        return records
+        if self._listing is None:
+            self._listing = list_volumes(self._media, self._img, self.record.name, self.ref.keys)
+        return list(self._listing.records)
 
     def filesystem(self, at: FsLoc) -> Filesystem:
         """The filesystem a locator names, opened once per Evidence.
 
-        The walk found it before (``volumes()``); a worker's own Evidence opens it by its type.
-        A reader other than the Sleuth Kit is chosen here, by ``at.fs_type``.
+        The walk found it before (``volumes()``); a worker's own Evidence opens a plain
+        region by its type at its offset. A region behind a layer (an encrypted volume, LVM,
+        an APFS container: its signature at the offset says so) is reached the way the walk
+        reached it, by listing the regions once in this process, and found by volume index.
         """
         if self._logical is not None:
             if at.fs_type != self._logical.fs_type:
                 raise ImageError(f"{self.ref.name} holds no {at.fs_type} filesystem")
             return self._logical.filesystem()
+        if self._listing is not None and at.volume.index in self._listing.found:
+            found = self._listing.found[at.volume.index]
+            if found.fs_type == at.fs_type:
+                return found
         key = (at.offset, at.fs_type)
         fs = self._fs.get(key)
-        if fs is None:
-            fs = self._fs[key] = open_typed(self._img, at.offset, at.fs_type)
+        if fs is not None:
+            return fs
+        if self._listing is None and identify(self._media.pread(at.offset, PROBE_BYTES)):
+            self.volumes()
+            return self.filesystem(at)
+        fs = self._fs[key] = open_typed(self._img, at.offset, at.fs_type)
         return fs
 
     def walk(
@@ -117,8 +131,20 @@ class Evidence:
                 yield from self.filesystem(at).walk(at, state)
 
     def chunks(self, task: FileTask, chunk: int = READ_CHUNK) -> Iterator[bytes]:
-        """The content of one located stream in order; OSError with the offset on failure."""
-        yield from self.filesystem(task.locator.fs).chunks(_stream(task), task.size, chunk)
+        """The content of one located stream in order; OSError with the offset on failure.
+
+        In a truncated image (the filesystem ends past the media's end) a failed read says so:
+        the file lies, at least in part, beyond the end of the image.
+        """
+        stream = _stream(task)
+        fs = self.filesystem(stream.fs)
+        try:
+            yield from fs.chunks(stream, task.size, chunk)
+        except OSError as e:
+            logical = self._logical is not None
+            if logical or stream.fs.offset + fs.claimed_size() <= self._media.size:
+                raise
+            raise OSError(f"{e}: beyond the end of the image (the image is truncated)") from e
 
     def stored_bytes(self, task: FileTask) -> int | None:
         """Bytes the filesystem really stores for a stream (holes excluded); None if unknown."""

@@ -29,6 +29,7 @@ import pyewf
 
 from kiosk.errors import ImageError, SegmentError
 from kiosk.evidence import headers
+from kiosk.evidence.keys import VolumeKeys
 from kiosk.evidence.logical import sniff as logical
 from kiosk.evidence.segments import check_ewf_set, split_run
 
@@ -72,6 +73,8 @@ class EvidenceRef:
     # an encrypted backup's password: reaches the walker and workers through the spawn pipe with
     # the rest of the record (never argv, never disk); never shown, compared or written
     secret: bytes | None = field(default=None, repr=False, compare=False)
+    # secrets for encrypted volumes inside (never shown: VolumeKeys withholds them in repr)
+    keys: VolumeKeys = field(default_factory=VolumeKeys, compare=False)
 
     @property
     def files(self) -> tuple[Segment, ...]:

@@ -33,6 +33,7 @@ from kiosk.reports.model import (
     Coverage,
     DirectoryNotExamined,
     Engines,
+    EvidenceFileRecord,
     EwfCheck,
     FileCounts,
     FileNotExamined,
@@ -139,6 +140,10 @@ class _Obj:
     def items(self, key: str, read: Callable[[_Obj], T]) -> tuple[T, ...]:
         """A list of objects, each read by ``read``."""
         return tuple(read(_Obj(v, f"{self.at(key)}[{i}]")) for i, v in enumerate(self.array(key)))
+
+    def absent_or_items(self, key: str, read: Callable[[_Obj], T]) -> tuple[T, ...]:
+        """An optional list added within this schema: absent (and empty) in older reports."""
+        return self.items(key, read) if key in self._d else ()
 
     def texts(self, key: str) -> tuple[str, ...]:
         return tuple(_str(v, f"{self.at(key)}[{i}]") for i, v in enumerate(self.array(key)))
@@ -269,7 +274,14 @@ def _image(o: _Obj) -> ImageRecord:
                 EwfCheck(ewf.text_map("stored"), ewf.text_map("computed"), ewf.opt_flag("verified"))
             ),
             device=device,
+            evidence_files=o.absent_or_items("evidence_files", _evidence_file),
         )
+    )
+
+
+def _evidence_file(o: _Obj) -> EvidenceFileRecord:
+    return o.done(
+        EvidenceFileRecord(name=o.text("name"), size=o.integer("size"), sha256=o.opt_text("sha256"))
     )
 
 

@@ -228,6 +228,15 @@ def _image_json(i: ImageRecord) -> JSON:
             "computed": dict(i.ewf.computed),
             "verified": i.ewf.verified,
         },
+        **(
+            {
+                "evidence_files": [
+                    {"name": f.name, "size": f.size, "sha256": f.sha256} for f in i.evidence_files
+                ]
+            }
+            if i.evidence_files
+            else {}
+        ),
     }
 
 

@@ -20,6 +20,7 @@ from kiosk.reports.summary import (
     archive_members_text,
     banner_notes,
     device_text,
+    evidence_file_lines,
     hashed_only_text,
     media_hash_text,
     not_examined_what,
@@ -244,6 +245,7 @@ def render_html(v: VerifiedReport) -> str:
                 ),
                 ("Stored hash", media_hash_text(r)),
                 *([("Phone", device)] if (device := device_text(r)) else []),
+                *[("Evidence file", line.removeprefix("File ")) for line in evidence_file_lines(r)],
             ]
         ),
         "<h2>Rule packs and hash sets</h2>",

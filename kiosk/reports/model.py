@@ -96,6 +96,17 @@ class ImageRecord:
     hash_error: str | None  # why it could not
     ewf: EwfCheck | None  # only for EWF images
     device: DeviceInfo | None = None  # a phone backup's device details; absent otherwise
+    # every file of the evidence, when it is more than one raw file (absent in older reports)
+    evidence_files: tuple[EvidenceFileRecord, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class EvidenceFileRecord:
+    """One file the officer was given (a segment, an extent, a parent): as on the exhibit label."""
+
+    name: str
+    size: int
+    sha256: str | None  # None when it could not be read in full
 
 
 @dataclass(frozen=True, slots=True)

@@ -33,6 +33,7 @@ from kiosk.reports.model import (
     ByteCounts,
     Coverage,
     DirectoryNotExamined,
+    EvidenceFileRecord,
     EwfCheck,
     FileCounts,
     FileNotExamined,
@@ -175,6 +176,7 @@ class MediaHashes:
     computed: dict[str, str]  # algorithm -> hex; empty when the read did not finish
     stored: dict[str, str]
     error: str = ""
+    files: tuple[EvidenceFileRecord, ...] = ()  # each evidence file, if more than one raw file
 
     @property
     def ewf_verified(self) -> bool | None:
@@ -383,6 +385,7 @@ def image_record(media: MediaRecord, hashes: MediaHashes) -> ImageRecord:
         hash_error=hashes.error or None,
         ewf=ewf,
         device=media.device,
+        evidence_files=hashes.files,
     )
 
 

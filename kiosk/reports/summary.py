@@ -140,6 +140,14 @@ def device_text(r: TriageReport) -> str | None:
     return f"Phone {' · '.join(p for p in parts if p) or '(no details recorded)'} ({d.kind})"
 
 
+def evidence_file_lines(r: TriageReport) -> list[str]:
+    """Each evidence file as on the exhibit label (name, size, SHA-256); none for one raw file."""
+    return [
+        f"File {f.name}  {f.size} bytes  sha256 {f.sha256 or 'not read in full'}"
+        for f in r.image.evidence_files
+    ]
+
+
 def media_hash_text(r: TriageReport) -> str:
     """The image's own stored hash (E01) against the content read, or why there is none."""
     img = r.image

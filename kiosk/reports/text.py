@@ -14,6 +14,7 @@ from kiosk.reports.summary import (
     authority_lines,
     banner_notes,
     device_text,
+    evidence_file_lines,
     finding_label,
     media_hash_text,
     not_examined_lines,
@@ -42,6 +43,7 @@ def render_text(report: TriageReport) -> str:
         f"Image {img.name} ({img.format}, {img.size} bytes)  sha256 {img.sha256 or 'not computed'}",
         media_hash_text(report),
         *([device] if (device := device_text(report)) else []),
+        *[f"  {line}" for line in evidence_file_lines(report)],
         f"Outcome {report.outcome.status.value}  files {cov.found} found, "
         f"{cov.scanned} scanned, "
         f"{cov.hashed_only} hashed only, {cov.known_good} known-good, "

@@ -8,6 +8,7 @@ or a report file is passed through ``visible()`` before a screen shows it.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import socket
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ from kiosk.canonical import parse_time_text
 from kiosk.config import DEFAULT_WORKERS, load_config
 from kiosk.engine.scope import Scope, hash_categories, rule_categories
 from kiosk.errors import ImageError, KioskError, TimeTextError
+from kiosk.evidence.keys import VolumeKeys
 from kiosk.evidence.logical.common import PASSWORD_NEEDED
 from kiosk.evidence.resolve import resolve
 from kiosk.evidence.segments import continuation_of
@@ -326,17 +328,21 @@ class Preflight:
         return sum(1 for v in self.volumes if v.examined)
 
 
-def preflight(path: Path, secret: bytes | None = None) -> Preflight:
+def preflight(
+    path: Path, secret: bytes | None = None, keys: VolumeKeys | None = None
+) -> Preflight:
     """Open the image read-only and list its volumes; raises ``ImageError`` like a scan would.
 
     The partition tables and filesystems are parsed in the walker's child process, as in a
     scan: a hostile image that crashes the parser ends this preflight with a one-line error,
     never the app. Only the segments are found here (the first bytes and the folder). A
     continuation segment chosen alone is refused by its name before anything is opened.
+    ``keys``: the passphrase the officer typed for an encrypted volume, if any (never shown).
     """
     if problem := continuation_problem(path):
         raise ImageError(problem)
-    with Walker(resolve([path], secret=secret), count=False) as walker:
+    ref = dataclasses.replace(resolve([path], secret=secret), keys=keys or VolumeKeys())
+    with Walker(ref, count=False) as walker:
         found = walker.survey()
     rec, volumes = found.media, found.volumes
     if rec.format == "ewf":

@@ -25,6 +25,8 @@ from textual.widgets.selection_list import Selection
 from kiosk.engine.scope import Scope
 from kiosk.engine.triage import TriageRequest
 from kiosk.errors import KioskError
+from kiosk.evidence.encryption import wants_passphrase
+from kiosk.evidence.keys import VolumeKeys
 from kiosk.model import CaseRecord, LegalBasis
 from kiosk.reports.text import visible
 from kiosk.tui.authority import CaseDraft
@@ -336,12 +338,13 @@ class PreflightScreen(KioskScreen[None]):
         self._ready = False
         self._secret: bytes | None = None  # an encrypted backup's password: memory only
         self._shown: Preflight | None = None
+        self.keys = VolumeKeys()  # a passphrase typed below (password field, never shown)
 
     def compose(self) -> ComposeResult:
         yield TitleBar("New triage · 3 of 4 · preflight")
         with VerticalScroll(id="preflight"):
             yield Static(plain(f"Opening {self.path.name} read-only…"), id="found")
-            with Horizontal(classes="field", id="unlock"):
+            with Horizontal(classes="field", id="backup-unlock"):
                 yield Label(plain("Backup password"))
                 yield Input(
                     id="password",
@@ -349,6 +352,16 @@ class PreflightScreen(KioskScreen[None]):
                     compact=True,
                     placeholder="type it, then Enter (never shown, never recorded)",
                 )
+            unlock = Horizontal(  # shown only when an encrypted volume asks for a passphrase
+                Input(
+                    password=True, placeholder="passphrase of the encrypted volume", id="passphrase"
+                ),
+                Button("Unlock", id="unlock", compact=True),
+                id="unlock-row",
+                classes="buttons",
+            )
+            unlock.display = False
+            yield unlock
             with Horizontal(classes="buttons"):
                 yield Button(
                     "Start scan (s)", id="start", variant="primary", disabled=True, compact=True
@@ -357,7 +370,7 @@ class PreflightScreen(KioskScreen[None]):
         yield Footer(show_command_palette=False)
 
     def on_mount(self) -> None:
-        self.query_one("#unlock").display = False
+        self.query_one("#backup-unlock").display = False
         self.query_one("#back", Button).focus()
         self._open()
 
@@ -369,7 +382,7 @@ class PreflightScreen(KioskScreen[None]):
     @work(thread=True, exclusive=True, group="preflight")
     def _open(self) -> None:
         try:
-            result, problem = preflight(self.path, self._secret), ""
+            result, problem = preflight(self.path, self._secret, self.keys), ""
         except KioskError as e:
             result, problem = None, str(e)
         except Exception as e:  # the front end's promise: a message, never a traceback
@@ -385,7 +398,7 @@ class PreflightScreen(KioskScreen[None]):
         self.post_message(self.Done(result, problem))
 
     @on(Input.Submitted, "#password")
-    def _unlock(self, event: Input.Submitted) -> None:
+    def _backup_unlock(self, event: Input.Submitted) -> None:
         typed = event.value
         event.input.value = ""  # the password leaves the screen at once
         if typed:
@@ -401,6 +414,24 @@ class PreflightScreen(KioskScreen[None]):
             self.notify(visible(message.problem), severity="error", markup=False)
             return
         self._shown = p
+        reasons = [message.problem, *(v.reason for v in (p.volumes if p else ()) if not v.examined)]
+        asks = any(wants_passphrase(r) for r in reasons)
+        self.query_one("#unlock-row").display = asks
+        if asks:
+            self.query_one("#passphrase", Input).focus()
+        if p is None and asks:
+            found.update(
+                lines(
+                    Content.assemble(
+                        status(False, bad_word="ENCRYPTED"), " ", plain(self.path.name)
+                    ),
+                    plain(message.problem, "$error"),
+                    "",
+                    "Type the volume's passphrase below and press Enter to unlock it.",
+                )
+            )
+            self.query_one("#start", Button).disabled = True
+            return
         if p is None:
             found.update(
                 lines(
@@ -460,7 +491,7 @@ class PreflightScreen(KioskScreen[None]):
             f"{p.examinable} of {len(p.volumes)} areas can be examined"
             + (f"; {skipped} cannot and will be listed in the report." if skipped else "."),
         ]
-        unlock = self.query_one("#unlock")
+        unlock = self.query_one("#backup-unlock")
         unlock.display = p.needs_password
         if p.needs_password:
             rows += [
@@ -473,10 +504,26 @@ class PreflightScreen(KioskScreen[None]):
             self.query_one("#password", Input).focus()
         start = self.query_one("#start", Button)
         start.disabled = False
-        if not p.needs_password:
+        if not p.needs_password and not asks:
             start.focus()
         self._ready = True
         self.refresh_bindings()
+
+    @on(Input.Submitted, "#passphrase")
+    @on(Button.Pressed, "#unlock")
+    def _unlock(self) -> None:
+        """Open the image again with the passphrase typed; the field is emptied at once."""
+        field = self.query_one("#passphrase", Input)
+        typed, field.value = field.value, ""
+        if not typed:
+            return
+        self.keys = VolumeKeys(passwords=(typed,))
+        self._ready = False
+        self.refresh_bindings()
+        self.query_one("#start", Button).disabled = True
+        self.query_one("#unlock-row").display = False
+        self.query_one("#found", Static).update(plain(f"Unlocking {self.path.name}…"))
+        self._open()
 
     @on(Button.Pressed, "#start")
     def action_start(self) -> None:
@@ -493,6 +540,7 @@ class PreflightScreen(KioskScreen[None]):
                 workers=s.workers,
                 scope=self.scope,
                 secret=self._secret,
+                keys=self.keys,
                 allow_self_authorisation=bool(
                     self.kiosk.state and self.kiosk.state.allow_self_authorisation
                 ),
