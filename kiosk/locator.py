@@ -76,5 +76,31 @@ class StreamLoc:
         return (StreamLoc, (self.fs, self.inode, self.attr_type, self.attr_id))
 
 
-# What a FileTask points at. Grows into a union as links are added (archive member, byte range).
-Locator = StreamLoc
+@dataclass(frozen=True, slots=True)
+class RangeLoc:
+    """A byte range scanned as an area, not a file: ``start``/``length`` are relative to the
+    parent's offset. ``kind`` says what is read there: ``unallocated`` (the filesystem's
+    unallocated blocks within the range, parent an ``FsLoc``) or ``outside_partitions`` (every
+    byte of a disk area no partition claims, parent a ``VolumeLoc``)."""
+
+    parent: VolumeLoc | FsLoc
+    start: int
+    length: int
+    kind: str
+
+    @property
+    def volume(self) -> VolumeLoc:
+        """The volume the range lies in."""
+        return self.parent if isinstance(self.parent, VolumeLoc) else self.parent.volume
+
+    @property
+    def offset(self) -> int:
+        """Absolute byte offset in the media of the range's first byte."""
+        return self.volume.offset + self.start
+
+    def __reduce__(self) -> tuple[type[RangeLoc], tuple[Any, ...]]:
+        return (RangeLoc, (self.parent, self.start, self.length, self.kind))
+
+
+# What a FileTask points at: a stream of a file, or a byte range scanned as an area.
+Locator = StreamLoc | RangeLoc

@@ -146,7 +146,9 @@ def test_integers_beyond_i_json_are_read_back_exactly_and_short_ones_as_text_are
             read_report(_with("findings.0.size", wrong))
 
 
-ADDED_WITHIN_VERSION = {"max_hashed_only_percent"}  # settings: the hashed-only limit
+# settings: the hashed-only limit; settings.unallocated, the report's areas and a big file's
+# yara_reach (issue 17: unallocated space, slack and files over the cap)
+ADDED_WITHIN_VERSION = {"max_hashed_only_percent", "unallocated", "areas", "yara_reach"}
 
 
 def test_every_closed_object_of_the_schema_refuses_unknown_fields() -> None:

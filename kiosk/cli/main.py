@@ -142,6 +142,13 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_false",
         help="hash and type only: no rule pack is loaded, the report records that YARA was off",
     )
+    s.add_argument(
+        "--no-unallocated",
+        dest="unallocated",
+        action="store_false",
+        help="do not search unallocated space, file slack or disk areas outside partitions "
+        "(the report records it)",
+    )
     s.add_argument("--key", type=Path, help="signing key (default: $KIOSK_HOME/keys/kiosk.key)")
     s.add_argument(
         "--dev",
@@ -477,6 +484,7 @@ def _scan(args: argparse.Namespace) -> int:
         dev=args.dev,
         scope=None if args.scope is None else Scope(categories=args.scope),
         yara=args.yara,
+        unallocated=args.unallocated,
     )
     progress = _ProgressLine(sys.stderr)
     hooks = Hooks(on_progress=progress, signer=load_signer(args.key), audit=audit_log())

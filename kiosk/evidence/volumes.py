@@ -27,6 +27,8 @@ _SCHEMES = {
     int(pytsk3.TSK_VS_TYPE_MAC): "Apple partition map",
 }
 
+OUTSIDE_PARTITIONS = "unallocated disk space outside any partition: not searched"
+
 # Filesystems found by ``list_volumes``, by (offset, type): the caller keeps them open.
 Found = dict[tuple[int, str], Filesystem]
 
@@ -71,7 +73,7 @@ def list_volumes(media: Media, img: TskImage, name: str) -> tuple[list[VolumeRec
                             f"{scheme}: {desc}",
                             None,
                             False,
-                            "unallocated disk space outside any partition: not searched",
+                            OUTSIDE_PARTITIONS,
                         )
                     )
                 continue

@@ -26,7 +26,10 @@ from kiosk.model import (
 )
 from kiosk.reports.model import (
     SCHEMA_VERSION,
+    AreaCoverage,
+    AreaFinding,
     AreaNotExamined,
+    AreasRecord,
     ByteCounts,
     Coverage,
     DirectoryNotExamined,
@@ -51,6 +54,7 @@ from kiosk.reports.model import (
     ToolRecord,
     TriageReport,
     UnreachedFiles,
+    YaraReach,
 )
 from kiosk.reports.text import visible
 from kiosk.trust.audit import Checkpoint
@@ -106,6 +110,10 @@ class _Obj:
     def absent_or_integer(self, key: str) -> int | None:
         """An optional field added within this schema: absent in reports written before it."""
         return self.integer(key) if key in self._d else None
+
+    def absent_or_obj(self, key: str) -> _Obj | None:
+        """An optional object added within this schema: absent in reports written before it."""
+        return self.obj(key) if key in self._d else None
 
     def flag(self, key: str) -> bool:
         value = self.get(key)
@@ -201,6 +209,54 @@ def read_report(data: object) -> TriageReport:
             inventory=_inventory(r.opt_obj("inventory")),
             signing_key=r.text("signing_key"),
             audit_checkpoint=_checkpoint(r.opt_obj("audit_checkpoint")),
+            areas=_areas(r.absent_or_obj("areas")),
+        )
+    )
+
+
+def _areas(o: _Obj | None) -> AreasRecord | None:
+    if o is None:
+        return None
+    return o.done(
+        AreasRecord(
+            searched=o.flag("searched"),
+            reason=o.text("reason"),
+            window_rules=o.texts("window_rules"),
+            window_bytes=o.integer("window_bytes"),
+            overlap=o.integer("overlap"),
+            coverage=o.items(
+                "coverage",
+                lambda c: c.done(
+                    AreaCoverage(
+                        c.text("kind"),
+                        c.integer("volume"),
+                        c.integer("offset"),
+                        c.integer("length"),
+                        c.integer("scanned"),
+                    )
+                ),
+            ),
+            findings=o.items("findings", _area_finding),
+        )
+    )
+
+
+def _area_finding(o: _Obj) -> AreaFinding:
+    m = _match(o.obj("match"))
+    if not isinstance(m, RuleMatch):
+        raise _unfit(o.at("match"), "is not a rule match")
+    return o.done(
+        AreaFinding(
+            kind=o.text("kind"),
+            volume=o.integer("volume"),
+            offset=o.integer("offset"),
+            length=o.integer("length"),
+            file=o.opt_text("file"),
+            match=m,
+            offsets=tuple(
+                _int(v, f"{o.at('offsets')}[{i}]") for i, v in enumerate(o.array("offsets"))
+            ),
+            count=o.integer("count"),
         )
     )
 
@@ -290,6 +346,7 @@ def _settings(o: _Obj) -> SettingsRecord:
             scope=_scope(o.obj("scope")),
             yara=o.flag("yara"),
             max_hashed_only_percent=o.absent_or_integer("max_hashed_only_percent"),
+            unallocated=o.flag("unallocated") if "unallocated" in o._d else None,
         )
     )
 
@@ -407,8 +464,15 @@ def _file(o: _Obj) -> FileRecord:
             error=o.opt_text("error"),
             reason=o.opt_text("reason"),
             matches=o.items("matches", _match),
+            yara_reach=_reach(o.absent_or_obj("yara_reach")),
         )
     )
+
+
+def _reach(o: _Obj | None) -> YaraReach | None:
+    if o is None:
+        return None
+    return o.done(YaraReach(o.integer("whole_file_rules"), o.integer("window_rules")))
 
 
 def _match(o: _Obj) -> Match:

@@ -25,6 +25,7 @@ from kiosk.model import (
     WalkProblem,
 )
 from kiosk.packs.load import RulePack
+from kiosk.reports.areas import AreaTally
 from kiosk.reports.model import (
     AreaNotExamined,
     ByteCounts,
@@ -40,6 +41,7 @@ from kiosk.reports.model import (
     NotExaminedKind,
     RulePackRecord,
     UnreachedFiles,
+    YaraReach,
 )
 
 
@@ -62,6 +64,7 @@ def file_record(r: FileResult) -> FileRecord:
         error=r.reason if r.status in (FileStatus.ERROR, FileStatus.UNRECOVERABLE) else None,
         reason=r.reason or None,
         matches=(*r.rule_matches, *r.hash_matches),
+        yara_reach=YaraReach(*r.reach) if r.reach else None,
     )
 
 
@@ -77,12 +80,17 @@ class Tally:
     findings: list[FileRecord] = field(default_factory=list)
     problems: list[FileNotExamined] = field(default_factory=list)
     categories: dict[str, int] = field(default_factory=dict)
+    areas: AreaTally = field(default_factory=AreaTally)  # byte areas: never counted as files
 
     @property
     def files_done(self) -> int:
         return sum(self.files.values())
 
     def add(self, r: FileResult) -> None:
+        if r.task.area is not None or r.areas:
+            self.areas.add(r)
+            if r.task.area is not None:
+                return  # an area is not a file: its findings are the report's areas section
         self.files[r.status] += 1
         self.bytes_found += r.task.size
         self.bytes_read += r.bytes_read
@@ -148,13 +156,19 @@ def recommend(
     cap (so the rules never saw most of it) — makes the result inconclusive.
     """
     reasons: list[str] = []
-    if tally.findings:
+    in_areas = len(tally.areas.findings)
+    if tally.findings or in_areas:
         by_kind_yara = sum(1 for f in tally.findings if f.rule_matches)
         by_kind_hash = sum(1 for f in tally.findings if f.known_bad)
         if by_kind_yara:
             reasons.append(f"{by_kind_yara} file(s) matched rule-pack rules")
         if by_kind_hash:
             reasons.append(f"{by_kind_hash} file(s) are listed in known-bad hash sets")
+        if in_areas:
+            reasons.append(
+                f"{in_areas} rule match(es) in unallocated space, file slack or disk areas "
+                "outside partitions"
+            )
         if outcome is not Outcome.COMPLETE:
             reasons.append(
                 f"the scan did not complete ({outcome.value}): other files were not examined"
@@ -223,15 +237,26 @@ def not_examined(
     tally: Tally,
     outcome: Outcome,
     files_total: int,
+    media_size: int | None = None,
+    areas_off: str = "",
 ) -> list[NotExamined]:
-    """Every area the scan did not examine, with the reason — always present, possibly empty."""
+    """Every area the scan did not examine, with the reason — always present, possibly empty.
+
+    Unallocated space and disk areas outside partitions leave the list when every range of
+    them was scanned (``media_size`` given: the areas were searched); ``areas_off`` says why
+    they were not searched, when they were not."""
     out: list[NotExamined] = []
+    note = f" ({areas_off})" if areas_off else ""
     for v in volumes:
+        scanned = media_size is not None and tally.areas.complete(v, media_size)
+        if scanned and (v.examined or "unallocated" in v.reason):
+            continue  # scanned: the report's areas section says how
         if not v.examined:
             kind = NotExaminedKind.VOLUME
             if "unallocated" in v.reason:
                 kind = NotExaminedKind.DISK_AREA
-            out.append(AreaNotExamined(kind, v.index, v.offset, v.length, v.description, v.reason))
+            reason = v.reason + (note if kind is NotExaminedKind.DISK_AREA else "")
+            out.append(AreaNotExamined(kind, v.index, v.offset, v.length, v.description, reason))
         else:
             out.append(
                 AreaNotExamined(
@@ -241,9 +266,11 @@ def not_examined(
                     v.length,
                     v.description,
                     f"unallocated space of the {v.fs_type} filesystem was not carved; "
-                    "deleted files are examined only where the filesystem still records them",
+                    "deleted files are examined only where the filesystem still records them"
+                    + note,
                 )
             )
+    out += tally.areas.failed
     out += [DirectoryNotExamined(p.volume, p.path, p.inode, p.reason) for p in walk_problems]
     out += tally.problems
     if outcome is not Outcome.COMPLETE and files_total > tally.files_done:

@@ -51,3 +51,12 @@ class Filesystem(Protocol):
     def stored_bytes(self, loc: StreamLoc) -> int | None:
         """Bytes the filesystem really stores for a stream (holes excluded); None if unknown."""
         ...
+
+    def unallocated(self, start: int, end: int) -> list[tuple[int, int]] | None:
+        """Spans ``(offset, length)`` from the filesystem's start of its unallocated blocks
+        within ``[start, end)``; None when this reader cannot tell."""
+        ...
+
+    def slack(self, loc: StreamLoc, size: int) -> list[tuple[int, int]]:
+        """Spans from the filesystem's start between a stream's end and its last cluster's end."""
+        ...
