@@ -186,6 +186,7 @@ def _scan(
 ) -> dict[str, Any]:
     result = triage_any(disk["img"], rules, **kw)
     data: dict[str, Any] = json.loads((result.report_dir / "report.json").read_text())
+    data["_result"] = result
     return data
 
 
@@ -259,6 +260,21 @@ def test_every_marker_in_areas_is_found_once_where_the_oracle_places_it(
     assert NotExaminedKind.FS_UNALLOCATED.value not in kinds
     assert NotExaminedKind.DISK_AREA.value not in kinds
     assert rep["settings"]["unallocated"] is True
+    # report show and the HTML page both name each area finding, with its first offset
+    from kiosk.reports.attestation import verify_report_dir
+    from kiosk.reports.html import render_html
+    from kiosk.reports.text import render_text
+    from kiosk.trust.signing import TrustStore, kiosk_home
+
+    result = rep["_result"]
+    text = render_text(result.report)
+    v = verify_report_dir(result.report_dir, TrustStore.load(kiosk_home() / "trust.json"))
+    page = " ".join(re.sub(r"<[^>]+>", " ", render_html(v)).split())
+    slack_at = disk["slack_at"] + PART_START * SECTOR
+    shown = f"[1] file slack of /keep.txt: areas:area_marker at byte {slack_at}"
+    assert f"  {shown}" in text.splitlines()
+    assert shown in page
+    assert "Areas beyond files: " in text
     # an area is not a file: the file counts and the inventory hold files only
     assert rep["coverage"]["files"]["found"] == rep["inventory"]["records"]
 
@@ -285,3 +301,59 @@ def test_no_unallocated_leaves_the_areas_listed_and_says_why(
     assert all("--no-unallocated" in n["reason"] for n in listed)
     assert rep["settings"]["unallocated"] is False
     assert rep["recommendation"]["result"] == "no_matches_in_scope"
+
+
+def _cluster_size(image: Path) -> int:
+    m = re.search(r"Cluster Size: (\d+)", _run("fsstat", str(image)))
+    assert m is not None
+    return int(m.group(1))
+
+
+def _slack_oracle(image: Path, inode: str, first_unit: int, unit: int) -> tuple[int, int]:
+    """The file's slack in the image by the Sleuth Kit's own words: its size (istat) and its
+    last cluster (fsstat's cluster size from the unit istat lists)."""
+    stat = _run("istat", str(image), inode)
+    m = re.search(r"(?im)^size: (\d+)|Non-Resident\s+size: (\d+)", stat)
+    assert m is not None
+    size = int(m.group(1) or m.group(2))
+    cs = _cluster_size(image)
+    start = first_unit * unit + size // cs * cs
+    return start + size % cs, start + cs
+
+
+@pytest.mark.parametrize("fs", ["fat", "ntfs"])
+def test_slack_of_fat_and_ntfs_files_is_searched_to_the_cluster_end(
+    fs: str,
+    tmp_path: Path,
+    marker_rules: Path,
+    triage_any: Callable[..., TriageResult],
+) -> None:
+    if fs == "fat":
+        if not shutil.which("mkfs.vfat") or not shutil.which("mcopy"):
+            pytest.skip("needs dosfstools and mtools")
+        img = tmp_path / "fat.img"
+        _run("mkfs.vfat", "-C", "-s", "4", str(img), "8192")  # 2 KiB clusters
+        small = tmp_path / "small.txt"
+        small.write_bytes(b"y" * 100)
+        _run("mcopy", "-i", str(img), str(small), "::small.txt")
+        inode, path = "3", "/small.txt"
+        first = int(_run("istat", str(img), inode).split("Sectors:")[1].split()[0])
+        lo, hi = _slack_oracle(img, inode, first, SECTOR)
+    else:
+        img = tmp_path / "ntfs.dd"
+        shutil.copyfile(Path(__file__).parent.parent / "sample_images" / "ntfs.dd", img)
+        inode, path = "77-128-2", "/Documents/marker.txt"  # 1289 bytes, one 4 KiB cluster
+        stat = _run("istat", str(img), inode)
+        first = int(stat.split("init_size:")[1].split()[1])
+        lo, hi = _slack_oracle(img, inode, first, _cluster_size(img))
+    at = hi - len(MARK) - 3  # near the cluster's end: past the first sector of the slack
+    _put(img, at, MARK.encode())
+    raw = img.read_bytes()
+    assert [m.start() for m in re.finditer(re.escape(MARK.encode()), raw)] == [at]
+    assert lo <= at < hi
+    rep = _scan(triage_any, {"img": img}, marker_rules)
+    found = [f for f in rep["areas"]["findings"] if f["match"]["rule"] == "area_marker"]
+    assert [(f["kind"], f["file"], f["offsets"], f["count"]) for f in found] == [
+        ("slack", path, [at], 1)
+    ]
+    assert (found[0]["offset"], found[0]["length"]) == (lo, hi - lo)

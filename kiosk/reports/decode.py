@@ -214,6 +214,16 @@ def read_report(data: object) -> TriageReport:
     )
 
 
+_AREA_KINDS = ("unallocated", "slack", "outside_partitions")
+
+
+def _area_kind(o: _Obj) -> str:
+    kind = o.text("kind")
+    if kind not in _AREA_KINDS:
+        raise _unfit(o.at("kind"), f"has an unknown value {kind!r}")
+    return kind
+
+
 def _areas(o: _Obj | None) -> AreasRecord | None:
     if o is None:
         return None
@@ -228,7 +238,7 @@ def _areas(o: _Obj | None) -> AreasRecord | None:
                 "coverage",
                 lambda c: c.done(
                     AreaCoverage(
-                        c.text("kind"),
+                        _area_kind(c),
                         c.integer("volume"),
                         c.integer("offset"),
                         c.integer("length"),
@@ -247,7 +257,7 @@ def _area_finding(o: _Obj) -> AreaFinding:
         raise _unfit(o.at("match"), "is not a rule match")
     return o.done(
         AreaFinding(
-            kind=o.text("kind"),
+            kind=_area_kind(o),
             volume=o.integer("volume"),
             offset=o.integer("offset"),
             length=o.integer("length"),

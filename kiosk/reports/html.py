@@ -17,6 +17,7 @@ from kiosk.reports.decode import read_report
 from kiosk.reports.model import Match, TriageReport
 from kiosk.reports.summary import (
     LEGAL_BASIS_WORDS,
+    area_lines,
     banner_notes,
     hashed_only_text,
     media_hash_text,
@@ -183,6 +184,12 @@ def render_html(v: VerifiedReport) -> str:
                 ]
                 for f in r.findings
             ],
+        ),
+        *(
+            ["<h2>Unallocated space, slack, outside partitions</h2>"]
+            + [f"<p>{_e(line.strip())}</p>" for line in area_lines(r)]
+            if r.areas is not None
+            else []
         ),
         "<h2>Not examined</h2>",
         _table(

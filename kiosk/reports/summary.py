@@ -14,6 +14,7 @@ cover.
 from __future__ import annotations
 
 from kiosk.model import Outcome, Recommendation
+from kiosk.reports.areas import KIND_WORDS as AREA_WORDS
 from kiosk.reports.model import (
     FileRecord,
     NotExamined,
@@ -148,6 +149,29 @@ def not_examined_lines(r: TriageReport, limit: int | None = None) -> list[str]:
     if len(ne) > len(shown):
         out.append(f"  … and {len(ne) - len(shown)} more in the report")
     return out or ["  none"]
+
+
+def area_lines(r: TriageReport) -> list[str]:
+    """Unallocated space, slack and disk areas outside partitions: searched or why not, bytes
+    scanned per kind, and each finding with its area and first offsets (never content)."""
+    a = r.areas
+    if a is None:
+        return []
+    if not a.searched:
+        return [f"Areas beyond files: {a.reason}"]
+    scanned: dict[str, int] = {}
+    for c in a.coverage:
+        scanned[c.kind] = scanned.get(c.kind, 0) + c.scanned
+    done = ", ".join(f"{AREA_WORDS[k]} {n:,} bytes" for k, n in sorted(scanned.items()))
+    out = [f"Areas beyond files: {done or 'none'} scanned; {len(a.findings)} finding(s)"]
+    for f in a.findings:
+        where = f"[{f.volume}] {AREA_WORDS[f.kind]}" + (
+            f" of {f.file}" if f.file else f" (bytes {f.offset}+{f.length})"
+        )
+        at = ", ".join(str(o) for o in f.offsets[:5])
+        more = f" ({f.count} in all)" if f.count > min(len(f.offsets), 5) else ""
+        out.append(f"  {where}: {f.match.pack}:{f.match.rule} at byte {at}{more}")
+    return out
 
 
 def finding_label(f: FileRecord) -> str:

@@ -10,6 +10,7 @@ from kiosk.model import HashMatch
 from kiosk.reports.model import TriageReport
 from kiosk.reports.summary import (
     RECOMMENDATION_TITLES,
+    area_lines,
     authority_lines,
     banner_notes,
     finding_label,
@@ -72,6 +73,7 @@ def render_text(report: TriageReport) -> str:
             for m in f.finding_matches
         )
         lines.append(f"  {finding_label(f)} ({f.size} bytes): {what}")
+    lines += area_lines(report)
     lines.append(f"Not examined: {len(report.not_examined)} area(s)")
     lines += not_examined_lines(report)
     if report.settings.dev_mode:
