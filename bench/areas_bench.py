@@ -71,7 +71,8 @@ def scan(img: Path, work: Path, variant: str, base: Path | None) -> tuple[float,
     if variant == "no-areas":
         cmd.append("--no-unallocated")
     t0 = time.monotonic()
-    subprocess.run(cmd, env=env, check=True, capture_output=True, cwd=base or REPO)
+    cwd = base if variant == "base" and base is not None else REPO
+    subprocess.run(cmd, env=env, check=True, capture_output=True, cwd=cwd)
     wall = time.monotonic() - t0
     (report,) = out.glob("*/report.json")
     data: dict[str, Any] = json.loads(report.read_text())

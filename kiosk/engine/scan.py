@@ -153,8 +153,8 @@ class Scanner:
         if not task.readable:
             return FileResult(task, FileStatus.UNRECOVERABLE, task.unreadable_reason)
         try:
-            if task.area is not None:
-                return scan_area(self._ev, task, self._windows)
+            if (loc := task.area) is not None:  # unallocated space, outside partitions
+                return scan_area(self._ev, task, loc, self._windows)
             r = self._scan(task)
             if self._cfg.slack and self._windows is not None and task.allocated:
                 r = dataclasses.replace(r, areas=scan_slack(self._ev, task, self._windows))

@@ -27,6 +27,7 @@ from typing import Any
 import yara
 
 from kiosk.evidence.image import Evidence
+from kiosk.locator import RangeLoc
 from kiosk.model import AreaHit, AreaScan, FileResult, FileStatus, FileTask, RuleMatch
 from kiosk.packs.load import RuleMeta
 
@@ -171,10 +172,11 @@ class WindowStream:
         return self.read
 
 
-def scan_area(ev: Evidence, task: FileTask, wm: WindowMatcher | None) -> FileResult:
-    """One area task: its spans read from the media and matched in windows; one result."""
-    loc = task.area
-    assert loc is not None  # noqa: S101 - the caller dispatches on it
+def scan_area(
+    ev: Evidence, task: FileTask, loc: RangeLoc, wm: WindowMatcher | None
+) -> FileResult:
+    """One area task (``loc`` is its locator): its spans read from the media and matched in
+    windows; one result."""
     if wm is None:
         return FileResult(task, FileStatus.HASHED_ONLY, "no window-safe rule: area not scanned")
     hits = Hits()

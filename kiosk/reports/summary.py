@@ -164,10 +164,15 @@ def area_lines(r: TriageReport) -> list[str]:
         scanned[c.kind] = scanned.get(c.kind, 0) + c.scanned
     done = ", ".join(f"{AREA_WORDS[k]} {n:,} bytes" for k, n in sorted(scanned.items()))
     out = [f"Areas beyond files: {done or 'none'} scanned; {len(a.findings)} finding(s)"]
+    fs = {v.index: v.fs_type for v in r.coverage.volumes}
     for f in a.findings:
-        where = f"[{f.volume}] {AREA_WORDS[f.kind]}" + (
-            f" of {f.file}" if f.file else f" (bytes {f.offset}+{f.length})"
-        )
+        where = f"[{f.volume}] {AREA_WORDS[f.kind]}"
+        if f.file:
+            where += f" of {f.file}"
+        else:
+            where += (f" of the {fs[f.volume]} filesystem" if fs.get(f.volume) else "") + (
+                f" (bytes {f.offset}+{f.length})"
+            )
         at = ", ".join(str(o) for o in f.offsets[:5])
         more = f" ({f.count} in all)" if f.count > min(len(f.offsets), 5) else ""
         out.append(f"  {where}: {f.match.pack}:{f.match.rule} at byte {at}{more}")
