@@ -357,3 +357,7 @@ def test_slack_of_fat_and_ntfs_files_is_searched_to_the_cluster_end(
         ("slack", path, [at], 1)
     ]
     assert (found[0]["offset"], found[0]["length"]) == (lo, hi - lo)
+    # the unallocated bytes scanned are exactly the blocks blkls lists (sectors on FAT)
+    unit = SECTOR if fs == "fat" else _cluster_size(img)
+    (cover,) = [c for c in rep["areas"]["coverage"] if c["kind"] == "unallocated"]
+    assert cover["scanned"] == len(_unalloc_blocks(img)) * unit
