@@ -3,15 +3,17 @@
 ::
 
     VolumeLoc(index, offset)                      a region of the media: a partition, or the whole
-     └── FsLoc(volume, fs_type)                   the filesystem found there, named by its type
-          └── StreamLoc(fs, inode, attr_type, attr_id)   one content stream of one entry
+     ├── FsLoc(volume, fs_type)                   the filesystem found there, named by its type
+     │    ├── StreamLoc(fs, inode, attr_type, attr_id)   one content stream of one entry
+     │    └── RangeLoc(fs, start, length, "unallocated")  its unallocated blocks in a range
+     └── RangeLoc(volume, start, length, "outside_partitions")  a disk area no partition claims
 
 A ``FileTask`` carries its innermost link and each link holds its parent, so a task says
 everything needed to find its bytes again, in any process, without a handle to anything.
 The engine never looks inside: it hands the locator back to ``kiosk.evidence``, which opens it
-through the filesystem layer named by ``FsLoc.fs_type``. Later links hang off these ones -- an
-archive member off a ``StreamLoc``, an unallocated byte range off a ``VolumeLoc`` -- and
-``Locator`` becomes their union; a reader other than the Sleuth Kit is another ``fs_type``.
+through the filesystem layer named by ``FsLoc.fs_type``. ``Locator`` is the union of the links a
+task can point at; later ones hang off these (an archive member off a ``StreamLoc``); a reader
+other than the Sleuth Kit is another ``fs_type``.
 
 Why a leaf module and not ``kiosk/evidence/locator.py``: ``kiosk.model.FileTask`` holds a
 locator, and the model sits below the evidence layer (the import-linter layers contract). A
