@@ -120,15 +120,19 @@ def test_content_mostly_over_the_cap_is_inconclusive_in_a_real_scan(triage: Tria
     assert report.settings.max_hashed_only_percent == MAX_HASHED_ONLY_PERCENT
     assert report.recommendation.result is Recommendation.INCONCLUSIVE
     share = b.hashed_only * 100 // content
+    # past the cap only the window-safe rules ran (issue 17): said, not "not YARA-scanned"
+    assert report.areas is not None
+    n = len(report.areas.window_rules)
+    assert n == 8
     assert report.recommendation.reasons == (
-        f"{b.hashed_only:,} of {content:,} content bytes ({share} %) were hashed but not "
-        "YARA-scanned (files over the size cap): more than the 50 % limit, so the rule packs "
-        "did not see most of the content",
+        f"{b.hashed_only:,} of {content:,} content bytes ({share} %) were in files over the "
+        f"size cap, where only the {n} window-safe rule(s) ran past the cap: more than the 50 % "
+        "limit, so most rules did not see most of the content",
     )
     text = render_text(report)
     assert text.splitlines()[2] == (
-        f"  ! {b.hashed_only:,} of {content:,} bytes ({share} %) not YARA-scanned "
-        "(over the 1 MiB cap)"
+        f"  ! {b.hashed_only:,} of {content:,} bytes ({share} %) over the 1 MiB cap: only {n} "
+        "window-safe rule(s) ran past it"
     )
 
 
@@ -140,9 +144,9 @@ def test_content_over_the_cap_below_the_limit_stays_no_matches_and_says_so(
     assert report.settings.max_hashed_only_percent == 99
     assert report.recommendation.result is Recommendation.NO_MATCHES
     assert "2 file(s), " in report.recommendation.reasons[-1]
-    assert "were hashed but not YARA-scanned" in report.recommendation.reasons[-1]
+    assert "only the 8 window-safe rule(s) ran past the cap" in report.recommendation.reasons[-1]
     assert "up to 99 % is accepted" in report.recommendation.reasons[-1]
-    assert "not YARA-scanned (over the 1 MiB cap)" in render_text(report)
+    assert "over the 1 MiB cap: only 8 window-safe rule(s) ran past it" in render_text(report)
 
 
 def test_under_the_default_cap_every_byte_is_scanned_and_nothing_is_said(triage: Triage) -> None:

@@ -427,6 +427,7 @@ def _run(
         scope_text,
         req.yara,
         MAX_HASHED_ONLY_PERCENT,
+        len(plan.window.safe) if plan.window and req.yara else 0,
     )
     finished = utc_text(hooks.clock())
     cover = coverage(volumes, tally, files_total, bytes_total)

@@ -147,6 +147,7 @@ def recommend(
     scope: str,
     yara: bool = True,
     max_hashed_only_percent: int = MAX_HASHED_ONLY_PERCENT,
+    window_rules: int = 0,
 ) -> tuple[Recommendation, list[str]]:
     """The officer's answer and every reason for it.
 
@@ -203,8 +204,15 @@ def recommend(
     if yara and hashed_share > max_hashed_only_percent:
         reasons.append(
             f"{tally.bytes_hashed_only:,} of {content:,} content bytes ({int(hashed_share)} %) "
-            "were hashed but not YARA-scanned (files over the size cap): more than the "
-            f"{max_hashed_only_percent} % limit, so the rule packs did not see most of the content"
+            + (
+                f"were in files over the size cap, where only the {window_rules} window-safe "
+                "rule(s) ran past the cap: more than the "
+                f"{max_hashed_only_percent} % limit, so most rules did not see most of the content"
+                if window_rules
+                else "were hashed but not YARA-scanned (files over the size cap): more than the "
+                f"{max_hashed_only_percent} % limit, so the rule packs did not see most of the "
+                "content"
+            )
         )
     if reasons:
         return Recommendation.INCONCLUSIVE, reasons
@@ -225,8 +233,14 @@ def recommend(
     if yara and tally.files[FileStatus.HASHED_ONLY]:
         reasons.append(
             f"{tally.files[FileStatus.HASHED_ONLY]} file(s), {tally.bytes_hashed_only:,} of "
-            f"{content:,} content bytes ({int(hashed_share)} %), were hashed but not YARA-scanned "
-            f"(larger than the size cap; up to {max_hashed_only_percent} % is accepted)"
+            f"{content:,} content bytes ({int(hashed_share)} %), "
+            + (
+                f"were over the size cap, where only the {window_rules} window-safe rule(s) ran "
+                f"past the cap (up to {max_hashed_only_percent} % is accepted)"
+                if window_rules
+                else "were hashed but not YARA-scanned "
+                f"(larger than the size cap; up to {max_hashed_only_percent} % is accepted)"
+            )
         )
     return Recommendation.NO_MATCHES, reasons
 

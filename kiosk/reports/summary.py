@@ -43,7 +43,8 @@ def outside_scope_total(r: TriageReport) -> int:
 
 
 def hashed_only_text(r: TriageReport) -> str:
-    """ "N of M bytes were not YARA-scanned (over the size cap)", or "" when every byte was.
+    """ "N of M bytes were not YARA-scanned (over the size cap)", or "" when every byte was;
+    when window-safe rules ran past the cap (issue 17), it says that only they did.
 
     M is the content the rules could have been run on: the files scanned in full plus the files
     hashed only because they are over the cap (known-good and unreadable files are not in it).
@@ -55,6 +56,11 @@ def hashed_only_text(r: TriageReport) -> str:
     share = b.hashed_only * 100 // content
     cap = r.settings.max_yara_bytes
     cap_text = f"{cap >> 20} MiB" if cap % (1 << 20) == 0 else f"{cap:,}-byte"
+    if r.areas is not None and r.areas.window_rules:  # past the cap, the window-safe rules ran
+        return (
+            f"{b.hashed_only:,} of {content:,} bytes ({share} %) over the {cap_text} cap: "
+            f"only {len(r.areas.window_rules)} window-safe rule(s) ran past it"
+        )
     return (
         f"{b.hashed_only:,} of {content:,} bytes ({share} %) not YARA-scanned "
         f"(over the {cap_text} cap)"
