@@ -3,17 +3,19 @@
 ::
 
     VolumeLoc(index, offset)                      a region of the media: a partition, or the whole
-     └── FsLoc(volume, fs_type)                   the filesystem found there, named by its type
-          └── StreamLoc(fs, inode, attr_type, attr_id)   one content stream of one entry
-               └── MemberLoc(parent, index)       a member of the archive that stream is
-                    └── MemberLoc(parent, index)  ... of an archive inside it, and so on
+     ├── FsLoc(volume, fs_type)                   the filesystem found there, named by its type
+     │    ├── StreamLoc(fs, inode, attr_type, attr_id)   one content stream of one entry
+     │    │    └── MemberLoc(parent, index)       a member of the archive that stream is
+     │    │         └── MemberLoc(parent, index)  ... of an archive inside it, and so on
+     │    └── RangeLoc(fs, start, length, "unallocated")  its unallocated blocks in a range
+     └── RangeLoc(volume, start, length, "outside_partitions")  a disk area no partition claims
 
 A ``FileTask`` carries its innermost link and each link holds its parent, so a task says
 everything needed to find its bytes again, in any process, without a handle to anything.
 The engine never looks inside: it hands the locator back to ``kiosk.evidence``, which opens it
-through the filesystem layer named by ``FsLoc.fs_type``. Later links hang off these ones -- an
-archive member off a ``StreamLoc``, an unallocated byte range off a ``VolumeLoc`` -- and
-``Locator`` becomes their union; a reader other than the Sleuth Kit is another ``fs_type``.
+through the filesystem layer named by ``FsLoc.fs_type``. ``Locator`` is the union of the links a
+task can point at; later ones hang off these (an archive member off a ``StreamLoc``); a reader
+other than the Sleuth Kit is another ``fs_type``.
 
 Why a leaf module and not ``kiosk/evidence/locator.py``: ``kiosk.model.FileTask`` holds a
 locator, and the model sits below the evidence layer (the import-linter layers contract). A
@@ -88,7 +90,7 @@ class MemberLoc:
     outermost file's, so a member is reported in the volume and filesystem that hold it.
     """
 
-    parent: Locator  # the stream (or member) the archive is
+    parent: StreamLoc | MemberLoc  # the stream (or member) the archive is
     index: int
 
     @property
@@ -105,5 +107,31 @@ class MemberLoc:
         return (MemberLoc, (self.parent, self.index))
 
 
-# What a FileTask points at: a union of the links a task can end in (a byte range to come).
-Locator = StreamLoc | MemberLoc
+@dataclass(frozen=True, slots=True)
+class RangeLoc:
+    """A byte range scanned as an area, not a file: ``start``/``length`` are relative to the
+    parent's offset. ``kind`` says what is read there: ``unallocated`` (the filesystem's
+    unallocated blocks within the range, parent an ``FsLoc``) or ``outside_partitions`` (every
+    byte of a disk area no partition claims, parent a ``VolumeLoc``)."""
+
+    parent: VolumeLoc | FsLoc
+    start: int
+    length: int
+    kind: str
+
+    @property
+    def volume(self) -> VolumeLoc:
+        """The volume the range lies in."""
+        return self.parent if isinstance(self.parent, VolumeLoc) else self.parent.volume
+
+    @property
+    def offset(self) -> int:
+        """Absolute byte offset in the media of the range's first byte."""
+        return self.volume.offset + self.start
+
+    def __reduce__(self) -> tuple[type[RangeLoc], tuple[Any, ...]]:
+        return (RangeLoc, (self.parent, self.start, self.length, self.kind))
+
+
+# What a FileTask points at: a stream of a file, an archive member, or a byte range (an area).
+Locator = StreamLoc | MemberLoc | RangeLoc

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, fields
 from enum import StrEnum
 from typing import Any
 
-from kiosk.locator import Locator
+from kiosk.locator import Locator, RangeLoc, VolumeLoc
 
 
 class LegalBasis(StrEnum):
@@ -27,7 +27,9 @@ class FileStatus(StrEnum):
     """What happened to one file; every file found ends with exactly one of these."""
 
     SCANNED = "scanned"  # hashed, typed and YARA-scanned in full
-    HASHED_ONLY = "hashed_only"  # larger than the YARA cap: hashed and typed, not YARA-scanned
+    # larger than the YARA cap: hashed and typed; every rule on the head only, the window-safe
+    # rules on all of it (FileResult.reach says how far each reached)
+    HASHED_ONLY = "hashed_only"
     KNOWN_GOOD = "known_good"  # in a known-good set: hashed, not YARA-scanned
     UNRECOVERABLE = "unrecoverable"  # a deleted name whose metadata or content is gone
     ERROR = "error"  # reading or scanning failed; the reason says why
@@ -90,22 +92,32 @@ class FileTask:
     @property
     def volume(self) -> int:
         """Index of the volume the file lies in."""
-        return self.locator.fs.volume.index
+        loc = self.locator
+        return loc.volume.index if isinstance(loc, RangeLoc) else loc.fs.volume.index
 
     @property
     def fs_offset(self) -> int:
         """Byte offset in the media of the filesystem holding the file."""
-        return self.locator.fs.volume.offset
+        loc = self.locator
+        return loc.volume.offset if isinstance(loc, RangeLoc) else loc.fs.volume.offset
 
     @property
     def fs_type(self) -> str:
-        """Type of that filesystem (``ext4``, ``ntfs``, ``fat16`` ...)."""
-        return self.locator.fs.fs_type
+        """Type of that filesystem (``ext4``, ``ntfs``, ``fat16`` ...); "" outside any."""
+        loc = self.locator
+        if not isinstance(loc, RangeLoc):  # a stream, or an archive member (its file's)
+            return loc.fs.fs_type
+        return "" if isinstance(loc.parent, VolumeLoc) else loc.parent.fs_type
 
     @property
     def inode(self) -> int:
-        """The entry's metadata address in its filesystem."""
-        return self.locator.inode
+        """The entry's metadata address in its filesystem (0 for a byte range)."""
+        return 0 if isinstance(self.locator, RangeLoc) else self.locator.inode
+
+    @property
+    def area(self) -> RangeLoc | None:
+        """The byte range when this task is an area (unallocated space...), not a file."""
+        return self.locator if isinstance(self.locator, RangeLoc) else None
 
     def __reduce__(self) -> tuple[type[FileTask], tuple[Any, ...]]:
         # Every task crosses two pipes (walker -> scan -> worker); a plain tuple pickles about
@@ -151,6 +163,29 @@ class HashMatch:
 
 
 @dataclass(frozen=True, slots=True)
+class AreaHit:
+    """A window-safe rule that matched in a byte area: where (media offsets), never what."""
+
+    match: RuleMatch
+    offsets: tuple[int, ...]  # the first distinct match offsets, ascending (at most a few dozen)
+    count: int  # every distinct match offset
+
+
+@dataclass(frozen=True, slots=True)
+class AreaScan:
+    """The windowed scan of one byte area: unallocated space, slack, a disk area outside
+    partitions. Offsets are absolute in the media; content is never kept."""
+
+    kind: str  # "unallocated", "slack" or "outside_partitions"
+    volume: int
+    start: int
+    length: int  # bytes of the range this scan answers for
+    scanned: int  # bytes of it read and scanned (unallocated: only the unallocated blocks)
+    hits: tuple[AreaHit, ...] = ()
+    where: str = ""  # slack: the file whose slack it is
+
+
+@dataclass(frozen=True, slots=True)
 class FileResult:
     """The outcome for one FileTask: digests, type, matches, status and the reason for it."""
 
@@ -167,6 +202,8 @@ class FileResult:
     # An archive's members, in its reader's order, each a result of its own (kiosk.engine.archives)
     members: tuple[FileResult, ...] = ()
     not_expanded: str = ""  # why this archive's members were not all examined (limit, damage)
+    areas: tuple[AreaScan, ...] = ()  # an area task's scan, or a file's slack
+    reach: tuple[int, int] | None = None  # over the cap: bytes (whole-file, window) rules saw
 
     @property
     def is_finding(self) -> bool:

@@ -8,7 +8,7 @@ from typing import Any
 
 from kiosk.evidence.image import Evidence
 from kiosk.evidence.resolve import resolve
-from kiosk.locator import FsLoc, StreamLoc, VolumeLoc
+from kiosk.locator import FsLoc, RangeLoc, StreamLoc, VolumeLoc
 from kiosk.model import FileTask
 from tests.conftest import SAMPLES
 
@@ -59,3 +59,19 @@ def test_the_walk_shares_one_filesystem_link_per_volume_and_tasks_read_back() ->
         t = next(t for t in back if t.readable and t.size)
         original = next(o for o in tasks if o.seq == t.seq)
         assert b"".join(ev.chunks(t)) == b"".join(ev.chunks(original))
+
+
+def test_a_byte_range_task_round_trips_as_plain_tuples_and_names_its_area() -> None:
+    """Issue 17: unallocated space off an FsLoc, a disk area outside partitions off a VolumeLoc."""
+    for loc, fs_type in (
+        (RangeLoc(FS, 4 << 20, 1 << 20, "unallocated"), "ntfs"),
+        (RangeLoc(VolumeLoc(0, 0), 512, 1 << 20, "outside_partitions"), ""),
+    ):
+        task = FileTask(9, loc, "unallocated: volume 2", False, loc.length)
+        back = _roundtrip(task)
+        assert back == task
+        assert back.area == loc
+        assert (back.volume, back.fs_type, back.inode) == (loc.volume.index, fs_type, 0)
+        assert back.locator.offset == loc.volume.offset + loc.start
+        for obj in (task, loc):
+            assert "BUILD" not in _ops(pickle.dumps(obj, pickle.HIGHEST_PROTOCOL)), obj

@@ -104,9 +104,14 @@ UNFIT = [
         id="unknown-enum-value",
     ),
     pytest.param(
-        _with("not_examined.0.kind", "volume_set"),
+        _with("not_examined", [{"kind": "volume_set"}]),  # the golden's areas were all scanned
         "report.not_examined[0].kind has an unknown value 'volume_set'",
         id="unknown-kind",
+    ),
+    pytest.param(
+        _with("areas.coverage.0.kind", "swap"),
+        "report.areas.coverage[0].kind has an unknown value 'swap'",
+        id="unknown-area-kind",
     ),
     pytest.param(
         _with("case.legal_basis.extra", "x"),
@@ -152,6 +157,10 @@ ADDED_WITHIN_VERSION = {
     "device",  # image: a phone backup's device details, absent for any other evidence
     "stored_name",  # file: a backup's hashed name for the file, absent for any other evidence
     "evidence_files",  # image: every evidence file (only when more than one raw file)
+    # issue 17: settings.unallocated, the report's areas and a big file's yara_reach
+    "unallocated",
+    "areas",
+    "yara_reach",
 }
 
 

@@ -48,6 +48,8 @@ def test_every_sample_image_gives_the_findings_its_manifest_promises(
         for f in im["files"]
         if f["kind"] in ("marker", "known_bad", "ads")
         or (f["kind"] == "deleted_marker" and f["content_recoverable"])
+        # its marker lies past the 1 MiB test cap: the window-safe rules reach it (issue 17)
+        or f["kind"] == "large"
     }
     got = _finding_paths(report)
     assert want <= got

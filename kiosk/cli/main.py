@@ -169,6 +169,13 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_false",
         help="hash and type only: no rule pack is loaded, the report records that YARA was off",
     )
+    s.add_argument(
+        "--no-unallocated",
+        dest="unallocated",
+        action="store_false",
+        help="do not search unallocated space, file slack or disk areas outside partitions "
+        "(the report records it)",
+    )
     s.add_argument("--key", type=Path, help="signing key (default: $KIOSK_HOME/keys/kiosk.key)")
     cli_unlock.add_arguments(s)
     s.add_argument(
@@ -553,6 +560,7 @@ def _scan(args: argparse.Namespace) -> int:
         archives=ArchiveLimits(max_depth=args.archive_depth),
         secret=backup_password(args.image, args.password_file),
         keys=cli_unlock.read_keys(args.unlock),
+        unallocated=args.unallocated,
     )
     progress = _ProgressLine(sys.stderr)
     hooks = Hooks(on_progress=progress, signer=load_signer(args.key), audit=audit_log())

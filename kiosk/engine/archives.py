@@ -43,7 +43,7 @@ from kiosk.config import RATIO_FLOOR, ArchiveLimits
 from kiosk.errors import ArchiveReadError, KioskError, PageMismatch
 from kiosk.evidence.archive import STREAM_MIMES, ArchiveReader, Entry, is_archive
 from kiosk.hashsets.index import SET_INTEGRITY, HashIndex
-from kiosk.locator import MemberLoc
+from kiosk.locator import MemberLoc, RangeLoc
 from kiosk.model import FileResult, FileStatus, FileTask
 from kiosk.packs.load import Matcher
 
@@ -242,10 +242,14 @@ class Expander:
     def _member(
         self, reader: ArchiveReader, entry: Entry, parent: FileTask, depth: int, budget: _Budget
     ) -> FileResult:
+        outer = parent.locator
+        if isinstance(outer, RangeLoc):  # areas are scanned in windows, never expanded
+            raise ArchiveReadError(f"{parent.path}: a byte area is not an archive")
+
         def task(size: int) -> FileTask:
             return FileTask(
                 parent.seq,
-                MemberLoc(parent.locator, entry.index),
+                MemberLoc(outer, entry.index),
                 f"{parent.path}!/{entry.name}",
                 parent.allocated,
                 size,

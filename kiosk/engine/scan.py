@@ -17,6 +17,7 @@ on the number of workers, and memory does not grow with the image.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import multiprocessing
 import queue
@@ -39,6 +40,7 @@ from kiosk.config import (
     ArchiveLimits,
 )
 from kiosk.engine.archives import Expander
+from kiosk.engine.windows import WINDOW_BYTES, Hits, WindowMatcher, over_cap, scan_area, scan_slack
 from kiosk.errors import KioskError, PageMismatch, SparseStreamError, WorkerInitError
 from kiosk.evidence.image import Evidence
 from kiosk.evidence.resolve import EvidenceRef
@@ -74,6 +76,10 @@ class ScanConfig:
     gate_prefixes: tuple[bytes, ...] = ()  # heads that need the full set (kiosk.packs.gate)
     yara_enabled: bool = True  # False: hash-only run (--no-yara); every file says so
     archives: ArchiveLimits = field(default_factory=ArchiveLimits)  # how far archives expand
+    window_blob: bytes | None = None  # the window-safe rules (kiosk.packs.windowsafe)
+    window_max_match: int = 1  # their longest match: the windows' overlap
+    window_bytes: int = WINDOW_BYTES
+    slack: bool = False  # scan each allocated file's slack (unallocated space is its own task)
 
 
 YARA_DISABLED = "YARA disabled for this run"
@@ -144,6 +150,17 @@ class Scanner:
             self._index,
             self._mime,
         )
+        self._windows = (  # unallocated space, slack, and files over the cap (engine.windows)
+            WindowMatcher(
+                cfg.window_blob,
+                cfg.rule_meta,
+                cfg.window_max_match,
+                cfg.yara_timeout_s,
+                cfg.window_bytes,
+            )
+            if cfg.window_blob and cfg.yara_enabled
+            else None
+        )
 
     def close(self) -> None:
         self._ev.close()
@@ -153,7 +170,12 @@ class Scanner:
         if not task.readable:
             return FileResult(task, FileStatus.UNRECOVERABLE, task.unreadable_reason)
         try:
-            return self._archives.expand(task, self._scan(task))  # an archive: its members too
+            if (loc := task.area) is not None:  # unallocated space, outside partitions
+                return scan_area(self._ev, task, loc, self._windows)
+            r = self._archives.expand(task, self._scan(task))  # an archive: its members too
+            if self._cfg.slack and self._windows is not None and task.allocated:
+                r = dataclasses.replace(r, areas=scan_slack(self._ev, task, self._windows))
+            return r
         except Exception as e:  # one file's failure must not end the run; it is recorded
             return FileResult(task, FileStatus.ERROR, f"internal error: {type(e).__name__}: {e}")
 
@@ -170,7 +192,13 @@ class Scanner:
                     "not examined",
                 )
         cap = self._cfg.max_yara_bytes
-        keep = task.size <= cap and self._matcher is not None  # hash-only runs hold no content
+        keep = self._matcher is not None  # hash-only runs hold no content; others the head
+        tail_hits = Hits()
+        tail = (  # over the cap: the window-safe rules see it all, in windows
+            self._windows.stream(0, None, tail_hits)
+            if task.size > cap and keep and self._windows is not None
+            else None
+        )
         # MD5 and SHA-1 are forensic identities here (hash sets use them), not security
         sha1, sha256 = hashlib.sha1(), hashlib.sha256()  # noqa: S324
         md5 = _BesideMd5() if task.size >= BESIDE_MD5_MIN else hashlib.md5()  # noqa: S324
@@ -185,8 +213,10 @@ class Scanner:
                 sha256.update(chunk)
                 if len(head) < HEAD_BYTES:
                     head += chunk[: HEAD_BYTES - len(head)]
-                if keep:
-                    buf += chunk
+                if keep and len(buf) < cap:
+                    buf += chunk[: cap - len(buf)]
+                if tail is not None:
+                    tail.feed(chunk)
                 done += len(chunk)
         except SparseStreamError as e:
             sparse_reason = str(e)
@@ -224,7 +254,7 @@ class Scanner:
             return FileResult(task, FileStatus.HASHED_ONLY, why, **base)
         if sparse_reason:
             return FileResult(task, FileStatus.SCANNED, sparse_reason, **base)
-        if task.size > cap:
+        if task.size > cap and self._matcher is None:
             return FileResult(
                 task,
                 FileStatus.HASHED_ONLY,
@@ -246,6 +276,8 @@ class Scanner:
             )
         except yara.Error as e:
             return FileResult(task, FileStatus.ERROR, f"YARA scan failed: {e}", **base)
+        if task.size > cap:  # the head had every rule; the rest the window-safe ones
+            return over_cap(task, base, matches, cap, tail, tail_hits, len(self._cfg.rule_meta))
         return FileResult(task, FileStatus.SCANNED, sparse_reason, rule_matches=matches, **base)
 
     def _mime(self, head: bytes) -> str:
@@ -298,6 +330,8 @@ def _slim(r: FileResult) -> tuple[Any, ...]:
         r.hash_matches,
         r.members,
         r.not_expanded,
+        r.areas,
+        r.reach,
     )
 
 

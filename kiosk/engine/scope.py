@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 from kiosk.errors import CaseError
 from kiosk.hashsets.index import HashIndex
-from kiosk.model import FileResult, HashMatch
+from kiosk.model import AreaScan, FileResult, HashMatch
 from kiosk.packs.load import CompiledRules
 from kiosk.reports.model import MatchType, OutOfScope, ScopeRecord
 
@@ -68,6 +68,8 @@ class ScopeFilter:
 
     def apply(self, r: FileResult) -> FileResult:
         """The result with out-of-scope matches removed (the same object when nothing is)."""
+        if any(a.hits for a in r.areas):  # unallocated space, slack: the same scope per match
+            r = dataclasses.replace(r, areas=tuple(self._area(a) for a in r.areas))
         rules = tuple(m for m in r.rule_matches if m.category in self.rule_categories)
         hashes = tuple(m for m in r.hash_matches if self._hash_in_scope(m))
         if len(rules) == len(r.rule_matches) and len(hashes) == len(r.hash_matches):
@@ -79,6 +81,13 @@ class ScopeFilter:
             if not self._hash_in_scope(h):
                 self._count(MatchType.HASHSET, self.set_categories.get(h.hashset, h.category))
         return dataclasses.replace(r, rule_matches=rules, hash_matches=hashes)
+
+    def _area(self, a: AreaScan) -> AreaScan:
+        for h in a.hits:
+            if h.match.category not in self.rule_categories:
+                self._count(MatchType.YARA, h.match.category)
+        keep = tuple(h for h in a.hits if h.match.category in self.rule_categories)
+        return a if len(keep) == len(a.hits) else dataclasses.replace(a, hits=keep)
 
     def _count(self, kind: MatchType, category: str) -> None:
         self.excluded[(kind, category)] = self.excluded.get((kind, category), 0) + 1

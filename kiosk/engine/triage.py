@@ -39,8 +39,10 @@ from kiosk.config import (
     check_yara_timeout,
 )
 from kiosk.engine.archives import with_members
+from kiosk.engine.areas import AreaPlan, plan_areas
 from kiosk.engine.scan import ScanConfig, WorkerPool, progress_ticker, scan_tasks
 from kiosk.engine.scope import Scope, ScopeFilter, check_scope
+from kiosk.engine.windows import WINDOW_BYTES
 from kiosk.errors import CaseError, KioskError, PageMismatch, ReportError, SigningError
 from kiosk.evidence.exhibit import hash_files, worth_listing
 from kiosk.evidence.image import Evidence
@@ -111,6 +113,8 @@ class TriageRequest:
     # an encrypted backup's password: memory only, never shown, logged or written
     secret: bytes | None = field(default=None, repr=False, compare=False)
     keys: VolumeKeys = field(default_factory=VolumeKeys)  # for encrypted volumes; repr withheld
+    unallocated: bool = True  # search unallocated space, slack, areas outside partitions
+    window_bytes: int = WINDOW_BYTES  # the windows those areas and big files' tails are cut in
 
     def __post_init__(self) -> None:
         """The run settings are checked as the front ends check them (``kiosk.config``)."""
@@ -345,8 +349,10 @@ def _run(
         yara_enabled=req.yara,
         archives=req.archives,
     )
+    plan: AreaPlan = plan_areas(req.unallocated, req.yara, rules, req.window_bytes)
+    cfg = plan.configure(cfg)
     with contextlib.ExitStack() as stack:  # walker and workers are stopped however it ends
-        walker = stack.enter_context(Walker(ref))
+        walker = stack.enter_context(Walker(ref, areas=plan.piece))
         # the workers start while the walker runs its preflight
         pool = stack.enter_context(WorkerPool(cfg)) if cfg.workers > 0 else None
         pre = walker.preflight()  # volumes and a metadata-only count, in a child process
@@ -380,7 +386,7 @@ def _run(
                     raise PageMismatch(raw.reason.removeprefix(SET_INTEGRITY))
                 r = scope.apply(raw)  # out-of-scope matches are never findings
                 tally.add(r)
-                if inv is not None:
+                if inv is not None and r.task.area is None:  # an area is not a file
                     line = canonical(file_json(file_record(r))) + b"\n"
                     try:
                         inv.write(line)
@@ -443,6 +449,7 @@ def _run(
         scope_text,
         req.yara,
         MAX_HASHED_ONLY_PERCENT,
+        len(plan.window.safe) if plan.window and req.yara else 0,
     )
     finished = utc_text(hooks.clock())
     cover = coverage(volumes, tally, files_total, bytes_total)
@@ -474,12 +481,23 @@ def _run(
             scope=scope.record(),
             yara=req.yara,
             max_hashed_only_percent=MAX_HASHED_ONLY_PERCENT,
+            unallocated=req.unallocated,
         ),
         started=utc_text(started),
         finished=finished,
         outcome=OutcomeRecord(outcome, outcome_reason or None),
         coverage=cover,
-        not_examined=tuple(not_examined(volumes, problems, tally, outcome, files_total)),
+        not_examined=tuple(
+            not_examined(
+                volumes,
+                problems,
+                tally,
+                outcome,
+                files_total,
+                media.size if plan.piece else None,
+                plan.off_reason,
+            )
+        ),
         findings=tuple(tally.findings),
         findings_by_category=dict(sorted(tally.categories.items())),
         recommendation=RecommendationRecord(rec, tuple(reasons)),
@@ -488,6 +506,7 @@ def _run(
         else None,
         signing_key=signer.keyid,
         audit_checkpoint=checkpoint,
+        areas=plan.record(tally.areas, volumes),
     )
     final = req.out_dir / report_id
     report_bytes, envelope_bytes = sign_report(report_json(report), signer)

@@ -22,8 +22,8 @@ from kiosk.evidence.logical.source import FORMATS as LOGICAL_FORMATS
 from kiosk.evidence.logical.source import LogicalEvidence
 from kiosk.evidence.media import HASH_CHUNK, hash_media, open_media
 from kiosk.evidence.resolve import EvidenceRef
-from kiosk.evidence.volumes import Listing, list_volumes
-from kiosk.locator import FsLoc, StreamLoc, VolumeLoc
+from kiosk.evidence.volumes import OUTSIDE_PARTITIONS, Listing, list_volumes
+from kiosk.locator import FsLoc, RangeLoc, StreamLoc, VolumeLoc
 from kiosk.model import FileTask, MediaRecord, VolumeRecord, WalkProblem
 
 
@@ -134,8 +134,14 @@ class Evidence:
         """The content of one located stream in order; OSError with the offset on failure.
 
         In a truncated image (the filesystem ends past the media's end) a failed read says so:
-        the file lies, at least in part, beyond the end of the image.
+        the file lies, at least in part, beyond the end of the image. A byte range
+        (``RangeLoc``) is read span by span: ``spans`` and ``read``.
         """
+        loc = task.locator
+        if isinstance(loc, RangeLoc):
+            for off, n in self.spans(loc):
+                yield from self.read(off, n, chunk)
+            return
         stream = _stream(task)
         fs = self.filesystem(stream.fs)
         try:
@@ -148,7 +154,69 @@ class Evidence:
 
     def stored_bytes(self, task: FileTask) -> int | None:
         """Bytes the filesystem really stores for a stream (holes excluded); None if unknown."""
+        if isinstance(task.locator, RangeLoc):
+            return None
         return self.filesystem(task.locator.fs).stored_bytes(_stream(task))
+
+    # -- byte areas: unallocated space, disk areas outside partitions, slack
+
+    def areas(self, volumes: list[VolumeRecord], piece: int, start_seq: int) -> Iterator[FileTask]:
+        """Area tasks, after the files: each filesystem's range cut into ``piece``-byte tasks
+        (its unallocated blocks are read), and each disk area outside the partitions."""
+        seq = start_seq
+        size = self.record.size
+        if self._logical is not None:  # an archive, a folder, a backup: no byte areas to search
+            return
+        for vol in volumes:
+            at = VolumeLoc(vol.index, vol.offset)
+            if vol.examined and vol.fs_type is not None:
+                parent: VolumeLoc | FsLoc = FsLoc(at, vol.fs_type)
+                kind = "unallocated"
+            elif vol.reason == OUTSIDE_PARTITIONS:
+                parent, kind = at, "outside_partitions"
+            else:
+                continue
+            length = max(min(vol.length, size - vol.offset), 0)
+            for start in range(0, length, piece):
+                seq += 1
+                n = min(piece, length - start)
+                loc = RangeLoc(parent, start, n, kind)
+                where = f"{kind.replace('_', ' ')}: volume {vol.index}, bytes {loc.offset}+{n}"
+                yield FileTask(seq, loc, where, False, n)
+
+    def spans(self, loc: RangeLoc, extra: int = 0) -> list[tuple[int, int]]:
+        """The media spans ``(offset, length)`` a range task reads: ``[start, start + length +
+        extra)`` of its parent (``extra``: the windows' overlap past the range's end), only the
+        unallocated blocks of a filesystem; OSError when they cannot be listed."""
+        vol = loc.volume
+        end = min(loc.start + loc.length + extra, self.record.size - vol.offset)
+        if isinstance(loc.parent, FsLoc):
+            found = self.filesystem(loc.parent).unallocated(loc.start, end)
+            if found is None:
+                raise OSError(
+                    f"the {loc.parent.fs_type} filesystem's unallocated blocks could not be "
+                    "listed (block walk unavailable)"
+                )
+            return [(vol.offset + off, n) for off, n in found]
+        return [(vol.offset + loc.start, end - loc.start)] if end > loc.start else []
+
+    def slack(self, task: FileTask) -> list[tuple[int, int]]:
+        """Media spans of a file stream's slack (``kiosk.evidence.filesystems``)."""
+        loc = task.locator
+        if not isinstance(loc, StreamLoc):
+            return []
+        found = self.filesystem(loc.fs).slack(loc, task.size)
+        return [(loc.fs.offset + off, n) for off, n in found]
+
+    def read(self, offset: int, length: int, chunk: int = READ_CHUNK) -> Iterator[bytes]:
+        """Media bytes ``[offset, offset + length)`` in chunks; OSError on a short read."""
+        end = offset + length
+        while offset < end:
+            data = self._media.pread(offset, min(chunk, end - offset))
+            if not data:
+                raise OSError(f"media read failed at byte {offset}")
+            yield data
+            offset += len(data)
 
 
 def _stream(task: FileTask) -> StreamLoc:

@@ -42,6 +42,8 @@ _SCHEMES = {
     int(pytsk3.TSK_VS_TYPE_MAC): "Apple partition map",
 }
 
+OUTSIDE_PARTITIONS = "unallocated disk space outside any partition: not searched"
+
 # Filesystems found by ``list_volumes``, by volume index: the caller keeps them open.
 Found = dict[int, Filesystem]
 
@@ -114,7 +116,7 @@ def list_volumes(media: Media, img: TskImage, name: str, keys: VolumeKeys | None
                             f"{scheme}: {desc}",
                             None,
                             False,
-                            "unallocated disk space outside any partition: not searched",
+                            OUTSIDE_PARTITIONS,
                         )
                     )
                 continue

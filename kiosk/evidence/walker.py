@@ -49,7 +49,7 @@ class Preflight:
     bytes_total: int
 
 
-def _child(conn: Connection, ref: EvidenceRef, keep: int, count: bool) -> None:
+def _child(conn: Connection, ref: EvidenceRef, keep: int, count: bool, areas: int = 0) -> None:
     """Entry point of the walker process: preflight, then the walk when asked."""
     try:
         with Evidence(ref) as ev:
@@ -73,7 +73,15 @@ def _child(conn: Connection, ref: EvidenceRef, keep: int, count: bool) -> None:
             if kept is None:  # too many to hold: walk again, reading the same metadata
                 problems = []
             batch: list[FileTask] = []
+            last = 0
             for t in kept if kept is not None else ev.walk(volumes, problems):
+                batch.append(t)
+                last = t.seq
+                if len(batch) >= BATCH:
+                    conn.send(("tasks", batch))
+                    batch = []
+            # byte areas (unallocated space, outside partitions) follow the files, numbered on
+            for t in ev.areas(volumes, areas, last) if areas else ():
                 batch.append(t)
                 if len(batch) >= BATCH:
                     conn.send(("tasks", batch))
@@ -98,15 +106,18 @@ class Walker:
     """One walk of one image in a child process. Use as a context manager.
 
     ``count=False``: the child lists the media and volumes (``survey()``) and stops; there is
-    no counting walk and no walk.
+    no counting walk and no walk. ``areas``: after the files, area tasks of at most that many
+    bytes each (``Evidence.areas``); 0 for none.
     """
 
-    def __init__(self, ref: EvidenceRef, keep: int = KEEP_TASKS, count: bool = True) -> None:
+    def __init__(
+        self, ref: EvidenceRef, keep: int = KEEP_TASKS, count: bool = True, areas: int = 0
+    ) -> None:
         ctx = multiprocessing.get_context("spawn")
         self._conn, child = ctx.Pipe()
         self._proc = ctx.Process(
             target=_child,
-            args=(child, ref, keep, count),
+            args=(child, ref, keep, count, areas),
             name="kiosk-walker",
             daemon=True,
         )

@@ -48,6 +48,7 @@ from kiosk.packs.sign import (
     pack_ledger,
     verify_manifest,
 )
+from kiosk.packs.windowsafe import WindowRules, window_rules
 from kiosk.trust.policy import Used, VersionLedger
 from kiosk.trust.signing import TrustStore, kiosk_home
 
@@ -82,11 +83,13 @@ class CompiledRules:
         rules: Any,
         meta: dict[tuple[str, str], RuleMeta],
         gate: Gate | None = None,
+        window: WindowRules | None = None,
     ) -> None:
         self.packs = packs
         self.rules = rules
         self.meta = meta
         self.gate = gate  # the reduced set for files no format-gated rule can match (rulegate)
+        self.window = window  # the window-safe rules, for byte areas and big files' tails
 
     def to_bytes(self) -> bytes:
         """The compiled rules, serialised in memory for worker processes."""
@@ -214,9 +217,9 @@ def compile_packs(
         srcs.append(src)
         verified[name] = v
     rules, meta = _compile_checked(srcs, home, audit, use_cache)
-    gate = build_gate(
-        {s.name: "\n".join(t for _, t in s.sources) for s in srcs}, dict(EXTERNALS), rules
-    )
+    sources = {s.name: "\n".join(t for _, t in s.sources) for s in srcs}
+    gate = build_gate(sources, dict(EXTERNALS), rules)
+    window = window_rules(sources, dict(EXTERNALS))
     counts: dict[str, int] = {}
     for pack, _ in meta:
         counts[pack] = counts.get(pack, 0) + 1
@@ -252,7 +255,7 @@ def compile_packs(
             signed_by=p.signed_by,
             dev_mode=dev,
         )
-    return CompiledRules(tuple(packs), rules, meta, gate)
+    return CompiledRules(tuple(packs), rules, meta, gate, window)
 
 
 def _same_as_signed(src: PackSource, v: VerifiedManifest) -> None:

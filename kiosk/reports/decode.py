@@ -28,7 +28,10 @@ from kiosk.model import (
 from kiosk.reports.model import (
     SCHEMA_VERSION,
     ArchiveNotExamined,
+    AreaCoverage,
+    AreaFinding,
     AreaNotExamined,
+    AreasRecord,
     ByteCounts,
     Coverage,
     DirectoryNotExamined,
@@ -55,6 +58,7 @@ from kiosk.reports.model import (
     ToolRecord,
     TriageReport,
     UnreachedFiles,
+    YaraReach,
 )
 from kiosk.reports.text import visible
 from kiosk.trust.audit import Checkpoint
@@ -114,6 +118,10 @@ class _Obj:
     def absent_or_integer(self, key: str) -> int | None:
         """An optional field added within this schema: absent in reports written before it."""
         return self.integer(key) if key in self._d else None
+
+    def absent_or_obj(self, key: str) -> _Obj | None:
+        """An optional object added within this schema: absent in reports written before it."""
+        return self.obj(key) if key in self._d else None
 
     def flag(self, key: str) -> bool:
         value = self.get(key)
@@ -213,6 +221,64 @@ def read_report(data: object) -> TriageReport:
             inventory=_inventory(r.opt_obj("inventory")),
             signing_key=r.text("signing_key"),
             audit_checkpoint=_checkpoint(r.opt_obj("audit_checkpoint")),
+            areas=_areas(r.absent_or_obj("areas")),
+        )
+    )
+
+
+_AREA_KINDS = ("unallocated", "slack", "outside_partitions")
+
+
+def _area_kind(o: _Obj) -> str:
+    kind = o.text("kind")
+    if kind not in _AREA_KINDS:
+        raise _unfit(o.at("kind"), f"has an unknown value {kind!r}")
+    return kind
+
+
+def _areas(o: _Obj | None) -> AreasRecord | None:
+    if o is None:
+        return None
+    return o.done(
+        AreasRecord(
+            searched=o.flag("searched"),
+            reason=o.text("reason"),
+            window_rules=o.texts("window_rules"),
+            window_bytes=o.integer("window_bytes"),
+            overlap=o.integer("overlap"),
+            coverage=o.items(
+                "coverage",
+                lambda c: c.done(
+                    AreaCoverage(
+                        _area_kind(c),
+                        c.integer("volume"),
+                        c.integer("offset"),
+                        c.integer("length"),
+                        c.integer("scanned"),
+                    )
+                ),
+            ),
+            findings=o.items("findings", _area_finding),
+        )
+    )
+
+
+def _area_finding(o: _Obj) -> AreaFinding:
+    m = _match(o.obj("match"))
+    if not isinstance(m, RuleMatch):
+        raise _unfit(o.at("match"), "is not a rule match")
+    return o.done(
+        AreaFinding(
+            kind=_area_kind(o),
+            volume=o.integer("volume"),
+            offset=o.integer("offset"),
+            length=o.integer("length"),
+            file=o.opt_text("file"),
+            match=m,
+            offsets=tuple(
+                _int(v, f"{o.at('offsets')}[{i}]") for i, v in enumerate(o.array("offsets"))
+            ),
+            count=o.integer("count"),
         )
     )
 
@@ -326,6 +392,7 @@ def _settings(o: _Obj) -> SettingsRecord:
             scope=_scope(o.obj("scope")),
             yara=o.flag("yara"),
             max_hashed_only_percent=o.absent_or_integer("max_hashed_only_percent"),
+            unallocated=o.flag("unallocated") if "unallocated" in o._d else None,
         )
     )
 
@@ -463,8 +530,15 @@ def _file(o: _Obj) -> FileRecord:
             reason=o.opt_text("reason"),
             matches=o.items("matches", _match),
             stored_name=o.text("stored_name") if o.has("stored_name") else None,
+            yara_reach=_reach(o.absent_or_obj("yara_reach")),
         )
     )
+
+
+def _reach(o: _Obj | None) -> YaraReach | None:
+    if o is None:
+        return None
+    return o.done(YaraReach(o.integer("whole_file_rules"), o.integer("window_rules")))
 
 
 def _match(o: _Obj) -> Match:

@@ -19,6 +19,7 @@ from kiosk.model import CaseRecord, RuleMatch, VolumeRecord
 from kiosk.reports.model import (
     ArchiveNotExamined,
     AreaNotExamined,
+    AreasRecord,
     DirectoryNotExamined,
     FileCounts,
     FileNotExamined,
@@ -90,6 +91,41 @@ def report_json(r: TriageReport) -> JSON:
         },
         "signing_key": r.signing_key,
         "audit_checkpoint": None if r.audit_checkpoint is None else r.audit_checkpoint.as_dict(),
+        **({} if r.areas is None else {"areas": areas_json(r.areas)}),
+    }
+
+
+def areas_json(a: AreasRecord) -> JSON:
+    """Unallocated space, slack, outside partitions: coverage and findings (offsets only)."""
+    return {
+        "searched": a.searched,
+        "reason": a.reason,
+        "window_rules": list(a.window_rules),
+        "window_bytes": a.window_bytes,
+        "overlap": a.overlap,
+        "coverage": [
+            {
+                "kind": c.kind,
+                "volume": c.volume,
+                "offset": c.offset,
+                "length": c.length,
+                "scanned": c.scanned,
+            }
+            for c in a.coverage
+        ],
+        "findings": [
+            {
+                "kind": f.kind,
+                "volume": f.volume,
+                "offset": f.offset,
+                "length": f.length,
+                "file": f.file,
+                "match": _match_json(f.match),
+                "offsets": list(f.offsets),
+                "count": f.count,
+            }
+            for f in a.findings
+        ],
     }
 
 
@@ -113,6 +149,16 @@ def file_json(f: FileRecord) -> JSON:
         "matches": [_match_json(m) for m in f.matches],
         # absent unless a backup stores the file under another name (older reports read as ever)
         **({"stored_name": f.stored_name} if f.stored_name is not None else {}),
+        **(
+            {}
+            if f.yara_reach is None
+            else {
+                "yara_reach": {
+                    "whole_file_rules": f.yara_reach.whole_file_rules,
+                    "window_rules": f.yara_reach.window_rules,
+                }
+            }
+        ),
     }
 
 
@@ -242,7 +288,9 @@ def _image_json(i: ImageRecord) -> JSON:
 
 def settings_json(s: SettingsRecord) -> JSON:
     limit = s.max_hashed_only_percent  # absent from reports written before the limit existed
-    extra = {} if limit is None else {"max_hashed_only_percent": limit}
+    extra: dict[str, Any] = {} if limit is None else {"max_hashed_only_percent": limit}
+    if s.unallocated is not None:  # absent from reports written before the switch existed
+        extra["unallocated"] = s.unallocated
     return {
         "max_yara_bytes": s.max_yara_bytes,
         "yara_timeout_s": s.yara_timeout_s,

@@ -18,6 +18,7 @@ from kiosk.reports.model import Match, TriageReport
 from kiosk.reports.summary import (
     LEGAL_BASIS_WORDS,
     archive_members_text,
+    area_lines,
     banner_notes,
     device_text,
     evidence_file_lines,
@@ -186,6 +187,12 @@ def render_html(v: VerifiedReport) -> str:
                 ]
                 for f in r.findings
             ],
+        ),
+        *(
+            ["<h2>Unallocated space, slack, outside partitions</h2>"]
+            + [f"<p>{_e(line.strip())}</p>" for line in area_lines(r)]
+            if r.areas is not None
+            else []
         ),
         "<h2>Not examined</h2>",
         _table(

@@ -164,6 +164,9 @@ class SettingsRecord:
     # above this percent of content bytes hashed only, no result is "no matches" (None: a report
     # written before the limit existed)
     max_hashed_only_percent: int | None = None
+    # unallocated space, slack and disk areas outside partitions searched (None: a report
+    # written before the switch existed)
+    unallocated: bool | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -333,6 +336,7 @@ class FileRecord:
     reason: str | None
     matches: tuple[Match, ...]  # rule matches first, then hash-set matches, in the scan's order
     stored_name: str | None = None  # a backup's hashed name for the file; absent otherwise
+    yara_reach: YaraReach | None = None  # only for a file over the YARA cap
 
     @property
     def rule_matches(self) -> tuple[RuleMatch, ...]:
@@ -351,6 +355,55 @@ class FileRecord:
         return tuple(
             m for m in self.matches if isinstance(m, RuleMatch) or m.disposition == "known_bad"
         )
+
+
+@dataclass(frozen=True, slots=True)
+class YaraReach:
+    """How far each kind of rule reached in a file over the YARA cap (bytes from its start)."""
+
+    whole_file_rules: int  # every rule: the first ``max_yara_bytes``
+    window_rules: int  # the window-safe rules, in overlapping windows
+
+
+# --------------------------------------------------------------------------- byte areas
+
+
+@dataclass(frozen=True, slots=True)
+class AreaCoverage:
+    """One area kind of one volume: its bytes, and how many were read and scanned."""
+
+    kind: str  # "unallocated", "slack" or "outside_partitions"
+    volume: int
+    offset: int
+    length: int  # the area: the volume (unallocated, outside partitions) or the slack spans
+    scanned: int  # bytes read and scanned (unallocated: the unallocated blocks only)
+
+
+@dataclass(frozen=True, slots=True)
+class AreaFinding:
+    """A rule that matched in a byte area: the area, the rule, where -- never content."""
+
+    kind: str
+    volume: int
+    offset: int  # the area's absolute byte offset in the media
+    length: int
+    file: str | None  # slack: the file whose slack it is
+    match: RuleMatch
+    offsets: tuple[int, ...]  # absolute match offsets, the first ones, ascending
+    count: int  # every distinct match offset
+
+
+@dataclass(frozen=True, slots=True)
+class AreasRecord:
+    """The byte areas searched beyond files: unallocated space, slack, outside partitions."""
+
+    searched: bool
+    reason: str  # how they were searched, or why not
+    window_rules: tuple[str, ...]  # "pack:rule" of every window-safe rule that ran there
+    window_bytes: int
+    overlap: int
+    coverage: tuple[AreaCoverage, ...]
+    findings: tuple[AreaFinding, ...]
 
 
 # --------------------------------------------------------------------------- the report
@@ -394,3 +447,4 @@ class TriageReport:
     inventory: InventoryRecord | None  # None when no inventory was asked for
     signing_key: str  # the key id that signed the report
     audit_checkpoint: Checkpoint | None  # the audit log just after scan_finished; None: no log
+    areas: AreasRecord | None = None  # None: a report written before areas were searched

@@ -27,6 +27,7 @@ from kiosk.model import (
     WalkProblem,
 )
 from kiosk.packs.load import RulePack
+from kiosk.reports.areas import AreaTally
 from kiosk.reports.model import (
     ArchiveNotExamined,
     AreaNotExamined,
@@ -45,6 +46,7 @@ from kiosk.reports.model import (
     NotExaminedKind,
     RulePackRecord,
     UnreachedFiles,
+    YaraReach,
 )
 
 
@@ -68,6 +70,7 @@ def file_record(r: FileResult) -> FileRecord:
         reason=r.reason or None,
         matches=(*r.rule_matches, *r.hash_matches),
         stored_name=t.stored_name or None,
+        yara_reach=YaraReach(*r.reach) if r.reach else None,
     )
 
 
@@ -88,6 +91,7 @@ class Tally:
     member_bytes: int = 0
     archives: list[ArchiveNotExamined] = field(default_factory=list)  # not fully expanded
     no_content: int = 0  # links and special members of logical evidence (not deleted names)
+    areas: AreaTally = field(default_factory=AreaTally)  # byte areas: never counted as files
 
     @property
     def files_done(self) -> int:
@@ -99,6 +103,10 @@ class Tally:
         return self.files_done + sum(self.members.values())
 
     def add(self, r: FileResult) -> None:
+        if r.task.area is not None or r.areas:
+            self.areas.add(r)
+            if r.task.area is not None:
+                return  # an area is not a file: its findings are the report's areas section
         if r.not_expanded:
             self.archives.append(
                 ArchiveNotExamined(r.task.volume, r.task.path, r.task.inode, r.not_expanded)
@@ -198,6 +206,7 @@ def recommend(
     scope: str,
     yara: bool = True,
     max_hashed_only_percent: int = MAX_HASHED_ONLY_PERCENT,
+    window_rules: int = 0,
 ) -> tuple[Recommendation, list[str]]:
     """The officer's answer and every reason for it.
 
@@ -207,13 +216,19 @@ def recommend(
     cap (so the rules never saw most of it) — makes the result inconclusive.
     """
     reasons: list[str] = []
-    if tally.findings:
+    in_areas = len(tally.areas.findings)
+    if tally.findings or in_areas:
         by_kind_yara = sum(1 for f in tally.findings if f.rule_matches)
         by_kind_hash = sum(1 for f in tally.findings if f.known_bad)
         if by_kind_yara:
             reasons.append(f"{by_kind_yara} file(s) matched rule-pack rules")
         if by_kind_hash:
             reasons.append(f"{by_kind_hash} file(s) are listed in known-bad hash sets")
+        if in_areas:
+            reasons.append(
+                f"{in_areas} rule match(es) in unallocated space, file slack or disk areas "
+                "outside partitions"
+            )
         if outcome is not Outcome.COMPLETE:
             reasons.append(
                 f"the scan did not complete ({outcome.value}): other files were not examined"
@@ -259,8 +274,15 @@ def recommend(
     if yara and hashed_share > max_hashed_only_percent:
         reasons.append(
             f"{tally.bytes_hashed_only:,} of {content:,} content bytes ({int(hashed_share)} %) "
-            "were hashed but not YARA-scanned (files over the size cap): more than the "
-            f"{max_hashed_only_percent} % limit, so the rule packs did not see most of the content"
+            + (
+                f"were in files over the size cap, where only the {window_rules} window-safe "
+                "rule(s) ran past the cap: more than the "
+                f"{max_hashed_only_percent} % limit, so most rules did not see most of the content"
+                if window_rules
+                else "were hashed but not YARA-scanned (files over the size cap): more than the "
+                f"{max_hashed_only_percent} % limit, so the rule packs did not see most of the "
+                "content"
+            )
         )
     if reasons:
         return Recommendation.INCONCLUSIVE, reasons
@@ -286,8 +308,14 @@ def recommend(
     if yara and tally.files[FileStatus.HASHED_ONLY]:
         reasons.append(
             f"{tally.files[FileStatus.HASHED_ONLY]} file(s), {tally.bytes_hashed_only:,} of "
-            f"{content:,} content bytes ({int(hashed_share)} %), were hashed but not YARA-scanned "
-            f"(larger than the size cap; up to {max_hashed_only_percent} % is accepted)"
+            f"{content:,} content bytes ({int(hashed_share)} %), "
+            + (
+                f"were over the size cap, where only the {window_rules} window-safe rule(s) ran "
+                f"past the cap (up to {max_hashed_only_percent} % is accepted)"
+                if window_rules
+                else "were hashed but not YARA-scanned "
+                f"(larger than the size cap; up to {max_hashed_only_percent} % is accepted)"
+            )
         )
     return Recommendation.NO_MATCHES, reasons
 
@@ -298,15 +326,26 @@ def not_examined(
     tally: Tally,
     outcome: Outcome,
     files_total: int,
+    media_size: int | None = None,
+    areas_off: str = "",
 ) -> list[NotExamined]:
-    """Every area the scan did not examine, with the reason — always present, possibly empty."""
+    """Every area the scan did not examine, with the reason — always present, possibly empty.
+
+    Unallocated space and disk areas outside partitions leave the list when every range of
+    them was scanned (``media_size`` given: the areas were searched); ``areas_off`` says why
+    they were not searched, when they were not."""
     out: list[NotExamined] = []
+    note = f" ({areas_off})" if areas_off else ""
     for v in volumes:
+        scanned = media_size is not None and tally.areas.complete(v, media_size)
+        if scanned and (v.examined or "unallocated" in v.reason):
+            continue  # scanned: the report's areas section says how
         if not v.examined:
             kind = NotExaminedKind.VOLUME
             if "unallocated" in v.reason:
                 kind = NotExaminedKind.DISK_AREA
-            out.append(AreaNotExamined(kind, v.index, v.offset, v.length, v.description, v.reason))
+            reason = v.reason + (note if kind is NotExaminedKind.DISK_AREA else "")
+            out.append(AreaNotExamined(kind, v.index, v.offset, v.length, v.description, reason))
         elif v.fs_type in LOGICAL_FS_TYPES:
             out.append(
                 AreaNotExamined(
@@ -328,9 +367,11 @@ def not_examined(
                     v.length,
                     v.description,
                     f"unallocated space of the {v.fs_type} filesystem was not carved; "
-                    "deleted files are examined only where the filesystem still records them",
+                    "deleted files are examined only where the filesystem still records them"
+                    + note,
                 )
             )
+    out += tally.areas.failed
     out += [DirectoryNotExamined(p.volume, p.path, p.inode, p.reason) for p in walk_problems]
     out += tally.archives
     out += tally.problems

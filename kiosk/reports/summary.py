@@ -14,6 +14,7 @@ cover.
 from __future__ import annotations
 
 from kiosk.model import Outcome, Recommendation
+from kiosk.reports.areas import KIND_WORDS as AREA_WORDS
 from kiosk.reports.model import (
     FileRecord,
     NotExamined,
@@ -42,7 +43,8 @@ def outside_scope_total(r: TriageReport) -> int:
 
 
 def hashed_only_text(r: TriageReport) -> str:
-    """ "N of M bytes were not YARA-scanned (over the size cap)", or "" when every byte was.
+    """ "N of M bytes were not YARA-scanned (over the size cap)", or "" when every byte was;
+    when window-safe rules ran past the cap (issue 17), it says that only they did.
 
     M is the content the rules could have been run on: the files scanned in full plus the files
     hashed only because they are over the cap (known-good and unreadable files are not in it).
@@ -54,6 +56,11 @@ def hashed_only_text(r: TriageReport) -> str:
     share = b.hashed_only * 100 // content
     cap = r.settings.max_yara_bytes
     cap_text = f"{cap >> 20} MiB" if cap % (1 << 20) == 0 else f"{cap:,}-byte"
+    if r.areas is not None and r.areas.window_rules:  # past the cap, the window-safe rules ran
+        return (
+            f"{b.hashed_only:,} of {content:,} bytes ({share} %) over the {cap_text} cap: "
+            f"only {len(r.areas.window_rules)} window-safe rule(s) ran past it"
+        )
     return (
         f"{b.hashed_only:,} of {content:,} bytes ({share} %) not YARA-scanned "
         f"(over the {cap_text} cap)"
@@ -183,6 +190,34 @@ def not_examined_lines(r: TriageReport, limit: int | None = None) -> list[str]:
     if len(ne) > len(shown):
         out.append(f"  … and {len(ne) - len(shown)} more in the report")
     return out or ["  none"]
+
+
+def area_lines(r: TriageReport) -> list[str]:
+    """Unallocated space, slack and disk areas outside partitions: searched or why not, bytes
+    scanned per kind, and each finding with its area and first offsets (never content)."""
+    a = r.areas
+    if a is None:
+        return []
+    if not a.searched:
+        return [f"Areas beyond files: {a.reason}"]
+    scanned: dict[str, int] = {}
+    for c in a.coverage:
+        scanned[c.kind] = scanned.get(c.kind, 0) + c.scanned
+    done = ", ".join(f"{AREA_WORDS[k]} {n:,} bytes" for k, n in sorted(scanned.items()))
+    out = [f"Areas beyond files: {done or 'none'} scanned; {len(a.findings)} finding(s)"]
+    fs = {v.index: v.fs_type for v in r.coverage.volumes}
+    for f in a.findings:
+        where = f"[{f.volume}] {AREA_WORDS[f.kind]}"
+        if f.file:
+            where += f" of {f.file}"
+        else:
+            where += (f" of the {fs[f.volume]} filesystem" if fs.get(f.volume) else "") + (
+                f" (bytes {f.offset}+{f.length})"
+            )
+        at = ", ".join(str(o) for o in f.offsets[:5])
+        more = f" ({f.count} in all)" if f.count > min(len(f.offsets), 5) else ""
+        out.append(f"  {where}: {f.match.pack}:{f.match.rule} at byte {at}{more}")
+    return out
 
 
 def finding_label(f: FileRecord) -> str:

@@ -11,6 +11,7 @@ from kiosk.reports.model import TriageReport
 from kiosk.reports.summary import (
     RECOMMENDATION_TITLES,
     archive_members_text,
+    area_lines,
     authority_lines,
     banner_notes,
     device_text,
@@ -57,6 +58,7 @@ def render_text(report: TriageReport) -> str:
             for m in f.finding_matches
         )
         lines.append(f"  {finding_label(f)} ({f.size} bytes): {what}")
+    lines += area_lines(report)
     lines.append(f"Not examined: {len(report.not_examined)} area(s)")
     lines += not_examined_lines(report)
     if report.settings.dev_mode:

@@ -29,6 +29,7 @@ from kiosk.reports.html import render_html
 from kiosk.reports.model import FileRecord
 from kiosk.reports.summary import (
     archive_members_text,
+    area_lines,
     banner_notes,
     not_examined_lines,
     outside_scope_text,
@@ -469,6 +470,8 @@ def result_body(result: TriageResult) -> Content:
     rows += [plain(f"  {c}: {n} file(s)") for c, n in cats.items()] or [plain("  none")]
     rows += ["", Content.assemble(("Scope", "bold"), plain(f" {scope_text(r)}"))]
     rows.append(plain(f"  {outside_scope_text(r)}"))
+    areas = area_lines(r)  # unallocated space, slack, outside partitions (none: older reports)
+    rows += [""] + [plain(line) for line in areas[:21]] if areas else []
     ne = r.not_examined
     rows += ["", Content.assemble(("Not examined", "bold"), plain(f" ({len(ne)})"))]
     rows += [plain(line) for line in not_examined_lines(r, limit=50)]

@@ -51,3 +51,24 @@ class Filesystem(Protocol):
     def stored_bytes(self, loc: StreamLoc) -> int | None:
         """Bytes the filesystem really stores for a stream (holes excluded); None if unknown."""
         ...
+
+    def unallocated(self, start: int, end: int) -> list[tuple[int, int]] | None:
+        """Spans ``(offset, length)`` from the filesystem's start of its unallocated blocks
+        within ``[start, end)``; None when this reader cannot tell."""
+        ...
+
+    def slack(self, loc: StreamLoc, size: int) -> list[tuple[int, int]]:
+        """Spans from the filesystem's start between a stream's end and its last cluster's end."""
+        ...
+
+
+class NoByteAreas:
+    """For a reader that lists no unallocated blocks and no slack: a logical source (an archive,
+    a folder, a backup holds only the files copied into it) or a filesystem whose library does
+    not expose them (APFS through libfsapfs). Their areas stay in ``not_examined``, with why."""
+
+    def unallocated(self, start: int, end: int) -> list[tuple[int, int]] | None:
+        return None
+
+    def slack(self, loc: StreamLoc, size: int) -> list[tuple[int, int]]:
+        return []

@@ -21,7 +21,7 @@ from typing import Any
 
 import pyfsapfs
 
-from kiosk.evidence.filesystems import READ_CHUNK, WalkState
+from kiosk.evidence.filesystems import READ_CHUNK, NoByteAreas, WalkState
 from kiosk.evidence.media.view import RegionFile
 from kiosk.locator import FsLoc, StreamLoc
 from kiosk.model import FileTask, WalkProblem
@@ -47,7 +47,7 @@ def volume_names(container: Any) -> list[tuple[str, bool]]:
     return out
 
 
-class ApfsFilesystem:
+class ApfsFilesystem(NoByteAreas):
     """One APFS volume of a container, read by libfsapfs."""
 
     fs_type = "apfs"

@@ -20,6 +20,7 @@ import pytsk3
 
 from kiosk.errors import ImageError, SparseStreamError
 from kiosk.evidence.filesystems import READ_CHUNK, WalkState
+from kiosk.evidence.filesystems.blocks import unallocated_runs
 from kiosk.evidence.media import Media
 from kiosk.locator import FsLoc, StreamLoc
 from kiosk.model import FileTask, WalkProblem
@@ -87,7 +88,7 @@ def detect(img: TskImage, offset: int) -> TskFilesystem:
             break
         else:
             raise
-    return TskFilesystem(fs, _FS_NAMES.get(int(fs.info.ftype), str(fs.info.ftype)))
+    return TskFilesystem(fs, _FS_NAMES.get(int(fs.info.ftype), str(fs.info.ftype)), offset)
 
 
 def open_typed(img: TskImage, offset: int, fs_type: str) -> TskFilesystem:
@@ -96,15 +97,16 @@ def open_typed(img: TskImage, offset: int, fs_type: str) -> TskFilesystem:
         fs = pytsk3.FS_Info(img, offset=offset, type=FS_TYPES[fs_type])
     except OSError as e:
         raise ImageError(f"the {fs_type} filesystem at offset {offset} cannot be opened") from e
-    return TskFilesystem(fs, fs_type)
+    return TskFilesystem(fs, fs_type, offset)
 
 
 class TskFilesystem:
     """One filesystem opened by the Sleuth Kit (a ``pytsk3.FS_Info``)."""
 
-    def __init__(self, fs: Any, fs_type: str) -> None:
+    def __init__(self, fs: Any, fs_type: str, offset: int = 0) -> None:
         self._fs = fs
         self.fs_type = fs_type
+        self._offset = offset  # in the media: the block walk checks it against TSK's own
 
     def claimed_size(self) -> int:
         return int(self._fs.info.block_count) * int(self._fs.info.block_size)
@@ -296,6 +298,47 @@ class TskFilesystem:
                 raise OSError(f"content ends at offset {off} of {size} (unrecoverable blocks)")
             yield data
             off += len(data)
+
+    def unallocated(self, start: int, end: int) -> list[tuple[int, int]] | None:
+        """Byte spans ``(offset, length)`` (from the filesystem's start) of the unallocated
+        blocks that meet ``[start, end)``, clipped to it; None when the walk is unavailable."""
+        bs = int(self._fs.info.block_size)
+        first = max(start // bs, int(self._fs.info.first_block))
+        last = min((end - 1) // bs, int(self._fs.info.last_block))
+        if end <= start or last < first:
+            return []
+        runs = unallocated_runs(self._fs, self._offset, first, last)
+        if runs is None:
+            return None
+        out = []
+        for addr, n in runs:
+            lo, hi = max(addr * bs, start), min((addr + n) * bs, end)
+            if hi > lo:
+                out.append((lo, hi - lo))
+        return out
+
+    def slack(self, loc: StreamLoc, size: int) -> list[tuple[int, int]]:
+        """Byte spans (from the filesystem's start) between a stream's end and the end of its
+        last allocated cluster: its data runs beyond ``size``. Resident, sparse, compressed or
+        unreadable streams have none we can place."""
+        try:
+            f = self._fs.open_meta(inode=loc.inode)
+            runs = _runs(f, loc)
+        except OSError:
+            return []
+        if not runs:
+            return []
+        bs = int(self._fs.info.block_size)
+        out = []
+        for r in runs:
+            if int(r.flags):  # sparse, filler, compressed: nothing stored where we could read
+                return []
+            lo, hi = int(r.offset) * bs, (int(r.offset) + int(r.len)) * bs
+            if hi <= size:
+                continue
+            skip = max(size - lo, 0)
+            out.append((int(r.addr) * bs + skip, hi - lo - skip))
+        return out
 
     def stored_bytes(self, loc: StreamLoc) -> int | None:
         runs = _runs(self._fs.open_meta(inode=loc.inode), loc)

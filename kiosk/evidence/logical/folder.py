@@ -16,7 +16,7 @@ import stat
 from collections.abc import Iterator
 from pathlib import Path
 
-from kiosk.evidence.filesystems import READ_CHUNK, WalkState
+from kiosk.evidence.filesystems import READ_CHUNK, NoByteAreas, WalkState
 from kiosk.evidence.logical.common import member_task, read_chunks
 from kiosk.locator import FsLoc, StreamLoc
 from kiosk.model import FileTask, WalkProblem
@@ -24,7 +24,7 @@ from kiosk.model import FileTask, WalkProblem
 MAX_DEPTH = 4096
 
 
-class FolderFilesystem:
+class FolderFilesystem(NoByteAreas):
     """The files under one folder as a ``Filesystem``."""
 
     fs_type = "folder"

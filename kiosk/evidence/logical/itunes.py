@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from kiosk.errors import ImageError
-from kiosk.evidence.filesystems import READ_CHUNK, WalkState
+from kiosk.evidence.filesystems import READ_CHUNK, NoByteAreas, WalkState
 from kiosk.evidence.logical import keybag
 from kiosk.evidence.logical.common import PASSWORD_NEEDED, member_path, member_task, read_chunks
 from kiosk.locator import FsLoc, StreamLoc
@@ -158,7 +158,7 @@ def _mbfile(blob: object) -> tuple[int | None, bytes | None]:
         return None, None
 
 
-class ItunesFilesystem:
+class ItunesFilesystem(NoByteAreas):
     """The files a backup's ``Manifest.db`` lists, as a ``Filesystem``."""
 
     fs_type = "itunes"

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import IO, Any, cast
 
 from kiosk.errors import ImageError
-from kiosk.evidence.filesystems import READ_CHUNK, Filesystem, WalkState
+from kiosk.evidence.filesystems import READ_CHUNK, Filesystem, NoByteAreas, WalkState
 from kiosk.evidence.logical import adb, itunes
 from kiosk.evidence.logical.common import PASSWORD_NEEDED
 from kiosk.evidence.logical.folder import FolderFilesystem
@@ -206,7 +206,7 @@ def _file_digest(path: Path, chunk: int) -> str:
     return h.hexdigest()
 
 
-class _Locked:
+class _Locked(NoByteAreas):
     """The reader of an encrypted backup opened without its password: it lists nothing."""
 
     fs_type = "adb"

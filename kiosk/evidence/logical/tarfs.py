@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from kiosk.errors import ImageError
-from kiosk.evidence.filesystems import READ_CHUNK, WalkState
+from kiosk.evidence.filesystems import READ_CHUNK, NoByteAreas, WalkState
 from kiosk.evidence.logical.common import member_path, member_task, read_chunks
 from kiosk.locator import FsLoc, StreamLoc
 from kiosk.model import FileTask, WalkProblem
@@ -31,7 +31,7 @@ from kiosk.model import FileTask, WalkProblem
 DECODE_ERRORS = (tarfile.TarError, EOFError, OSError, zlib.error, lzma.LZMAError, ValueError)
 
 
-class TarFilesystem:
+class TarFilesystem(NoByteAreas):
     """The members of one tar stream as a ``Filesystem``; ``open_stream`` gives it from byte 0."""
 
     def __init__(self, open_stream: Callable[[], Any], name: str, fs_type: str = "tar"):

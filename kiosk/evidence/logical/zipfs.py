@@ -21,7 +21,7 @@ import zipfile
 from collections.abc import Iterator
 
 from kiosk.errors import ImageError
-from kiosk.evidence.filesystems import READ_CHUNK, WalkState
+from kiosk.evidence.filesystems import READ_CHUNK, NoByteAreas, WalkState
 from kiosk.evidence.logical.common import member_path, member_task, read_chunks
 from kiosk.evidence.logical.stream import MediaFile
 from kiosk.evidence.media.raw import RawMedia
@@ -37,7 +37,7 @@ _METHODS = {
 }
 
 
-class ZipFilesystem:
+class ZipFilesystem(NoByteAreas):
     """The members of one zip (or split zip set) as a ``Filesystem``."""
 
     fs_type = "zip"

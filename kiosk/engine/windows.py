@@ -1,0 +1,278 @@
+"""Overlapping windows: YARA over byte ranges too big, or too shapeless, to scan as one buffer.
+
+Unallocated space, slack, disk areas outside partitions and the part of a big file beyond the
+YARA cap are scanned in windows of ``window`` bytes that overlap by ``overlap`` bytes -- at least
+the longest match any window-safe rule can have (``kiosk.packs.windowsafe``) -- so every match
+lies wholly inside some window. A match is *owned* by the window in which it starts before the
+overlap (``[pos, pos + window)``), and only there is it counted: a match seen twice, by two
+windows or two range tasks, has one owner, so it is reported exactly once (deduplicated by its
+absolute offset, without a set that grows with the area). A range task reads ``overlap`` bytes
+past its end and owns only what starts inside it, so task boundaries work like window edges.
+
+Memory: one window plus one chunk per stream, whatever the area's size. Windows that are all
+zero bytes are skipped when the window rules provably cannot match zeros (they are matched
+against a zero window once, at start; the rules are monotone in their strings, so no shorter
+zero run can match either) -- blank disk space costs a comparison, not a YARA call.
+
+Findings keep offsets, never content: per rule, the first ``MAX_OFFSETS`` offsets and a count.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import yara
+
+from kiosk.evidence.image import Evidence
+from kiosk.locator import RangeLoc
+from kiosk.model import AreaHit, AreaScan, FileResult, FileStatus, FileTask, RuleMatch
+from kiosk.packs.load import RuleMeta
+
+WINDOW_BYTES = 16 << 20
+AREA_PIECE = 256 << 20  # one area task: a worker's share of a filesystem at a time
+MAX_OFFSETS = 32
+
+
+@dataclass(slots=True)
+class Hits:
+    """Offsets per rule, owned and so distinct; bounded (``MAX_OFFSETS`` kept, all counted)."""
+
+    by_rule: dict[tuple[str, str], tuple[list[int], list[int]]] = field(default_factory=dict)
+
+    def add(self, key: tuple[str, str], offsets: list[int]) -> None:
+        kept, count = self.by_rule.setdefault(key, ([], [0]))
+        room = MAX_OFFSETS - len(kept)
+        if room > 0:
+            kept.extend(offsets[:room])
+        count[0] += len(offsets)
+
+    def area_hits(self, meta: dict[tuple[str, str], RuleMeta]) -> tuple[AreaHit, ...]:
+        out = []
+        for (ns, rule), (kept, count) in sorted(self.by_rule.items()):
+            m = meta[(ns, rule)]
+            match = RuleMatch(ns, rule, m.category, m.severity, m.description)
+            out.append(AreaHit(match, tuple(sorted(kept)), count[0]))
+        return tuple(out)
+
+
+class WindowMatcher:
+    """The window-safe rules of a worker, and the windows they run in."""
+
+    def __init__(
+        self,
+        blob: bytes,
+        meta: dict[tuple[str, str], RuleMeta],
+        max_match: int,
+        timeout_s: int,
+        window: int = WINDOW_BYTES,
+    ) -> None:
+        self.rules = yara.load(file=io.BytesIO(blob))
+        self.meta = meta
+        self.overlap = max(max_match, 1)
+        self.window = window
+        self.timeout = timeout_s
+        self._zeros = bytes(window + self.overlap)
+        self.zero_proof = not self.rules.match(data=self._zeros, timeout=timeout_s)
+        self.rule_count = sum(1 for _ in self.rules)
+
+    def stream(self, base: int, own_end: int | None, hits: Hits) -> WindowStream:
+        """A push-style scan of contiguous bytes starting at absolute offset ``base``."""
+        return WindowStream(self, base, own_end, hits)
+
+    def scan(self, base: int, chunks: Iterable[bytes], own_end: int | None, hits: Hits) -> int:
+        """Scan contiguous bytes from ``base``; matches from ``own_end`` on are not owned here.
+        Returns the bytes read."""
+        s = self.stream(base, own_end, hits)
+        for chunk in chunks:
+            s.feed(chunk)
+        n = s.close()
+        if s.error:
+            raise yara.Error(s.error)
+        return n
+
+    def _all_zero(self, data: bytes) -> bool:
+        n = len(data)
+        if n == len(self._zeros):
+            return data == self._zeros  # one memcmp
+        return data.count(0) == n
+
+    def match_window(self, data: bytes, pos: int, own_hi: int | None, hits: Hits) -> None:
+        if self.zero_proof and self._all_zero(data):
+            return
+        for m in self.rules.match(data=data, timeout=self.timeout):
+            offs = sorted(
+                {
+                    pos + i.offset
+                    for s in m.strings
+                    for i in s.instances
+                    if own_hi is None or pos + i.offset < own_hi
+                }
+            )
+            if offs:
+                hits.add((m.namespace, m.rule), offs)
+
+
+class WindowStream:
+    """Bytes fed in order; every full window (``window + overlap``) is matched, then the window
+    moves on by ``window`` bytes, keeping the overlap."""
+
+    def __init__(self, wm: WindowMatcher, base: int, own_end: int | None, hits: Hits) -> None:
+        self.wm = self._wm = wm
+        self._base = base
+        self._pos = base
+        self.error = ""  # a big file's window scan that failed stops; the file says where
+        self._own_end = own_end
+        self._hits = hits
+        self._buf = bytearray()
+        self.read = 0
+
+    @property
+    def reached(self) -> int:
+        """Bytes from the start whose matches were all looked for (to the failure, if any)."""
+        return self._pos - self._base if self.error else self.read
+
+    def _match(self, data: bytes, hi: int | None) -> None:
+        if self.error:
+            return
+        try:
+            self._wm.match_window(data, self._pos, self._hi(hi), self._hits)
+        except yara.TimeoutError:
+            self.error = f"YARA scan timed out after {self._wm.timeout} s"
+        except yara.Error as e:
+            self.error = f"YARA scan failed: {e}"
+
+    def _hi(self, hi: int | None) -> int | None:
+        if self._own_end is None:
+            return hi
+        return self._own_end if hi is None else min(hi, self._own_end)
+
+    def feed(self, chunk: bytes) -> None:
+        wm, buf = self._wm, self._buf
+        self.read += len(chunk)
+        if self.error:
+            return  # the caller still reads on (hashes): nothing more is held
+        buf += chunk
+        full = wm.window + wm.overlap
+        while len(buf) >= full:
+            self._match(bytes(buf[:full]), self._pos + wm.window)
+            if self.error:
+                buf.clear()
+                return
+            del buf[: wm.window]
+            self._pos += wm.window
+
+    def close(self) -> int:
+        """Match what is left (it owns everything up to ``own_end``); the bytes read."""
+        if self._buf:
+            self._match(bytes(self._buf), None)
+            self._buf = bytearray()
+        return self.read
+
+
+def scan_area(
+    ev: Evidence, task: FileTask, loc: RangeLoc, wm: WindowMatcher | None
+) -> FileResult:
+    """One area task (``loc`` is its locator): its spans read from the media and matched in
+    windows; one result."""
+    if wm is None:
+        return FileResult(task, FileStatus.HASHED_ONLY, "no window-safe rule: area not scanned")
+    hits = Hits()
+    own_end = loc.offset + loc.length
+    scanned = 0
+    try:
+        for off, n in ev.spans(loc, wm.overlap):
+            scanned += max(min(off + n, own_end) - off, 0)
+            wm.scan(off, ev.read(off, n), own_end, hits)
+    except yara.TimeoutError:
+        return FileResult(task, FileStatus.ERROR, f"YARA scan timed out after {wm.timeout} s")
+    except (OSError, yara.Error) as e:
+        return FileResult(task, FileStatus.ERROR, f"area could not be scanned: {e}")
+    area = AreaScan(
+        loc.kind, loc.volume.index, loc.offset, loc.length, scanned, hits.area_hits(wm.meta)
+    )
+    return FileResult(task, FileStatus.SCANNED, bytes_read=scanned, areas=(area,))
+
+
+def scan_slack(ev: Evidence, task: FileTask, wm: WindowMatcher) -> tuple[AreaScan, ...]:
+    """The slack of one allocated file stream, each span matched on its own."""
+    try:
+        spans = ev.slack(task)
+    except OSError as e:
+        return (AreaScan("slack", task.volume, 0, 0, 0, (), f"{task.path} (unreadable: {e})"),)
+    out = []
+    for off, n in spans:
+        hits = Hits()
+        try:
+            wm.scan(off, ev.read(off, n), None, hits)
+        except (OSError, yara.Error) as e:
+            out.append(AreaScan("slack", task.volume, off, n, 0, (), f"{task.path} ({e})"))
+            continue
+        out.append(AreaScan("slack", task.volume, off, n, n, hits.area_hits(wm.meta), task.path))
+    return tuple(out)
+
+
+def tail_matches(hits: Hits, meta: dict[tuple[str, str], RuleMeta]) -> tuple[RuleMatch, ...]:
+    """A big file's window matches as plain rule matches (the file is the place)."""
+    return tuple(h.match for h in hits.area_hits(meta))
+
+
+def merge_matches(*groups: Iterable[RuleMatch]) -> tuple[RuleMatch, ...]:
+    """Rule matches of the head and the windows, each rule once, in the report's order."""
+    seen = {(m.pack, m.rule): m for g in groups for m in g}
+    return tuple(seen[k] for k in sorted(seen))
+
+
+def window_note(wm: WindowMatcher, total_rules: int) -> str:
+    return (
+        f"the {wm.rule_count} window-safe rule(s) of {total_rules} ran in windows of "
+        f"{wm.window} bytes overlapping by {wm.overlap}"
+    )
+
+
+def over_cap(
+    task: FileTask,
+    base: dict[str, Any],
+    head: tuple[RuleMatch, ...],
+    cap: int,
+    tail: WindowStream | None,
+    hits: Hits,
+    total_rules: int,
+) -> FileResult:
+    """A file over the YARA cap: every rule ran on its first ``cap`` bytes (``head``), the
+    window-safe rules on all of it (``tail``); the result says how far each kind reached."""
+    done = int(base["bytes_read"])
+    if tail is None:
+        why = (
+            f"larger than the YARA size cap ({cap} bytes): every rule ran on the first {cap} "
+            "bytes only; no rule is window-safe, so the rest was hashed and typed only"
+        )
+        return FileResult(
+            task, FileStatus.HASHED_ONLY, why, rule_matches=head, reach=(cap, 0), **base
+        )
+    reached = tail.close()
+    matches = merge_matches(head, tail_matches(hits, tail.wm.meta))
+    if tail.error:
+        why = (
+            f"larger than the YARA size cap ({cap} bytes): every rule ran on the first {cap} "
+            f"bytes; the window scan stopped at byte {tail.reached}: {tail.error}"
+        )
+        return FileResult(
+            task, FileStatus.ERROR, why, rule_matches=matches, reach=(cap, tail.reached), **base
+        )
+    why = (
+        f"larger than the YARA size cap ({cap} bytes): every rule ran on the first {cap} bytes; "
+        f"{window_note(tail.wm, total_rules)} over all {done} bytes"
+    )
+    # still "hashed_only": the whole-file rules saw the head only (the counts and the
+    # hashed-only limit of the recommendation stay as they were); the reach says the rest
+    return FileResult(
+        task,
+        FileStatus.HASHED_ONLY,
+        why,
+        rule_matches=matches,
+        reach=(min(cap, done), reached),
+        **base,
+    )
