@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from kiosk.errors import ImageError
-from kiosk.evidence.filesystems import READ_CHUNK, Filesystem, WalkState
+from kiosk.evidence.filesystems import READ_CHUNK, Filesystem, NoByteAreas, WalkState
 from kiosk.evidence.filesystems.tsk import TskImage, open_typed
 from kiosk.evidence.layers import PROBE_BYTES, identify
 from kiosk.evidence.logical.source import FORMATS as LOGICAL_FORMATS
@@ -170,7 +170,10 @@ class Evidence:
         for vol in volumes:
             at = VolumeLoc(vol.index, vol.offset)
             if vol.examined and vol.fs_type is not None:
-                parent: VolumeLoc | FsLoc = FsLoc(at, vol.fs_type)
+                fs_at = FsLoc(at, vol.fs_type)
+                if isinstance(self.filesystem(fs_at), NoByteAreas):
+                    continue  # its reader lists no free blocks: not_examined says so
+                parent: VolumeLoc | FsLoc = fs_at
                 kind = "unallocated"
             elif vol.reason == OUTSIDE_PARTITIONS:
                 parent, kind = at, "outside_partitions"
