@@ -12,7 +12,7 @@ STAMP := $(VENV)/.installed
 # independent oracle; the rest build test images (the sample-image builder is tested too);
 # qemu-utils (qemu-img, qemu-io) makes the VMDK/VHD/VHDX/QCOW test variants and their raw oracle.
 APT_PACKAGES := sleuthkit ewf-tools libmagic1 dosfstools mtools ntfs-3g fdisk parted e2fsprogs \
-	exfatprogs genisoimage qemu-utils
+	exfatprogs genisoimage qemu-utils zip p7zip-full gnupg openssl age qpdf
 
 # Idempotent and cheap when nothing is missing (one dpkg-query, no apt-get update), so `make demo`
 # and `make test` run it every time. As root it installs what is missing; otherwise it prints the

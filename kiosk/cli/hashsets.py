@@ -51,6 +51,11 @@ def add_parser(sub: Any) -> None:
     )
     im.add_argument("--description", default="", help="what the set is, for reports")
     im.add_argument(
+        "--threshold",
+        type=int,
+        help="perceptual (PDQ) sets: largest Hamming distance that matches (default 31)",
+    )
+    im.add_argument(
         "--skip-invalid", action="store_true", help="skip malformed records (counted) not fail"
     )
 
@@ -116,6 +121,7 @@ def _import(args: argparse.Namespace) -> int:
         category_map=args.category_map,
         description=args.description,
         skip_invalid=args.skip_invalid,
+        threshold=args.threshold,
     )
     result = import_set(args.hashsets, req)
     m = result.manifest
@@ -137,6 +143,7 @@ def _import(args: argparse.Namespace) -> int:
         + f"; {stats['records']} records, {merged} duplicates merged, "
         f"{stats['skipped_invalid']} invalid skipped, "
         f"{stats['excluded_empty_file']} empty-file digests dropped"
+        + (f", PDQ threshold {m['pdq_threshold']}" if "pdq_threshold" in m else "")
         + (
             f", {stats['excluded_by_category_map']} left out by the category map"
             if m["category_map"]

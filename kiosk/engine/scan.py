@@ -33,6 +33,7 @@ import magic
 import yara
 
 from kiosk.config import DEFAULT_MAX_YARA_BYTES, DEFAULT_WORKERS, DEFAULT_YARA_TIMEOUT_S
+from kiosk.engine.probe import ContentProbe
 from kiosk.errors import KioskError, SparseStreamError, WorkerInitError
 from kiosk.evidence.image import Evidence
 from kiosk.evidence.resolve import EvidenceRef
@@ -127,6 +128,7 @@ class Scanner:
         )
         self._index = HashIndex.load(None, verified=cfg.hashsets)
         self._magic = magic.Magic(mime=True)
+        self._probe = ContentProbe(self._index)  # disguised, encrypted, look-alike pictures
 
     def close(self) -> None:
         self._ev.close()
@@ -136,7 +138,7 @@ class Scanner:
         if not task.readable:
             return FileResult(task, FileStatus.UNRECOVERABLE, task.unreadable_reason)
         try:
-            return self._scan(task)
+            return self._probe.finish(self._scan(task))
         except Exception as e:  # one file's failure must not end the run; it is recorded
             return FileResult(task, FileStatus.ERROR, f"internal error: {type(e).__name__}: {e}")
 
@@ -161,8 +163,10 @@ class Scanner:
         head = b""
         done = 0
         sparse_reason = ""
+        self._probe.start(task)
         try:
             for chunk in self._ev.chunks(task):
+                self._probe.feed(chunk)
                 md5.update(chunk)
                 sha1.update(chunk)
                 sha256.update(chunk)

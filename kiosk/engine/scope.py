@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 from kiosk.errors import CaseError
 from kiosk.hashsets.index import HashIndex
-from kiosk.model import FileResult, HashMatch
+from kiosk.model import BUILTIN_CATEGORIES, FileResult, HashMatch
 from kiosk.packs.load import CompiledRules
 from kiosk.reports.model import MatchType, OutOfScope, ScopeRecord
 
@@ -42,8 +42,10 @@ class Scope:
 
 
 def rule_categories(rules: CompiledRules | None) -> list[str]:
-    """Every category named by a rule in the compiled packs, sorted."""
-    return sorted({m.category for m in rules.meta.values()}) if rules else []
+    """Every category named by a rule in the compiled packs, and the categories of the kiosk's
+    own checks (disguised files, encrypted data: ``kiosk.model.BUILTIN_CATEGORIES``), sorted."""
+    found = {m.category for m in rules.meta.values()} if rules else set()
+    return sorted(found | set(BUILTIN_CATEGORIES))
 
 
 def hash_categories(index: HashIndex) -> list[str]:

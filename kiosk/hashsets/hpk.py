@@ -72,7 +72,7 @@ def table_size(bits: int) -> int:
 class Pack:
     """One ``.hpk`` file, memory-mapped read-only; ``digest in pack`` is the lookup."""
 
-    __slots__ = ("_mm", "contains", "count", "width")
+    __slots__ = ("_mm", "base", "contains", "count", "width")
 
     def __init__(self, path: Path, width: int, expect: FileId | None = None) -> None:
         """Map ``path``; with ``expect``, only if it is still the file verified (else refused)."""
@@ -107,10 +107,16 @@ class Pack:
             mm.madvise(mmap.MADV_RANDOM)
         self.count = count
         self.width = width
+        self.base = HEADER_SIZE + table_size(bits)  # where the sorted records start
         self.contains = _lookup(mm, width, HEADER_SIZE + table_size(bits), 32 - bits)
 
     def __contains__(self, digest: bytes) -> bool:
         return self.contains(digest)
+
+    def records(self) -> tuple[mmap.mmap, int, int]:
+        """The map, the offset of the first record and the count: for searches that are not
+        exact lookups (``kiosk.hashsets.perceptual.nearest``)."""
+        return self._mm, self.base, self.count
 
     def close(self) -> None:
         self._mm.close()

@@ -35,6 +35,7 @@ from kiosk.hashsets.index import (
     check_name,
     read_manifest,
 )
+from kiosk.hashsets.perceptual import check_threshold
 from kiosk.hashsets.trust import PAYLOAD_TYPE, SIGNATURE, file_digests, signed_payload
 from kiosk.trust.policy import compare_versions
 from kiosk.trust.signing import Signer
@@ -109,6 +110,8 @@ def import_set(
         raise HashSetError(f"disposition must be one of {', '.join(DISPOSITIONS)}")
     if not req.sources:
         raise HashSetError("no source files given")
+    if req.threshold is not None:
+        check_threshold(req.threshold)
     for p in req.sources:
         if not p.is_file():
             raise HashSetError(f"{p}: no such file")

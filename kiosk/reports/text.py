@@ -6,13 +6,13 @@ the HTML page, the CLI and the TUI — so that two different names never print a
 
 from __future__ import annotations
 
-from kiosk.model import HashMatch
 from kiosk.reports.model import TriageReport
 from kiosk.reports.summary import (
     RECOMMENDATION_TITLES,
     authority_lines,
     banner_notes,
     finding_label,
+    match_label,
     media_hash_text,
     not_examined_lines,
 )
@@ -67,10 +67,7 @@ def render_text(report: TriageReport) -> str:
         f"Findings: {len(report.findings)}" + (" ([n] = volume number)" if report.findings else ""),
     ]
     for f in report.findings:
-        what = ", ".join(
-            f"hashset {m.hashset}" if isinstance(m, HashMatch) else f"{m.pack}:{m.rule}"
-            for m in f.finding_matches
-        )
+        what = ", ".join(match_label(m) for m in f.finding_matches)
         lines.append(f"  {finding_label(f)} ({f.size} bytes): {what}")
     lines.append(f"Not examined: {len(report.not_examined)} area(s)")
     lines += not_examined_lines(report)
