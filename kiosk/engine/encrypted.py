@@ -194,9 +194,9 @@ def _pgp_packet(b: bytes) -> bool:
 def _pgp(head: bytes) -> str | None:
     if _pgp_packet(head):
         return "OpenPGP encrypted message"
-    text = head.lstrip()
-    if not text.startswith(PGP_ARMOUR):
+    if not head[:256].lstrip().startswith(PGP_ARMOUR):
         return None
+    text = head.lstrip()
     body = text.split(b"\n\n", 1)[1] if b"\n\n" in text else text.split(b"\r\n\r\n", 1)[-1]
     b64 = b"".join(body.split()[:4])[:64]
     try:
@@ -220,7 +220,7 @@ def _wallet(head: bytes, filename: str) -> str | None:
         head[12:16] in BDB_BTREE or head.startswith(b"SQLite format 3\x00")
     ):
         return "Bitcoin Core wallet (wallet.dat)"
-    stripped = head.lstrip()
+    stripped = head[:256].lstrip()
     if (
         stripped.startswith(b"{")
         and len(head) < 65536

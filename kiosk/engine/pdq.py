@@ -91,14 +91,14 @@ def pdq(data: bytes) -> PdqResult:
             rgb = rgb.reduce(factor)
         pixels = np.ascontiguousarray(np.asarray(rgb, dtype=np.uint8))
         bits, quality = pdqhash.compute(pixels)
-    except (
-        OSError,
-        ValueError,
-        SyntaxError,
-        EOFError,
-        MemoryError,
-        Image.DecompressionBombError,
-        Image.DecompressionBombWarning,
-    ) as e:
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        # Pillow's own guard, hit while reading the header of a picture claiming billions of
+        # pixels: the same refusal as ours, said the same way
+        return PdqResult(
+            None,
+            reason=f"picture is over the limit of {MAX_PIXELS} pixels "
+            "(decompression-bomb guard): not PDQ-hashed",
+        )
+    except (OSError, ValueError, SyntaxError, EOFError, MemoryError) as e:
         return PdqResult(None, reason=f"picture could not be decoded for PDQ: {type(e).__name__}")
     return PdqResult(np.packbits(bits.astype(np.uint8)).tobytes(), int(quality))
