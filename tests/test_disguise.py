@@ -193,3 +193,15 @@ def test_the_scope_decides_for_disguised_files_like_any_category(
         report.settings.scope.out_of_scope_matches
     )
     assert report.settings.scope.rule_categories == ("encrypted_data",)
+
+
+def test_no_rule_pack_may_take_the_name_of_the_kiosks_own_checks(tmp_path: Path) -> None:
+    from kiosk.errors import RulesError
+    from kiosk.packs.check import read_pack
+    from tests.conftest import pack_toml
+
+    pack = tmp_path / BUILTIN_PACK
+    pack.mkdir()
+    (pack / "pack.toml").write_text(pack_toml(BUILTIN_PACK))
+    with pytest.raises(RulesError, match="reserved for the kiosk's own checks"):
+        read_pack(pack)

@@ -8,6 +8,9 @@ many matches each excluded category had is kept, in the report's ``settings.scop
 report says that something outside the authority matched, so a supervisor can seek a wider one,
 never what or where.
 
+The kiosk's own checks (disguised files, encrypted data) are rule categories like a pack's: they
+are listed, authorised and counted the same way, whatever packs are loaded.
+
 Hash-set scope is decided per *set*, by the category in the set's manifest: a set may also
 label single hashes with finer categories (VICS), which are reported as they are but are not
 what the officer chose from. Known-good sets are never scoped: they only decide which files
