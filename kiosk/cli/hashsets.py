@@ -211,7 +211,18 @@ def _info(args: argparse.Namespace) -> int:
         f"version:       {i.version}",
         f"disposition:   {i.disposition}",
         f"category:      {i.category}"
-        + ("  (per hash, through the category map)" if m.get("per_hash_category") else ""),
+        + (
+            "  (per hash, from the source)"
+            if i.threshold is not None and m.get("per_hash_category")
+            else "  (per hash, through the category map)"
+            if m.get("per_hash_category")
+            else ""
+        ),
+        *(
+            [f"PDQ threshold: {i.threshold} (largest matching Hamming distance)"]
+            if i.threshold is not None
+            else []
+        ),
         f"description:   {i.description}",
         f"created:       {m.get('created')} by {m.get('importer')}",
         f"digest:        {i.digest}",
