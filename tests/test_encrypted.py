@@ -155,6 +155,17 @@ def _vint(n: int) -> bytes:
 
 
 RAR5 = b"Rar!\x1a\x07\x01\x00"
+# a compound file (OLE) header sector: signature, minor/major version 3, little-endian, 512-byte
+# sectors; then directory entries of 128 bytes, each named in UTF-16LE
+OLE_HEAD = bytes.fromhex("d0cf11e0a1b11ae1") + bytes(16) + b"\x3e\x00\x03\x00\xfe\xff\x09\x00"
+OLE_HEAD = OLE_HEAD.ljust(512, b"\0")
+
+
+def _dir_entry(name: str) -> bytes:
+    raw = (name + "\0").encode("utf-16-le")
+    return (raw.ljust(64, b"\0") + len(raw).to_bytes(2, "little") + b"\x02").ljust(128, b"\0")
+
+
 ARCHIVE = "encrypted_archive"
 
 
@@ -184,6 +195,9 @@ def _rar5_block(htype: int, flags: int = 0, body: bytes = b"", extra: bytes = b"
         ("UTC--2026-key.json", json.dumps({"version": 3, "crypto": {
             "cipher": "aes-128-ctr", "ciphertext": "00", "kdf": "scrypt"}}).encode(), "wallet"),
         ("default_wallet", b"QklFMQ" + b"A" * 200, "wallet"),
+        # an Office file saved with a password is a compound file holding these two streams
+        ("budget.xlsx", OLE_HEAD + _dir_entry("EncryptionInfo") + _dir_entry("EncryptedPackage"),
+         "encrypted_document"),
     ],
 )  # fmt: skip
 def test_hand_built_headers_of_formats_without_a_debian_tool(
@@ -202,6 +216,7 @@ def test_hand_built_headers_of_formats_without_a_debian_tool(
         ("notes.dat", b"\0" * 12 + b"\x62\x31\x05\x00" + b"\0" * 100),  # BDB, not a wallet name
         ("config.json", b'{"kdf": "none", "ciphertext": "plain words"}'),
         ("random.bin", b"\x8c" + os.urandom(100)),  # an old-format tag 3 byte, then noise
+        ("old.doc", OLE_HEAD + _dir_entry("WordDocument") + _dir_entry("1Table")),
     ],
 )
 def test_look_alikes_are_not_encrypted(name: str, data: bytes) -> None:
