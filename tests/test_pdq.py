@@ -273,3 +273,40 @@ def test_pictures_match_exactly_as_pdq_says(triage: Triage, tmp_path: Path) -> N
 def _inventory(triage: Triage, report: object, tmp_path: Path) -> list[dict[str, object]]:
     (path,) = (tmp_path / "reports").glob("*/files.jsonl")
     return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+@pytest.mark.skipif(shutil.which("mke2fs") is None, reason="needs mke2fs")
+def test_inline_and_pooled_scans_write_the_same_records(tmp_path: Path) -> None:
+    """The content checks run in the workers: worker count must not change a byte."""
+    from kiosk.canonical import canonical
+    from kiosk.engine.scan import ScanConfig, scan_tasks
+    from kiosk.evidence.image import Evidence
+    from kiosk.evidence.resolve import resolve
+    from kiosk.reports.encode import file_json
+    from kiosk.reports.report import file_record
+
+    a = oracle(encode(drawing(1), "PNG"))
+    csv = tmp_path / "known.csv"
+    csv.write_text(f"pdq_hex,category\n{a.hex()},test_pictures\n")
+    store = store_with(tmp_path, "same-bytes", csv, category="test_pictures")
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    for name, data in _pictures().items():
+        (tree / name).write_bytes(data)
+    (tree / "photo.dll").write_bytes(encode(drawing(4), "JPEG"))  # disguised
+    (tree / "vault.hc").write_bytes(random.Random(9).randbytes(1 << 20))  # possible container
+    img = tmp_path / "same.img"
+    subprocess.run(["mke2fs", "-q", "-t", "ext4", "-d", str(tree), str(img), "8M"], check=True)
+    with HashIndex.load(store) as index:
+        sets = index.sets
+    ref = resolve([img])
+    with Evidence(ref) as ev:
+        tasks = list(ev.walk(ev.volumes()))
+    out = []
+    for workers in (0, 2):
+        cfg = ScanConfig(ref, None, {}, sets, workers=workers)
+        out.append([canonical(file_json(file_record(r))) for r in scan_tasks(tasks, cfg)])
+    assert out[0] == out[1]
+    joined = b"".join(out[0])
+    for part in (b'"algorithm":"pdq"', b"disguised_file", b"possible_container"):
+        assert part in joined
