@@ -11,8 +11,10 @@ The passwords are test values; the kiosk never sees them.
 
 from __future__ import annotations
 
+import html
 import json
 import os
+import re
 import shutil
 import subprocess
 from collections.abc import Callable
@@ -23,8 +25,12 @@ import pytest
 from kiosk.engine.encrypted import CONTAINER_ENTROPY, encrypted, entropy
 from kiosk.engine.triage import TriageResult
 from kiosk.model import BUILTIN_PACK, ENCRYPTED_DATA, Recommendation
+from kiosk.reports.attestation import verify_report_dir
+from kiosk.reports.case import case_bundle
+from kiosk.reports.html import render_html
 from kiosk.reports.report import ENCRYPTED_REASON
 from kiosk.reports.text import render_text
+from kiosk.trust.signing import TrustStore, kiosk_home
 
 Triage = Callable[..., TriageResult]
 TOOLS = ("mke2fs", "zip", "7z", "gpg", "openssl", "age", "age-keygen", "qpdf")
@@ -122,6 +128,16 @@ def test_encrypted_samples_are_findings_and_plain_ones_are_not(
     assert report.findings_by_category == {ENCRYPTED_DATA: len(found)}
     text = render_text(report)
     assert "kiosk:encrypted_archive (ZIP archive with encrypted entries: password needed)" in text
+    page, case = other_views(result)
+    assert "ZIP archive with encrypted entries: password needed" in page
+    assert "the kiosk's own check encrypted_archive (category encrypted_data" in case
+
+
+def other_views(result: TriageResult) -> tuple[str, str]:
+    """The HTML page's text and the CASE export of a written, verified report."""
+    verified = verify_report_dir(result.report_dir, TrustStore.load(kiosk_home() / "trust.json"))
+    page = " ".join(re.sub(r"<[^>]+>", " ", html.unescape(render_html(verified))).split())
+    return page, json.dumps(case_bundle(verified))
 
 
 def test_encrypted_data_beside_another_finding_still_submits(

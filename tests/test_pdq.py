@@ -38,6 +38,7 @@ from kiosk.hashsets.store import import_set, sign_set
 from kiosk.model import Recommendation
 from kiosk.reports.text import render_text
 from kiosk.trust.signing import kiosk_home, load_signer
+from tests.test_encrypted import other_views
 
 Triage = Callable[..., TriageResult]
 pillow_heif.register_heif_opener()
@@ -254,7 +255,8 @@ def test_pictures_match_exactly_as_pdq_says(triage: Triage, tmp_path: Path) -> N
     assert ("known-pictures", 0) in expected["/a.png"]
     assert not any(p.startswith("/c") for p in expected)
 
-    report = triage("ext4.dd", image=(img,), hashsets_dir=store).report
+    result = triage("ext4.dd", image=(img,), hashsets_dir=store)
+    report = result.report
     got = {
         f.path: {(m.hashset, m.distance) for m in f.known_bad if m.algorithm == "pdq"}
         for f in report.findings
@@ -268,6 +270,9 @@ def test_pictures_match_exactly_as_pdq_says(triage: Triage, tmp_path: Path) -> N
     bomb = next(r for r in _inventory(triage, report, tmp_path) if r["path"] == "/bomb.png")
     assert "decompression-bomb guard" in bomb["reason"]
     assert "PDQ distance 0, threshold 31" in render_text(report)
+    page, case = other_views(result)
+    assert "PDQ distance 0 (threshold 31)" in page
+    assert "its PDQ hash is 0 bits from one in perceptual hash set known-pictures" in case
 
 
 def _inventory(triage: Triage, report: object, tmp_path: Path) -> list[dict[str, object]]:
