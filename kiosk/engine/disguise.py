@@ -58,6 +58,7 @@ _EXTENSIONS: dict[str, str] = {
         ("zip", "7z", "rar", "gz", "tgz", "bz2", "xz", "tar", "zst", "cab", "jar", "apk"),
         ARCHIVE,
     ),
+    # not ".so": on Linux, libc.so and friends are text linker scripts
     **dict.fromkeys(("exe", "dll", "sys", "scr", "cpl", "ocx", "msi"), EXECUTABLE),
     **dict.fromkeys(
         ("pdf", "doc", "docx", "xls", "xlsx", "ppt", "pptx", "odt", "ods", "odp", "rtf", "epub"),
