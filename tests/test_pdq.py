@@ -212,6 +212,7 @@ def _pictures() -> dict[str, bytes]:
         "c.png": encode(c, "PNG"),
         "c.heic": encode(c, "HEIF", quality=80),
         "bomb.png": _png_header(40_000, 40_000),
+        "flat.png": encode(Image.new("RGB", (200, 150), (40, 40, 40)), "PNG"),
     }
 
 
@@ -237,7 +238,7 @@ def test_pictures_match_exactly_as_pdq_says(triage: Triage, tmp_path: Path) -> N
 
     expected: dict[str, set[tuple[str, int]]] = {}
     for name, data in pictures.items():
-        if name == "bomb.png":
+        if name in ("bomb.png", "flat.png"):
             continue
         h = oracle(data)
         hits = {(s, distance(h, ref)) for s, (ref, limit) in sets.items()
@@ -269,6 +270,8 @@ def test_pictures_match_exactly_as_pdq_says(triage: Triage, tmp_path: Path) -> N
     assert any("perceptual hash sets (PDQ)" in r for r in report.recommendation.reasons)
     bomb = next(r for r in _inventory(triage, report, tmp_path) if r["path"] == "/bomb.png")
     assert "decompression-bomb guard" in bomb["reason"]
+    flat = next(r for r in _inventory(triage, report, tmp_path) if r["path"] == "/flat.png")
+    assert "too featureless for PDQ (quality 0 < 50)" in flat["reason"]
     assert "PDQ distance 0, threshold 31" in render_text(report)
     page, case = other_views(result)
     assert "PDQ distance 0 (threshold 31)" in page

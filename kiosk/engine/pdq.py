@@ -34,6 +34,10 @@ MAX_PIXELS = 50_000_000  # a 48-megapixel phone photo passes; Pillow warns from 
 WORK_SIDE = 512  # PDQ's own first step shrinks to 64x64; the reference PHP hasher and common
 # deployments downsample to about 512 first too, since that step is PDQ's most expensive
 MAX_BYTES = 64 << 20  # pictures larger than this are not held for hashing
+# Below this PDQ quality a picture has too little structure (a flat or nearly flat image): its
+# hash is close to that of every other featureless picture, so matching it would only raise
+# false alarms. 50 is the cut-off the PDQ authors recommend.
+MIN_QUALITY = 50
 
 pillow_heif.register_heif_opener()
 

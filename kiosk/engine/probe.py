@@ -92,4 +92,9 @@ class ContentProbe:
         got = pdq.pdq(b"".join(picture))
         if got.hash is None:
             return (), got.reason
+        if got.quality < pdq.MIN_QUALITY:
+            return (), (
+                f"picture too featureless for PDQ (quality {got.quality} < {pdq.MIN_QUALITY}): "
+                "not matched"
+            )
         return self._index.near(got.hash), ""
