@@ -36,7 +36,7 @@ WORK_SIDE = 512  # PDQ's own first step shrinks to 64x64; the reference PHP hash
 MAX_BYTES = 64 << 20  # pictures larger than this are not held for hashing
 # Below this PDQ quality a picture has too little structure (a flat or nearly flat image): its
 # hash is close to that of every other featureless picture, so matching it would only raise
-# false alarms. 50 is the cut-off the PDQ authors recommend.
+# false alarms. 50 is the cut-off commonly used with PDQ (the quality scale runs 0-100).
 MIN_QUALITY = 50
 
 pillow_heif.register_heif_opener()
