@@ -161,12 +161,23 @@ def whole_scan(rounds: int) -> None:
         plain = ScanConfig(ref, None, {}, (), workers=0)
         with_set = ScanConfig(ref, None, {}, sets, workers=0)
         saved = (ContentProbe.start, ContentProbe.feed, ContentProbe.finish)
-        ContentProbe.start = ContentProbe.feed = lambda self, _: None  # type: ignore[method-assign]
-        ContentProbe.finish = lambda self, r: r  # type: ignore[method-assign]
-        off = best(lambda: list(scan_tasks(tasks, plain)), rounds)
-        ContentProbe.start, ContentProbe.feed, ContentProbe.finish = saved  # type: ignore[method-assign]
-        base = best(lambda: list(scan_tasks(tasks, plain)), rounds)
-        step = best(lambda: list(scan_tasks(tasks, with_set)), rounds)
+
+        def probe_off() -> None:
+            ContentProbe.start = ContentProbe.feed = lambda self, _: None  # type: ignore[method-assign]
+            ContentProbe.finish = lambda self, r: r  # type: ignore[method-assign]
+
+        def probe_on() -> None:
+            ContentProbe.start, ContentProbe.feed, ContentProbe.finish = saved  # type: ignore[method-assign]
+
+        times: dict[str, list[float]] = {"off": [], "on": [], "set": []}
+        for _ in range(rounds):  # alternating, so a change of load hits every variant alike
+            for variant, cfg in (("off", plain), ("on", plain), ("set", with_set)):
+                (probe_off if variant == "off" else probe_on)()
+                t = time.perf_counter()
+                list(scan_tasks(tasks, cfg))
+                times[variant].append(time.perf_counter() - t)
+        probe_on()
+        off, base, step = (statistics.median(times[v]) for v in ("off", "on", "set"))
         what = "whole scan (inline, no rules), 100 photos 1600x1200 + 100 texts"
         print(
             f"| {what}: disguised + encrypted checks | {off:.2f} s without | {base:.2f} s with | "
