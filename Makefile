@@ -13,7 +13,8 @@ STAMP := $(VENV)/.installed
 # qemu-utils (qemu-img, qemu-io) makes the VMDK/VHD/VHDX/QCOW test variants and their raw oracle;
 # libarchive13 reads archives found inside the evidence (libarchive-c is its Python binding).
 APT_PACKAGES := sleuthkit ewf-tools libmagic1 dosfstools mtools ntfs-3g fdisk parted e2fsprogs \
-	exfatprogs genisoimage qemu-utils libarchive13 cryptsetup-bin lvm2
+	exfatprogs genisoimage qemu-utils libarchive13 cryptsetup-bin lvm2 zip p7zip-full gnupg \
+	openssl age qpdf
 
 # Idempotent and cheap when nothing is missing (one dpkg-query, no apt-get update), so `make demo`
 # and `make test` run it every time. As root it installs what is missing; otherwise it prints the

@@ -151,15 +151,31 @@ class RuleMatch:
     description: str
 
 
+# Findings kiosk makes itself, without a rule pack (kiosk.engine.disguise, kiosk.engine.encrypted):
+# rule matches of the built-in "pack" BUILTIN_PACK, so scope, report, views and recommendation
+# treat them like any rule match. ``description`` holds the reason (what the content is).
+BUILTIN_PACK = "kiosk"
+DISGUISED_FILE = "disguised_file"
+ENCRYPTED_DATA = "encrypted_data"
+BUILTIN_CATEGORIES = (DISGUISED_FILE, ENCRYPTED_DATA)
+
+
 @dataclass(frozen=True, slots=True)
 class HashMatch:
-    """A hash set that lists one of the file's digests."""
+    """A hash set that lists one of the file's digests.
+
+    A perceptual set (algorithm ``pdq``) matches a picture whose PDQ hash lies within the set's
+    Hamming ``threshold`` of a listed one: ``distance`` says how far (0 = identical hash). Both
+    are None for the exact digests of cryptographic sets.
+    """
 
     hashset: str
     version: str
     algorithm: str
     disposition: str
     category: str
+    distance: int | None = None
+    threshold: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

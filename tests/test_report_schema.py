@@ -161,6 +161,8 @@ ADDED_WITHIN_VERSION = {
     "unallocated",
     "areas",
     "yara_reach",
+    "distance",  # hash-set matches: perceptual (pdq) ones only, absent from exact matches
+    "threshold",
 }
 
 

@@ -14,7 +14,15 @@ from kiosk.engine.triage import TriageResult
 from kiosk.errors import CaseError
 from kiosk.hashsets.index import HashIndex
 from kiosk.locator import FsLoc, StreamLoc, VolumeLoc
-from kiosk.model import FileResult, FileStatus, FileTask, HashMatch, Recommendation, RuleMatch
+from kiosk.model import (
+    BUILTIN_CATEGORIES,
+    FileResult,
+    FileStatus,
+    FileTask,
+    HashMatch,
+    Recommendation,
+    RuleMatch,
+)
 from kiosk.packs.load import compile_packs
 from kiosk.reports.model import MatchType, OutOfScope, ScopeRecord
 from kiosk.tui.flow import scope_from_form
@@ -75,6 +83,7 @@ def test_check_scope_resolves_none_to_every_loaded_category() -> None:
         "card_fraud",
         "phishing_kit",
         "private_key",
+        *BUILTIN_CATEGORIES,  # the kiosk's own checks: disguised files, encrypted data
     }
     assert set(rule_categories(rules)) == every_rule_category
     assert hash_categories(index) == ["demo_known_bad"]
@@ -126,6 +135,7 @@ def test_an_unrestricted_triage_records_every_category_as_authorised(triage: Tri
                     "card_fraud",
                     "phishing_kit",
                     "private_key",
+                    *BUILTIN_CATEGORIES,
                 ]
             )
         ),
@@ -147,8 +157,8 @@ def test_check_scope_places_categories_named_without_their_kind() -> None:
         check_scope(Scope(categories=frozenset({"card_fraud", "fraud"})), rules, index)
     assert str(refused.value) == (
         "cannot start: the scope names categories no loaded pack or set has: fraud (known: "
-        "card_fraud, crypto_wallet, cybercrime_tool, demo_known_bad, demo_marker, phishing_kit, "
-        "private_key)"
+        "card_fraud, crypto_wallet, cybercrime_tool, demo_known_bad, demo_marker, disguised_file, "
+        "encrypted_data, phishing_kit, private_key)"
     )
 
 
@@ -211,7 +221,7 @@ def test_cli_scope_with_an_unknown_category_names_the_known_ones_and_writes_noth
     assert run.stderr == (
         "kiosk: error: cannot start: the scope names categories no loaded pack or set has: "
         "fraud (known: card_fraud, crypto_wallet, cybercrime_tool, demo_known_bad, demo_marker, "
-        "phishing_kit, private_key)\n"
+        "disguised_file, encrypted_data, phishing_kit, private_key)\n"
     )
     assert not (tmp_path / "out").exists()
     run = _scan(tmp_path / "out", "--scope", " , ")

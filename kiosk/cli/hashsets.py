@@ -58,6 +58,11 @@ def add_parser(sub: Any) -> None:
         "only for known-good, properties kept for known-bad)",
     )
     im.add_argument(
+        "--threshold",
+        type=int,
+        help="perceptual (PDQ) sets: largest Hamming distance that matches (default 31)",
+    )
+    im.add_argument(
         "--skip-invalid", action="store_true", help="skip malformed records (counted) not fail"
     )
 
@@ -124,6 +129,7 @@ def _import(args: argparse.Namespace) -> int:
         description=args.description,
         skip_invalid=args.skip_invalid,
         keep_properties=args.keep_properties,
+        threshold=args.threshold,
     )
     result = import_set(args.hashsets, req)
     m = result.manifest
@@ -145,6 +151,7 @@ def _import(args: argparse.Namespace) -> int:
         + f"; {stats['records']} records, {merged} duplicates merged, "
         f"{stats['skipped_invalid']} invalid skipped, "
         f"{stats['excluded_empty_file']} empty-file digests dropped"
+        + (f", PDQ threshold {m['pdq_threshold']}" if "pdq_threshold" in m else "")
         + (
             f", {stats['excluded_by_category_map']} left out by the category map"
             if m["category_map"]
@@ -223,7 +230,18 @@ def _info(args: argparse.Namespace) -> int:
         f"version:       {i.version}",
         f"disposition:   {i.disposition}",
         f"category:      {i.category}"
-        + ("  (per hash, through the category map)" if m.get("per_hash_category") else ""),
+        + (
+            "  (per hash, from the source)"
+            if i.threshold is not None and m.get("per_hash_category")
+            else "  (per hash, through the category map)"
+            if m.get("per_hash_category")
+            else ""
+        ),
+        *(
+            [f"PDQ threshold: {i.threshold} (largest matching Hamming distance)"]
+            if i.threshold is not None
+            else []
+        ),
         f"description:   {i.description}",
         f"created:       {m.get('created')} by {m.get('importer')}",
         f"digest:        {i.digest}",

@@ -40,6 +40,7 @@ from kiosk.config import (
     ArchiveLimits,
 )
 from kiosk.engine.archives import Expander
+from kiosk.engine.probe import ContentProbe
 from kiosk.engine.windows import WINDOW_BYTES, Hits, WindowMatcher, over_cap, scan_area, scan_slack
 from kiosk.errors import KioskError, PageMismatch, SparseStreamError, WorkerInitError
 from kiosk.evidence.image import Evidence
@@ -161,6 +162,7 @@ class Scanner:
             if cfg.window_blob and cfg.yara_enabled
             else None
         )
+        self._probe = ContentProbe(self._index)  # disguised, encrypted, look-alike pictures
 
     def close(self) -> None:
         self._ev.close()
@@ -172,10 +174,13 @@ class Scanner:
         try:
             if (loc := task.area) is not None:  # unallocated space, outside partitions
                 return scan_area(self._ev, task, loc, self._windows)
-            r = self._archives.expand(task, self._scan(task))  # an archive: its members too
+            r = self._probe.finish(self._scan(task))  # disguised, encrypted, look-alikes
+            r = self._archives.expand(task, r)  # an archive: its members too
             if self._cfg.slack and self._windows is not None and task.allocated:
                 r = dataclasses.replace(r, areas=scan_slack(self._ev, task, self._windows))
             return r
+        except PageMismatch as e:  # a set is not what was signed (a perceptual search, say)
+            return FileResult(task, FileStatus.ERROR, f"{SET_INTEGRITY}{e}")
         except Exception as e:  # one file's failure must not end the run; it is recorded
             return FileResult(task, FileStatus.ERROR, f"internal error: {type(e).__name__}: {e}")
 
@@ -206,8 +211,10 @@ class Scanner:
         head = b""
         done = 0
         sparse_reason = ""
+        self._probe.start(task)
         try:
             for chunk in self._ev.chunks(task):
+                self._probe.feed(chunk)
                 md5.update(chunk)
                 sha1.update(chunk)
                 sha256.update(chunk)

@@ -8,6 +8,9 @@ many matches each excluded category had is kept, in the report's ``settings.scop
 report says that something outside the authority matched, so a supervisor can seek a wider one,
 never what or where.
 
+The kiosk's own checks (disguised files, encrypted data) are rule categories like a pack's: they
+are listed, authorised and counted the same way, whatever packs are loaded.
+
 Hash-set scope is decided per *set*, by the category in the set's manifest: a set may also
 label single hashes with finer categories (VICS), which are reported as they are but are not
 what the officer chose from. Known-good sets are never scoped: they only decide which files
@@ -21,7 +24,7 @@ from dataclasses import dataclass, field
 
 from kiosk.errors import CaseError
 from kiosk.hashsets.index import HashIndex
-from kiosk.model import AreaScan, FileResult, HashMatch
+from kiosk.model import BUILTIN_CATEGORIES, AreaScan, FileResult, HashMatch
 from kiosk.packs.load import CompiledRules
 from kiosk.reports.model import MatchType, OutOfScope, ScopeRecord
 
@@ -42,8 +45,10 @@ class Scope:
 
 
 def rule_categories(rules: CompiledRules | None) -> list[str]:
-    """Every category named by a rule in the compiled packs, sorted."""
-    return sorted({m.category for m in rules.meta.values()}) if rules else []
+    """Every category named by a rule in the compiled packs, and the categories of the kiosk's
+    own checks (disguised files, encrypted data: ``kiosk.model.BUILTIN_CATEGORIES``), sorted."""
+    found = {m.category for m in rules.meta.values()} if rules else set()
+    return sorted(found | set(BUILTIN_CATEGORIES))
 
 
 def hash_categories(index: HashIndex) -> list[str]:

@@ -40,7 +40,9 @@ from kiosk.hashsets.hpk import (
 )
 from kiosk.hashsets.index import MANIFEST_FORMAT, PROPS
 from kiosk.hashsets.nsrl_vics import load_category_map
-from kiosk.hashsets.records import ALGORITHMS, WIDTH, Batch, Context
+from kiosk.hashsets.perceptual import ALGORITHM as PDQ
+from kiosk.hashsets.perceptual import DEFAULT_THRESHOLD, check_threshold
+from kiosk.hashsets.records import STORED_WIDTH, Batch, Context
 
 SPILL_RECORDS = 1 << 20
 PARTITION_BITS = 8
@@ -221,6 +223,7 @@ class ImportRequest:
     category_map: Path | None = None
     description: str = ""
     skip_invalid: bool = False
+    threshold: int | None = None  # perceptual (PDQ) sets: largest matching Hamming distance
     keep_properties: bool | None = None  # None: kept for known-bad sets, dropped for known-good
 
     @property
@@ -252,7 +255,7 @@ def build_version(build: Path, req: ImportRequest, version: str, now: datetime) 
         category_map=load_category_map(req.category_map) if req.category_map else None,
         keep_props=req.keeps_properties,
     )
-    spills = {a: _Spill(build / f".spill-{a}", WIDTH[a]) for a in ALGORITHMS}
+    spills = {a: _Spill(build / f".spill-{a}", w) for a, w in STORED_WIDTH.items()}
     props = _Props(build / PROPS)
     sources: list[dict[str, Any]] = []
     try:
@@ -276,6 +279,14 @@ def build_version(build: Path, req: ImportRequest, version: str, now: datetime) 
             if s.total + s.pending_bytes
         }
         props_entry = props.finish()
+        if PDQ in algorithms and len(algorithms) > 1:
+            raise HashSetError(
+                f"hash set {req.name}: PDQ hashes and file digests cannot share one set"
+            )
+        if PDQ in algorithms and req.disposition != "known_bad":
+            raise HashSetError(f"hash set {req.name}: a perceptual (PDQ) set must be known_bad")
+        if req.threshold is not None and PDQ not in algorithms:
+            raise HashSetError(f"hash set {req.name}: --threshold applies to PDQ sets only")
     except BaseException:
         props.abort()
         raise
@@ -283,7 +294,13 @@ def build_version(build: Path, req: ImportRequest, version: str, now: datetime) 
         for algo, spill in spills.items():
             spill.close()
             (build / f".spill-{algo}").unlink(missing_ok=True)
+    perceptual = {}
+    if PDQ in algorithms:
+        perceptual["pdq_threshold"] = check_threshold(
+            DEFAULT_THRESHOLD if req.threshold is None else req.threshold
+        )
     return {
+        **perceptual,
         "format": MANIFEST_FORMAT,
         "name": req.name,
         "version": version,
@@ -295,7 +312,7 @@ def build_version(build: Path, req: ImportRequest, version: str, now: datetime) 
         "sources": sources,
         "algorithms": algorithms,
         "properties": props_entry,
-        "per_hash_category": ctx.category_map is not None,
+        "per_hash_category": ctx.category_map is not None or PDQ in algorithms,
         "category_map": ctx.category_map,
         "stats": ctx.stats.as_dict(),
     }

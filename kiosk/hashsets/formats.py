@@ -2,7 +2,9 @@
 
 Formats (shared/reference/hashsets-and-rule-packs.md §1): NIST NSRL RDSv3 (SQLite), legacy NSRL
 ``NSRLFile.txt``, Project VIC / CAID VICS JSON 1.x and 2.0, hashdeep, md5sum/sha1sum/sha256sum
-(GNU and BSD ``--tag``), plain one-digest-a-line lists, and LOKI/THOR ``hash;description`` files.
+(GNU and BSD ``--tag``), plain one-digest-a-line lists, and LOKI/THOR ``hash;description`` files;
+and for perceptual (PDQ) sets, ``pdq_hex,category`` lists and ThreatExchange descriptors
+(``kiosk.hashsets.perceptual``).
 The readers live in ``hashset_text`` and ``hashset_nsrl_vics``; the store is built from their
 batches by ``hashset_build``. Nothing here writes a file.
 """
@@ -16,6 +18,7 @@ from typing import Any
 
 from kiosk.errors import HashSetError
 from kiosk.hashsets.nsrl_vics import read_nsrl_csv, read_nsrl_rds3, read_vics
+from kiosk.hashsets.perceptual import read_pdq_csv, read_threatexchange
 from kiosk.hashsets.records import BOM, MAX_LINE, Batch, Context
 from kiosk.hashsets.text import (
     BSD_SUM_LINE,
@@ -38,6 +41,8 @@ READERS: dict[str, Reader] = {
     "sums": read_sums,
     "plain": read_plain,
     "loki": read_loki,
+    "pdq-csv": read_pdq_csv,
+    "threatexchange": read_threatexchange,
 }
 FORMATS = tuple(READERS)
 
@@ -63,6 +68,8 @@ def detect_format(path: Path) -> str:
     head = head.removeprefix(BOM)
     if b"\x00" in head:
         raise HashSetError(f"{path}: binary data of no known hash-set format")
+    if head.lstrip()[:1] in (b"{", b"[") and b"hash_pdq" in head.lower():
+        return "threatexchange"
     if head.lstrip()[:1] in (b"{", b"["):
         return "vics"
     lines = [ln.strip() for ln in head.splitlines() if ln.strip()]
@@ -72,6 +79,8 @@ def detect_format(path: Path) -> str:
         return "hashdeep"
     if lines[0].startswith(b'"SHA-1","MD5"'):
         return "nsrl-csv"
+    if lines[0].lower().startswith(b"pdq"):  # the header line of a pdq_hex,category list
+        return "pdq-csv"
     data = [ln for ln in lines if not ln.startswith(b"#") and ln.lower() not in XWAYS_HEADER]
     if data:
         first = data[0]

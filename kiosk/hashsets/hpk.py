@@ -158,7 +158,7 @@ class PageCheck:
 class Pack:
     """One ``.hpk`` file, memory-mapped read-only; ``digest in pack`` is the lookup."""
 
-    __slots__ = ("_mm", "contains", "count", "pages", "width")
+    __slots__ = ("_mm", "base", "contains", "count", "pages", "width")
 
     def __init__(
         self,
@@ -206,7 +206,7 @@ class Pack:
             mm.madvise(mmap.MADV_RANDOM)
         self.count = count
         self.width = width
-        base = HEADER_SIZE + table_size(bits)
+        base = self.base = HEADER_SIZE + table_size(bits)  # where the sorted records start
         self.contains = (
             _lookup(mm, width, base, 32 - bits)
             if self.pages is None
@@ -215,6 +215,14 @@ class Pack:
 
     def __contains__(self, digest: bytes) -> bool:
         return self.contains(digest)
+
+    def records(self) -> tuple[mmap.mmap, int, int]:
+        """The map, the offset of the first record and the count: for searches that are not
+        exact lookups (``kiosk.hashsets.perceptual.nearest``), which read every record, so every
+        page of them is checked first (once per process, as any page is)."""
+        if self.pages is not None:
+            self.pages.need(self.base, self.base + self.count * self.width)
+        return self._mm, self.base, self.count
 
     def close(self) -> None:
         self._mm.close()

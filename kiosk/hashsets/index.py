@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Any
 
 from kiosk.errors import HashSetError, SigningError, VerificationError
 from kiosk.hashsets.hpk import FileId, Pack, changed
+from kiosk.hashsets.perceptual import ALGORITHM, DEFAULT_THRESHOLD, nearest
 from kiosk.hashsets.trust import Verdict, check_version, set_ledger
 from kiosk.model import HashMatch
 from kiosk.trust.policy import Used, VersionLedger
@@ -47,8 +48,10 @@ from kiosk.trust.signing import TrustStore, kiosk_home
 if TYPE_CHECKING:  # kiosk.trust.audit imports kiosk.reports.report, which imports this module
     from kiosk.trust.audit import AuditLog
 
-ALGORITHMS = {"md5": 16, "sha1": 20, "sha256": 32}  # raw digest widths
-LOOKUP_ORDER = ("sha256", "sha1", "md5")  # strongest first: the match names the best evidence
+ALGORITHMS = {"md5": 16, "sha1": 20, "sha256": 32, "pdq": 32}  # raw digest widths
+# strongest first: the match names the best evidence; "pdq" (perceptual sets,
+# kiosk.hashsets.perceptual) is never looked up exactly, only searched by ``HashIndex.near``
+LOOKUP_ORDER = ("sha256", "sha1", "md5", "pdq")
 DISPOSITIONS = ("known_bad", "known_good")
 MANIFEST = "manifest.json"
 CURRENT = "current"
@@ -84,6 +87,7 @@ class HashSet:
     signed_by: str | None = None  # key id that verified it; None when loaded unverified (dev)
     dev_override: tuple[str, ...] = ()  # the problems accepted because of --dev
     files: tuple[tuple[str, FileId], ...] = ()  # each file's identity when it was hashed
+    threshold: int | None = None  # a perceptual (PDQ) set's largest matching Hamming distance
 
     def file_id(self, name: str) -> FileId | None:
         return dict(self.files).get(name)
@@ -266,6 +270,8 @@ def _page_list(info: HashSet, pages: object) -> bytes | None:
 def _hashset(version_dir: Path, manifest: dict[str, Any], raw: bytes, **kw: Any) -> HashSet:
     algorithms = tuple(a for a in LOOKUP_ORDER if a in manifest["algorithms"])
     counts = [int(manifest["algorithms"][a].get("count", 0)) for a in algorithms]
+    if ALGORITHM in algorithms:
+        kw["threshold"] = int(manifest.get("pdq_threshold", DEFAULT_THRESHOLD))
     return HashSet(
         name=manifest["name"],
         version=manifest["version"],
@@ -441,11 +447,41 @@ class HashIndex:
         out = []
         for s in self._loaded:
             for algo, pack in s.packs:
-                d = digests.get(algo)
+                d = digests.get(algo) if algo != ALGORITHM else None
                 if d is not None and pack.contains(d):
                     i = s.info
                     out.append(HashMatch(i.name, i.version, algo, i.disposition, s.category(d)))
                     break
+        return tuple(out)
+
+    def perceptual(self) -> bool:
+        """Whether any loaded set is a perceptual (PDQ) set: only then are pictures hashed."""
+        return any(ALGORITHM in s.info.algorithms for s in self._loaded)
+
+    def near(self, pdq: bytes) -> tuple[HashMatch, ...]:
+        """Perceptual sets holding a hash within their threshold of this picture's PDQ hash,
+        each with the distance of the nearest one and its category."""
+        out = []
+        for s in self._loaded:
+            for algo, pack in s.packs:
+                if algo != ALGORITHM:
+                    continue
+                i = s.info
+                limit = DEFAULT_THRESHOLD if i.threshold is None else i.threshold
+                found = nearest(*pack.records(), pdq, limit)
+                if found is not None:
+                    distance, record = found
+                    out.append(
+                        HashMatch(
+                            i.name,
+                            i.version,
+                            algo,
+                            i.disposition,
+                            s.category(record),
+                            distance,
+                            limit,
+                        )
+                    )
         return tuple(out)
 
     def properties(self, name: str, digest: bytes) -> list[dict[str, Any]]:

@@ -34,6 +34,9 @@ ALGORITHM_NAMES = {
     "sha256": "sha256",
     "sha-256": "sha256",
 }
+# what a store may hold: the cryptographic digests, and PDQ hashes (kiosk.hashsets.perceptual),
+# which are never told apart from SHA-256 by width: a reader names its algorithm
+STORED_WIDTH = {**WIDTH, "pdq": 32}
 EMPTY_FILE = {a: hashlib.new(a, b"").digest() for a in ALGORITHMS}
 EMPTY_DIGESTS = frozenset(EMPTY_FILE.values())
 BATCH_RECORDS = 1 << 18
@@ -51,7 +54,7 @@ class Batch:
     builder only ever concatenates them.
     """
 
-    digests: dict[str, list[bytes]] = field(default_factory=lambda: {a: [] for a in ALGORITHMS})
+    digests: dict[str, list[bytes]] = field(default_factory=lambda: {a: [] for a in STORED_WIDTH})
     props: list[tuple[bytes, str | None, str]] = field(default_factory=list)
     records: int = 0
 

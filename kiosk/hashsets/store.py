@@ -36,6 +36,7 @@ from kiosk.hashsets.index import (
     check_name,
     read_manifest,
 )
+from kiosk.hashsets.perceptual import check_threshold
 from kiosk.hashsets.trust import (
     PAYLOAD_TYPE,
     SIGNATURE,
@@ -116,6 +117,8 @@ def import_set(
         raise HashSetError(f"disposition must be one of {', '.join(DISPOSITIONS)}")
     if not req.sources:
         raise HashSetError("no source files given")
+    if req.threshold is not None:
+        check_threshold(req.threshold)
     for p in req.sources:
         if not p.is_file():
             raise HashSetError(f"{p}: no such file")

@@ -25,6 +25,7 @@ from typing import Any
 import yara
 
 from kiosk.errors import RulesError
+from kiosk.model import BUILTIN_PACK
 
 SEVERITIES = ("low", "medium", "high", "critical")
 REQUIRED_META = ("category", "severity", "description", "author", "date")
@@ -132,6 +133,8 @@ def read_pack(pack_dir: Path) -> PackSource:
         raise RulesError(f"{where}: 'name' must be a letter then letters, digits, _ or -")
     if name != pack_dir.name:
         raise RulesError(f"{where}: 'name' is {name!r} but the directory is {pack_dir.name!r}")
+    if name == BUILTIN_PACK:  # the kiosk's own checks report as this pack (kiosk.model)
+        raise RulesError(f"{where}: 'name' {name!r} is reserved for the kiosk's own checks")
     version = meta.get("version")
     if not isinstance(version, str) or not _VERSION.match(version):
         raise RulesError(f"{where}: 'version' must be text like 1.4.0")

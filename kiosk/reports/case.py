@@ -31,7 +31,7 @@ import uuid
 from typing import Any
 
 from kiosk.canonical import canonical
-from kiosk.model import Outcome, RuleMatch
+from kiosk.model import BUILTIN_PACK, Outcome, RuleMatch
 from kiosk.reports.attestation import ENVELOPE, REPORT, REPORT_PREDICATE, VerifiedReport
 from kiosk.reports.decode import read_report
 from kiosk.reports.encode import settings_json
@@ -355,11 +355,23 @@ def _image(g: _Graph, img: ImageRecord) -> tuple[Node, list[Node]]:
 
 def _match(m: Match) -> tuple[str, str]:
     """(name, statement) of one match, as the report recorded it."""
+    if isinstance(m, RuleMatch) and m.pack == BUILTIN_PACK:  # the kiosk's own checks
+        return (
+            f"kiosk check {m.rule}",
+            f"the kiosk's own check {m.rule} (category {m.category}, severity {m.severity}): "
+            f"{m.description}",
+        )
     if isinstance(m, RuleMatch):
         return (
             f"YARA rule {m.pack}:{m.rule}",
             f"matched YARA rule {m.rule} of rule pack {m.pack} (category {m.category}, "
             f"severity {m.severity}): {m.description}",
+        )
+    if m.distance is not None:
+        return (
+            f"hash set {m.hashset} {m.version}",
+            f"its PDQ hash is {m.distance} bits from one in perceptual hash set {m.hashset} "
+            f"{m.version} (threshold {m.threshold}; {m.disposition}, category {m.category})",
         )
     return (
         f"hash set {m.hashset} {m.version}",

@@ -559,6 +559,8 @@ def _match(o: _Obj) -> Match:
             algorithm=o.text("algorithm"),
             disposition=o.text("disposition"),
             category=o.text("category"),
+            distance=o.absent_or_integer("distance"),  # perceptual (pdq) matches only
+            threshold=o.absent_or_integer("threshold"),
         )
     )
 

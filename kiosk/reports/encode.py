@@ -349,7 +349,7 @@ def _match_json(m: Match) -> JSON:
             "severity": m.severity,
             "description": m.description,
         }
-    return {
+    out: JSON = {
         "type": MatchType.HASHSET.value,
         "set": m.hashset,
         "version": m.version,
@@ -357,3 +357,6 @@ def _match_json(m: Match) -> JSON:
         "disposition": m.disposition,
         "category": m.category,
     }
+    if m.distance is not None:  # perceptual matches only: exact ones keep their old shape
+        out |= {"distance": m.distance, "threshold": m.threshold}
+    return out

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from html import escape
 
-from kiosk.model import RuleMatch
+from kiosk.model import BUILTIN_PACK, RuleMatch
 from kiosk.reports.attestation import VerifiedReport
 from kiosk.reports.decode import read_report
 from kiosk.reports.model import Match, TriageReport
@@ -114,8 +114,10 @@ def _facts(rows: Sequence[tuple[str, object]]) -> str:
 
 def _match_text(m: Match) -> str:
     if isinstance(m, RuleMatch):
-        return f"rule {m.pack}:{m.rule} ({m.category}, {m.severity})"
-    return f"hash set {m.hashset} {m.version} ({m.category}, {m.disposition})"
+        why = f": {m.description}" if m.pack == BUILTIN_PACK else ""
+        return f"rule {m.pack}:{m.rule} ({m.category}, {m.severity}){why}"
+    near = "" if m.distance is None else f", PDQ distance {m.distance} (threshold {m.threshold})"
+    return f"hash set {m.hashset} {m.version} ({m.category}, {m.disposition}{near})"
 
 
 def _signer(signed_by: str | None, notes: _Footnotes, what: str) -> _Html:

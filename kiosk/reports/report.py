@@ -18,11 +18,15 @@ from kiosk.evidence.logical import LOGICAL_FS_TYPES
 from kiosk.hashsets.index import HashSet
 from kiosk.locator import MemberLoc
 from kiosk.model import (
+    BUILTIN_PACK,
+    DISGUISED_FILE,
+    ENCRYPTED_DATA,
     FileResult,
     FileStatus,
     MediaRecord,
     Outcome,
     Recommendation,
+    RuleMatch,
     VolumeRecord,
     WalkProblem,
 )
@@ -195,6 +199,40 @@ class MediaHashes:
         return all(self.stored[a] == self.computed[a] for a in common)
 
 
+ENCRYPTED_REASON = (
+    "{n} file(s) hold encrypted data (encrypted archives or documents, password databases, "
+    "wallets, possible containers): password needed, their content was not examined"
+)
+
+
+def only_encrypted(f: FileRecord) -> bool:
+    """A finding whose every match is the kiosk's own encrypted-data check."""
+    return all(
+        isinstance(m, RuleMatch) and m.pack == BUILTIN_PACK and m.category == ENCRYPTED_DATA
+        for m in f.finding_matches
+    )
+
+
+def finding_reasons(findings: list[FileRecord]) -> list[str]:
+    """One reason per kind of finding, with how many files have it."""
+    rules = disguised = exact = alike = locked = 0
+    for f in findings:
+        own = [m for m in f.rule_matches if m.pack == BUILTIN_PACK]
+        rules += any(m.pack != BUILTIN_PACK for m in f.rule_matches)
+        disguised += any(m.category == DISGUISED_FILE for m in own)
+        locked += any(m.category == ENCRYPTED_DATA for m in own)
+        exact += any(m.distance is None for m in f.known_bad)
+        alike += any(m.distance is not None for m in f.known_bad)
+    counted = (
+        (rules, "{} file(s) matched rule-pack rules"),
+        (exact, "{} file(s) are listed in known-bad hash sets"),
+        (alike, "{} picture(s) look like pictures in perceptual hash sets (PDQ)"),
+        (disguised, "{} file(s) are disguised: the content is of another kind than the name says"),
+        (locked, ENCRYPTED_REASON.replace("{n}", "{}")),
+    )
+    return [text.format(n) for n, text in counted if n]
+
+
 def recommend(
     outcome: Outcome,
     outcome_reason: str,
@@ -210,20 +248,18 @@ def recommend(
 ) -> tuple[Recommendation, list[str]]:
     """The officer's answer and every reason for it.
 
-    A finding always means submit. Otherwise anything short of full coverage — a cancelled or
+    A finding always means submit, except a file whose only finding is encrypted data: the kiosk
+    could not look inside, so it makes the result inconclusive ("password needed") rather than
+    a reason to submit on its own. Otherwise anything short of full coverage — a cancelled or
     failed run, a volume we could not read, a file or directory that failed, a media hash that
     does not verify, more than ``max_hashed_only_percent`` of the content bytes over the YARA
     cap (so the rules never saw most of it) — makes the result inconclusive.
     """
     reasons: list[str] = []
     in_areas = len(tally.areas.findings)
-    if tally.findings or in_areas:
-        by_kind_yara = sum(1 for f in tally.findings if f.rule_matches)
-        by_kind_hash = sum(1 for f in tally.findings if f.known_bad)
-        if by_kind_yara:
-            reasons.append(f"{by_kind_yara} file(s) matched rule-pack rules")
-        if by_kind_hash:
-            reasons.append(f"{by_kind_hash} file(s) are listed in known-bad hash sets")
+    locked = [f for f in tally.findings if only_encrypted(f)]
+    if len(locked) < len(tally.findings) or in_areas:
+        reasons += finding_reasons(tally.findings)
         if in_areas:
             reasons.append(
                 f"{in_areas} rule match(es) in unallocated space, file slack or disk areas "
@@ -269,6 +305,8 @@ def recommend(
         )
     if hashes.error:
         reasons.append(f"the image could not be read in full: {hashes.error}")
+    if locked:
+        reasons.append(ENCRYPTED_REASON.format(n=len(locked)))
     content = tally.bytes_yara + tally.bytes_hashed_only
     hashed_share = tally.bytes_hashed_only * 100 / content if content else 0.0
     if yara and hashed_share > max_hashed_only_percent:

@@ -13,10 +13,11 @@ cover.
 
 from __future__ import annotations
 
-from kiosk.model import Outcome, Recommendation
+from kiosk.model import BUILTIN_PACK, Outcome, Recommendation, RuleMatch
 from kiosk.reports.areas import KIND_WORDS as AREA_WORDS
 from kiosk.reports.model import (
     FileRecord,
+    Match,
     NotExamined,
     NotExaminedKind,
     TriageReport,
@@ -223,3 +224,13 @@ def area_lines(r: TriageReport) -> list[str]:
 def finding_label(f: FileRecord) -> str:
     """``[volume] path`` with a deleted file marked as such."""
     return f"[{f.volume}] {f.path}" + ("" if f.allocated else " (deleted)")
+
+
+def match_label(m: Match) -> str:
+    """A finding's match as every view names it: the kiosk's own checks with their reason (what
+    the content is), perceptual matches with their distance and the set's threshold."""
+    if isinstance(m, RuleMatch):
+        return f"{m.pack}:{m.rule}" + (f" ({m.description})" if m.pack == BUILTIN_PACK else "")
+    if m.distance is not None:
+        return f"hashset {m.hashset} (PDQ distance {m.distance}, threshold {m.threshold})"
+    return f"hashset {m.hashset}"

@@ -6,7 +6,6 @@ the HTML page, the CLI and the TUI — so that two different names never print a
 
 from __future__ import annotations
 
-from kiosk.model import HashMatch
 from kiosk.reports.model import TriageReport
 from kiosk.reports.summary import (
     RECOMMENDATION_TITLES,
@@ -17,6 +16,7 @@ from kiosk.reports.summary import (
     device_text,
     evidence_file_lines,
     finding_label,
+    match_label,
     media_hash_text,
     not_examined_lines,
 )
@@ -53,10 +53,7 @@ def render_text(report: TriageReport) -> str:
         f"Findings: {len(report.findings)}" + (" ([n] = volume number)" if report.findings else ""),
     ]
     for f in report.findings:
-        what = ", ".join(
-            f"hashset {m.hashset}" if isinstance(m, HashMatch) else f"{m.pack}:{m.rule}"
-            for m in f.finding_matches
-        )
+        what = ", ".join(match_label(m) for m in f.finding_matches)
         lines.append(f"  {finding_label(f)} ({f.size} bytes): {what}")
     lines += area_lines(report)
     lines.append(f"Not examined: {len(report.not_examined)} area(s)")

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from kiosk.engine.scope import Scope
 from kiosk.hashsets.index import HashIndex
-from kiosk.model import CaseRecord, LegalBasis
+from kiosk.model import BUILTIN_CATEGORIES, DISGUISED_FILE, ENCRYPTED_DATA, CaseRecord, LegalBasis
 from kiosk.packs.load import CompiledRules
 
 
@@ -38,12 +38,21 @@ class CategoryChoice:
         return (self.kind, self.name)
 
 
+BUILTIN_SOURCES = {
+    DISGUISED_FILE: "kiosk's own check: a name that hides the content's kind",
+    ENCRYPTED_DATA: "kiosk's own check: encrypted files, vaults, wallets",
+}
+
+
 def rule_choices(rules: CompiledRules) -> list[CategoryChoice]:
     """One choice per rule category, with the packs that have rules in it and how many."""
     counts = Counter((meta.category, pack) for (pack, _), meta in rules.meta.items())
     out = []
-    for category in sorted({c for c, _ in counts}):
+    for category in sorted({c for c, _ in counts} | set(BUILTIN_CATEGORIES)):
         packs = sorted((p, n) for (c, p), n in counts.items() if c == category)
+        if not packs:  # the kiosk's own checks, which no pack carries
+            out.append(CategoryChoice("rule", category, BUILTIN_SOURCES[category]))
+            continue
         rule_word = "rule" if sum(n for _, n in packs) == 1 else "rules"
         where = ", ".join(f"{p} ({n})" for p, n in packs)
         out.append(CategoryChoice("rule", category, f"{rule_word} in {where}"))

@@ -19,6 +19,8 @@ from tests.tui.conftest import burst, screen_text, settle
 from tests.tui.fakes import ScriptedTriage
 from tests.tui.test_officer import errors, fill_case, run, to_preflight, type_into
 
+BUILTIN = [("rule", "disguised_file"), ("rule", "encrypted_data")]  # the kiosk's own checks
+
 TEXT_FIELDS = ("case_ref", "exhibit_ref", "officer", "authorised_by", "legal_ref", "device")
 
 
@@ -62,7 +64,7 @@ def test_a_burst_of_keys_lands_each_code_in_its_own_field(desk: Settings) -> Non
         assert pilot.app.focused is scope
         # the picker too: tick all, then untick the rule category (the line below "all")
         await burst(pilot, "space", "down", "space")
-        assert scope.categories == [("hash", "demo_known_bad")]
+        assert scope.categories == [*BUILTIN, ("hash", "demo_known_bad")]
         assert ALL not in scope.selected
 
     run(desk, drive)
@@ -139,7 +141,10 @@ def test_next_exhibit_keeps_the_case_and_authority_and_clears_the_exhibit(desk: 
             "device": "",
         }
         assert screen.query_one("#legal_basis", Select).value is LegalBasis.WARRANT
-        assert screen.query_one("#scope", CategoryList).categories == [("rule", "demo_marker")]
+        assert screen.query_one("#scope", CategoryList).categories == [
+            ("rule", "demo_marker"),
+            *BUILTIN,
+        ]
         assert pilot.app.focused is screen.query_one("#exhibit_ref", Input)
         assert "Same case as exhibit EX7" in screen_text(pilot.app)
         await pilot.press(*"EX8", "f2")
@@ -187,14 +192,19 @@ def test_the_picker_labels_each_category_and_shows_every_one(
         await pilot.press("n")
         await settle(pilot)
         scope = pilot.app.screen.query_one("#scope", CategoryList)
-        assert scope.option_count == 8  # "all", six rule categories, one hash-set category
+        # "all", six rule categories, the kiosk's own two, one hash-set category
+        assert scope.option_count == 10
         assert scope.size.height == scope.option_count  # nothing scrolls inside the list
         text = screen_text(pilot.app)
         for line in (
             "All of these: the authority covers every category below",
             "Card fraud       rules in kiosk-core (3)",
             "Demo marker      rules in demo (2)",
-            "Demo known bad   hash set demo-known-bad: The SHA-256 of kiosk's harmless",
+            "Encrypted data   kiosk's own check: encrypted files, vaults, wallets",
+            "Disguised file   kiosk's own check: a name that hides the content's kind",
+            # (with the kiosk's own two categories the form is a line taller than 24: a scrollbar
+            # takes two columns, every category is still in sight)
+            "Demo known bad   hash set demo-known-bad: The SHA-256 of kiosk's harml",
         ):
             assert line in text
         assert "rule pack category:" not in text
@@ -209,9 +219,14 @@ def test_all_of_these_ticks_and_unticks_every_category_and_follows_them(desk: Se
         scope = pilot.app.screen.query_one("#scope", CategoryList)
         scope.focus()
         await pilot.press("space")
-        assert set(scope.selected) == {ALL, ("rule", "demo_marker"), ("hash", "demo_known_bad")}
+        assert set(scope.selected) == {
+            ALL,
+            ("rule", "demo_marker"),
+            *BUILTIN,
+            ("hash", "demo_known_bad"),
+        }
         await pilot.press("down", "space")  # one category off: no longer "all"
-        assert set(scope.selected) == {("hash", "demo_known_bad")}
+        assert set(scope.selected) == {*BUILTIN, ("hash", "demo_known_bad")}
         await pilot.press("space")  # every one ticked by hand: "all" again
         assert ALL in scope.selected
         await pilot.press("up", "space")

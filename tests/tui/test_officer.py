@@ -11,7 +11,7 @@ import pytest
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Input, Select, Static
 
-from kiosk.model import LegalBasis, Recommendation
+from kiosk.model import BUILTIN_CATEGORIES, LegalBasis, Recommendation
 from kiosk.reports.attestation import verify_report_dir
 from kiosk.trust.signing import TrustStore, kiosk_home
 from kiosk.tui.flow import Settings
@@ -169,7 +169,7 @@ def test_the_request_carries_the_case_the_authority_and_the_scope(desk: Settings
     assert req.case.device_description == "grey"
     assert req.image == (Path("evidence/fat16.dd"),)
     assert req.scope is not None
-    assert req.scope.rule_categories == {"demo_marker"}
+    assert req.scope.rule_categories == {"demo_marker", *BUILTIN_CATEGORIES}
     assert req.scope.hash_categories == {"demo_known_bad"}
 
 
@@ -178,7 +178,8 @@ def test_an_unticked_category_is_left_out_of_the_scope(desk: Settings) -> None:
 
     async def drive(pilot: Pilot[None]) -> None:
         await fill_case(pilot)
-        await pilot.press("down", "down", "space")  # untick the hash-set category
+        # untick the hash-set category, below demo_marker and the kiosk's own two
+        await pilot.press("down", "down", "down", "down", "space")
         await pilot.press("f2")
         await settle(pilot)
         await pilot.press("enter")  # the first image
@@ -190,7 +191,7 @@ def test_an_unticked_category_is_left_out_of_the_scope(desk: Settings) -> None:
     (req,) = triage.requests
     assert req.scope is not None
     assert req.scope.hash_categories == frozenset()
-    assert req.scope.rule_categories == {"demo_marker"}
+    assert req.scope.rule_categories == {"demo_marker", *BUILTIN_CATEGORIES}
 
 
 def test_preflight_lists_what_cannot_be_examined(desk: Settings) -> None:
