@@ -321,7 +321,7 @@ def test_unsupported_containers_are_named(what: str, tmp_path: Path) -> None:
 def test_a_zip_that_is_not_aff4_is_not_called_aff4(tmp_path: Path) -> None:
     with zipfile.ZipFile(tmp_path / "x.zip", "w") as z:
         z.writestr("a.txt", "a")
-    assert resolve([tmp_path / "x.zip"]).format == "raw"
+    assert resolve([tmp_path / "x.zip"]).format == "zip"  # logical evidence, not an AFF4 image
 
 
 def test_a_differencing_vhdx_is_named_not_misread(

@@ -36,10 +36,13 @@ def read(
     props = []
     for batch in batches:
         for algorithm, items in batch.digests.items():
-            width = hashset_records.WIDTH[algorithm]
+            if not items:  # a batch has a list for every kind a store holds (PDQ too)
+                continue
+            width = hashset_records.STORED_WIDTH[algorithm]
+            found = digests.setdefault(algorithm, set())
             for item in items:  # an item may hold several digests back to back
                 assert len(item) % width == 0
-                digests[algorithm].update(item[i : i + width] for i in range(0, len(item), width))
+                found.update(item[i : i + width] for i in range(0, len(item), width))
         props += [(d, c, json.loads(p)) for d, c, p in batch.props]
     return source, digests, props, ctx
 
