@@ -28,6 +28,7 @@ from kiosk.reports.model import (
     SCHEMA_VERSION,
     AreaNotExamined,
     ByteCounts,
+    ClusterRecord,
     Coverage,
     DirectoryNotExamined,
     Engines,
@@ -125,6 +126,10 @@ class _Obj:
 
     def obj(self, key: str) -> _Obj:
         return _Obj(self.get(key), self.at(key))
+
+    def absent_or_obj(self, key: str) -> _Obj | None:
+        """An optional object present only when a feature was used (settings.cluster)."""
+        return self.obj(key) if key in self._d else None
 
     def opt_obj(self, key: str) -> _Obj | None:
         return None if self.get(key) is None else self.obj(key)
@@ -290,6 +295,20 @@ def _settings(o: _Obj) -> SettingsRecord:
             scope=_scope(o.obj("scope")),
             yara=o.flag("yara"),
             max_hashed_only_percent=o.absent_or_integer("max_hashed_only_percent"),
+            cluster=_cluster(o.absent_or_obj("cluster")),
+        )
+    )
+
+
+def _cluster(o: _Obj | None) -> ClusterRecord | None:
+    if o is None:
+        return None
+    return o.done(
+        ClusterRecord(
+            scheduler=o.text("scheduler"),
+            transport=o.text("transport"),
+            workers=o.integer("workers"),
+            run_fields=o.texts("run_fields"),
         )
     )
 

@@ -1,0 +1,451 @@
+"""One image's files scanned on a Dask cluster: the same tasks in, the same results out, in order.
+
+Why Dask ``distributed``: a lab that outgrows one machine already runs (or can start in two
+commands) a scheduler and workers, with TLS, worker restarts and task re-runs built in; kiosk
+needs none of its collections, only ``submit`` and futures.
+
+The contract is ``scan_tasks``': the walk's FileTasks in, one FileResult per task out in ``seq``
+order. The coordinator (this process) keeps the walk, the keys, the report and the audit log;
+what leaves it is the ``ScanConfig`` (the evidence's paths and sizes, the compiled rules, the
+verified hash sets' paths and digests -- no key, no secret) sent once to every worker, and
+batches of FileTasks (locators only). A worker builds a ``Scanner`` from the config before its
+first file of a run, which re-checks what the coordinator verified: the rules' digest, every
+evidence file's size, every hash set's manifest digest. The evidence is opened read-only from
+the path in the ref, so every worker must see the same paths (shared storage).
+
+Faults. A batch returns its results only when it is complete, so a worker killed mid-batch
+costs nothing: the scheduler re-runs the batch elsewhere and no file is counted twice. A batch
+that kills workers until the scheduler gives up (``distributed.scheduler.allowed-failures``) is
+split into single files; a single file that does it again is an error result for that file, as
+in the local pool. A lost scheduler ends the run with ``ClusterError``, so the report says
+failed, and why.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import queue
+import threading
+import time
+import uuid
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from distributed import Client, Future, LocalCluster
+from distributed.scheduler import KilledWorker
+from distributed.security import Security
+
+from kiosk.engine.scan import (
+    BATCH_BYTES,
+    BATCH_FILES,
+    REORDER_WINDOW,
+    ScanConfig,
+    Scanner,
+    _full,
+    _slim,
+)
+from kiosk.errors import ClusterError, KioskError, WorkerInitError
+from kiosk.model import FileResult, FileStatus, FileTask
+from kiosk.reports.model import ClusterRecord
+
+LOCAL = "local"  # --scheduler local: an in-process LocalCluster on this machine
+# The report fields that describe the run, not the evidence (named in the report itself).
+RUN_FIELDS = (
+    "report_id",
+    "started",
+    "finished",
+    "settings.workers",
+    "settings.cluster",
+    "audit_checkpoint",
+)
+CONNECT_TIMEOUT_S = 20.0
+WORKERS_TIMEOUT_S = 60.0
+LOST_GRACE_S = 30.0  # the client's connection down this long: the scheduler is lost
+POLL_S = 0.25  # how often the loop looks at cancel and the connection while waiting
+
+
+# --------------------------------------------------------------------------- where to connect
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterSpec:
+    """``--scheduler`` and its TLS options, checked before anything is opened."""
+
+    address: str  # "local", or tls://host:port (tcp://… only with insecure)
+    tls_ca: Path | None = None
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    insecure: bool = False
+    local_workers: int = 0  # LocalCluster size; 0: one per core
+
+    @property
+    def scheme(self) -> str:
+        if self.address == LOCAL:
+            return LOCAL
+        scheme, sep, _ = self.address.partition("://")
+        return scheme if sep else "tls"
+
+    @property
+    def url(self) -> str:
+        """The address with its scheme: a bare host:port means TLS, never plain tcp."""
+        return (
+            self.address
+            if "://" in self.address or self.address == LOCAL
+            else (f"tls://{self.address}")
+        )
+
+    @property
+    def transport(self) -> str:
+        return {"tls": "tls", "tcp": "insecure"}.get(self.scheme, LOCAL)
+
+    def check(self) -> None:
+        """One line for every way the address and the TLS files cannot work, before connecting."""
+        scheme = self.scheme
+        if scheme == LOCAL:
+            return
+        if scheme not in ("tls", "tcp"):
+            raise ClusterError(
+                f"scheduler address {self.address}: kiosk connects with tls:// (or tcp:// "
+                "with --insecure), not {scheme}://"
+            )
+        if scheme == "tcp" and not self.insecure:
+            raise ClusterError(
+                f"scheduler {self.address} is plain tcp: a remote scheduler needs TLS "
+                "(tls://HOST:PORT with --tls-ca, --tls-cert and --tls-key), or --insecure to "
+                "accept an unencrypted, unauthenticated connection (recorded in the report)"
+            )
+        if scheme == "tls":
+            files = {
+                "--tls-ca": self.tls_ca,
+                "--tls-cert": self.tls_cert,
+                "--tls-key": self.tls_key,
+            }
+            missing = [flag for flag, p in files.items() if p is None]
+            if missing:
+                raise ClusterError(
+                    f"scheduler {self.url} is TLS: give {', '.join(missing)} (the lab's CA "
+                    "certificate, and this machine's certificate and key)"
+                )
+            for flag, p in files.items():
+                if p is not None and not p.is_file():
+                    raise ClusterError(f"{flag} {p}: not a readable file")
+
+    def security(self) -> Security | None:
+        if self.scheme != "tls":
+            return None
+        return Security(
+            tls_ca_file=str(self.tls_ca),
+            tls_client_cert=str(self.tls_cert),
+            tls_client_key=str(self.tls_key),
+            require_encryption=True,
+        )
+
+
+# --------------------------------------------------------------------------- worker side
+
+
+@dataclass(frozen=True, slots=True)
+class _Expect:
+    """What the coordinator verified, checked by each worker before its first file of a run."""
+
+    rules_sha256: str
+    gate_sha256: str
+
+    @classmethod
+    def of(cls, cfg: ScanConfig) -> _Expect:
+        return cls(_sha256(cfg.rules_blob), _sha256(cfg.gate_blob))
+
+
+def _sha256(blob: bytes | None) -> str:
+    return hashlib.sha256(blob or b"").hexdigest()
+
+
+# Per worker process: the Scanner of each (run, thread); a libmagic handle is not shared.
+_SCANNERS: dict[tuple[str, int], Scanner] = {}
+_SCANNERS_LOCK = threading.Lock()
+
+
+def _scanner(run: str, cfg: ScanConfig, expect: _Expect) -> Scanner:
+    me = threading.get_ident()
+    with _SCANNERS_LOCK:
+        scanner = _SCANNERS.get((run, me))
+        old = [k for k in _SCANNERS if k[1] == me and k[0] != run]
+        stale = [_SCANNERS.pop(k) for k in old]
+    for s in stale:  # an earlier run's evidence and sets are let go before this one's
+        s.close()
+    if scanner is not None:
+        return scanner
+    if _Expect.of(cfg) != expect:
+        raise WorkerInitError("the rules this worker received are not the ones verified")
+    scanner = Scanner(cfg)  # checks every evidence file's size and every hash set's digest
+    with _SCANNERS_LOCK:
+        _SCANNERS[(run, me)] = scanner
+    return scanner
+
+
+def _scan_batch(
+    run: str, cfg: ScanConfig, expect: _Expect, batch: tuple[FileTask, ...]
+) -> list[tuple[Any, ...]]:
+    """A Dask task: one batch, answered whole (a worker lost mid-batch costs no half results)."""
+    scanner = _scanner(run, cfg, expect)
+    return [_slim(scanner.scan(t)) for t in batch]
+
+
+def _forget(run: str) -> int:
+    """Let go of a finished run's evidence and hash-set maps on a worker; how many it held."""
+    with _SCANNERS_LOCK:
+        mine = [_SCANNERS.pop(k) for k in [k for k in _SCANNERS if k[0] == run]]
+    for s in mine:
+        s.close()
+    return len(mine)
+
+
+# --------------------------------------------------------------------------- coordinator side
+
+
+class ClusterExecutor:
+    """A connection to a Dask scheduler (or an in-process LocalCluster) that scans tasks.
+
+    One executor serves any number of scans (``kiosk batch`` connects once for all exhibits).
+    """
+
+    def __init__(self, spec: ClusterSpec) -> None:
+        spec.check()
+        self._spec = spec
+        self._cluster: LocalCluster | None = None
+        self._client: Client | None = None
+        self._workers = 0  # counted when connected and when each scan starts
+        try:
+            if spec.address == LOCAL:
+                self._cluster = LocalCluster(
+                    n_workers=spec.local_workers or None,
+                    threads_per_worker=1,
+                    processes=True,
+                    dashboard_address=None,
+                    silence_logs=logging.ERROR,
+                )
+                self._client = Client(self._cluster, set_as_default=False)
+            else:
+                self._client = Client(
+                    spec.url,
+                    security=spec.security(),
+                    timeout=CONNECT_TIMEOUT_S,
+                    set_as_default=False,
+                )
+            self._client.wait_for_workers(1, timeout=WORKERS_TIMEOUT_S)
+            self._workers = len(self._client.nthreads())
+        except (OSError, TimeoutError, ValueError) as e:
+            self.close()
+            raise ClusterError(
+                f"cannot use the Dask scheduler at {spec.url}: {type(e).__name__}: {e}"
+            ) from e
+
+    def __enter__(self) -> ClusterExecutor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def client(self) -> Client:
+        if self._client is None:
+            raise ClusterError("the Dask client is closed")
+        return self._client
+
+    def threads(self) -> int:
+        """Worker threads connected now (each scans one batch at a time)."""
+        try:
+            nthreads = self.client.nthreads()
+        except (OSError, TimeoutError) as e:
+            raise ClusterError(f"lost the Dask scheduler at {self._spec.url}: {e}") from e
+        self._workers = len(nthreads)
+        return sum(nthreads.values())
+
+    def record(self) -> ClusterRecord:
+        """Asks nothing of the scheduler: a report is written even when it was lost."""
+        return ClusterRecord(
+            scheduler=self._spec.url,
+            transport=self._spec.transport,
+            workers=self._workers,
+            run_fields=RUN_FIELDS,
+        )
+
+    def close(self) -> None:
+        if self._client is not None:
+            with contextlib.suppress(OSError, TimeoutError, RuntimeError):
+                self._client.close(timeout=10)
+            self._client = None
+        if self._cluster is not None:
+            with contextlib.suppress(OSError, TimeoutError, RuntimeError):
+                self._cluster.close(timeout=10)
+            self._cluster = None
+
+    def scan(
+        self, tasks: Iterable[FileTask], cfg: ScanConfig, cancel: threading.Event | None = None
+    ) -> Iterator[FileResult]:
+        """Every task scanned on the cluster; results in ``seq`` order (see the module doc)."""
+        return _Run(self, self.client, cfg, cancel).results(iter(tasks))
+
+
+class _Run:
+    """One scan's batches in flight, the results held for re-ordering, and the retries."""
+
+    def __init__(
+        self,
+        ex: ClusterExecutor,
+        client: Client,
+        cfg: ScanConfig,
+        cancel: threading.Event | None,
+    ) -> None:
+        self._ex = ex
+        self._client = client
+        self._cfg = cfg
+        self._cancel = cancel
+        self._id = uuid.uuid4().hex
+        self._expect = _Expect.of(cfg)
+        self._done: queue.SimpleQueue[Future[Any]] = queue.SimpleQueue()  # from the client thread
+        self._inflight: dict[str, tuple[Future[Any], tuple[FileTask, ...]]] = {}
+        self._cfg_future: Future[Any] | None = None
+        self._lost_since: float | None = None
+
+    def _where(self) -> str:
+        return self._ex._spec.url
+
+    def _submit(self, batch: tuple[FileTask, ...], single: bool) -> None:
+        key = f"kiosk-scan-{self._id}-{batch[0].seq}-{len(batch)}{'-1' if single else ''}"
+        try:
+            fut = self._client.submit(
+                _scan_batch,
+                self._id,
+                self._cfg_future,
+                self._expect,
+                batch,
+                key=key,
+                pure=False,
+                retries=0,  # a task that raises is not re-run; a worker's death is (scheduler)
+                priority=1 if single else 0,  # a retried file goes before new batches
+            )
+        except (OSError, TimeoutError, RuntimeError) as e:
+            raise ClusterError(f"lost the Dask scheduler at {self._where()}: {e}") from e
+        self._inflight[key] = (fut, batch)
+        fut.add_done_callback(self._done.put)
+
+    def _landed(self, fut: Future[Any], held: dict[int, FileResult]) -> None:
+        entry = self._inflight.pop(fut.key, None)  # type: ignore[arg-type]
+        if entry is None:
+            return
+        _, batch = entry
+        if fut.status == "finished":
+            for task, slim in zip(batch, fut.result(), strict=True):
+                held[task.seq] = _full(task, slim)
+            return
+        if fut.status == "cancelled":
+            raise ClusterError(
+                f"lost the Dask scheduler at {self._where()}: {len(self._inflight) + 1} "
+                "batch(es) of files in flight were not examined"
+            )
+        exc = fut.exception()
+        if isinstance(exc, KilledWorker):
+            if len(batch) > 1:  # find the file: each one again on its own
+                for t in batch:
+                    self._submit((t,), single=True)
+                return
+            task = batch[0]
+            held[task.seq] = FileResult(
+                task,
+                FileStatus.ERROR,
+                "the cluster workers reading this file died each time it was tried "
+                "(the scheduler's allowed-failures limit); file not examined",
+            )
+            return
+        if isinstance(exc, KioskError):  # a worker could not set itself up for this run
+            raise WorkerInitError(f"a cluster worker could not start this scan: {exc}") from exc
+        raise ClusterError(f"a cluster worker failed: {type(exc).__name__}: {exc}") from exc
+
+    def _check_connection(self) -> None:
+        status = self._client.status
+        if status == "running":
+            self._lost_since = None
+            return
+        now = time.monotonic()
+        if status in ("closed", "closing") or (
+            self._lost_since is not None and now - self._lost_since > LOST_GRACE_S
+        ):
+            raise ClusterError(
+                f"lost the Dask scheduler at {self._where()}: {len(self._inflight)} batch(es) "
+                "of files in flight were not examined"
+            )
+        if self._lost_since is None:
+            self._lost_since = now
+
+    def results(self, tasks: Iterator[FileTask]) -> Iterator[FileResult]:
+        held: dict[int, FileResult] = {}
+        next_seq: int | None = None
+        highest = -1
+        exhausted = False
+        try:
+            try:
+                self._cfg_future = self._client.scatter(self._cfg, broadcast=True, hash=False)
+            except (OSError, TimeoutError, RuntimeError) as e:
+                raise ClusterError(f"lost the Dask scheduler at {self._where()}: {e}") from e
+            window = max(4, 2 * self._ex.threads() + 2)  # batches in flight
+            while True:
+                if self._cancel is not None and self._cancel.is_set():
+                    return
+                while (
+                    not exhausted
+                    and len(self._inflight) < window
+                    and (next_seq is None or highest - next_seq < REORDER_WINDOW)
+                ):
+                    batch = _next_batch(tasks)
+                    if not batch:
+                        exhausted = True
+                        break
+                    if next_seq is None:
+                        next_seq = batch[0].seq  # walk sequence numbers are contiguous
+                    highest = batch[-1].seq
+                    self._submit(batch, single=False)
+                if not self._inflight:
+                    break
+                try:
+                    fut = self._done.get(timeout=POLL_S)
+                except queue.Empty:
+                    self._check_connection()
+                    continue
+                self._landed(fut, held)
+                while next_seq is not None and next_seq in held:
+                    yield held.pop(next_seq)
+                    next_seq += 1
+            for seq in sorted(held):  # nothing in flight: no gap can remain
+                yield held.pop(seq)
+        finally:
+            self._release()
+
+    def _release(self) -> None:
+        """Cancel what is still in flight and let the workers close this run's files."""
+        if self._client.status != "running":
+            return
+        with contextlib.suppress(OSError, TimeoutError, RuntimeError):
+            pending = [f for f, _ in self._inflight.values()]
+            if pending:
+                self._client.cancel(pending)
+            if self._cfg_future is not None:
+                self._client.cancel([self._cfg_future])
+            self._client.run(_forget, self._id, on_error="ignore")
+        self._inflight.clear()
+
+
+def _next_batch(tasks: Iterator[FileTask]) -> tuple[FileTask, ...]:
+    batch: list[FileTask] = []
+    size = 0
+    while len(batch) < BATCH_FILES and size < BATCH_BYTES:
+        t = next(tasks, None)
+        if t is None:
+            break
+        batch.append(t)
+        size += t.size
+    return tuple(batch)
