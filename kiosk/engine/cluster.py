@@ -45,6 +45,7 @@ from kiosk.engine.scan import (
     REORDER_WINDOW,
     ScanConfig,
     Scanner,
+    _file_deadline,
     _full,
     _slim,
 )
@@ -110,7 +111,7 @@ class ClusterSpec:
         if scheme not in ("tls", "tcp"):
             raise ClusterError(
                 f"scheduler address {self.address}: kiosk connects with tls:// (or tcp:// "
-                "with --insecure), not {scheme}://"
+                f"with --insecure), not {scheme}://"
             )
         if scheme == "tcp" and not self.insecure:
             raise ClusterError(
@@ -190,8 +191,19 @@ def _scanner(run: str, cfg: ScanConfig, expect: _Expect) -> Scanner:
 def _scan_batch(
     run: str, cfg: ScanConfig, expect: _Expect, batch: tuple[FileTask, ...]
 ) -> list[tuple[Any, ...]]:
-    """A Dask task: one batch, answered whole (a worker lost mid-batch costs no half results)."""
-    scanner = _scanner(run, cfg, expect)
+    """A Dask task: one batch, answered whole (a worker lost mid-batch costs no half results).
+
+    Scanner.scan turns every file's failure into its result; what can raise here is setting up.
+    That error goes back as a plain WorkerInitError with one line: an exception that does not
+    pickle would never reach the coordinator (distributed cannot report it), and the run would
+    wait for a batch that never comes.
+    """
+    try:
+        scanner = _scanner(run, cfg, expect)
+    except KioskError as e:
+        raise WorkerInitError(str(e)) from None
+    except Exception as e:  # translated at the process edge: the message must travel
+        raise WorkerInitError(f"{type(e).__name__}: {e}") from None
     return [_slim(scanner.scan(t)) for t in batch]
 
 
@@ -288,6 +300,13 @@ class ClusterExecutor:
         self, tasks: Iterable[FileTask], cfg: ScanConfig, cancel: threading.Event | None = None
     ) -> Iterator[FileResult]:
         """Every task scanned on the cluster; results in ``seq`` order (see the module doc)."""
+        paths = [*cfg.evidence.paths, *(s.path for s in cfg.hashsets)]
+        relative = [p for p in paths if not p.is_absolute()]
+        if relative:  # a worker's working directory is not ours
+            raise ClusterError(
+                f"{relative[0]}: a relative path cannot be opened by the cluster's workers; "
+                "give the evidence and hash sets by absolute paths on shared storage"
+            )
         return _Run(self, self.client, cfg, cancel).results(iter(tasks))
 
 
@@ -309,6 +328,7 @@ class _Run:
         self._expect = _Expect.of(cfg)
         self._done: queue.SimpleQueue[Future[Any]] = queue.SimpleQueue()  # from the client thread
         self._inflight: dict[str, tuple[Future[Any], tuple[FileTask, ...]]] = {}
+        self._due: dict[str, float] = {}  # key -> when the batch is overdue (monotonic)
         self._cfg_future: Future[Any] | None = None
         self._lost_since: float | None = None
 
@@ -332,10 +352,14 @@ class _Run:
         except (OSError, TimeoutError, RuntimeError) as e:
             raise ClusterError(f"lost the Dask scheduler at {self._where()}: {e}") from e
         self._inflight[key] = (fut, batch)
+        # the local pool's per-file limits, doubled for time queued behind other batches
+        limit = 2 * sum(_file_deadline(self._cfg, t) for t in batch) + 60
+        self._due[key] = time.monotonic() + limit
         fut.add_done_callback(self._done.put)
 
     def _landed(self, fut: Future[Any], held: dict[int, FileResult]) -> None:
         entry = self._inflight.pop(fut.key, None)  # type: ignore[arg-type]
+        self._due.pop(fut.key, None)  # type: ignore[arg-type]
         if entry is None:
             return
         _, batch = entry
@@ -367,6 +391,14 @@ class _Run:
         raise ClusterError(f"a cluster worker failed: {type(exc).__name__}: {exc}") from exc
 
     def _check_connection(self) -> None:
+        """While nothing lands: the scheduler still there, and no batch far beyond its time."""
+        late = [k for k, due in self._due.items() if time.monotonic() > due]
+        if late:
+            n = len(self._inflight[late[0]][1])
+            raise ClusterError(
+                f"a batch of {n} file(s) did not come back from the cluster within its time "
+                "limit (a worker hung, or the scheduler cannot report its outcome)"
+            )
         status = self._client.status
         if status == "running":
             self._lost_since = None
@@ -437,6 +469,7 @@ class _Run:
                 self._client.cancel([self._cfg_future])
             self._client.run(_forget, self._id, on_error="ignore")
         self._inflight.clear()
+        self._due.clear()
 
 
 def _next_batch(tasks: Iterator[FileTask]) -> tuple[FileTask, ...]:

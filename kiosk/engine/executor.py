@@ -29,3 +29,7 @@ class TaskExecutor(Protocol):
     def record(self) -> ClusterRecord:
         """What the report says about where the files were scanned."""
         ...
+
+    def close(self) -> None:
+        """Disconnect (and stop a cluster it started itself)."""
+        ...
