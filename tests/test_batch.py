@@ -76,7 +76,7 @@ def test_every_problem_of_every_row_is_found_before_anything_starts(tmp_path: Pa
     with pytest.raises(ManifestError) as e:
         read_manifest(tmp_path / "m.csv")
     assert str(e.value).startswith(f"{tmp_path / 'm.csv'}: nothing started: row 2: ")
-    detail = e.value.detail
+    detail = str(e.value)
     for expected in (
         "row 2: legal basis reference not recorded",
         f"row 3: evidence {tmp_path / 'gone.dd'}: no such file or directory",

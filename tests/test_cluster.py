@@ -24,15 +24,16 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 
 from kiosk.canonical import canonical
+from kiosk.engine.batch import Exhibit, read_manifest, run_batch
 from kiosk.engine.cluster import RUN_FIELDS, ClusterExecutor, ClusterSpec
 from kiosk.engine.scan import scan_tasks
-from kiosk.engine.triage import TriageResult
+from kiosk.engine.triage import TriageRequest, TriageResult
 from kiosk.errors import ClusterError
 from kiosk.model import FileStatus, Outcome
 from kiosk.reports.encode import file_json
 from kiosk.reports.report import file_record
 from kiosk.trust.signing import load_signer
-from tests.conftest import SAMPLES, fixed_hooks
+from tests.conftest import HASHSETS, MANIFEST, RULES, SAMPLES, TEST_CAP, fixed_hooks
 from tests.dask_cluster import DaskCluster, make_certs
 from tests.dask_cluster import dask_cluster as start_cluster
 from tests.test_scan import _config, _tasks
@@ -213,3 +214,57 @@ def test_a_lost_scheduler_ends_the_run_failed_with_a_signed_report(
     assert report.settings.cluster is not None
     assert report.settings.cluster.transport == "insecure"
     assert (result.report_dir / "report.dsse.json").is_file()
+
+
+def test_a_batch_of_every_sample_image_with_one_broken_row_on_the_cluster(
+    executor: ClusterExecutor, tmp_path: Path, written_reports: list[Path]
+) -> None:
+    """Every sample image as one exhibit through the cluster, plus a row whose evidence is a
+    file but no image: that exhibit ends in error, every other one completes and is signed."""
+    broken = tmp_path / "broken.E01"
+    broken.write_bytes((SAMPLES / "ewf.E01").read_bytes()[:4096])
+    rows = [(im["segments"][0], f"EX-{i}") for i, im in enumerate(MANIFEST["images"], 1)]
+    rows.insert(2, (str(broken), "EX-BROKEN"))
+    (tmp_path / "m.csv").write_text(
+        "evidence,case,exhibit,officer,authorised_by,legal_basis,legal_ref\n"
+        + "".join(f"{SAMPLES / ev},CASE-9,{ex},PC-1,DS-2,warrant,W-9\n" for ev, ex in rows)
+    )
+    exhibits = read_manifest(tmp_path / "m.csv")
+    assert len(exhibits) == len(MANIFEST["images"]) + 1
+    out = tmp_path / "reports"
+
+    def request(ex: Exhibit) -> TriageRequest:
+        return TriageRequest(
+            case=ex.case,
+            image=ex.evidence,
+            rules_dir=RULES,
+            hashsets_dir=HASHSETS,
+            out_dir=out,
+            inventory=True,
+            max_yara_bytes=TEST_CAP,
+        )
+
+    ids = iter(f"r{i}" for i in range(100))
+    done: list[str] = []
+    outcomes = run_batch(
+        exhibits,
+        request,
+        lambda _ex: fixed_hooks(executor=executor, new_id=lambda: next(ids)),
+        threading.Event(),
+        on_done=lambda _i, o: done.append(o.exhibit.case.exhibit_ref),
+    )
+    assert done == [ex.case.exhibit_ref for ex in exhibits]  # progress, per exhibit, in order
+    status = {o.exhibit.case.exhibit_ref: o for o in outcomes}
+    assert status["EX-BROKEN"].status == "error"
+    assert status["EX-BROKEN"].report_dir is None
+    assert status["EX-BROKEN"].reason
+    for ref, o in status.items():
+        if ref == "EX-BROKEN":
+            continue
+        assert o.status == "complete", (ref, o.reason)
+        assert o.findings > 0  # every sample image carries the marker
+        assert o.report_dir is not None
+        assert (o.report_dir / "report.dsse.json").is_file()
+        report = json.loads((o.report_dir / "report.json").read_bytes())
+        assert report["settings"]["cluster"]["transport"] == "tls"
+        written_reports.append(o.report_dir)

@@ -40,7 +40,8 @@ from kiosk.packs.load import compile_packs
 
 REQUIRED = ("evidence", "case", "exhibit", "officer", "authorised_by", "legal_basis", "legal_ref")
 OPTIONAL = ("scope", "device")
-MAX_ROWS = 10_000  # a manifest is typed by people; more rows than this is a wrong file
+MAX_ROWS = 10_000
+MAX_PROBLEMS_SHOWN = 20  # a manifest is typed by people; more rows than this is a wrong file
 NOT_STARTED = "not started"
 ERROR = "error"  # stopped before a report could be written (the reason says why)
 
@@ -91,11 +92,11 @@ def read_manifest(path: Path, allow_self_authorisation: bool = False) -> tuple[E
             seen.setdefault(key, n)
             exhibits.append(ex)
         problems += [f"row {n}: {p}" for p in mine]
-    if problems:
-        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
-        raise ManifestError(
-            f"{path}: nothing started: {problems[0]}{more}", detail="; ".join(problems)
-        )
+    if problems:  # all of them on the one line: the officer fixes the file once
+        shown = problems[:MAX_PROBLEMS_SHOWN]
+        more = len(problems) - len(shown)
+        tail = f"; and {more} more" if more else ""
+        raise ManifestError(f"{path}: nothing started: {'; '.join(shown)}{tail}")
     return tuple(exhibits)
 
 
@@ -227,7 +228,7 @@ def check_knowledge(
             except KioskError as e:
                 problems.append(f"row {ex.row}: {e}")
         if problems:
-            raise ManifestError(f"nothing started: {problems[0]}", detail="; ".join(problems))
+            raise ManifestError(f"nothing started: {'; '.join(problems[:MAX_PROBLEMS_SHOWN])}")
     finally:
         index.close()
 
