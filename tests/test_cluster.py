@@ -14,6 +14,7 @@ import os
 import pickle
 import shutil
 import signal
+import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -33,7 +34,7 @@ from kiosk.model import FileStatus, Outcome
 from kiosk.reports.encode import file_json
 from kiosk.reports.report import file_record
 from kiosk.trust.signing import load_signer
-from tests.conftest import HASHSETS, MANIFEST, RULES, SAMPLES, TEST_CAP, fixed_hooks
+from tests.conftest import HASHSETS, MANIFEST, RULES, SAMPLES, TEST_CAP, fixed_hooks, scan_cmd
 from tests.dask_cluster import DaskCluster, make_certs
 from tests.dask_cluster import dask_cluster as start_cluster
 from tests.test_scan import _config, _tasks
@@ -239,17 +240,16 @@ def test_a_batch_of_every_sample_image_with_one_broken_row_on_the_cluster(
             image=ex.evidence,
             rules_dir=RULES,
             hashsets_dir=HASHSETS,
-            out_dir=out,
+            out_dir=out / ex.case.exhibit_ref,  # the fixed hooks give every report the id "r1"
             inventory=True,
             max_yara_bytes=TEST_CAP,
         )
 
-    ids = iter(f"r{i}" for i in range(100))
     done: list[str] = []
     outcomes = run_batch(
         exhibits,
         request,
-        lambda _ex: fixed_hooks(executor=executor, new_id=lambda: next(ids)),
+        lambda _ex: fixed_hooks(executor=executor),
         threading.Event(),
         on_done=lambda _i, o: done.append(o.exhibit.case.exhibit_ref),
     )
@@ -268,3 +268,21 @@ def test_a_batch_of_every_sample_image_with_one_broken_row_on_the_cluster(
         report = json.loads((o.report_dir / "report.json").read_bytes())
         assert report["settings"]["cluster"]["transport"] == "tls"
         written_reports.append(o.report_dir)
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--scheduler", "tcp://127.0.0.1:9"], "is plain tcp: a remote scheduler needs TLS"),
+        (["--scheduler", "127.0.0.1:9"], "is TLS: give --tls-ca, --tls-cert, --tls-key"),
+    ],
+)
+def test_kiosk_scan_refuses_an_unprotected_scheduler_in_one_line(
+    tmp_path: Path, flags: list[str], message: str
+) -> None:
+    cmd = [*scan_cmd(SAMPLES / "fat16.dd", tmp_path / "out"), *flags]
+    run = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
+    assert run.returncode == 1
+    assert run.stderr.count("\n") == 1
+    assert message in run.stderr
+    assert not (tmp_path / "out").exists() or not list((tmp_path / "out").iterdir())

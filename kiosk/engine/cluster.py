@@ -207,6 +207,11 @@ def _scan_batch(
     return [_slim(scanner.scan(t)) for t in batch]
 
 
+def _config(cfg: ScanConfig) -> ScanConfig:
+    """The run's configuration as a task result, which every batch of the run depends on."""
+    return cfg
+
+
 def _forget(run: str) -> int:
     """Let go of a finished run's evidence and hash-set maps on a worker; how many it held."""
     with _SCANNERS_LOCK:
@@ -421,7 +426,12 @@ class _Run:
         exhausted = False
         try:
             try:
-                self._cfg_future = self._client.scatter(self._cfg, broadcast=True, hash=False)
+                # a task, not scattered data: a worker that dies holding it costs a recompute
+                # from the spec the scheduler keeps, where scattered data would be lost for good
+                # and every batch depending on it cancelled
+                self._cfg_future = self._client.submit(
+                    _config, self._cfg, key=f"kiosk-config-{self._id}", pure=False
+                )
             except (OSError, TimeoutError, RuntimeError) as e:
                 raise ClusterError(f"lost the Dask scheduler at {self._where()}: {e}") from e
             window = max(4, 2 * self._ex.threads() + 2)  # batches in flight
