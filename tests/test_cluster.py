@@ -187,7 +187,7 @@ def test_nothing_secret_leaves_the_coordinator(kiosk_home: Path) -> None:
 
 
 def test_a_lost_scheduler_ends_the_run_failed_with_a_signed_report(
-    tmp_path: Path, lab: tuple[DaskCluster, Path], triage: Callable[..., TriageResult]
+    tmp_path: Path, triage: Callable[..., TriageResult]
 ) -> None:
     """Plain tcp, accepted with --insecure (and recorded); the scheduler killed mid-scan."""
     marker = tmp_path / "hung.pid"
