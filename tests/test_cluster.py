@@ -33,6 +33,8 @@ from kiosk.errors import ClusterError
 from kiosk.model import FileStatus, Outcome
 from kiosk.reports.encode import file_json
 from kiosk.reports.report import file_record
+from kiosk.reports.summary import INSECURE_CLUSTER
+from kiosk.reports.text import render_text
 from kiosk.trust.signing import load_signer
 from tests.conftest import HASHSETS, MANIFEST, RULES, SAMPLES, TEST_CAP, fixed_hooks, scan_cmd
 from tests.dask_cluster import DaskCluster, make_certs
@@ -214,6 +216,7 @@ def test_a_lost_scheduler_ends_the_run_failed_with_a_signed_report(
     assert report.coverage.files.not_reached > 0
     assert report.settings.cluster is not None
     assert report.settings.cluster.transport == "insecure"
+    assert INSECURE_CLUSTER in render_text(report)  # banner_notes: report show, HTML, the app
     assert (result.report_dir / "report.dsse.json").is_file()
 
 
