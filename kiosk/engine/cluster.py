@@ -15,10 +15,11 @@ the path in the ref, so every worker must see the same paths (shared storage).
 
 Faults. A batch returns its results only when it is complete, so a worker killed mid-batch
 costs nothing: the scheduler re-runs the batch elsewhere and no file is counted twice. A batch
-that kills workers until the scheduler gives up (``distributed.scheduler.allowed-failures``) is
-split into single files; a single file that does it again is an error result for that file, as
-in the local pool. A lost scheduler ends the run with ``ClusterError``, so the report says
-failed, and why.
+that kills workers until the scheduler gives up (``distributed.scheduler.allowed-failures``) has
+its files tried again one at a time, with nothing else of the run in flight (the scheduler blames
+every task a dying worker held, so only a file run alone is blamed exactly); a file that kills
+its workers alone is an error result for that file, as in the local pool. A lost scheduler ends
+the run with ``ClusterError``, so the report says failed, and why.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ import queue
 import threading
 import time
 import uuid
+from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -332,7 +334,10 @@ class _Run:
         self._id = uuid.uuid4().hex
         self._expect = _Expect.of(cfg)
         self._done: queue.SimpleQueue[Future[Any]] = queue.SimpleQueue()  # from the client thread
-        self._inflight: dict[str, tuple[Future[Any], tuple[FileTask, ...]]] = {}
+        self._inflight: dict[str, tuple[Future[Any], tuple[FileTask, ...], bool]] = {}
+        # files of a batch that killed its workers: each is tried again alone (nothing else of
+        # this run in flight), so a worker's death can be blamed on exactly one file
+        self._suspects: deque[FileTask] = deque()
         self._due: dict[str, float] = {}  # key -> when the batch is overdue (monotonic)
         self._cfg_future: Future[Any] | None = None
         self._lost_since: float | None = None
@@ -340,8 +345,8 @@ class _Run:
     def _where(self) -> str:
         return self._ex._spec.url
 
-    def _submit(self, batch: tuple[FileTask, ...], single: bool) -> None:
-        key = f"kiosk-scan-{self._id}-{batch[0].seq}-{len(batch)}{'-1' if single else ''}"
+    def _submit(self, batch: tuple[FileTask, ...], alone: bool) -> None:
+        key = f"kiosk-scan-{self._id}-{batch[0].seq}-{len(batch)}{'-alone' if alone else ''}"
         try:
             fut = self._client.submit(
                 _scan_batch,
@@ -352,11 +357,10 @@ class _Run:
                 key=key,
                 pure=False,
                 retries=0,  # a task that raises is not re-run; a worker's death is (scheduler)
-                priority=1 if single else 0,  # a retried file goes before new batches
             )
         except (OSError, TimeoutError, RuntimeError) as e:
             raise ClusterError(f"lost the Dask scheduler at {self._where()}: {e}") from e
-        self._inflight[key] = (fut, batch)
+        self._inflight[key] = (fut, batch, alone)
         # the local pool's per-file limits, doubled for time queued behind other batches
         limit = 2 * sum(_file_deadline(self._cfg, t) for t in batch) + 60
         self._due[key] = time.monotonic() + limit
@@ -367,7 +371,7 @@ class _Run:
         self._due.pop(fut.key, None)  # type: ignore[arg-type]
         if entry is None:
             return
-        _, batch = entry
+        _, batch, alone = entry
         if fut.status == "finished":
             for task, slim in zip(batch, fut.result(), strict=True):
                 held[task.seq] = _full(task, slim)
@@ -379,16 +383,15 @@ class _Run:
             )
         exc = fut.exception()
         if isinstance(exc, KilledWorker):
-            if len(batch) > 1:  # find the file: each one again on its own
-                for t in batch:
-                    self._submit((t,), single=True)
+            if not alone:  # the scheduler blames every task a dying worker held: find the file
+                self._suspects.extend(batch)
                 return
             task = batch[0]
             held[task.seq] = FileResult(
                 task,
                 FileStatus.ERROR,
-                "the cluster workers reading this file died each time it was tried "
-                "(the scheduler's allowed-failures limit); file not examined",
+                "the cluster workers reading this file died each time it was tried on its "
+                "own (the scheduler's allowed-failures limit); file not examined",
             )
             return
         if isinstance(exc, KioskError):  # a worker could not set itself up for this run
@@ -438,8 +441,11 @@ class _Run:
             while True:
                 if self._cancel is not None and self._cancel.is_set():
                     return
+                if self._suspects and not self._inflight:
+                    self._submit((self._suspects.popleft(),), alone=True)
                 while (
-                    not exhausted
+                    not self._suspects
+                    and not exhausted
                     and len(self._inflight) < window
                     and (next_seq is None or highest - next_seq < REORDER_WINDOW)
                 ):
@@ -450,7 +456,7 @@ class _Run:
                     if next_seq is None:
                         next_seq = batch[0].seq  # walk sequence numbers are contiguous
                     highest = batch[-1].seq
-                    self._submit(batch, single=False)
+                    self._submit(batch, alone=False)
                 if not self._inflight:
                     break
                 try:
@@ -472,7 +478,7 @@ class _Run:
         if self._client.status != "running":
             return
         with contextlib.suppress(OSError, TimeoutError, RuntimeError):
-            pending = [f for f, _ in self._inflight.values()]
+            pending = [f for f, _, _ in self._inflight.values()]
             if pending:
                 self._client.cancel(pending)
             if self._cfg_future is not None:
