@@ -32,7 +32,8 @@ sys.path.insert(0, str(ROOT))
 
 from distributed import Client, LocalCluster  # noqa: E402
 
-from kiosk.engine.cluster import ClusterExecutor, ClusterSpec  # noqa: E402
+from kiosk.engine.cluster import ClusterExecutor  # noqa: E402
+from kiosk.engine.cluster_spec import ClusterSpec  # noqa: E402
 from kiosk.engine.scan import BATCH_FILES, ScanConfig, WorkerPool, scan_tasks  # noqa: E402
 from kiosk.evidence.image import Evidence  # noqa: E402
 from kiosk.evidence.resolve import resolve  # noqa: E402

@@ -26,7 +26,8 @@ from cryptography.hazmat.primitives import serialization
 
 from kiosk.canonical import canonical
 from kiosk.engine.batch import Exhibit, read_manifest, run_batch
-from kiosk.engine.cluster import RUN_FIELDS, ClusterExecutor, ClusterSpec
+from kiosk.engine.cluster import RUN_FIELDS, ClusterExecutor
+from kiosk.engine.cluster_spec import ClusterSpec
 from kiosk.engine.scan import scan_tasks
 from kiosk.engine.triage import TriageRequest, TriageResult
 from kiosk.errors import ClusterError

@@ -36,7 +36,8 @@ def open_executor(args: argparse.Namespace) -> TaskExecutor | None:
     address or the TLS files cannot work, before any evidence is opened."""
     if not args.scheduler:
         return None
-    from kiosk.engine.cluster import ClusterExecutor, ClusterSpec
+    from kiosk.engine.cluster import ClusterExecutor
+    from kiosk.engine.cluster_spec import ClusterSpec
 
     spec = ClusterSpec(
         args.scheduler,
