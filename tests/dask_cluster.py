@@ -187,6 +187,10 @@ def dask_cluster(
             "--protocol",
             protocol,
             "--no-dashboard",
+            # if the suite is killed before it can stop them, nothing outlives it for long:
+            # an idle scheduler exits, and its workers follow it
+            "--idle-timeout",
+            "600s",
             "--scheduler-file",
             str(scheduler_file),
             *_tls_args(certs),
@@ -219,6 +223,8 @@ def dask_cluster(
                         "--nworkers",
                         "1",
                         "--no-dashboard",
+                        "--death-timeout",
+                        "120",
                         "--host",
                         "127.0.0.1",
                         "--name",
