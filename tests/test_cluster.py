@@ -290,3 +290,16 @@ def test_kiosk_scan_refuses_an_unprotected_scheduler_in_one_line(
     assert run.stderr.count("\n") == 1
     assert message in run.stderr
     assert not (tmp_path / "out").exists() or not list((tmp_path / "out").iterdir())
+
+
+def test_an_embedded_local_cluster_scans_as_the_local_pool() -> None:
+    """``--scheduler local``: a LocalCluster started inside the run, recorded as such."""
+    image = SAMPLES / "gpt.dd"
+    tasks = _tasks(image)
+    reference = list(scan_tasks(tasks, _config(image, workers=0)))
+    with ClusterExecutor(ClusterSpec("local", local_workers=1)) as ex:
+        got = list(ex.scan(tasks, _config(image, workers=1)))
+        record = ex.record()
+    assert _lines(got) == _lines(reference)
+    assert len(got) > 10
+    assert (record.scheduler, record.transport, record.workers) == ("local", "local", 1)
