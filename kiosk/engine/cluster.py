@@ -165,7 +165,7 @@ class ClusterExecutor:
                     n_workers=spec.local_workers or None,
                     threads_per_worker=1,
                     processes=True,
-                    dashboard_address=None,
+                    dashboard_address=":0",  # any free port: never a clash on 8787
                     silence_logs=logging.ERROR,
                 )
                 self._client = Client(self._cluster, set_as_default=False)
