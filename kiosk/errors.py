@@ -15,6 +15,8 @@ cannot go on without. Every message is written to be shown to an officer as one 
      ├── CaseError               the case, officer or legal-basis record is incomplete
      ├── ReportError             the report cannot be written, or read as this kiosk's schema
      ├── WorkerInitError         a scan worker could not set itself up
+     ├── ClusterError            a Dask scheduler cannot be reached safely, or was lost mid-run
+     ├── ManifestError           a batch manifest is unreadable or a row is incomplete
      ├── SigningError            a key cannot be made, loaded or used; the trust store is unreadable
      ├── VerificationError       a signature, envelope, version record or what they cover is refused
      ├── AuditError              the audit log cannot be written, or does not verify
@@ -90,6 +92,16 @@ class ReportError(KioskError):
 
 class WorkerInitError(KioskError):
     """A scan worker could not set itself up (the evidence or a hash set changed under us)."""
+
+
+class ClusterError(KioskError):
+    """The Dask scheduler named cannot be reached, refuses us, is not protected by TLS (without an
+    explicit ``--insecure``), or was lost while files were in flight."""
+
+
+class ManifestError(KioskError):
+    """A ``kiosk batch`` manifest cannot be read, or one of its rows cannot start (every problem
+    of every row is in the message, found before any exhibit is opened)."""
 
 
 class SigningError(KioskError):

@@ -163,6 +163,7 @@ ADDED_WITHIN_VERSION = {
     "yara_reach",
     "distance",  # hash-set matches: perceptual (pdq) ones only, absent from exact matches
     "threshold",
+    "cluster",  # settings: present only for a run on a Dask cluster
 }
 
 

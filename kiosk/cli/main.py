@@ -24,9 +24,11 @@ from types import FrameType
 from typing import TextIO
 
 from kiosk import __version__
+from kiosk.cli import batch as cli_batch
 from kiosk.cli import hashsets as cli_hashsets
 from kiosk.cli import rules as cli_rules
 from kiosk.cli import unlock as cli_unlock
+from kiosk.cli.cluster import absolute, add_cluster_arguments, open_executor
 from kiosk.cli.common import audit_log, parse_time, read_secret, write_output
 from kiosk.cli.secret import backup_password
 from kiosk.config import (
@@ -183,6 +185,8 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="forensic staff only: let unverified packs and sets load (logged, marked in report)",
     )
+    add_cluster_arguments(s)
+    cli_batch.add_parser(sub)
 
     keys = sub.add_parser("keys", help="the kiosk's signing key and trust store")
     ksub = keys.add_subparsers(dest="keys_command", required=True)
@@ -543,12 +547,15 @@ def _scan(args: argparse.Namespace) -> int:
         legal_ref=args.legal_ref,
         device_description=args.device,
     )
+    signer = load_signer(args.key)
+    executor = open_executor(args)  # None without --scheduler; workers there open our paths
+    fix = absolute if executor else tuple
     req = TriageRequest(
         case=case,
-        image=(args.image, *args.segments),
-        parents=tuple(args.parent),
-        rules_dir=args.rules,
-        hashsets_dir=args.hashsets,
+        image=fix((args.image, *args.segments)),
+        parents=fix(tuple(args.parent)),
+        rules_dir=fix((args.rules,))[0],
+        hashsets_dir=fix((args.hashsets,))[0],
         out_dir=args.out,
         inventory=args.inventory,
         workers=args.workers,
@@ -563,7 +570,7 @@ def _scan(args: argparse.Namespace) -> int:
         unallocated=args.unallocated,
     )
     progress = _ProgressLine(sys.stderr)
-    hooks = Hooks(on_progress=progress, signer=load_signer(args.key), audit=audit_log())
+    hooks = Hooks(on_progress=progress, signer=signer, audit=audit_log(), executor=executor)
 
     def _interrupt(_sig: int, _frame: FrameType | None) -> None:
         hooks.cancel.set()
@@ -574,6 +581,8 @@ def _scan(args: argparse.Namespace) -> int:
     finally:
         signal.signal(signal.SIGINT, previous)
         progress.done()
+        if executor is not None:
+            executor.close()
     print(render_text(result.report))
     print(visible(str(result.report_dir)))
     for line in cli_hashsets.dev_warnings(result.report):
@@ -596,6 +605,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_app(args)
         if args.command == "scan":
             return _scan(args)
+        if args.command == "batch":
+            return cli_batch.run(args)
         if args.command == "keys":
             return _keys(args)
         if args.command == "report":

@@ -40,6 +40,7 @@ from kiosk.config import (
 )
 from kiosk.engine.archives import with_members
 from kiosk.engine.areas import AreaPlan, plan_areas
+from kiosk.engine.executor import TaskExecutor
 from kiosk.engine.scan import ScanConfig, WorkerPool, progress_ticker, scan_tasks
 from kiosk.engine.scope import Scope, ScopeFilter, check_scope
 from kiosk.engine.windows import WINDOW_BYTES
@@ -140,6 +141,7 @@ class Hooks:
     new_id: Callable[[], str] = field(default=lambda: uuid.uuid4().hex)
     signer: Signer | None = None  # every report is signed: run_triage refuses to start without
     audit: AuditLog | None = None  # where scan start/finish/report events are chained
+    executor: TaskExecutor | None = None  # a Dask cluster (kiosk.engine.cluster); None: own pool
 
 
 def check_case(case: CaseRecord, allow_self_authorisation: bool = False) -> None:
@@ -354,7 +356,8 @@ def _run(
     with contextlib.ExitStack() as stack:  # walker and workers are stopped however it ends
         walker = stack.enter_context(Walker(ref, areas=plan.piece))
         # the workers start while the walker runs its preflight
-        pool = stack.enter_context(WorkerPool(cfg)) if cfg.workers > 0 else None
+        own = cfg.workers > 0 and hooks.executor is None
+        pool = stack.enter_context(WorkerPool(cfg)) if own else None
         pre = walker.preflight()  # volumes and a metadata-only count, in a child process
         volumes, media = pre.volumes, pre.media
         files_total, bytes_total = pre.files_total, pre.bytes_total
@@ -380,8 +383,13 @@ def _run(
         inv_sha = hashlib.sha256()
         write_error: OSError | None = None  # the reports folder is full or gone: no report at all
         try:
+            scanned = (
+                hooks.executor.scan(walker.tasks(problems), cfg, hooks.cancel)
+                if hooks.executor
+                else scan_tasks(walker.tasks(problems), cfg, hooks.cancel, pool)
+            )
             # an archive's members follow it, each a result of its own (kiosk.engine.archives)
-            for raw in with_members(scan_tasks(walker.tasks(problems), cfg, hooks.cancel, pool)):
+            for raw in with_members(scanned):
                 if raw.status is FileStatus.ERROR and raw.reason.startswith(SET_INTEGRITY):
                     raise PageMismatch(raw.reason.removeprefix(SET_INTEGRITY))
                 r = scope.apply(raw)  # out-of-scope matches are never findings
@@ -482,6 +490,7 @@ def _run(
             yara=req.yara,
             max_hashed_only_percent=MAX_HASHED_ONLY_PERCENT,
             unallocated=req.unallocated,
+            cluster=hooks.executor.record() if hooks.executor else None,
         ),
         started=utc_text(started),
         finished=finished,

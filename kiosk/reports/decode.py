@@ -33,6 +33,7 @@ from kiosk.reports.model import (
     AreaNotExamined,
     AreasRecord,
     ByteCounts,
+    ClusterRecord,
     Coverage,
     DirectoryNotExamined,
     Engines,
@@ -393,6 +394,20 @@ def _settings(o: _Obj) -> SettingsRecord:
             yara=o.flag("yara"),
             max_hashed_only_percent=o.absent_or_integer("max_hashed_only_percent"),
             unallocated=o.flag("unallocated") if "unallocated" in o._d else None,
+            cluster=_cluster(o.absent_or_obj("cluster")),
+        )
+    )
+
+
+def _cluster(o: _Obj | None) -> ClusterRecord | None:
+    if o is None:
+        return None
+    return o.done(
+        ClusterRecord(
+            scheduler=o.text("scheduler"),
+            transport=o.text("transport"),
+            workers=o.integer("workers"),
+            run_fields=o.texts("run_fields"),
         )
     )
 

@@ -288,9 +288,16 @@ def _image_json(i: ImageRecord) -> JSON:
 
 def settings_json(s: SettingsRecord) -> JSON:
     limit = s.max_hashed_only_percent  # absent from reports written before the limit existed
-    extra: dict[str, Any] = {} if limit is None else {"max_hashed_only_percent": limit}
+    extra: JSON = {} if limit is None else {"max_hashed_only_percent": limit}
     if s.unallocated is not None:  # absent from reports written before the switch existed
         extra["unallocated"] = s.unallocated
+    if s.cluster is not None:  # absent for a run on this machine's own pool
+        extra["cluster"] = {
+            "scheduler": s.cluster.scheduler,
+            "transport": s.cluster.transport,
+            "workers": s.cluster.workers,
+            "run_fields": list(s.cluster.run_fields),
+        }
     return {
         "max_yara_bytes": s.max_yara_bytes,
         "yara_timeout_s": s.yara_timeout_s,

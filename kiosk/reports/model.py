@@ -167,6 +167,21 @@ class SettingsRecord:
     # unallocated space, slack and disk areas outside partitions searched (None: a report
     # written before the switch existed)
     unallocated: bool | None = None
+    cluster: ClusterRecord | None = None  # None (absent): the scan ran on this machine's own pool
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterRecord:
+    """Where a run's files were scanned when it was not this machine's own worker pool.
+
+    ``run_fields`` names the report fields that describe the run rather than the evidence: the
+    only fields in which this report may differ from the same scan on one machine.
+    """
+
+    scheduler: str  # the scheduler's address, or "local" for an in-process LocalCluster
+    transport: str  # "tls", "insecure" (plain tcp, asked for with --insecure) or "local"
+    workers: int  # Dask workers connected when the scan started
+    run_fields: tuple[str, ...]
 
 
 @dataclass(frozen=True, slots=True)

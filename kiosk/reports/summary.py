@@ -80,6 +80,12 @@ def archive_members_text(r: TriageReport) -> str:
     )
 
 
+INSECURE_CLUSTER = (
+    "Files were scanned on a Dask cluster over plain tcp (--insecure): "
+    "the connection was neither encrypted nor authenticated"
+)
+
+
 def banner_notes(r: TriageReport) -> list[str]:
     """The lines that qualify the recommendation's title wherever it is shown."""
     notes: list[str] = []
@@ -90,6 +96,8 @@ def banner_notes(r: TriageReport) -> list[str]:
         notes.append(f"{outside} match(es) outside the authorised scope: not findings, see Scope")
     if not r.settings.yara:
         notes.append("YARA was disabled for this run: hash sets only")
+    if r.settings.cluster is not None and r.settings.cluster.transport == "insecure":
+        notes.append(INSECURE_CLUSTER)
     hashed = hashed_only_text(r)
     if hashed:
         notes.append(hashed)
