@@ -62,6 +62,14 @@ class RulesError(KioskError):
     """A rule pack is missing, malformed or fails to compile."""
 
 
+class RuleTimeoutError(RulesError):
+    """Matching one file took longer than the YARA time limit (either engine)."""
+
+
+class RuleScanError(RulesError):
+    """The YARA engine failed while matching one file; that file's result says so."""
+
+
 class HashSetError(KioskError):
     """A hash set is missing, malformed or inconsistent with its manifest."""
 

@@ -39,6 +39,7 @@ from kiosk.engine.scope import Scope
 from kiosk.engine.triage import Hooks, TriageRequest, run_triage
 from kiosk.errors import KioskError, SigningError, UsageError
 from kiosk.model import CaseRecord, LegalBasis, Outcome, Progress
+from kiosk.packs.engines import DEFAULT_ENGINE, ENGINE_NAMES
 from kiosk.reports.attestation import DECISIONS, VerifiedReport, verify_report_dir, write_review
 from kiosk.reports.case import case_bundle, case_json
 from kiosk.reports.decode import read_report
@@ -141,6 +142,12 @@ def build_parser() -> argparse.ArgumentParser:
         dest="yara",
         action="store_false",
         help="hash and type only: no rule pack is loaded, the report records that YARA was off",
+    )
+    s.add_argument(
+        "--yara-engine",
+        choices=ENGINE_NAMES,
+        help=f"the YARA engine that matches the packs (default: yara_engine in "
+        f"$KIOSK_HOME/config.toml, else {DEFAULT_ENGINE}); the report names it and its version",
     )
     s.add_argument("--key", type=Path, help="signing key (default: $KIOSK_HOME/keys/kiosk.key)")
     s.add_argument(
@@ -454,6 +461,7 @@ class _ProgressLine:
 
 
 def _scan(args: argparse.Namespace) -> int:
+    config = load_config(kiosk_home())
     case = CaseRecord(
         case_ref=args.case,
         exhibit_ref=args.exhibit,
@@ -473,10 +481,11 @@ def _scan(args: argparse.Namespace) -> int:
         inventory=args.inventory,
         workers=args.workers,
         max_yara_bytes=args.max_yara_bytes,
-        allow_self_authorisation=load_config(kiosk_home()).allow_self_authorisation,
+        allow_self_authorisation=config.allow_self_authorisation,
         dev=args.dev,
         scope=None if args.scope is None else Scope(categories=args.scope),
         yara=args.yara,
+        yara_engine=args.yara_engine or config.yara_engine or DEFAULT_ENGINE,
     )
     progress = _ProgressLine(sys.stderr)
     hooks = Hooks(on_progress=progress, signer=load_signer(args.key), audit=audit_log())

@@ -33,7 +33,13 @@ import magic
 import yara
 
 from kiosk.config import DEFAULT_MAX_YARA_BYTES, DEFAULT_WORKERS, DEFAULT_YARA_TIMEOUT_S
-from kiosk.errors import KioskError, SparseStreamError, WorkerInitError
+from kiosk.errors import (
+    KioskError,
+    RuleScanError,
+    RuleTimeoutError,
+    SparseStreamError,
+    WorkerInitError,
+)
 from kiosk.evidence.image import Evidence
 from kiosk.evidence.resolve import EvidenceRef
 from kiosk.hashsets.index import HashIndex, HashSet
@@ -217,14 +223,14 @@ class Scanner:
             )
         try:
             matches = self._matcher.match(buf, task.filename, task.path, base["md5"])
-        except yara.TimeoutError:
+        except (yara.TimeoutError, RuleTimeoutError):
             return FileResult(
                 task,
                 FileStatus.ERROR,
                 f"YARA scan timed out after {self._cfg.yara_timeout_s} s",
                 **base,
             )
-        except yara.Error as e:
+        except (yara.Error, RuleScanError) as e:
             return FileResult(task, FileStatus.ERROR, f"YARA scan failed: {e}", **base)
         return FileResult(task, FileStatus.SCANNED, sparse_reason, rule_matches=matches, **base)
 
