@@ -128,11 +128,15 @@ class _YaraXScanner(Scanner):
         self._scanner = yara_x.Scanner(rules)
         self._scanner.set_timeout(timeout_s)
         self._set: dict[str, str] = {}  # what the scanner holds now: set only what changed
+        self._undefined: set[str] = set()
 
     def scan(self, data: bytes | bytearray, externals: dict[str, str]) -> list[tuple[str, str]]:
         for k, v in externals.items():
-            if self._set.get(k) != v:
-                self._scanner.set_global(k, v)
+            if self._set.get(k) != v and k not in self._undefined:
+                try:
+                    self._scanner.set_global(k, v)
+                except ValueError:  # not defined when compiled: no rule can read it
+                    self._undefined.add(k)
                 self._set[k] = v
         try:
             # the binding takes bytes only: a bytearray is copied once (up to the YARA cap)
