@@ -117,7 +117,11 @@ def bench_tree(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 
 
 def _records(
-    img: Path, rules: CompiledRules, cap: int = TEST_CAP, sets: bool = True
+    img: Path,
+    rules: CompiledRules,
+    cap: int = TEST_CAP,
+    sets: bool = True,
+    externals: frozenset[str] | None = None,
 ) -> list[bytes]:
     cfg = ScanConfig(
         evidence=resolve([img]),
@@ -128,6 +132,7 @@ def _records(
         workers=0,
         gate_blob=rules.gate_bytes(),
         gate_prefixes=rules.gate_prefixes,
+        rule_externals=externals,
     )
     with Evidence(resolve([img])) as ev:
         tasks = list(ev.walk(ev.volumes()))
@@ -302,3 +307,20 @@ def test_a_construct_yara_x_cannot_parse_is_named_by_rules_check_and_stops_a_yar
     assert "wild.yar: yara-x" in run.stderr
     assert "cannot compile" in run.stderr
     assert "Traceback" not in run.stderr
+
+
+@pytest.mark.skipif(shutil.which("mke2fs") is None, reason="needs mke2fs")
+def test_setting_only_the_externals_rules_read_changes_no_record(
+    compiled: dict[tuple[str, str], CompiledRules], bench_tree: tuple[Path, Path]
+) -> None:
+    _, img = bench_tree
+    assert compiled[("bench", YARA_X)].externals == frozenset()
+    assert compiled[("ext", YARA_X)].externals == frozenset(
+        {"filename", "filepath", "extension", "filetype", "owner", "md5"}
+    )
+    for name in ("bench", "ext"):
+        for eng in ENGINE_NAMES:
+            rules = compiled[(name, eng)]
+            every = _records(img, rules, cap=64 << 20, sets=False)
+            some = _records(img, rules, cap=64 << 20, sets=False, externals=rules.externals)
+            assert every == some, (name, eng)

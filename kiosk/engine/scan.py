@@ -76,6 +76,7 @@ class ScanConfig:
     yara_enabled: bool = True  # False: hash-only run (--no-yara); every file says so
     # no rule reads filename/filepath/extension: identical content is matched once (engine.memo)
     same_content_same_matches: bool = False
+    rule_externals: frozenset[str] | None = None  # the externals the rules read; None: all
 
 
 YARA_DISABLED = "YARA disabled for this run"
@@ -129,7 +130,12 @@ class Scanner:
         self._cfg = cfg
         self._matcher = (
             Matcher(
-                cfg.rules_blob, cfg.rule_meta, cfg.yara_timeout_s, cfg.gate_blob, cfg.gate_prefixes
+                cfg.rules_blob,
+                cfg.rule_meta,
+                cfg.yara_timeout_s,
+                cfg.gate_blob,
+                cfg.gate_prefixes,
+                cfg.rule_externals,
             )
             if cfg.rules_blob and cfg.yara_enabled
             else None

@@ -336,6 +336,7 @@ def _run(
         gate_prefixes=rules.gate_prefixes if rules else (),
         yara_enabled=req.yara,
         same_content_same_matches=rules is not None and not rules.per_file_externals,
+        rule_externals=rules.externals if rules else None,
     )
     with contextlib.ExitStack() as stack:  # walker and workers are stopped however it ends
         walker = stack.enter_context(Walker(ref))

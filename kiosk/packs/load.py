@@ -89,6 +89,7 @@ class CompiledRules:
         engine: Engine | None = None,
         reduced: Any = None,
         per_file_externals: bool = True,
+        externals: frozenset[str] | None = None,
     ) -> None:
         self.packs = packs
         self.rules = rules
@@ -100,6 +101,7 @@ class CompiledRules:
         # whether any rule reads filename/filepath/extension: if not, a file's matches depend
         # on its content only, and identical content need not be matched twice
         self.per_file_externals = per_file_externals
+        self.externals = frozenset(EXTERNALS) if externals is None else externals  # read by rules
 
     def to_bytes(self) -> bytes:
         """The compiled rules, serialised in memory for worker processes."""
@@ -131,21 +133,27 @@ def engine_of_blob(blob: bytes) -> Engine:
 # Externals whose value depends on where a file is, not on its bytes (``filetype`` and ``md5``
 # are functions of the content; ``owner`` is always empty here).
 PLACE_EXTERNALS = ("filename", "filepath", "extension")
-_PLACE = re.compile(r"(?<![\w.$#@!])(" + "|".join(PLACE_EXTERNALS) + r")(?!\w)")
+_EXTERNAL = re.compile(r"(?<![\w.$#@!])(" + "|".join(EXTERNALS) + r")(?!\w)")
 _STRING = re.compile(r'"(?:[^"\\\n]|\\.)*"')
 _COMMENTS = re.compile(r"//[^\n]*|/\*.*?\*/", re.DOTALL)
 
 
-def uses_place_externals(sources: dict[str, str]) -> bool:
-    """Whether any condition may read a per-file place external; errs towards yes.
+def externals_read(sources: dict[str, str]) -> frozenset[str]:
+    """The externals any condition may read; errs towards more.
 
-    Decided from the sources: quoted strings, then comments are removed, and the words are
+    Decided from the sources: quoted strings, then comments are removed, and the names are
     looked for anywhere else (meta values are strings; a pattern's name starts with ``$``).
+    A scan sets only these per file: the others cannot change a result.
     """
+    found: set[str] = set()
     for text in sources.values():
-        if _PLACE.search(_COMMENTS.sub(" ", _STRING.sub('""', text))):
-            return True
-    return False
+        found.update(_EXTERNAL.findall(_COMMENTS.sub(" ", _STRING.sub('""', text))))
+    return frozenset(found)
+
+
+def uses_place_externals(sources: dict[str, str]) -> bool:
+    """Whether any condition may read where a file is (name, directory, extension)."""
+    return bool(externals_read(sources) & set(PLACE_EXTERNALS))
 
 
 # --------------------------------------------------------------------------- loading for a scan
@@ -304,7 +312,10 @@ def compile_packs(
             signed_by=p.signed_by,
             dev_mode=dev,
         )
-    return CompiledRules(tuple(packs), rules, meta, gate, eng, reduced, uses_place_externals(texts))
+    read = externals_read(texts)
+    return CompiledRules(
+        tuple(packs), rules, meta, gate, eng, reduced, bool(read & set(PLACE_EXTERNALS)), read
+    )
 
 
 def _same_as_signed(src: PackSource, v: VerifiedManifest) -> None:
@@ -403,6 +414,17 @@ def file_externals(
     }
 
 
+def _some_externals(
+    names: tuple[str, ...], data: bytes | bytearray, filename: str, path: str, md5: str
+) -> dict[str, str]:
+    """``file_externals`` limited to ``names``; nothing is computed when the rules read none."""
+    return (
+        {k: v for k, v in file_externals(data, filename, path, md5).items() if k in names}
+        if names
+        else {}
+    )
+
+
 class Matcher:
     """The per-process matcher a worker builds from the compiled bytes."""
 
@@ -413,8 +435,11 @@ class Matcher:
         timeout_s: int,
         gate_blob: bytes | None = None,
         gate_prefixes: tuple[bytes, ...] = (),
+        externals: frozenset[str] | None = None,
     ) -> None:
         eng = engine_of_blob(blob)
+        # only what the rules read is set per file (None: all of them)
+        self._externals = None if externals is None else tuple(sorted(externals))
         self.engine = eng
         self._full = eng.scanner(eng.load(blob), timeout_s)
         # files whose head cannot satisfy a format-gated rule get the reduced set (rulegate)
@@ -426,7 +451,11 @@ class Matcher:
         self, data: bytes | bytearray, filename: str, path: str, md5: str = ""
     ) -> tuple[RuleMatch, ...]:
         """Rules matching ``data``; raises ``RuleTimeoutError`` / ``RuleScanError``."""
-        externals = file_externals(data, filename, path, md5)
+        externals = (
+            file_externals(data, filename, path, md5)
+            if self._externals is None
+            else _some_externals(self._externals, data, filename, path, md5)
+        )
         scanner = self._full if data.startswith(self._prefixes) else self._reduced
         out = []
         for ns, rule in scanner.scan(data, externals):
