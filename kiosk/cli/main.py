@@ -144,6 +144,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="hash and type only: no rule pack is loaded, the report records that YARA was off",
     )
     s.add_argument(
+        "--priority-areas",
+        type=_areas,
+        metavar="FOLDER,…",
+        help="folders scanned first, e.g. Users,home,DCIM,WhatsApp/Media (default: the packs' "
+        "priority_areas; '' for plain walk order); every file is still scanned",
+    )
+    s.add_argument(
         "--yara-engine",
         choices=ENGINE_NAMES,
         help=f"the YARA engine that matches the packs (default: yara_engine in "
@@ -223,6 +230,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="trust store the reports are verified with (default: $KIOSK_HOME/trust.json)",
     )
     return p
+
+
+def _areas(text: str) -> tuple[str, ...]:
+    """``--priority-areas a,b/c``: folder names or paths; empty for none."""
+    return tuple(a.strip().strip("/") for a in text.split(",") if a.strip().strip("/"))
 
 
 def _categories(text: str) -> frozenset[str]:
@@ -486,6 +498,7 @@ def _scan(args: argparse.Namespace) -> int:
         scope=None if args.scope is None else Scope(categories=args.scope),
         yara=args.yara,
         yara_engine=args.yara_engine or config.yara_engine or DEFAULT_ENGINE,
+        priority_areas=args.priority_areas,
     )
     progress = _ProgressLine(sys.stderr)
     hooks = Hooks(on_progress=progress, signer=load_signer(args.key), audit=audit_log())

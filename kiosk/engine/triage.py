@@ -36,6 +36,7 @@ from kiosk.config import (
     check_workers,
     check_yara_timeout,
 )
+from kiosk.engine.priority import prioritise
 from kiosk.engine.scan import ScanConfig, WorkerPool, progress_ticker, scan_tasks
 from kiosk.engine.scope import Scope, ScopeFilter, check_scope
 from kiosk.errors import CaseError, KioskError, ReportError, SigningError
@@ -103,6 +104,8 @@ class TriageRequest:
     yara: bool = True  # False: hash-only run; no pack is loaded and the report says YARA was off
     parents: tuple[Path, ...] = ()  # a differencing image's parent (chain), if not beside it
     yara_engine: str = DEFAULT_ENGINE  # kiosk.packs.engines: libyara or yara-x
+    # folders scanned first (kiosk.engine.priority); None: the packs' priority_areas
+    priority_areas: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         """The run settings are checked as the front ends check them (``kiosk.config``)."""
@@ -367,7 +370,11 @@ def _run(
         inv_sha = hashlib.sha256()
         write_error: OSError | None = None  # the reports folder is full or gone: no report at all
         try:
-            for raw in scan_tasks(walker.tasks(problems), cfg, hooks.cancel, pool):
+            areas = req.priority_areas
+            if areas is None:
+                areas = rules.priority_areas if rules else ()
+            tasks = prioritise(walker.tasks(problems), areas)
+            for raw in scan_tasks(tasks, cfg, hooks.cancel, pool):
                 r = scope.apply(raw)  # out-of-scope matches are never findings
                 tally.add(r)
                 if inv is not None:

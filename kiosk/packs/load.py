@@ -102,6 +102,7 @@ class CompiledRules:
         # on its content only, and identical content need not be matched twice
         self.per_file_externals = per_file_externals
         self.externals = frozenset(EXTERNALS) if externals is None else externals  # read by rules
+        self.priority_areas: tuple[str, ...] = ()  # the packs' pack.toml, in pack order
 
     def to_bytes(self) -> bytes:
         """The compiled rules, serialised in memory for worker processes."""
@@ -313,9 +314,11 @@ def compile_packs(
             dev_mode=dev,
         )
     read = externals_read(texts)
-    return CompiledRules(
+    compiled = CompiledRules(
         tuple(packs), rules, meta, gate, eng, reduced, bool(read & set(PLACE_EXTERNALS)), read
     )
+    compiled.priority_areas = tuple(dict.fromkeys(a for s in srcs for a in s.priority_areas))
+    return compiled
 
 
 def _same_as_signed(src: PackSource, v: VerifiedManifest) -> None:
