@@ -86,6 +86,7 @@ class Shape:
     image_mib: int | None  # None: sized from the content
     unguarded_pe: bool  # pe rules without the is_pe guard, and no elf import
     starter_samples: bool = True
+    priority_areas: tuple[str, ...] = ()  # the pack's pack.toml priority_areas
 
 
 SHAPES = {
@@ -98,6 +99,16 @@ SHAPES = {
         True,
     ),
     "tiny": Shape(300, 2, (), None, False),
+    # issue 19 item 2: an OS and its users' data, ~70 % known-good, ~15 % copies (plan_realistic)
+    "realistic": Shape(
+        0,
+        0,
+        (),
+        None,
+        False,
+        starter_samples=False,
+        priority_areas=("Users", "home", "DCIM", "WhatsApp/Media"),
+    ),
 }
 # NTFS adds a 1 KiB MFT record per file and directory (20 MiB here) and a $LogFile (9.3 MiB at
 # this size); one more 64 MiB step leaves ~20 % free (366 MiB), as libntfs-3g's allocator
@@ -353,6 +364,146 @@ def plant_starter_samples(tree: Path) -> list[dict[str, object]]:
     return out
 
 
+# --------------------------------------------------------------------------- realistic tree
+
+REALISTIC_SYSTEM = (
+    "Windows/System32",
+    "Windows/System32/drivers",
+    "Windows/SysWOW64",
+    "Windows/WinSxS/amd64_microsoft-windows-a",
+    "Windows/WinSxS/amd64_microsoft-windows-b",
+    "Windows/Fonts",
+    "Windows/INF",
+    "Program Files/Vendor/bin",
+    "Program Files/Vendor/lib",
+    "Program Files/Office/root",
+    "Program Files (x86)/Tools",
+    "ProgramData/Package Cache",
+)
+REALISTIC_USER = (
+    "Users/alice/Desktop",
+    "Users/alice/Documents",
+    "Users/alice/Downloads",
+    "Users/alice/Pictures",
+    "Users/alice/AppData/Roaming/WhatsApp/Media",
+    "Users/bob/Documents",
+    "Users/bob/Downloads",
+    "Users/bob/Pictures/DCIM",
+)
+_SYSTEM_W = {"pe": 45, "text": 10, "xml": 15, "json": 5, "mixed": 10, "ole": 5, "png": 5, "gzip": 5}
+_USER_W = {"jpeg": 30, "png": 10, "pdf": 12, "zip": 8, "text": 15, "html": 5, "script": 5, "pe": 5}
+N_SYSTEM, N_USER = 6_000, 2_500  # unique files; copies on top: 15 % of all files
+
+
+def plan_realistic(rng: random.Random) -> list[dict[str, object]]:
+    """An OS-and-user-data tree: system files (the known-good set covers them), user files with
+    the baits, three large videos, and byte-identical copies (15 % of all files).
+
+    About 70 % of the files are system files or their copies, listed in ``known_good.hashdeep``;
+    user files, their copies and the videos are not. Baits go only into user files, so a naive
+    scan without hash sets finds exactly what kiosk finds with the set.
+    """
+    sys_dirs = list(REALISTIC_SYSTEM)
+    for _ in range(120):
+        sys_dirs.append(f"{rng.choice(REALISTIC_SYSTEM)}/{_word(rng)}")
+    user_dirs = list(REALISTIC_USER)
+    for _ in range(60):
+        user_dirs.append(f"{rng.choice(REALISTIC_USER)}/{_word(rng)}")
+    files: list[dict[str, object]] = []
+
+    def add(dirs: list[str], weights: dict[str, int], system: bool) -> None:
+        kind = rng.choices(list(weights), list(weights.values()))[0]
+        ext = rng.choice(KINDS[kind][0])
+        path = f"{rng.choice(dirs)}/{_word(rng)}_{len(files):05d}.{ext}"
+        size = round(2 ** rng.uniform(10, 16 if system else 17.5))
+        files.append({"path": path, "size": size, "kind": kind, "bait": "", "system": system})
+
+    for _ in range(N_SYSTEM):
+        add(sys_dirs, _SYSTEM_W, True)
+    for _ in range(N_USER):
+        add(user_dirs, _USER_W, False)
+    for i, mib in enumerate((90, 60, 40)):
+        files.append(
+            {
+                "path": f"Users/alice/Videos/clip_{i}.mp4",
+                "size": mib * MIB,
+                "kind": "mp4",
+                "bait": "",
+                "system": False,
+            }
+        )
+    for f in files:
+        size = int(f["size"])  # type: ignore[call-overload]
+        user_text = not f["system"] and f["kind"] in ("text", "script", "pe")
+        if user_text and size >= 4 * KIB and rng.random() < 0.05:
+            f["bait"] = rng.choice(BAITS)
+    n_copies = round(len(files) * 0.15 / 0.85)
+    originals = [f for f in files if int(f["size"]) < MIB]  # type: ignore[call-overload]
+    for k in range(n_copies):
+        src = rng.choice(originals)
+        dirs = sys_dirs if src["system"] else user_dirs
+        name = str(src["path"]).rsplit("/", 1)[1]
+        files.append(
+            {**src, "path": f"{rng.choice(dirs)}/copy{k:04d}_{name}", "copy_of": src["path"]}
+        )
+    return files
+
+
+def write_realistic_tree(tree: Path, seed: int) -> dict[str, object]:
+    """The realistic tree and ``known_good`` (hashdeep lines of every system file)."""
+    rng = random.Random(seed)
+    files = plan_realistic(rng)
+    pools = Pools(rng)
+    shutil.rmtree(tree, ignore_errors=True)
+    entries = []
+    made: dict[str, bytes] = {}
+    for i, f in enumerate(files):
+        data = made[str(f["copy_of"])] if "copy_of" in f else content(rng, f, pools, i)
+        if "copy_of" not in f and int(f["size"]) < MIB:  # type: ignore[call-overload]
+            made[str(f["path"])] = data
+        p = tree / str(f["path"])
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(data)
+        entries.append(
+            {
+                **{k: v for k, v in f.items() if k != "copy_of"},
+                "copy": "copy_of" in f,
+                "sha256": hashlib.sha256(data).hexdigest(),
+                "md5": hashlib.md5(data).hexdigest(),  # noqa: S324 - the hash set's identity
+            }
+        )
+    return {
+        "version": VERSION,
+        "seed": seed,
+        "shape": "realistic",
+        "files": len(entries),
+        "bytes": sum(int(e["size"]) for e in entries),
+        "entries": entries,
+    }
+
+
+def write_known_good(out: Path, manifest: dict[str, object]) -> Path:
+    """A hashdeep file of every system file (what a force's known-good set would list).
+
+    kiosk imports it (``kiosk hashsets import --format hashdeep``) and signs it; the CLI
+    pipeline gives the same file to ``hashdeep -x -k`` (negative matching).
+    """
+    seen: set[str] = set()
+    lines = [
+        "%%%% HASHDEEP-1.0",
+        "%%%% size,md5,sha256,filename",
+        "## Invoked from: bench/make_bench_image.py --shape realistic",
+        "##",
+    ]
+    for e in manifest["entries"]:  # type: ignore[attr-defined]
+        if e["system"] and e["sha256"] not in seen:
+            seen.add(e["sha256"])
+            lines.append(f"{e['size']},{e['md5']},{e['sha256']},/{e['path']}")
+    path = out / "known_good.hashdeep"
+    _write_if_changed(path, "\n".join(lines) + "\n")
+    return path
+
+
 def _size_mib(tree_bytes: int, nfiles: int) -> int:
     return math.ceil((tree_bytes * 1.08 + nfiles * 8 * KIB + 96 * MIB) / (64 * MIB)) * 64
 
@@ -548,7 +699,12 @@ def write_pack(out: Path, shape: Shape = SHAPES["standard"]) -> Path:
             else 'modules = ["pe", "elf", "math"]\n'
         )
         + f"categories = {json.dumps([f'synthetic_{c}' for c in CATEGORIES])}\n"
-        '[meta_defaults]\nauthor = "bench/make_bench_image.py"\ndate = "2026-11-27"\n',
+        + (
+            f"priority_areas = {json.dumps(list(shape.priority_areas))}\n"
+            if shape.priority_areas
+            else ""
+        )
+        + '[meta_defaults]\nauthor = "bench/make_bench_image.py"\ndate = "2026-11-27"\n',
     )
     _write_if_changed(pack / "synthetic.yar", src)
     _write_if_changed(out / "synthetic.yar", src)  # one file, for yara -r and naive
@@ -593,7 +749,11 @@ def main() -> int:
     t0 = time.monotonic()
     write_pack(a.out, shape)
     tree = a.out / "tree"
-    manifest = write_tree(tree, a.seed, shape)
+    if a.shape == "realistic":
+        manifest = write_realistic_tree(tree, a.seed)
+        write_known_good(a.out, manifest)
+    else:
+        manifest = write_tree(tree, a.seed, shape)
     if _write_if_changed(a.out / "manifest.json", json.dumps(manifest)):
         stale = sorted({p.name for p in a.out.glob("*.img")} - {f"{fs}.img" for fs in filesystems})
         if stale:

@@ -134,8 +134,28 @@ class Bench:
         self.env = {**os.environ, "KIOSK_HOME": str(self.home)}
         subprocess.run([KIOSK, "keys", "init"], env=self.env, check=True, capture_output=True)
         (self.work / "hashsets").mkdir()
+        self.known = a.dir / "known_good.hashdeep"  # the realistic shape's known-good list
+        if self.known.is_file():
+            self._known_good_set()
         self.checked: dict[str, Any] = {}
         self.base: Path | None = a.base
+
+    def _known_good_set(self) -> None:
+        """Import and sign the known-good list as a force would (a key trusted to publish)."""
+        store = str(self.work / "hashsets")
+        key = str(self.home / "keys" / "kiosk.key")
+        for cmd in (
+            ["keys", "trust", str(self.home / "keys" / "kiosk.pub"), "--purpose", "publish"],
+            [
+                *("hashsets", "import", "bench-known-good", str(self.known)),
+                *("--format", "hashdeep", "--disposition", "known_good"),
+                *("--hashsets", store, "--version", "1"),
+            ],
+            ["hashsets", "sign", "bench-known-good", "--hashsets", store, "--key", key],
+        ):
+            run = subprocess.run([KIOSK, *cmd], env=self.env, capture_output=True, text=True)
+            if run.returncode:
+                print(f"kiosk {cmd[0]} {cmd[1]}: {run.stderr.strip()}", file=sys.stderr)
 
     def kiosk(
         self, workers: int, yara: bool = True, base: bool = False, engine: str | None = None
@@ -205,6 +225,23 @@ class Bench:
                 self.checked[variant] = json.loads(out.read_text("utf-8"))
             return r
         shutil.rmtree(SHM, ignore_errors=True)
+        if variant == "cli-kg":  # known-good first: hashdeep negative matching, then file, yara
+            script = (
+                'tsk_recover -a "$1" "$2" >/dev/null'
+                ' && (cd "$2" && hashdeep -c md5,sha256 -r -l -x -k "$4" . > "$3.unknown")'
+                ' && (cd "$2" && tr "\\n" "\\0" < "$3.unknown"'
+                " | xargs -0 -n 500 -P 2 file -b >/dev/null)"
+                f' && (cd "$2" && yara -w {" ".join(self.yara_args)} --scan-list "$3.unknown"'
+                ' > "$3")'
+            )
+            r = timed(
+                [
+                    *("sh", "-c", script, "sh", str(self.image), str(SHM)),
+                    *(str(self.work / "cli.txt"), str(self.known)),
+                ]
+            )
+            shutil.rmtree(SHM, ignore_errors=True)
+            return r
         script = (
             f'tsk_recover -a "$1" "$2" >/dev/null && hashdeep -c md5,sha1,sha256 -r "$2" >/dev/null'
             ' && find "$2" -type f -print0 | xargs -0 -n 500 -P 2 file -b >/dev/null'
