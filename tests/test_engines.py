@@ -122,6 +122,7 @@ def _records(
     cap: int = TEST_CAP,
     sets: bool = True,
     externals: frozenset[str] | None = None,
+    gate: bool = True,
 ) -> list[bytes]:
     cfg = ScanConfig(
         evidence=resolve([img]),
@@ -130,8 +131,8 @@ def _records(
         hashsets=HashIndex.load(HASHSETS).sets if sets else (),
         max_yara_bytes=cap,
         workers=0,
-        gate_blob=rules.gate_bytes(),
-        gate_prefixes=rules.gate_prefixes,
+        gate_blob=rules.gate_bytes() if gate else None,
+        gate_prefixes=rules.gate_prefixes if gate else (),
         rule_externals=externals,
     )
     with Evidence(resolve([img])) as ev:
@@ -324,3 +325,60 @@ def test_setting_only_the_externals_rules_read_changes_no_record(
             every = _records(img, rules, cap=64 << 20, sets=False)
             some = _records(img, rules, cap=64 << 20, sets=False, externals=rules.externals)
             assert every == some, (name, eng)
+
+
+PE_READS = (
+    'import "pe"\n'
+    + _rule("pe_fields", "pe.number_of_sections == 4 and pe.machine == pe.MACHINE_I386")
+    + _rule("pe_call", 'pe.imports("kernel32.dll") or pe.number_of_sections >= 1')
+    + _rule("pe_loop", 'for any s in pe.sections : (s.name == ".rsrc")')
+    + _rule("pe_const", "pe.MACHINE_I386 == 0x14c and filesize > 60000")  # true on any file
+    + _rule("pe_imports_zero", 'pe.imports("x.dll") == 0')  # YARA-X: true on a non-PE
+)
+
+
+@pytest.mark.skipif(shutil.which("mke2fs") is None, reason="needs mke2fs")
+def test_rules_reading_pe_fields_are_gated_and_change_no_record(
+    compiled: dict[tuple[str, str], CompiledRules],
+    bench_tree: tuple[Path, Path],
+    tmp_path: Path,
+) -> None:
+    _, img = bench_tree
+    pack = tmp_path / "rules" / "pereads"
+    pack.mkdir(parents=True)
+    (pack / "pack.toml").write_text(pack_toml("pereads", extra='modules = ["pe"]\n'))
+    (pack / "pe.yar").write_text(PE_READS)
+    for eng in ENGINE_NAMES:
+        bench = compiled[("independent", eng)]
+        assert bench.gate is not None
+        gated = {r for _, r in bench.gate.gated}
+        assert {f"bench_pe_{i:03d}" for i in range(19)} | {
+            "bench_pe_bait",
+            "bench_pe_math",
+        } <= gated
+        assert _records(img, bench, 64 << 20, False) == _records(
+            img, bench, 64 << 20, False, gate=False
+        )
+        reads = compile_packs(tmp_path / "rules", dev=True, home=tmp_path / "h", yara_engine=eng)
+        assert reads.gate is not None
+        assert {r for _, r in reads.gate.gated} == {"pe_fields", "pe_loop"}  # "or" is not gated
+        a = _records(img, reads, 64 << 20, False)
+        assert a == _records(img, reads, 64 << 20, False, gate=False)
+        fired = {m["rule"] for rec in a for m in _loads(rec)["matches"]}
+        assert {"pe_fields", "pe_call", "pe_loop", "pe_const"} <= fired, eng
+
+
+def test_rules_check_names_a_rule_the_engines_evaluate_differently(tmp_path: Path) -> None:
+    pack = tmp_path / "rules" / "differ"
+    (pack / "tests" / "negative").mkdir(parents=True)
+    (pack / "pack.toml").write_text(pack_toml("differ", extra='modules = ["pe"]\n'))
+    (pack / "d.yar").write_text('import "pe"\n' + _rule("no_x_imports", 'pe.imports("x.dll") == 0'))
+    (pack / "tests" / "negative" / "notes.txt").write_bytes(b"plain text, not a PE\n")
+    problems = engine_problems(read_pack(pack))
+    assert [(p.file, p.message) for p in problems] == [
+        (
+            "tests/negative/notes.txt",
+            f"rule no_x_imports does not match with {engine(LIBYARA).label} but matches with "
+            f"{engine(YARA_X).label}",
+        )
+    ]
