@@ -261,8 +261,9 @@ def test_the_cache_keeps_one_entry_per_engine_and_refuses_the_other_engines(
 ) -> None:
     home = tmp_path / "home"
     made = {eng: compile_packs(RULES, dev=True, home=home, yara_engine=eng) for eng in ENGINE_NAMES}
-    entries = sorted((home / "cache" / "rules").glob("*.kcr"))
-    assert len(entries) == 2
+    every = sorted((home / "cache" / "rules").glob("*.kcr"))
+    entries = [e for e in every if b'"meta"' in e.read_bytes()[32:].partition(b"\n")[0]]
+    assert (len(every), len(entries)) == (2, 2)  # one per engine (nothing to gate: no gate entry)
     again = compile_packs(RULES, dev=True, home=home, yara_engine=YARA_X)  # from the cache
     assert again.to_bytes() == made[YARA_X].to_bytes()
     assert again.engine.name == YARA_X
@@ -382,3 +383,16 @@ def test_rules_check_names_a_rule_the_engines_evaluate_differently(tmp_path: Pat
             f"{engine(YARA_X).label}",
         )
     ]
+
+
+def test_the_gate_comes_from_the_cache_as_it_was_built(tmp_path: Path) -> None:
+    mbi.write_pack(tmp_path, mbi.SHAPES["independent"])
+    for eng in ENGINE_NAMES:
+        home = tmp_path / f"home-{eng}"
+        fresh = compile_packs(tmp_path / "rules", dev=True, home=home, yara_engine=eng)
+        cached = compile_packs(tmp_path / "rules", dev=True, home=home, yara_engine=eng)
+        assert fresh.gate is not None
+        assert cached.gate is not None
+        assert cached.gate.gated == fresh.gate.gated
+        assert cached.gate_prefixes == fresh.gate_prefixes == (b"MZ",)
+        assert cached.gate_bytes() == fresh.gate_bytes()
