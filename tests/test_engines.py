@@ -396,3 +396,44 @@ def test_the_gate_comes_from_the_cache_as_it_was_built(tmp_path: Path) -> None:
         assert cached.gate.gated == fresh.gate.gated
         assert cached.gate_prefixes == fresh.gate_prefixes == (b"MZ",)
         assert cached.gate_bytes() == fresh.gate_bytes()
+
+
+def test_the_cli_and_config_choose_the_engine_and_the_report_names_it(tmp_path: Path) -> None:
+    import json
+    import os
+
+    from tests.conftest import SAMPLES, scan_cmd
+
+    home = Path(os.environ["KIOSK_HOME"])
+    cmd = scan_cmd(SAMPLES / "fat16.dd", tmp_path / "r")
+
+    def scan(*extra: str) -> tuple[subprocess.CompletedProcess[str], dict[str, Any] | None]:
+        run = subprocess.run([*cmd, *extra], capture_output=True, text=True, timeout=120)
+        if run.returncode:
+            return run, None
+        report = Path(run.stdout.strip().splitlines()[-1]) / "report.json"
+        return run, json.loads(report.read_text("utf-8"))
+
+    for extra, want in (((), YARA_X), (("--yara-engine", "libyara"), LIBYARA)):
+        run, report = scan(*extra)
+        assert report is not None, run.stderr
+        assert report["tool"]["engines"]["yara_engine"] == engine(want).label
+    (home / "config.toml").write_text('yara_engine = "libyara"\n')
+    try:
+        _, by_config = scan()
+        _, by_flag = scan("--yara-engine", "yara-x")  # the flag wins over the kiosk's config
+        (home / "config.toml").write_text('yara_engine = "yara-y"\n')
+        bad, none = scan()
+    finally:
+        (home / "config.toml").unlink()
+    assert by_config is not None
+    assert by_config["tool"]["engines"]["yara_engine"] == engine(LIBYARA).label
+    assert by_flag is not None
+    assert by_flag["tool"]["engines"]["yara_engine"] == engine(YARA_X).label
+    assert (bad.returncode, none) == (1, None)
+    assert bad.stderr.strip().splitlines() == [
+        "kiosk: error: unknown YARA engine 'yara-y': use one of libyara, yara-x"
+    ]
+    _, hash_only = scan("--no-yara")
+    assert hash_only is not None
+    assert "yara_engine" not in hash_only["tool"]["engines"]  # no pack applied: absent
