@@ -10,6 +10,8 @@ cannot go on without. Every message is written to be shown to an officer as one 
      ├── SparseStreamError       a stream with no stored data (NTFS $BadClus:$Bad), per file
      ├── ArchiveReadError        an archive inside the evidence cannot be read (damaged, encrypted)
      ├── RulesError              a rule pack cannot be loaded or compiled
+     │    ├── RuleTimeoutError   matching one file took longer than the limit (either engine)
+     │    └── RuleScanError      the YARA engine failed on one file
      ├── HashSetError            a hash set cannot be loaded
      │    └── PageMismatch        a page of a set's pack is not the signed one (fails the run)
      ├── CaseError               the case, officer or legal-basis record is incomplete
@@ -70,6 +72,14 @@ class ArchiveReadError(KioskError):
 
 class RulesError(KioskError):
     """A rule pack is missing, malformed or fails to compile."""
+
+
+class RuleTimeoutError(RulesError):
+    """Matching one file took longer than the YARA time limit (either engine)."""
+
+
+class RuleScanError(RulesError):
+    """The YARA engine failed while matching one file; that file's result says so."""
 
 
 class HashSetError(KioskError):

@@ -30,7 +30,7 @@ class FileStatus(StrEnum):
     # larger than the YARA cap: hashed and typed; every rule on the head only, the window-safe
     # rules on all of it (FileResult.reach says how far each reached)
     HASHED_ONLY = "hashed_only"
-    KNOWN_GOOD = "known_good"  # in a known-good set: hashed, not YARA-scanned
+    KNOWN_GOOD = "known_good"  # in a known-good set: hashed, neither typed nor YARA-scanned
     UNRECOVERABLE = "unrecoverable"  # a deleted name whose metadata or content is gone
     ERROR = "error"  # reading or scanning failed; the reason says why
 

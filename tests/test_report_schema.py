@@ -164,6 +164,7 @@ ADDED_WITHIN_VERSION = {
     "distance",  # hash-set matches: perceptual (pdq) ones only, absent from exact matches
     "threshold",
     "cluster",  # settings: present only for a run on a Dask cluster
+    "yara_engine",  # tool.engines: the YARA engine (absent when no pack applied)
 }
 
 

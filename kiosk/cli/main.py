@@ -45,6 +45,7 @@ from kiosk.engine.scope import Scope
 from kiosk.engine.triage import Hooks, TriageRequest, run_triage
 from kiosk.errors import KioskError, SigningError, UsageError
 from kiosk.model import CaseRecord, LegalBasis, Outcome, Progress
+from kiosk.packs.engines import DEFAULT_ENGINE, ENGINE_NAMES
 from kiosk.reports.attestation import (
     DECISIONS,
     VerifiedReport,
@@ -178,6 +179,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="do not search unallocated space, file slack or disk areas outside partitions "
         "(the report records it)",
     )
+    s.add_argument(
+        "--priority-areas",
+        type=_areas,
+        metavar="FOLDER,…",
+        help="folders scanned first, e.g. Users,home,DCIM,WhatsApp/Media (default: the packs' "
+        "priority_areas; '' for plain walk order); every file is still scanned",
+    )
+    s.add_argument(
+        "--yara-engine",
+        choices=ENGINE_NAMES,
+        help=f"the YARA engine that matches the packs (default: yara_engine in "
+        f"$KIOSK_HOME/config.toml, else {DEFAULT_ENGINE}); the report names it and its version",
+    )
     s.add_argument("--key", type=Path, help="signing key (default: $KIOSK_HOME/keys/kiosk.key)")
     cli_unlock.add_arguments(s)
     s.add_argument(
@@ -271,6 +285,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="trust store the reports are verified with (default: $KIOSK_HOME/trust.json)",
     )
     return p
+
+
+def _areas(text: str) -> tuple[str, ...]:
+    """``--priority-areas a,b/c``: folder names or paths; empty for none."""
+    return tuple(a.strip().strip("/") for a in text.split(",") if a.strip().strip("/"))
 
 
 def _categories(text: str) -> frozenset[str]:
@@ -538,6 +557,7 @@ class _ProgressLine:
 
 
 def _scan(args: argparse.Namespace) -> int:
+    config = load_config(kiosk_home())
     case = CaseRecord(
         case_ref=args.case,
         exhibit_ref=args.exhibit,
@@ -560,7 +580,7 @@ def _scan(args: argparse.Namespace) -> int:
         inventory=args.inventory,
         workers=args.workers,
         max_yara_bytes=args.max_yara_bytes,
-        allow_self_authorisation=load_config(kiosk_home()).allow_self_authorisation,
+        allow_self_authorisation=config.allow_self_authorisation,
         dev=args.dev,
         scope=None if args.scope is None else Scope(categories=args.scope),
         yara=args.yara,
@@ -568,6 +588,8 @@ def _scan(args: argparse.Namespace) -> int:
         secret=backup_password(args.image, args.password_file),
         keys=cli_unlock.read_keys(args.unlock),
         unallocated=args.unallocated,
+        yara_engine=args.yara_engine or config.yara_engine or DEFAULT_ENGINE,
+        priority_areas=args.priority_areas,
     )
     progress = _ProgressLine(sys.stderr)
     hooks = Hooks(on_progress=progress, signer=signer, audit=audit_log(), executor=executor)

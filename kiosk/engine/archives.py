@@ -40,7 +40,13 @@ from typing import Any
 import yara
 
 from kiosk.config import RATIO_FLOOR, ArchiveLimits
-from kiosk.errors import ArchiveReadError, KioskError, PageMismatch
+from kiosk.errors import (
+    ArchiveReadError,
+    KioskError,
+    PageMismatch,
+    RuleScanError,
+    RuleTimeoutError,
+)
 from kiosk.evidence.archive import STREAM_MIMES, ArchiveReader, Entry, is_archive
 from kiosk.hashsets.index import SET_INTEGRITY, HashIndex
 from kiosk.locator import MemberLoc, RangeLoc
@@ -353,11 +359,11 @@ class Expander:
             )
         try:
             matches = self._matcher.match(c.kept, t.filename, t.path, base["md5"])
-        except yara.TimeoutError:
+        except (yara.TimeoutError, RuleTimeoutError):  # either engine (kiosk.packs.engines)
             return FileResult(
                 t, FileStatus.ERROR, f"YARA scan timed out after {self._yara_timeout_s} s", **base
             )
-        except yara.Error as e:
+        except (yara.Error, RuleScanError) as e:
             return FileResult(t, FileStatus.ERROR, f"YARA scan failed: {e}", **base)
         return FileResult(t, FileStatus.SCANNED, "", rule_matches=matches, **base)
 

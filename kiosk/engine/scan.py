@@ -40,9 +40,17 @@ from kiosk.config import (
     ArchiveLimits,
 )
 from kiosk.engine.archives import Expander
+from kiosk.engine.memo import ContentMemo
 from kiosk.engine.probe import ContentProbe
 from kiosk.engine.windows import WINDOW_BYTES, Hits, WindowMatcher, over_cap, scan_area, scan_slack
-from kiosk.errors import KioskError, PageMismatch, SparseStreamError, WorkerInitError
+from kiosk.errors import (
+    KioskError,
+    PageMismatch,
+    RuleScanError,
+    RuleTimeoutError,
+    SparseStreamError,
+    WorkerInitError,
+)
 from kiosk.evidence.image import Evidence
 from kiosk.evidence.resolve import EvidenceRef
 from kiosk.hashsets.index import SET_INTEGRITY, HashIndex, HashSet
@@ -81,6 +89,9 @@ class ScanConfig:
     window_max_match: int = 1  # their longest match: the windows' overlap
     window_bytes: int = WINDOW_BYTES
     slack: bool = False  # scan each allocated file's slack (unallocated space is its own task)
+    # no rule reads filename/filepath/extension: identical content is matched once (engine.memo)
+    same_content_same_matches: bool = False
+    rule_externals: frozenset[str] | None = None  # the externals the rules read; None: all
 
 
 YARA_DISABLED = "YARA disabled for this run"
@@ -134,7 +145,12 @@ class Scanner:
         self._cfg = cfg
         self._matcher = (
             Matcher(
-                cfg.rules_blob, cfg.rule_meta, cfg.yara_timeout_s, cfg.gate_blob, cfg.gate_prefixes
+                cfg.rules_blob,
+                cfg.rule_meta,
+                cfg.yara_timeout_s,
+                cfg.gate_blob,
+                cfg.gate_prefixes,
+                cfg.rule_externals,
             )
             if cfg.rules_blob and cfg.yara_enabled
             else None
@@ -163,6 +179,7 @@ class Scanner:
             else None
         )
         self._probe = ContentProbe(self._index)  # disguised, encrypted, look-alike pictures
+        self._memo = ContentMemo(cfg.same_content_same_matches)
 
     def close(self) -> None:
         self._ev.close()
@@ -234,12 +251,17 @@ class Scanner:
         finally:
             if isinstance(md5, _BesideMd5):
                 md5.finish()
-        mime = self._mime(head)
         digests = {"md5": md5.digest(), "sha1": sha1.digest(), "sha256": sha256.digest()}
         try:
             hits = self._index.lookup(digests)
         except PageMismatch as e:  # the set is not what was signed: the run fails on this
             return FileResult(task, FileStatus.ERROR, f"{SET_INTEGRITY}{e}", bytes_read=done)
+        good = [h.hashset for h in hits if h.disposition == "known_good"]
+        known_good = bool(good) and not any(h.disposition == "known_bad" for h in hits)
+        seen = self._memo.get(digests["sha256"])
+        mime = None if known_good else (seen.mime if seen else self._mime(head))
+        if mime is not None and seen is None:
+            self._memo.mime(digests["sha256"], mime)
         base: dict[str, Any] = {
             "md5": md5.hexdigest(),
             "sha1": sha1.hexdigest(),
@@ -248,12 +270,11 @@ class Scanner:
             "bytes_read": done,
             "hash_matches": hits,
         }
-        good = [h.hashset for h in hits if h.disposition == "known_good"]
-        if good and not any(h.disposition == "known_bad" for h in hits):
+        if known_good:
             return FileResult(
                 task,
                 FileStatus.KNOWN_GOOD,
-                f"listed in known-good set {', '.join(good)}: not YARA-scanned",
+                f"listed in known-good set {', '.join(good)}: not typed or YARA-scanned",
                 **base,
             )
         if not self._cfg.yara_enabled:
@@ -272,16 +293,21 @@ class Scanner:
             return FileResult(
                 task, FileStatus.HASHED_ONLY, "no rule packs loaded: hashed and typed only", **base
             )
+        whole = task.size <= cap  # over the cap the tail is matched in windows: never memoised
+        if whole and seen is not None and seen.matches is not None:
+            return FileResult(task, FileStatus.SCANNED, "", rule_matches=seen.matches, **base)
         try:
             matches = self._matcher.match(buf, task.filename, task.path, base["md5"])
-        except yara.TimeoutError:
+            if whole:
+                self._memo.matches(digests["sha256"], matches)
+        except (yara.TimeoutError, RuleTimeoutError):
             return FileResult(
                 task,
                 FileStatus.ERROR,
                 f"YARA scan timed out after {self._cfg.yara_timeout_s} s",
                 **base,
             )
-        except yara.Error as e:
+        except (yara.Error, RuleScanError) as e:
             return FileResult(task, FileStatus.ERROR, f"YARA scan failed: {e}", **base)
         if task.size > cap:  # the head had every rule; the rest the window-safe ones
             return over_cap(task, base, matches, cap, tail, tail_hits, len(self._cfg.rule_meta))

@@ -41,6 +41,7 @@ from kiosk.config import (
 from kiosk.engine.archives import with_members
 from kiosk.engine.areas import AreaPlan, plan_areas
 from kiosk.engine.executor import TaskExecutor
+from kiosk.engine.priority import prioritise
 from kiosk.engine.scan import ScanConfig, WorkerPool, progress_ticker, scan_tasks
 from kiosk.engine.scope import Scope, ScopeFilter, check_scope
 from kiosk.engine.windows import WINDOW_BYTES
@@ -52,6 +53,7 @@ from kiosk.evidence.resolve import EvidenceRef, resolve
 from kiosk.evidence.walker import Walker
 from kiosk.hashsets.index import SET_INTEGRITY, HashIndex
 from kiosk.model import CaseRecord, FileStatus, Outcome, Progress, WalkProblem
+from kiosk.packs.engines import DEFAULT_ENGINE, check_engine
 from kiosk.packs.load import CompiledRules, compile_packs
 from kiosk.reports.attestation import ENVELOPE, REPORT, sign_report
 from kiosk.reports.encode import (
@@ -116,12 +118,16 @@ class TriageRequest:
     keys: VolumeKeys = field(default_factory=VolumeKeys)  # for encrypted volumes; repr withheld
     unallocated: bool = True  # search unallocated space, slack, areas outside partitions
     window_bytes: int = WINDOW_BYTES  # the windows those areas and big files' tails are cut in
+    yara_engine: str = DEFAULT_ENGINE  # kiosk.packs.engines: libyara or yara-x
+    # folders scanned first (kiosk.engine.priority); None: the packs' priority_areas
+    priority_areas: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         """The run settings are checked as the front ends check them (``kiosk.config``)."""
         check_workers(self.workers)
         check_max_yara_bytes(self.max_yara_bytes)
         check_yara_timeout(self.yara_timeout_s)
+        check_engine(self.yara_engine)
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,12 +223,13 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def _engine_versions() -> Engines:
+def _engine_versions(rules: CompiledRules | None = None) -> Engines:
     return Engines(
         kiosk=__version__,
         sleuthkit=str(pytsk3.TSK_VERSION_STR),
         libyara=str(yara.__version__),
         libmagic=str(magic.version()),  # type: ignore[no-untyped-call]
+        yara_engine=rules.engine.label if rules else None,
     )
 
 
@@ -273,7 +280,13 @@ def run_triage(req: TriageRequest, hooks: Hooks | None = None) -> TriageResult:
         audit.append("dev_mode", officer=req.case.officer, rules_dir=str(req.rules_dir))
     try:
         rules: CompiledRules | None = (
-            compile_packs(req.rules_dir, dev=req.dev, audit=audit, clock=hooks.clock)
+            compile_packs(
+                req.rules_dir,
+                dev=req.dev,
+                audit=audit,
+                clock=hooks.clock,
+                yara_engine=req.yara_engine,
+            )
             if req.rules_dir and req.yara
             else None
         )
@@ -350,6 +363,8 @@ def _run(
         gate_prefixes=rules.gate_prefixes if rules else (),
         yara_enabled=req.yara,
         archives=req.archives,
+        same_content_same_matches=rules is not None and not rules.per_file_externals,
+        rule_externals=rules.externals if rules else None,
     )
     plan: AreaPlan = plan_areas(req.unallocated, req.yara, rules, req.window_bytes)
     cfg = plan.configure(cfg)
@@ -383,10 +398,14 @@ def _run(
         inv_sha = hashlib.sha256()
         write_error: OSError | None = None  # the reports folder is full or gone: no report at all
         try:
+            areas = req.priority_areas
+            if areas is None:
+                areas = rules.priority_areas if rules else ()
+            tasks = prioritise(walker.tasks(problems), areas)  # user areas first (engine.priority)
             scanned = (
-                hooks.executor.scan(walker.tasks(problems), cfg, hooks.cancel)
+                hooks.executor.scan(tasks, cfg, hooks.cancel)
                 if hooks.executor
-                else scan_tasks(walker.tasks(problems), cfg, hooks.cancel, pool)
+                else scan_tasks(tasks, cfg, hooks.cancel, pool)
             )
             # an archive's members follow it, each a result of its own (kiosk.engine.archives)
             for raw in with_members(scanned):
@@ -474,7 +493,7 @@ def _run(
     report = TriageReport(
         schema=SCHEMA_VERSION,
         report_id=report_id,
-        tool=ToolRecord("kiosk", __version__, _engine_versions()),
+        tool=ToolRecord("kiosk", __version__, _engine_versions(rules)),
         case=req.case,
         image=image_record(media, hashes),
         rule_packs=pack_records(rules.packs) if rules else (),

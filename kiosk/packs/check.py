@@ -46,6 +46,7 @@ PACK_KEYS = (
     "modules",
     "categories",
     "meta_defaults",
+    "priority_areas",
 )
 _PACK_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")
 _VERSION = re.compile(r"^[0-9A-Za-z]+(?:[.+_-][0-9A-Za-z]+)*$")
@@ -87,6 +88,8 @@ class PackSource:
     sources: tuple[tuple[str, str], ...]  # (file name, UTF-8 text), sorted by name
     digest: str  # SHA-256 over pack.toml and every .yar, names and bytes, in sorted order
     file_digests: dict[str, str]  # SHA-256 of each of those files, exactly as read
+    # folders scanned first (kiosk.engine.priority): where this pack's findings usually are
+    priority_areas: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,6 +192,7 @@ def read_pack(pack_dir: Path) -> PackSource:
         sources=tuple(sources),
         digest=h.hexdigest(),
         file_digests=file_digests,
+        priority_areas=_string_list(meta, "priority_areas", where),
     )
 
 

@@ -4,7 +4,10 @@ Why: yara-python builds a scanner for every ``match()``, and every module the co
 imports runs on every file: ``import "pe"`` alone costs 270-420 us per call even on text, more
 than scanning a 10 KiB file (bench/README.md). Most ``pe`` and ``elf`` rules say so themselves
 with a guard such as ``pe.is_pe and ...`` or ``uint16(0) == 0x5A4D and ...``: they cannot match a
-file that does not start with ``MZ`` (or ``\\x7fELF``), whatever else it holds.
+file that does not start with ``MZ`` (or ``\\x7fELF``), whatever else it holds. So do rules
+with a top-level conjunct that reads a pe field, such as ``pe.number_of_sections > 6 and ...``:
+the module fills its fields only for a PE, and a comparison with an undefined value is false
+(``_PE_READS`` says exactly which forms; tests/test_engines.py checks both engines).
 
 So, at compile time and from the pack sources alone, we build a second, *reduced* set: every
 rule except those whose condition is a top-level conjunction with such a guard, and without the
@@ -22,7 +25,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import yara
@@ -41,6 +44,24 @@ _GUARDS: tuple[tuple[re.Pattern[str], bytes], ...] = tuple(
         (r"uint32be\(0\)\s*==\s*0x7f454c46", b"\x7fELF"),
     )
 )
+# Conjuncts that are false on data without the MZ head because they read a field (or call a
+# function) the pe module fills only for a PE: every such field is undefined otherwise, in
+# libyara and YARA-X alike, and a comparison with an undefined value is false. Matched case-
+# sensitively: pe.MACHINE_I386 and the other upper-case names are constants, defined for any
+# file. Only ==, <, <=, >, >= (not !=), only bare exports()/imports() calls (YARA-X returns 0,
+# not undefined, for ``pe.imports("x.dll")`` on a non-PE, so ``== 0`` would be true there), and
+# only ``for any`` over sections/resources/signatures (``for all`` over nothing is true).
+_LIT = r'(-?(0x[0-9a-fA-F]+|\d+)(KB|MB)?|"(?:[^"\\]|\\.)*"|pe\.[A-Z][A-Z0-9_]*)'
+_FIELD = r"pe\.(?!is_pe\b)[a-z_][a-z0-9_]*(\[\s*\d+\s*\])?(\.[a-z_][a-z0-9_]*)*"
+_PE_READS: tuple[re.Pattern[str], ...] = tuple(
+    re.compile(p)
+    for p in (
+        rf"{_FIELD}\s*(==|<=|>=|<|>)\s*{_LIT}",
+        rf"{_LIT}\s*(==|<=|>=|<|>)\s*{_FIELD}",
+        r'pe\.(exports|imports)\(\s*("(?:[^"\\]|\\.)*"\s*,?\s*)+\)',
+        r"for\s+any\s+\w+\s+in\s+pe\.(sections|resources|signatures)\s*:\s*\(.*\)",
+    )
+)
 GATED_MODULES = ("pe", "dotnet", "elf")
 _HEADER = re.compile(r"^[ \t]*((?:(?:private|global)\s+)*)rule\s+(\w+)", re.MULTILINE)
 _IMPORT = re.compile(r'^[ \t]*import\s+"(\w+)"[ \t]*\r?$', re.MULTILINE)
@@ -52,9 +73,10 @@ _COMMENT = re.compile(r"//[^\n]*|/\*.*?\*/", re.DOTALL)
 class Gate:
     """The reduced set, the prefixes that need the full one, and what was gated (for the report)."""
 
-    reduced: Any  # yara.Rules
+    reduced: Any  # yara.Rules (libyara), what the proof below compiled
     prefixes: tuple[bytes, ...]
     gated: tuple[tuple[str, str], ...]  # (namespace, rule)
+    sources: dict[str, str] = field(default_factory=dict)  # the reduced set's sources, per ns
 
 
 def _conjuncts(cond: str) -> list[str] | None:
@@ -118,14 +140,17 @@ def gate_prefix(rule_text: str) -> bytes | None:
         for pattern, prefix in _GUARDS:
             if pattern.fullmatch(part):
                 return prefix
+        if any(p.fullmatch(part) for p in _PE_READS):
+            return b"MZ"
     return None
 
 
 def build_gate(sources: dict[str, str], externals: dict[str, Any], full: Any) -> Gate | None:
     """The reduced set for ``sources`` (namespace -> text), or None when gating cannot be proven.
 
-    ``full`` is the set compiled from the same sources; the reduced set must hold exactly its
-    rules minus the gated ones.
+    ``full`` is the set libyara compiled from the same sources (or its rule identifiers, as a
+    cache recorded them); the reduced set must hold exactly its rules minus the gated ones. The
+    proof is made with libyara, the reference; another engine compiles ``Gate.sources``.
     """
     reduced_src: dict[str, str] = {}
     gated: list[tuple[str, str]] = []
@@ -163,7 +188,7 @@ def build_gate(sources: dict[str, str], externals: dict[str, Any], full: Any) ->
     except yara.Error:
         return None  # a kept rule refers to a gated one, or the split went wrong: no gating
     # yara.Rule carries no namespace: compare identifiers as multisets
-    want = Counter(r.identifier for r in full) - Counter(r for _, r in gated)
+    want = Counter(getattr(r, "identifier", r) for r in full) - Counter(r for _, r in gated)
     if Counter(r.identifier for r in reduced) != want:
         return None
-    return Gate(reduced, tuple(sorted(prefixes)), tuple(sorted(gated)))
+    return Gate(reduced, tuple(sorted(prefixes)), tuple(sorted(gated)), reduced_src)

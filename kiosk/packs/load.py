@@ -9,6 +9,9 @@ use it.
 All packs compile together (one namespace per pack) so each file is matched once. Compiled
 rules reach worker processes as bytes in memory, from this compile or from the kiosk's own
 HMAC-verified cache (``kiosk.packs.cache``) — never from a compiled file made elsewhere.
+Every pack is validated with libyara, the reference; the set a scan matches with is compiled by
+the chosen engine (``kiosk.packs.engines``: libyara or YARA-X), whose name and version the
+report records.
 
 Externals as LOKI/THOR define them (``filename``, ``filepath`` — the directory, ``extension`` —
 lower case with the dot, ``filetype`` — a magic-byte label such as ``EXE``, ``owner``, ``md5``)
@@ -18,7 +21,6 @@ are declared at compile time and set per file, so public collections compile and
 from __future__ import annotations
 
 import hashlib
-import io
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -31,7 +33,6 @@ import yara
 from kiosk import __version__
 from kiosk.canonical import utc_text_seconds
 from kiosk.errors import KioskError, RulesError, VerificationError
-from kiosk.model import RuleMatch
 from kiosk.packs.cache import RulesCache
 from kiosk.packs.check import (
     EXTERNALS,
@@ -42,7 +43,17 @@ from kiosk.packs.check import (
     find_packs,
     read_pack,
 )
+from kiosk.packs.engines import DEFAULT_ENGINE, LIBYARA, YARA_X, Engine, engine
 from kiosk.packs.gate import Gate, build_gate
+from kiosk.packs.match import (  # Matcher and the externals: re-exported, the old home
+    PLACE_EXTERNALS,
+    Matcher,
+    engine_of_blob,
+    externals_read,
+    file_externals,
+    file_type,
+    uses_place_externals,
+)
 from kiosk.packs.sign import (
     VerifiedManifest,
     pack_ledger,
@@ -56,7 +67,19 @@ if TYPE_CHECKING:  # kiosk.trust.audit imports kiosk.reports.report, which impor
     from kiosk.trust.audit import AuditLog
 
 RULEPACK = "rulepack"  # the manifest kind and the rulepack-versions.json key prefix
-__all__ = ["RULEPACK", "CompiledRules", "Matcher", "RuleMeta", "RulePack", "compile_packs"]
+__all__ = [
+    "RULEPACK",
+    "CompiledRules",
+    "Matcher",
+    "RuleMeta",
+    "RulePack",
+    "compile_packs",
+    "engine_of_blob",
+    "externals_read",
+    "file_externals",
+    "file_type",
+    "uses_place_externals",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +106,10 @@ class CompiledRules:
         rules: Any,
         meta: dict[tuple[str, str], RuleMeta],
         gate: Gate | None = None,
+        engine: Engine | None = None,
+        reduced: Any = None,
+        per_file_externals: bool = True,
+        externals: frozenset[str] | None = None,
         window: WindowRules | None = None,
     ) -> None:
         self.packs = packs
@@ -90,14 +117,22 @@ class CompiledRules:
         self.meta = meta
         self.gate = gate  # the reduced set for files no format-gated rule can match (rulegate)
         self.window = window  # the window-safe rules, for byte areas and big files' tails
+        self.engine = engine or _engine_of(rules)
+        # the gate's set as the engine compiled it (libyara: the gate's own)
+        self._reduced = reduced if reduced is not None else (gate.reduced if gate else None)
+        # whether any rule reads filename/filepath/extension: if not, a file's matches depend
+        # on its content only, and identical content need not be matched twice
+        self.per_file_externals = per_file_externals
+        self.externals = frozenset(EXTERNALS) if externals is None else externals  # read by rules
+        self.priority_areas: tuple[str, ...] = ()  # the packs' pack.toml, in pack order
 
     def to_bytes(self) -> bytes:
         """The compiled rules, serialised in memory for worker processes."""
-        return _save(self.rules)
+        return self.engine.save(self.rules)
 
     def gate_bytes(self) -> bytes | None:
         """The reduced set, serialised like ``to_bytes``; None when nothing could be gated."""
-        return _save(self.gate.reduced) if self.gate else None
+        return self.engine.save(self._reduced) if self.gate and self._reduced is not None else None
 
     @property
     def gate_prefixes(self) -> tuple[bytes, ...]:
@@ -109,10 +144,8 @@ class CompiledRules:
         return len(self.meta)
 
 
-def _save(rules: Any) -> bytes:
-    buf = io.BytesIO()
-    rules.save(file=buf)
-    return buf.getvalue()
+def _engine_of(rules: Any) -> Engine:
+    return engine(LIBYARA if isinstance(rules, yara.Rules) else YARA_X)
 
 
 # --------------------------------------------------------------------------- loading for a scan
@@ -123,11 +156,12 @@ def _audit(audit: AuditLog | None, kind: str, **fields: Any) -> None:
         audit.append(kind, **fields)
 
 
-def _cache_key(srcs: list[PackSource]) -> str:
+def _cache_key(srcs: list[PackSource], eng: Engine) -> str:
     body = rfc8785.dumps(
         {
-            "format": "kiosk-rules-cache/1",
+            "format": "kiosk-rules-cache/2",
             "libyara": yara.__version__,
+            "engine": eng.label,
             "kiosk": __version__,
             "externals": sorted(EXTERNALS),
             "packs": [[s.name, s.digest] for s in srcs],
@@ -137,20 +171,22 @@ def _cache_key(srcs: list[PackSource]) -> str:
 
 
 def _compile_checked(
-    srcs: list[PackSource], home: Path, audit: AuditLog | None, use_cache: bool
-) -> tuple[Any, dict[tuple[str, str], RuleMeta]]:
+    srcs: list[PackSource], home: Path, audit: AuditLog | None, use_cache: bool, eng: Engine
+) -> tuple[Any, dict[tuple[str, str], RuleMeta], list[str]]:
+    """The engine's compiled set, each rule's meta, and every rule identifier libyara found."""
     cache = RulesCache(home)
-    key = _cache_key(srcs)
+    key = _cache_key(srcs, eng)
     if use_cache:
-        entry, rejected = cache.load(key)
+        entry, rejected = cache.load(key, eng.label)
         if rejected:
             _audit(audit, "rules_cache_rejected", key=key, reason=rejected)
         if entry is not None:
             try:
-                rules = yara.load(file=io.BytesIO(entry.blob))
+                rules = eng.load(entry.blob)
                 meta = {(p, r): RuleMeta(c, s, d) for p, r, c, s, d in entry.header["meta"]}
-                return rules, meta
-            except (yara.Error, KeyError, TypeError, ValueError) as e:
+                idents = [str(i) for i in entry.header["rules"]]
+                return rules, meta, idents
+            except (RulesError, KeyError, TypeError, ValueError) as e:
                 _audit(audit, "rules_cache_rejected", key=key, reason=f"unusable: {e}")
     meta = {}
     for src in srcs:
@@ -165,18 +201,74 @@ def _compile_checked(
             raise RulesError(reason)
         meta.update({(src.name, r): m for r, m in check.meta.items()})
     try:
-        rules = compile_pack_sources(srcs)
+        reference = compile_pack_sources(srcs)
+        rules = reference if eng.name == LIBYARA else eng.compile(_pack_texts(srcs), EXTERNALS)
     except RulesError as e:
-        _audit(audit, "rulepack_refused", pack=None, reason=str(e))
-        raise
+        reason = str(e) if eng.name == LIBYARA else f"{eng.label} cannot compile the packs: {e}"
+        _audit(audit, "rulepack_refused", pack=None, reason=reason)
+        raise RulesError(reason) from e
+    idents = [r.identifier for r in reference]
     if use_cache:
-        buf = io.BytesIO()
-        rules.save(file=buf)
         rows = [[p, r, m.category, m.severity, m.description] for (p, r), m in sorted(meta.items())]
-        failed = cache.store(key, buf.getvalue(), {"meta": rows})
+        failed = cache.store(key, eng.save(rules), {"meta": rows, "rules": idents}, eng.label)
         if failed:  # the scan is unaffected; the next one compiles again
             _audit(audit, "rules_cache_not_written", key=key, reason=failed)
-    return rules, meta
+    return rules, meta, idents
+
+
+def _gate(
+    srcs: list[PackSource],
+    texts: dict[str, str],
+    idents: list[str],
+    eng: Engine,
+    home: Path,
+    use_cache: bool,
+    audit: AuditLog | None,
+) -> tuple[Gate | None, Any]:
+    """The gate and its reduced set as ``eng`` compiled it, from the cache when it holds them.
+
+    Building it compiles the reduced set twice (libyara for the proof, then the engine): about
+    as long as a cache hit of the full set, on every scan, so the result is cached beside it.
+    """
+    cache = RulesCache(home)
+    key = hashlib.sha256(f"{_cache_key(srcs, eng)}/gate-1".encode()).hexdigest()
+    if use_cache:
+        entry, rejected = cache.load(key, eng.label)
+        if rejected:
+            _audit(audit, "rules_cache_rejected", key=key, reason=rejected)
+        if entry is not None:
+            try:
+                g = entry.header["gate"]
+                if g is None:
+                    return None, None
+                reduced = eng.load(entry.blob)
+                gated = tuple((str(ns), str(r)) for ns, r in g["gated"])
+                prefixes = tuple(bytes.fromhex(p) for p in g["prefixes"])
+                return Gate(reduced if eng.name == LIBYARA else None, prefixes, gated), reduced
+            except (RulesError, KeyError, TypeError, ValueError) as e:
+                _audit(audit, "rules_cache_rejected", key=key, reason=f"unusable: {e}")
+    gate = build_gate(texts, dict(EXTERNALS), idents)
+    reduced = gate.reduced if gate is not None else None
+    if gate is not None and eng.name != LIBYARA:
+        try:
+            reduced = eng.compile(gate.sources, EXTERNALS)
+        except RulesError:
+            gate, reduced = None, None  # the engine refuses the split: the full set for all
+    if use_cache and gate is not None and reduced is not None:  # nothing gated: cheap to redo
+        header: dict[str, Any] = {
+            "gate": {
+                "gated": [list(g) for g in gate.gated],
+                "prefixes": [p.hex() for p in gate.prefixes],
+            }
+        }
+        failed = cache.store(key, eng.save(reduced), header, eng.label)
+        if failed:
+            _audit(audit, "rules_cache_not_written", key=key, reason=failed)
+    return gate, reduced
+
+
+def _pack_texts(srcs: list[PackSource]) -> dict[str, str]:
+    return {s.name: "\n".join(t for _, t in s.sources) for s in srcs}
 
 
 def compile_packs(
@@ -188,6 +280,7 @@ def compile_packs(
     audit: AuditLog | None = None,
     clock: Callable[[], datetime] | None = None,
     use_cache: bool = True,
+    yara_engine: str = DEFAULT_ENGINE,
 ) -> CompiledRules:
     """Verify, validate and compile every pack under ``rules_dir``; one refused pack stops all.
 
@@ -196,8 +289,10 @@ def compile_packs(
     the highest version this kiosk has used. ``dev`` (forensic staff only) lets a pack that
     fails those checks in, each one logged; the caller must record dev mode in its report.
     Versions are recorded only after every pack verified and compiled, and never in dev mode,
-    so a refused update leaves the version in use working.
+    so a refused update leaves the version in use working. ``yara_engine`` names the engine
+    that compiles the set the scan matches with (``kiosk.packs.engines``).
     """
+    eng = engine(yara_engine)
     home = home or kiosk_home()
     now = clock() if clock else datetime.now(UTC)
     trust = trust if trust is not None else TrustStore.load(home / "trust.json", missing_ok=True)
@@ -216,10 +311,11 @@ def compile_packs(
             raise RulesError(str(e)) from e
         srcs.append(src)
         verified[name] = v
-    rules, meta = _compile_checked(srcs, home, audit, use_cache)
-    sources = {s.name: "\n".join(t for _, t in s.sources) for s in srcs}
-    gate = build_gate(sources, dict(EXTERNALS), rules)
-    window = window_rules(sources, dict(EXTERNALS))
+    rules, meta, idents = _compile_checked(srcs, home, audit, use_cache, eng)
+    texts = _pack_texts(srcs)
+    gate, reduced = _gate(srcs, texts, idents, eng, home, use_cache, audit)
+    # the window-safe rules (libyara, whatever the engine): byte areas and big files' tails
+    window = window_rules(texts, dict(EXTERNALS))
     counts: dict[str, int] = {}
     for pack, _ in meta:
         counts[pack] = counts.get(pack, 0) + 1
@@ -255,7 +351,20 @@ def compile_packs(
             signed_by=p.signed_by,
             dev_mode=dev,
         )
-    return CompiledRules(tuple(packs), rules, meta, gate, window)
+    read = externals_read(texts)
+    compiled = CompiledRules(
+        tuple(packs),
+        rules,
+        meta,
+        gate,
+        eng,
+        reduced,
+        bool(read & set(PLACE_EXTERNALS)),
+        read,
+        window=window,
+    )
+    compiled.priority_areas = tuple(dict.fromkeys(a for s in srcs for a in s.priority_areas))
+    return compiled
 
 
 def _same_as_signed(src: PackSource, v: VerifiedManifest) -> None:
@@ -292,95 +401,3 @@ def _verify(
         _audit(audit, "rulepack_unverified_dev", pack=pack_dir.name, reason=str(e))
         return None
     return v
-
-
-# --------------------------------------------------------------------------- matching
-
-# Leading bytes -> LOKI/signature-base style file type label (well-known file magic).
-_FILE_TYPES: tuple[tuple[bytes, str], ...] = tuple(
-    sorted(
-        (
-            (b"MZ", "EXE"),
-            (b"\x7fELF", "ELF"),
-            (b"PK\x03\x04", "ZIP"),
-            (b"PK\x05\x06", "PKZIP"),
-            (b"%PDF", "PDF"),
-            (b"\x1f\x8b\x08", "GZIP"),
-            (b"BZh", "BZip2"),
-            (b"Rar!\x1a\x07", "RAR"),
-            (b"7z\xbc\xaf\x27\x1c", "7Zip"),
-            (b"\xff\xd8\xff", "JPEG"),
-            (b"GIF8", "GIF"),
-            (b"\x89PNG\r\n\x1a\n", "PNG"),
-            (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "OLE"),
-            (b"{\\rtf1", "RTF"),
-            (b"MSCF", "CAB"),
-            (b"\xca\xfe\xba\xbe", "Class"),
-            (b"<?php", "PHP"),
-            (b"#!/", "UNIX SCRIPT"),
-            (b"#!", "Script"),
-            (b"MDMP", "MDMP"),
-            (b"L\x00\x00\x00\x01\x14\x02\x00", "LNK"),
-            (b"regf", "Registry Hive"),
-            (b"ElfFile", "EVTX"),
-            (b"<?xml", "XML"),
-        ),
-        key=lambda t: -len(t[0]),
-    )
-)
-
-
-def file_type(data: bytes | bytearray) -> str:
-    """The file type label LOKI-style rules test in ``filetype`` (``UNKNOWN`` if none fits)."""
-    for magic_bytes, label in _FILE_TYPES:
-        if data.startswith(magic_bytes):
-            return label
-    return "UNKNOWN"
-
-
-def file_externals(
-    data: bytes | bytearray, filename: str, path: str, md5: str = ""
-) -> dict[str, str]:
-    """The per-file externals, as LOKI sets them: directory, extension with its dot."""
-    dot = filename.rfind(".")
-    slash = path.rfind("/")
-    return {
-        "filename": filename,
-        "filepath": path[:slash] if slash > 0 else ("/" if slash == 0 else ""),
-        "extension": filename[dot:].lower() if dot > 0 else "",
-        "filetype": file_type(data),
-        "owner": "",
-        "md5": md5,
-    }
-
-
-class Matcher:
-    """The per-process matcher a worker builds from the compiled bytes."""
-
-    def __init__(
-        self,
-        blob: bytes,
-        meta: dict[tuple[str, str], RuleMeta],
-        timeout_s: int,
-        gate_blob: bytes | None = None,
-        gate_prefixes: tuple[bytes, ...] = (),
-    ) -> None:
-        self._rules = yara.load(file=io.BytesIO(blob))
-        # files whose head cannot satisfy a format-gated rule get the reduced set (rulegate)
-        self._reduced = yara.load(file=io.BytesIO(gate_blob)) if gate_blob else self._rules
-        self._prefixes = gate_prefixes
-        self._meta = meta
-        self._timeout = timeout_s
-
-    def match(
-        self, data: bytes | bytearray, filename: str, path: str, md5: str = ""
-    ) -> tuple[RuleMatch, ...]:
-        """Rules matching ``data``; raises ``yara.TimeoutError`` / ``yara.Error`` to the caller."""
-        externals = file_externals(data, filename, path, md5)
-        rules = self._rules if data.startswith(self._prefixes) else self._reduced
-        found = rules.match(data=data, externals=externals, timeout=self._timeout)
-        out = []
-        for m in found:
-            rm = self._meta[(m.namespace, m.rule)]
-            out.append(RuleMatch(m.namespace, m.rule, rm.category, rm.severity, rm.description))
-        return tuple(sorted(out, key=lambda r: (r.pack, r.rule)))

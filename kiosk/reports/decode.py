@@ -124,6 +124,10 @@ class _Obj:
         """An optional object added within this schema: absent in reports written before it."""
         return self.obj(key) if key in self._d else None
 
+    def absent_or_text(self, key: str) -> str | None:
+        """An optional text added within this schema: absent when unused or written before it."""
+        return self.text(key) if key in self._d else None
+
     def flag(self, key: str) -> bool:
         value = self.get(key)
         if not isinstance(value, bool):
@@ -287,7 +291,13 @@ def _area_finding(o: _Obj) -> AreaFinding:
 def _tool(o: _Obj) -> ToolRecord:
     e = o.obj("engines")
     engines = e.done(
-        Engines(e.text("kiosk"), e.text("sleuthkit"), e.text("libyara"), e.text("libmagic"))
+        Engines(
+            e.text("kiosk"),
+            e.text("sleuthkit"),
+            e.text("libyara"),
+            e.text("libmagic"),
+            e.absent_or_text("yara_engine"),
+        )
     )
     return o.done(ToolRecord(o.text("name"), o.text("version"), engines))
 

@@ -28,6 +28,7 @@ from kiosk.errors import KioskError
 from kiosk.evidence.encryption import wants_passphrase
 from kiosk.evidence.keys import VolumeKeys
 from kiosk.model import CaseRecord, LegalBasis
+from kiosk.packs.engines import DEFAULT_ENGINE
 from kiosk.reports.text import visible
 from kiosk.tui.authority import CaseDraft
 from kiosk.tui.base import KioskScreen
@@ -544,6 +545,7 @@ class PreflightScreen(KioskScreen[None]):
                 allow_self_authorisation=bool(
                     self.kiosk.state and self.kiosk.state.allow_self_authorisation
                 ),
+                yara_engine=(self.kiosk.state.yara_engine if self.kiosk.state else DEFAULT_ENGINE),
             )
         )
 
