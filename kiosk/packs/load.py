@@ -37,12 +37,13 @@ from kiosk.packs.check import (
     EXTERNALS,
     PackSource,
     RuleMeta,
-    check_pack,
     compile_pack_sources,
     find_packs,
     read_pack,
 )
 from kiosk.packs.gate import Gate, build_gate
+from kiosk.packs.imported import Quarantined
+from kiosk.packs.quarantine import examine, pack_texts
 from kiosk.packs.sign import (
     VerifiedManifest,
     pack_ledger,
@@ -71,6 +72,9 @@ class RulePack:
     rule_count: int
     signed_by: str | None = None  # key id; None only when dev mode let an unverified pack in
     expires: str | None = None
+    quarantined: tuple[Quarantined, ...] = ()  # imported packs: rules left out (by name, why)
+    imported: bool = False  # someone else's rule text (kiosk.packs.imported)
+    labels: tuple[tuple[str, str], ...] = ()  # category -> words for the scope picker
 
 
 class CompiledRules:
@@ -133,9 +137,12 @@ def _cache_key(srcs: list[PackSource]) -> str:
     return hashlib.sha256(body).hexdigest()
 
 
+_Left = dict[str, tuple[Quarantined, ...]]  # pack -> its quarantined rules
+
+
 def _compile_checked(
     srcs: list[PackSource], home: Path, audit: AuditLog | None, use_cache: bool
-) -> tuple[Any, dict[tuple[str, str], RuleMeta]]:
+) -> tuple[Any, dict[tuple[str, str], RuleMeta], _Left]:
     cache = RulesCache(home)
     key = _cache_key(srcs)
     if use_cache:
@@ -146,12 +153,18 @@ def _compile_checked(
             try:
                 rules = yara.load(file=io.BytesIO(entry.blob))
                 meta = {(p, r): RuleMeta(c, s, d) for p, r, c, s, d in entry.header["meta"]}
-                return rules, meta
+                cached: _Left = {
+                    p: tuple(Quarantined(*row) for row in rows)
+                    for p, rows in entry.header.get("quarantine", {}).items()
+                }
+                return rules, meta, cached
             except (yara.Error, KeyError, TypeError, ValueError) as e:
                 _audit(audit, "rules_cache_rejected", key=key, reason=f"unusable: {e}")
     meta = {}
+    texts: dict[str, str] = {}
+    left: _Left = {}
     for src in srcs:
-        check = check_pack(src)
+        check = examine(src)
         if check.problems:
             first = check.problems[0].at("")
             more = len(check.problems) - 1
@@ -161,8 +174,10 @@ def _compile_checked(
             _audit(audit, "rulepack_refused", pack=src.name, reason=reason)
             raise RulesError(reason)
         meta.update({(src.name, r): m for r, m in check.meta.items()})
+        if check.text is not None:
+            texts[src.name], left[src.name] = check.text, check.quarantined
     try:
-        rules = compile_pack_sources(srcs)
+        rules = compile_pack_sources(srcs, texts)
     except RulesError as e:
         _audit(audit, "rulepack_refused", pack=None, reason=str(e))
         raise
@@ -170,10 +185,11 @@ def _compile_checked(
         buf = io.BytesIO()
         rules.save(file=buf)
         rows = [[p, r, m.category, m.severity, m.description] for (p, r), m in sorted(meta.items())]
-        failed = cache.store(key, buf.getvalue(), {"meta": rows})
+        quarantine = {p: [[q.file, q.rule, q.line, q.reason] for q in qs] for p, qs in left.items()}
+        failed = cache.store(key, buf.getvalue(), {"meta": rows, "quarantine": quarantine})
         if failed:  # the scan is unaffected; the next one compiles again
             _audit(audit, "rules_cache_not_written", key=key, reason=failed)
-    return rules, meta
+    return rules, meta, left
 
 
 def compile_packs(
@@ -213,10 +229,8 @@ def compile_packs(
             raise RulesError(str(e)) from e
         srcs.append(src)
         verified[name] = v
-    rules, meta = _compile_checked(srcs, home, audit, use_cache)
-    gate = build_gate(
-        {s.name: "\n".join(t for _, t in s.sources) for s in srcs}, dict(EXTERNALS), rules
-    )
+    rules, meta, left = _compile_checked(srcs, home, audit, use_cache)
+    gate = build_gate(pack_texts(srcs, left), dict(EXTERNALS), rules)
     counts: dict[str, int] = {}
     for pack, _ in meta:
         counts[pack] = counts.get(pack, 0) + 1
@@ -234,6 +248,9 @@ def compile_packs(
                 rule_count=counts.get(src.name, 0),
                 signed_by=v.keyid if v else None,
                 expires=utc_text_seconds(v.manifest.expires) if v else None,
+                quarantined=left.get(src.name, ()),
+                imported=src.imported,
+                labels=tuple(sorted(src.labels.items())),
             )
         )
     if not dev:
