@@ -235,6 +235,14 @@ def _import_arguments(im: argparse.ArgumentParser) -> None:
     im.add_argument(
         "--no-bench", action="store_true", help="skip the benchmark buffer (no timeout check)"
     )
+    im.add_argument(
+        "--bench-timeout",
+        type=int,
+        default=2,
+        choices=range(1, 61),
+        metavar="SECONDS",
+        help="a rule slower than this on the 1 MiB benchmark buffer is quarantined (default 2)",
+    )
 
 
 def _import(args: argparse.Namespace) -> int:
@@ -255,6 +263,7 @@ def _import(args: argparse.Namespace) -> int:
         default_category=args.default_category,
         default_severity=args.default_severity,
         bench=not args.no_bench,
+        bench_timeout_s=args.bench_timeout,
     )
     r = import_collection(args.source, opts, say)
     src = read_pack(r.pack_dir)

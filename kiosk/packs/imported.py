@@ -59,6 +59,8 @@ _SOURCE = re.compile(r"^(meta:[A-Za-z_][A-Za-z0-9_]*|folder)$")
 _CATEGORY = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 _DATE_PREFIX = re.compile(r"^(\d{4})[-/.](\d{2})[-/.](\d{2})(?:$|[T ])")
 _NUMBER = re.compile(r"^\d{1,3}$")
+# folders that hold a collection's rules without saying what they are about
+_GENERIC = {"yara", "rules", "yara-rules", "yara_rules", "signatures", "src", "detections"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,9 +98,9 @@ class ImportMapping:
         return out
 
     def _value(self, key: str, source: str, meta: dict[str, Any], path: str) -> str:
-        if source == "folder":
+        if source == "folder":  # the folder the file is in, unless it only says "rules"
             parts = path.split("/")[1:-1]  # below rules/, without the file name
-            raw: object = parts[-1] if parts else ""
+            raw: object = parts[-1] if parts and parts[-1].lower() not in _GENERIC else ""
         else:
             raw = meta.get(source.removeprefix("meta:"))
         if raw is None or isinstance(raw, bool):

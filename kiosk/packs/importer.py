@@ -166,9 +166,8 @@ def _build(
     say: Callable[[str], None],
 ) -> ImportResult:
     rule_paths = sorted(p for p in snap.files if is_rule_file(p))
-    root = os.path.commonpath([p.rpartition("/")[0] for p in rule_paths]) if rule_paths else ""
-    for p in rule_paths:
-        dest = work / RULES_DIR / (p[len(root) + 1 :] if root else p)
+    for p in rule_paths:  # the collection's own layout: its folders can be categories
+        dest = work / RULES_DIR / p
         dest.parent.mkdir(parents=True, exist_ok=True)
         dest.write_bytes(snap.files[p])
     licences = licence_files(snap)
@@ -177,7 +176,7 @@ def _build(
         (work / LICENCE_DIR / p).write_bytes(snap.files[p])
     if previous and (previous[0].path / "tests").is_dir():
         shutil.copytree(previous[0].path / "tests", work / "tests", symlinks=True)
-    say(f"{snap.label}: {len(rule_paths)} rule files" + (f" under {root}/" if root else ""))
+    say(f"{snap.label}: {len(rule_paths)} rule files")
 
     old = previous[0] if previous else None
     mapping = _mapping(old, opts)

@@ -193,14 +193,17 @@ def _blame(pack: _Pack, f: RuleFile, offset: int, error: str, prefix: str) -> No
     if line is not None and line <= offset:
         pack.drop_all(f, f"a file it includes does not compile: {message}")
         return
-    chunk = f.chunk_at(line - offset) if line is not None else None
+    if line is None:
+        pack.drop_all(f, f"{prefix}{message}")
+        return
+    chunk = f.chunk_at(line - offset)
     if chunk is None or chunk.name in pack.out(f):
-        pack.drop_all(f, f"{prefix}{message}" + (f" (line {line - offset})" if line else ""))
+        pack.drop_all(f, f"{prefix}{message} (line {line - offset})")
         return
     hint = ""
     if "undefined identifier" in message and any(f'"{x}"' in message for x in EXTERNALS):
         hint = " (an external: declare it in pack.toml 'externals')"
-    pack.drop(f, chunk.name, f"{prefix}{message}{hint}")
+    pack.drop(f, chunk.name, f"{prefix}{message}{hint} (line {line - offset})")
 
 
 def _mapped_meta(src: PackSource, path: str, rule: Any) -> tuple[RuleMeta | None, str]:
