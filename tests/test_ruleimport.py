@@ -263,14 +263,27 @@ def test_hostile_snapshots_are_one_line_and_write_nothing(tmp_path: Path) -> Non
     assert sorted(p.name for p in rules.iterdir()) == ["linked"]  # no scratch left behind
 
 
-def test_the_cache_keeps_the_quarantine_and_gating(tmp_path: Path) -> None:
+def test_the_cache_keeps_the_quarantine_and_the_gate(tmp_path: Path) -> None:
     _import(tmp_path, "yararules")
+    _import(tmp_path, "sigbase")
     home = tmp_path / "home"
     first = compile_packs(tmp_path / "rules", dev=True, home=home)
     again = compile_packs(tmp_path / "rules", dev=True, home=home)
-    assert again.packs[0].quarantined == first.packs[0].quarantined
-    assert len(again.packs[0].quarantined) == 6
+    assert [p.quarantined for p in again.packs] == [p.quarantined for p in first.packs]
+    assert [len(p.quarantined) for p in again.packs] == [0, 6]
     assert again.meta == first.meta
+    assert first.gate is not None
+    assert again.gate is not None
+    assert again.gate.gated == first.gate.gated == (("sigbase", "APT_Quillmark_Loader_Feb25"),)
+    # an altered gate entry is refused and built again from source, never used
+    (entry,) = (home / "cache" / "rules").glob("*-gate.kcr")
+    entry.write_bytes(entry.read_bytes()[:-1] + b"x")
+    third = compile_packs(tmp_path / "rules", dev=True, home=home)
+    assert third.gate is not None
+    assert third.gate.gated == first.gate.gated
+    m = Matcher(third.to_bytes(), third.meta, 5, third.gate_bytes(), third.gate_prefixes)
+    hit = m.match(pe_sample(b"QUILLMARK-LOADER-7"), "q.exe", "/q.exe")
+    assert [x.rule for x in hit] == ["APT_Quillmark_Loader_Feb25"]
 
 
 # --------------------------------------------------------------------------- end to end

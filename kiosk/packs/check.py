@@ -195,6 +195,7 @@ def read_pack(pack_dir: Path) -> PackSource:
     h = hashlib.sha256()
     sources: list[tuple[str, str]] = []
     file_digests: dict[str, str] = {}
+    is_yar = set(yars)
     for p in [toml_path, *extra, *yars]:
         rel = p.relative_to(pack_dir).as_posix()
         try:
@@ -203,7 +204,7 @@ def read_pack(pack_dir: Path) -> PackSource:
             raise RulesError(f"rule pack {name}: cannot read {rel}: {e.strerror}") from e
         h.update(rel.encode() + b"\0" + len(data).to_bytes(8, "big") + data)
         file_digests[rel] = hashlib.sha256(data).hexdigest()
-        if p in yars:
+        if p in is_yar:
             try:
                 sources.append((rel, data.decode("utf-8")))
             except UnicodeDecodeError as e:

@@ -19,6 +19,7 @@ Pure text: nothing here compiles or touches the disk beyond what the caller pass
 
 from __future__ import annotations
 
+import functools
 import posixpath
 import re
 from collections.abc import Set
@@ -142,7 +143,9 @@ def _line(text: str, offset: int) -> int:
     return text.count("\n", 0, offset) + 1
 
 
+@functools.lru_cache(maxsize=8192)
 def parse_rule_file(path: str, text: str) -> RuleFile:
+    """Lex a file once per process: the same text is examined, diffed and benchmarked."""
     masked = mask(text)
     heads = list(_HEADER.finditer(masked))
     rules = tuple(

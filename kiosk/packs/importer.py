@@ -192,14 +192,14 @@ def _build(
         defaults=defaults,
         upstream=_upstream(snap, opts, licences),
     )
-    # first pass: every category accepted, to learn which ones the rules carry
+    # every category accepted while examining, to learn which ones the rules carry; then
+    # pack.toml lists exactly those, so the same examination holds for the pack as written
     toml.write(work, [defaults["category"]], {})
-    probe = examine(dataclasses.replace(read_pack(work), categories=()))
-    found = sorted({m.category for m in probe.meta.values()} | {defaults["category"]})
+    check = examine(dataclasses.replace(read_pack(work), categories=()))
+    found = sorted({m.category for m in check.meta.values()} | {defaults["category"]})
     labels = {c: (old.labels.get(c) if old else None) or _label(c) for c in found}
     toml.write(work, found, labels)
     src = read_pack(work)
-    check = examine(src)
     slow = []
     if opts.bench and check.meta:
         say(f"benchmark: {len(check.meta)} active rules on the 1 MiB benchmark buffer")

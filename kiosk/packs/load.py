@@ -42,6 +42,7 @@ from kiosk.packs.check import (
     read_pack,
 )
 from kiosk.packs.gate import Gate, build_gate
+from kiosk.packs.gatecache import cached_gate, store_gate
 from kiosk.packs.imported import Quarantined
 from kiosk.packs.quarantine import examine, pack_texts
 from kiosk.packs.sign import (
@@ -142,7 +143,7 @@ _Left = dict[str, tuple[Quarantined, ...]]  # pack -> its quarantined rules
 
 def _compile_checked(
     srcs: list[PackSource], home: Path, audit: AuditLog | None, use_cache: bool
-) -> tuple[Any, dict[tuple[str, str], RuleMeta], _Left]:
+) -> tuple[Any, dict[tuple[str, str], RuleMeta], _Left, dict[str, str] | None]:
     cache = RulesCache(home)
     key = _cache_key(srcs)
     if use_cache:
@@ -157,7 +158,7 @@ def _compile_checked(
                     p: tuple(Quarantined(*row) for row in rows)
                     for p, rows in entry.header.get("quarantine", {}).items()
                 }
-                return rules, meta, cached
+                return rules, meta, cached, None
             except (yara.Error, KeyError, TypeError, ValueError) as e:
                 _audit(audit, "rules_cache_rejected", key=key, reason=f"unusable: {e}")
     meta = {}
@@ -189,7 +190,7 @@ def _compile_checked(
         failed = cache.store(key, buf.getvalue(), {"meta": rows, "quarantine": quarantine})
         if failed:  # the scan is unaffected; the next one compiles again
             _audit(audit, "rules_cache_not_written", key=key, reason=failed)
-    return rules, meta, left
+    return rules, meta, left, texts
 
 
 def compile_packs(
@@ -229,8 +230,8 @@ def compile_packs(
             raise RulesError(str(e)) from e
         srcs.append(src)
         verified[name] = v
-    rules, meta, left = _compile_checked(srcs, home, audit, use_cache)
-    gate = build_gate(pack_texts(srcs, left), dict(EXTERNALS), rules)
+    rules, meta, left, texts = _compile_checked(srcs, home, audit, use_cache)
+    gate = _gate(srcs, home, audit, use_cache, rules, left, texts)
     counts: dict[str, int] = {}
     for pack, _ in meta:
         counts[pack] = counts.get(pack, 0) + 1
@@ -270,6 +271,32 @@ def compile_packs(
             dev_mode=dev,
         )
     return CompiledRules(tuple(packs), rules, meta, gate)
+
+
+def _gate(
+    srcs: list[PackSource],
+    home: Path,
+    audit: AuditLog | None,
+    use_cache: bool,
+    rules: Any,
+    left: _Left,
+    texts: dict[str, str] | None,
+) -> Gate | None:
+    """The module gate: from the cache when the rules came from it, else built and kept."""
+    cache, key = RulesCache(home), _cache_key(srcs)
+    if use_cache and texts is None:  # the rules were a cache hit: so may the gate be
+        gate, rejected = cached_gate(cache, key)
+        if rejected:
+            _audit(audit, "rules_cache_rejected", key=f"{key}-gate", reason=rejected)
+        if not isinstance(gate, str):
+            return gate
+    texts = {**pack_texts(srcs, left), **(texts or {})}
+    built = build_gate(texts, dict(EXTERNALS), rules)
+    if use_cache:
+        failed = store_gate(cache, key, built)
+        if failed:
+            _audit(audit, "rules_cache_not_written", key=f"{key}-gate", reason=failed)
+    return built
 
 
 def _same_as_signed(src: PackSource, v: VerifiedManifest) -> None:

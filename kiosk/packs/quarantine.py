@@ -63,6 +63,9 @@ def _parse(error: str) -> tuple[int | None, str]:
     return (int(m.group(1)), m.group(2)) if m else (None, error)
 
 
+GROUP = 32  # files compiled together, each in its own namespace, before any is isolated
+
+
 class _Pack:
     """One imported pack being examined: its files, what is left out so far, in order."""
 
@@ -70,20 +73,27 @@ class _Pack:
         self.src = src
         self.files = {p: parse_rule_file(p, t) for p, t in src.sources}
         self.order = compile_order(self.files)
-        self.left: dict[tuple[str, str], Quarantined] = {}
+        self.left: dict[str, dict[str, Quarantined]] = {p: {} for p in self.files}
         self.blank_lines: dict[str, set[int]] = {}
-        self.effective: dict[str, str] = {}
-        names = {(f.path, r.name) for f in self.files.values() for r in f.rules}
+        self.deps = {p: include_closure(p, self.files, self.order)[:-1] for p in self.order}
         for q in src.recorded:  # the import's decisions (benchmark timeouts among them)
-            if (q.file, q.rule) in names:
-                self.left[(q.file, q.rule)] = q
+            f = self.files.get(q.file)
+            if f is not None and any(r.name == q.rule for r in f.rules):
+                self.left[q.file][q.rule] = q
 
     def out(self, f: RuleFile) -> set[str]:
-        return {r for (p, r) in self.left if p == f.path}
+        return set(self.left[f.path])
 
-    def drop(self, f: RuleFile, name: str, reason: str) -> None:
+    def done(self, f: RuleFile) -> bool:
+        return len(self.left[f.path]) >= len(f.rules)
+
+    def drop(self, f: RuleFile, name: str, reason: str) -> bool:
+        """Leave a rule out; False if it already was."""
+        if name in self.left[f.path]:
+            return False
         chunk = next(r for r in f.rules if r.name == name)
-        self.left.setdefault((f.path, name), Quarantined(f.path, name, chunk.line, reason))
+        self.left[f.path][name] = Quarantined(f.path, name, chunk.line, reason)
+        return True
 
     def drop_all(self, f: RuleFile, reason: str) -> None:
         for r in f.rules:
@@ -92,15 +102,27 @@ class _Pack:
     def text(self, f: RuleFile) -> str:
         return f.effective_text(self.out(f), self.blank_lines.get(f.path, set()))
 
+    def alone(self, f: RuleFile) -> str:
+        """What ``f`` compiles as: the files it includes, then itself."""
+        return "".join(self.text(self.files[d]) + "\n" for d in self.deps[f.path]) + self.text(f)
+
+    def all_left(self) -> tuple[Quarantined, ...]:
+        rows = [q for per in self.left.values() for q in per.values()]
+        return tuple(sorted(rows, key=lambda q: (q.file, q.line or 0, q.rule)))
+
 
 def check_imported(src: PackSource) -> PackCheck:
-    """Every rule that cannot run left out with its reason; the meta of every other rule."""
+    """Every rule that cannot run left out with its reason; the meta of every other rule.
+
+    Each file compiles with what it includes and nothing else (its own namespace), so whether a
+    rule is left out never depends on which other files happen to be compiled beside it.
+    Files are compiled in groups (one ``yara.compile`` costs milliseconds even when empty);
+    a file whose error stops its group is taken out and compiled alone.
+    """
     pack = _Pack(src)
     available = set(yara.modules)
     externals = {k: EXTERNALS[k] for k in src.externals}
     defined: dict[str, str] = {}  # rule name -> file:line, across the pack's one namespace
-    meta: dict[str, RuleMeta] = {}
-    files: dict[str, tuple[str, ...]] = {}
     for path in pack.order:
         f = pack.files[path]
         for r in f.rules:
@@ -113,17 +135,100 @@ def check_imported(src: PackSource) -> PackCheck:
             if dep.startswith("!"):
                 pack.drop_all(f, dep[1:])
         _modules(pack, f, available)
-        deps = include_closure(path, pack.files, pack.order)[:-1]
-        prefix = "".join(pack.effective[d] + "\n" for d in deps)
-        files[path] = _compile_file(pack, f, prefix, externals, meta)
-        pack.effective[path] = pack.text(f)
-    text = "\n".join(pack.effective[p] for p in pack.order)
-    try:
-        yara.compile(source=text, externals=externals, includes=False)
-    except yara.Error as e:  # each file compiled with what it includes; together they must too
-        raise RulesError(f"rule pack {src.name}: its rules do not compile together: {e}") from e
-    quarantined = tuple(sorted(pack.left.values(), key=lambda q: (q.file, q.line or 0, q.rule)))
-    return PackCheck((), meta, files, quarantined, text)
+    todo = [pack.files[p] for p in pack.order if pack.files[p].rules]
+    for k in range(0, len(todo), GROUP):
+        _compile_group(pack, todo[k : k + GROUP], externals)
+    return _together(pack, externals)
+
+
+def _compile_group(pack: _Pack, group: list[RuleFile], externals: dict[str, str]) -> None:
+    """Compile files side by side, line numbers made unique by padding, until clean."""
+    pending = [f for f in group if not pack.done(f)]
+    for _ in range(len(group) * 2 + sum(len(f.rules) for f in group) + 2):
+        if not pending:
+            return
+        sources: dict[str, str] = {}
+        spans: list[tuple[int, int, RuleFile]] = []  # [first, last] global line of f's own text
+        starts: list[tuple[int, int, RuleFile]] = []  # the same for f's whole namespace
+        at = 0
+        for i, f in enumerate(pending):
+            body = pack.alone(f)
+            own = pack.text(f)
+            first = at + body.count("\n") - own.count("\n") + 1
+            sources[f"f{i}"] = "\n" * at + body
+            starts.append((at + 1, at + 1 + body.count("\n"), f))
+            at += body.count("\n") + 1
+            spans.append((first, at, f))
+        try:
+            compiled = yara.compile(sources=sources, externals=externals, includes=False)
+        except yara.Error as e:
+            line, _ = _parse(str(e))
+            hit = _owner(starts, line) or pending[0]
+            pending.remove(hit)
+            _compile_file(pack, hit, externals)  # alone: every error it has, one by one
+            continue
+        dropped = False
+        for w in compiled.warnings:
+            line, message = _parse(str(w))
+            owner = _owner(spans, line)
+            if owner is None:
+                continue  # a warning in an included file: that file's own compile reports it
+            first = next(a for a, _, f in spans if f is owner)
+            dropped |= _blame_line(pack, owner, line - first + 1 if line else None, message)
+        if not dropped:
+            return
+        pending = [f for f in pending if not pack.done(f)]
+    for f in pending:  # a guard: each round leaves at least one rule out
+        pack.drop_all(f, "could not be made to compile")
+
+
+def _owner(spans: list[tuple[int, int, RuleFile]], line: int | None) -> RuleFile | None:
+    if line is None:
+        return None
+    return next((f for a, b, f in spans if a <= line <= b), None)
+
+
+def _blame_line(pack: _Pack, f: RuleFile, line: int | None, message: str) -> bool:
+    """Leave out the rule of ``f`` at ``line`` (a warning: it slows scanning or is wrong)."""
+    chunk = f.chunk_at(line) if line is not None else None
+    if chunk is None:
+        pack.drop_all(f, f"libyara warns: {message}")
+        return True
+    return pack.drop(f, chunk.name, f"libyara warns: {message} (line {line})")
+
+
+def _together(pack: _Pack, externals: dict[str, str]) -> PackCheck:
+    """The pack as one namespace: must compile; each rule's meta mapped (or it is left out)."""
+    src = pack.src
+    for _ in range(sum(len(f.rules) for f in pack.files.values()) + 2):
+        text = "\n".join(pack.text(pack.files[p]) for p in pack.order)
+        try:
+            compiled = yara.compile(source=text, externals=externals, includes=False)
+        except yara.Error as e:  # each file compiled with what it includes; all must together
+            raise RulesError(f"rule pack {src.name}: its rules do not compile together: {e}") from e
+        where = {  # the file each compiled rule came from: the one where it is not left out
+            r.name: f
+            for f in pack.files.values()
+            for r in f.rules
+            if r.name not in pack.left[f.path]
+        }
+        meta: dict[str, RuleMeta] = {}
+        dropped = False
+        for rule in compiled:
+            f = where[rule.identifier]
+            if rule.is_private or rule.identifier in pack.left[f.path]:
+                continue
+            rm, issue = _mapped_meta(src, f.path, rule)
+            if rm is None:
+                dropped |= pack.drop(f, rule.identifier, f"rule {rule.identifier} {issue}")
+            else:
+                meta[rule.identifier] = rm
+        if not dropped:
+            files = {
+                p: tuple(r.name for r in pack.files[p].rules if r.name in meta) for p in pack.order
+            }
+            return PackCheck((), meta, files, pack.all_left(), text)
+    raise RulesError(f"rule pack {src.name}: its rules' meta could not be settled")
 
 
 def _modules(pack: _Pack, f: RuleFile, available: set[str]) -> None:
@@ -143,49 +248,27 @@ def _modules(pack: _Pack, f: RuleFile, available: set[str]) -> None:
                 pack.drop(f, r.name, reason)
 
 
-def _compile_file(
-    pack: _Pack,
-    f: RuleFile,
-    prefix: str,
-    externals: dict[str, str],
-    meta: dict[str, RuleMeta],
-) -> tuple[str, ...]:
+def _compile_file(pack: _Pack, f: RuleFile, externals: dict[str, str]) -> None:
     """Compile one file (after what it includes) until what is left compiles cleanly."""
-    offset = prefix.count("\n")
-    src = pack.src
     for _ in range(len(f.rules) + 2):
-        out = pack.out(f)
-        if len(out) == len(f.rules):
-            return ()
+        if pack.done(f):
+            return
+        own = pack.text(f)
+        body = pack.alone(f)
+        offset = body.count("\n") - own.count("\n")
         try:
-            compiled = yara.compile(
-                source=prefix + pack.text(f), externals=externals, includes=False
-            )
+            compiled = yara.compile(source=body, externals=externals, includes=False)
         except yara.Error as e:
             _blame(pack, f, offset, str(e), "")
             continue
-        before = len(pack.left)
+        dropped = False
         for w in compiled.warnings:
-            _blame(pack, f, offset, str(w), "libyara warns: ")
-        mine = {r.name for r in f.rules} - pack.out(f)
-        active: list[str] = []
-        for rule in compiled:
-            if rule.identifier not in mine or pack.out(f) & {rule.identifier}:
-                continue
-            if rule.is_private:
-                continue
-            rm, issue = _mapped_meta(src, f.path, rule)
-            if rm is None:
-                pack.drop(f, rule.identifier, f"rule {rule.identifier} {issue}")
-            else:
-                meta[rule.identifier] = rm
-                active.append(rule.identifier)
-        if len(pack.left) == before:
-            return tuple(active)
-        for name in active:  # compile again without what was just left out
-            meta.pop(name, None)
+            line, message = _parse(str(w))
+            if line is None or line > offset:
+                dropped |= _blame_line(pack, f, line - offset if line else None, message)
+        if not dropped:
+            return
     pack.drop_all(f, "could not be made to compile")  # a guard: each round leaves one out
-    return ()
 
 
 def _blame(pack: _Pack, f: RuleFile, offset: int, error: str, prefix: str) -> None:
@@ -233,10 +316,10 @@ def pack_texts(
             continue
         pack = _Pack(src)
         for q in left.get(src.name, ()):
-            pack.left[(q.file, q.rule)] = q
+            if q.file in pack.left:
+                pack.left[q.file][q.rule] = q
+        available = set(yara.modules)
         for path in pack.order:
-            f = pack.files[path]
-            _modules(pack, f, set(yara.modules))
-            pack.effective[path] = pack.text(f)
-        out[src.name] = "\n".join(pack.effective[p] for p in pack.order)
+            _modules(pack, pack.files[path], available)
+        out[src.name] = "\n".join(pack.text(pack.files[p]) for p in pack.order)
     return out
