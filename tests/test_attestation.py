@@ -100,7 +100,9 @@ def test_unknown_or_revoked_key_fails(signed: Path) -> None:
         verify_report_dir(signed, store)
     store = _trust()
     store.revoke(keyid, datetime(2026, 11, 28, tzinfo=UTC))  # after: its own date proves nothing
-    with pytest.raises(VerificationError, match="signed by a revoked key; signing time not proven"):
+    with pytest.raises(
+        VerificationError, match="signed by a revoked key; signing time not proven"
+    ):
         verify_report_dir(signed, store)
 
 
