@@ -263,6 +263,33 @@ def test_hostile_snapshots_are_one_line_and_write_nothing(tmp_path: Path) -> Non
     assert sorted(p.name for p in rules.iterdir()) == ["linked"]  # no scratch left behind
 
 
+@pytest.mark.parametrize(
+    ("source", "pack", "message"),
+    [
+        ("missing.zip", "p", "kiosk: error: collection missing.zip: not found\n"),
+        ("notes.txt", "p", "kiosk: error: collection notes.txt: not a folder or an archive"),
+        ("broken.zip", "p", "kiosk: error: collection broken.zip: cannot be read: "),
+        ("empty", "p", "kiosk: error: collection empty: no .yar or .yara files in it\n"),
+        ("empty", "9bad", "kiosk: error: pack name '9bad': a letter, then letters, digits"),
+    ],
+)
+def test_cli_import_bad_input_is_one_line_and_writes_nothing(
+    tmp_path: Path, source: str, pack: str, message: str
+) -> None:
+    (tmp_path / "notes.txt").write_text("not rules")
+    (tmp_path / "broken.zip").write_bytes(b"PK\x03\x04 truncated")
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "README").write_text("no rules here")
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    run = _cli("rules", "import", tmp_path / source, "--pack", pack, "--rules", rules)
+    assert run.returncode == 1
+    assert run.stderr.startswith(message)
+    assert run.stderr.count("\n") == 1
+    assert "Traceback" not in run.stderr
+    assert list(rules.iterdir()) == []
+
+
 def test_the_cache_keeps_the_quarantine_and_the_gate(tmp_path: Path) -> None:
     _import(tmp_path, "yararules")
     _import(tmp_path, "sigbase")
@@ -337,7 +364,9 @@ def test_import_check_test_sign_scan_then_follow_upstream(tmp_path: Path, kiosk_
     files["yara/gen_broken.yar"] = "rule SUSP_Broken_One {\n  condition:\n    nosuch_thing\n}\n"
     snap1 = _github_zip(tmp_path / "sigbase-master.zip", files, "sigbase-master", COMMIT)
 
-    run = _cli("rules", "import", snap1, "--pack", "sigbase", "--rules", rules, "--no-bench")
+    run = _cli(
+        "rules", "import", snap1, "--pack", "sigbase", "--rules", rules, "--no-bench", home=home
+    )
     assert run.returncode == 0, run.stderr
     out = run.stdout.splitlines()
     assert out[1].startswith(f"imported: rule pack sigbase 1.0.0 from sigbase ({COMMIT[:12]}, ")
@@ -347,6 +376,17 @@ def test_import_check_test_sign_scan_then_follow_upstream(tmp_path: Path, kiosk_
     assert "first import of this collection: no earlier version to compare with" in out
     pack = rules / "sigbase"
     assert not (pack / MANIFEST_FILE).exists()  # signing stays an explicit act
+    (event,) = [
+        json.loads(x)["event"]
+        for x in (home / "audit.jsonl").read_text().splitlines()
+        if json.loads(x)["event"]["kind"] == "rulepack_imported"
+    ]
+    assert (event["pack"], event["commit"], event["active"], event["quarantined"]) == (
+        "sigbase",
+        COMMIT,
+        4,
+        1,
+    )
 
     run = _cli("rules", "check", "sigbase", "--rules", rules)
     assert run.returncode == 0, run.stderr

@@ -268,6 +268,16 @@ def _import(args: argparse.Namespace) -> int:
     r = import_collection(args.source, opts, say)
     src = read_pack(r.pack_dir)
     up = src.upstream
+    AuditLog(kiosk_home() / "audit.jsonl").append(
+        "rulepack_imported",
+        pack=src.name,
+        version=r.version,
+        digest=src.digest,
+        upstream=up["name"],
+        commit=up.get("commit", ""),
+        active=r.active,
+        quarantined=r.quarantined,
+    )
     origin = ", ".join(x for x in (up.get("commit", "")[:12], up.get("date", "")) if x)
     say(
         f"imported: rule pack {src.name} {r.version} from {up['name']}"
