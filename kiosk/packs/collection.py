@@ -221,7 +221,7 @@ def compile_order(files: dict[str, RuleFile]) -> list[str]:
 
 
 def include_closure(path: str, files: dict[str, RuleFile], order: list[str]) -> list[str]:
-    """Every pack file ``path`` includes, directly or not, in ``order`` (itself last)."""
+    """``path`` and every pack file it includes, directly or not, in ``order``."""
     known = frozenset(files)
     seen: list[str] = []
 

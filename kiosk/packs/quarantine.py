@@ -75,7 +75,9 @@ class _Pack:
         self.order = compile_order(self.files)
         self.left: dict[str, dict[str, Quarantined]] = {p: {} for p in self.files}
         self.blank_lines: dict[str, set[int]] = {}
-        self.deps = {p: include_closure(p, self.files, self.order)[:-1] for p in self.order}
+        self.deps = {
+            p: [d for d in include_closure(p, self.files, self.order) if d != p] for p in self.order
+        }
         for q in src.recorded:  # the import's decisions (benchmark timeouts among them)
             f = self.files.get(q.file)
             if f is not None and any(r.name == q.rule for r in f.rules):
