@@ -186,6 +186,29 @@ def _yara() -> str:
     return str(yara.__version__)
 
 
+def test_an_excluded_folder_is_not_imported_and_stays_excluded(tmp_path: Path) -> None:
+    """YARA-Rules keeps old copies in deprecated/: sorted first, they would win every name."""
+    src = write_collection(tmp_path / "src", "yararules")
+    (src / "deprecated").mkdir()
+    (src / "deprecated" / "Old_Brindle.yar").write_text(
+        'rule Brindle_Stealer { strings: $a = "brindle-exfil-v1" condition: $a }\n'
+    )
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    plain = import_collection(src, ImportOptions(pack="all", rules_dir=rules, bench=False))
+    left = _left(plain.pack_dir)
+    assert left["Brindle_Stealer"].startswith("rule Brindle_Stealer is also defined at rules/depr")
+    opts = ImportOptions(pack="yr", rules_dir=rules, bench=False, exclude=("deprecated",))
+    first = import_collection(src, opts)
+    assert not (first.pack_dir / "rules" / "deprecated").exists()
+    assert "Brindle_Stealer" in examine(read_pack(first.pack_dir)).meta
+    assert read_pack(first.pack_dir).mapping.exclude == ("deprecated",)  # type: ignore[union-attr]
+    again = import_collection(src, ImportOptions(pack="yr", rules_dir=rules, bench=False))
+    assert again.version == "1.0.1"
+    assert not (again.pack_dir / "rules" / "deprecated").exists()
+    assert again.diff.empty
+
+
 def test_reversinglabs_style_category_meta_or_another_meta_key(tmp_path: Path) -> None:
     pack_dir, _ = _import(tmp_path, "revlabs")
     check = examine(read_pack(pack_dir))

@@ -217,6 +217,14 @@ def _import_arguments(im: argparse.ArgumentParser) -> None:
     im.add_argument("--version", default="", help="pack version (default: the previous, raised)")
     im.add_argument("--maintainer", default="", help="who looks after the pack here")
     im.add_argument("--subdir", default="", help="only rules under this folder of the collection")
+    im.add_argument(
+        "--exclude",
+        action="append",
+        default=[],
+        metavar="GLOB",
+        help="leave out collection paths matching GLOB, e.g. 'deprecated/*' (repeatable; kept "
+        "for the next import)",
+    )
     for key in ("category", "severity", "date", "author", "description"):
         im.add_argument(
             f"--{key}-from",
@@ -259,6 +267,7 @@ def _import(args: argparse.Namespace) -> int:
         version=args.version,
         maintainer=args.maintainer,
         subdir=args.subdir,
+        exclude=tuple(args.exclude),
         sources={k: getattr(args, f"{k}_from") for k in keys if getattr(args, f"{k}_from")},
         default_category=args.default_category,
         default_severity=args.default_severity,

@@ -21,6 +21,7 @@ kiosk's five meta keys comes from, first source that gives a usable value wins, 
     high = 75
     medium = 50
     low = 0
+    exclude = ["deprecated/*"]                # optional: collection paths not imported
     [import.category_map]                     # optional: collection value -> kiosk category
     exploit_kits = "exploit_kit"
 
@@ -80,6 +81,7 @@ class ImportMapping:
     sources: dict[str, tuple[str, ...]]
     score: tuple[tuple[str, int], ...]  # (severity, lowest score), highest first
     category_map: dict[str, str] = field(default_factory=dict)
+    exclude: tuple[str, ...] = ()  # glob patterns of collection paths the import leaves out
 
     def resolve(
         self, meta: dict[str, Any], rule: str, path: str, defaults: dict[str, str]
@@ -151,7 +153,7 @@ def parse_mapping(table: object, where: str) -> ImportMapping:
     """``[import]`` of pack.toml, checked; unknown keys refused like the rest of pack.toml."""
     if not isinstance(table, dict):
         raise RulesError(f"{where}: 'import' must be a table")
-    unknown = sorted(set(table) - {*SOURCE_KEYS, "score", "category_map"})
+    unknown = sorted(set(table) - {*SOURCE_KEYS, "score", "category_map", "exclude"})
     if unknown:
         raise RulesError(f"{where}: unknown key(s) in [import]: {', '.join(unknown)}")
     sources = dict(DEFAULT_SOURCES)
@@ -184,7 +186,10 @@ def parse_mapping(table: object, where: str) -> ImportMapping:
         isinstance(v, str) and _CATEGORY.match(v) for v in cmap.values()
     ):
         raise RulesError(f"{where}: import.category_map values must be category names")
-    return ImportMapping(sources, score, {category_id(str(k)): v for k, v in cmap.items()})
+    exclude = (
+        _texts(table.get("exclude", []), f"{where}: import.exclude") if "exclude" in table else ()
+    )
+    return ImportMapping(sources, score, {category_id(str(k)): v for k, v in cmap.items()}, exclude)
 
 
 def parse_upstream(table: object, where: str) -> dict[str, str]:

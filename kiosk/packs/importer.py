@@ -87,6 +87,7 @@ class ImportOptions:
     version: str = ""  # default: 1.0.0, or the previous version with its last number raised
     maintainer: str = ""
     subdir: str = ""
+    exclude: tuple[str, ...] = ()  # default: the previous import's [import] exclude
     sources: dict[str, tuple[str, ...]] = field(default_factory=dict)  # --category-from, …
     default_category: str = ""
     default_severity: str = ""
@@ -141,7 +142,10 @@ def import_collection(
         raise RulesError(f"rules directory not found: {opts.rules_dir}")
     pack_dir = opts.rules_dir / opts.pack
     previous = _previous(pack_dir, say)
-    snap = read_snapshot(source, opts.subdir)
+    old_map = previous[0].mapping if previous else None
+    exclude = opts.exclude or (old_map.exclude if old_map else ())
+    snap = read_snapshot(source, opts.subdir, exclude)
+    opts = dataclasses.replace(opts, exclude=exclude)
     version = opts.version or (_raise_version(previous[0].version) if previous else "1.0.0")
     if previous and compare_versions(version, previous[0].version) <= 0:
         raise RulesError(
@@ -282,7 +286,7 @@ def _upstream(snap: Snapshot, opts: ImportOptions, licences: list[str]) -> dict[
 def _mapping(old: PackSource | None, opts: ImportOptions) -> ImportMapping:
     base = old.mapping if old and old.mapping else parse_mapping({}, "defaults")
     sources = {**base.sources, **opts.sources}
-    return dataclasses.replace(base, sources=sources)
+    return dataclasses.replace(base, sources=sources, exclude=opts.exclude)
 
 
 def _defaults(old: PackSource | None, opts: ImportOptions, snap: Snapshot) -> dict[str, str]:
@@ -360,6 +364,11 @@ def _write_toml(t: _Toml, work: Path, categories: list[str], labels: dict[str, s
         "[import.score]  # the lowest 0-100 score of each severity",
         *(f"{sev} = {lowest}" for sev, lowest in mapping.score),
     ]
+    if mapping.exclude:
+        lines.insert(
+            lines.index("[import.score]  # the lowest 0-100 score of each severity") - 1,
+            f"exclude = {_list(mapping.exclude)}",
+        )
     if mapping.category_map:
         lines += ["", "[import.category_map]"]
         lines += [f"{_q(k)} = {_q(v)}" for k, v in sorted(mapping.category_map.items())]

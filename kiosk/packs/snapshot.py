@@ -11,6 +11,7 @@ stripped, and its commit is read where GitHub records it: the zip comment, or th
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 import os
 import re
@@ -171,7 +172,14 @@ def _git(root: Path) -> tuple[str, str]:
     return (out[0], out[1]) if len(out) == 2 else ("", "")
 
 
-def read_snapshot(source: Path, subdir: str = "") -> Snapshot:
+def excluded(path: str, patterns: tuple[str, ...]) -> bool:
+    """A collection path matched by an ``--exclude`` glob, or under a folder it names."""
+    return any(
+        fnmatch.fnmatchcase(path, p) or path.startswith(p.rstrip("/") + "/") for p in patterns
+    )
+
+
+def read_snapshot(source: Path, subdir: str = "", exclude: tuple[str, ...] = ()) -> Snapshot:
     """Read a collection's rule and licence files from a folder or an archive."""
     label = f"collection {source.name}"
     budget = _Budget(label)
@@ -199,6 +207,7 @@ def read_snapshot(source: Path, subdir: str = "") -> Snapshot:
         files = {
             p.removeprefix(sub + "/"): b for p, b in files.items() if p.startswith(sub + "/")
         } | {p: b for p, b in files.items() if "/" not in p and _LICENCE.match(p)}
+    files = {p: b for p, b in files.items() if not (is_rule_file(p) and excluded(p, exclude))}
     if not any(is_rule_file(p) for p in files):
         raise RulesError(f"{label}: no .yar or .yara files in it")
     return Snapshot(label, files, tuple(sorted(skipped)), commit, date or _day(times), digest)
