@@ -464,6 +464,10 @@ def test_import_check_test_sign_scan_then_follow_upstream(tmp_path: Path, kiosk_
     }
     (packrec,) = report["rule_packs"]
     assert (packrec["name"], packrec["rules"], packrec["quarantined"]) == ("sigbase", 4, 1)
+    page = tmp_path / "report.html"
+    run = _cli("report", "html", report["_dir"], "--out", page, home=home)
+    assert run.returncode == 0, run.stderr
+    assert "sigbase (imported collection; 1 rule quarantined)" in page.read_text()
 
     shutil.copytree(pack, tmp_path / "sigbase-1.0.0")  # the signed 1.0.0, for later
 
@@ -538,4 +542,5 @@ def _scan(img: Path, rules: Path, out: Path, home: Path) -> dict[str, Any]:
         home=home,
     )
     assert run.returncode == 0, run.stderr
-    return dict(json.loads((Path(run.stdout.splitlines()[-1]) / "report.json").read_text()))
+    folder = Path(run.stdout.splitlines()[-1])
+    return {**json.loads((folder / "report.json").read_text()), "_dir": str(folder)}

@@ -11,6 +11,7 @@ directory.
 from __future__ import annotations
 
 import argparse
+import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -203,6 +204,12 @@ def run(args: argparse.Namespace) -> int:
     return handlers[args.rules_command](args)
 
 
+def _day(text: str) -> str:
+    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+        raise argparse.ArgumentTypeError(f"not a date as YYYY-MM-DD: {text!r}")
+    return text
+
+
 def _sources(text: str) -> tuple[str, ...]:
     return tuple(x.strip() for x in text.split(",") if x.strip())
 
@@ -212,7 +219,9 @@ def _import_arguments(im: argparse.ArgumentParser) -> None:
     im.add_argument("--pack", required=True, help="the pack's name (a new one, or an imported one)")
     im.add_argument("--upstream", default="", help="the collection's name (default: from SOURCE)")
     im.add_argument("--commit", default="", help="upstream commit (default: from git or archive)")
-    im.add_argument("--date", default="", help="upstream date YYYY-MM-DD (default: commit's)")
+    im.add_argument(
+        "--date", type=_day, default="", help="upstream date YYYY-MM-DD (default: commit's)"
+    )
     im.add_argument("--url", default="", help="where the collection is published")
     im.add_argument("--version", default="", help="pack version (default: the previous, raised)")
     im.add_argument("--maintainer", default="", help="who looks after the pack here")

@@ -237,7 +237,8 @@ def _reason_kind(reason: str) -> str:
         ("libyara warns", "slow or wrong (libyara warning)"),
         ("needs module", "needs a module"),
         ("also defined", "duplicate name"),
-        ("includes", "include outside the collection"),
+        ("a file it includes", "does not compile"),
+        ("includes '", "include not in the collection"),
         ("lacks meta", "meta"),
         ("is not listed", "meta"),
     ):
