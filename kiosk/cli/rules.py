@@ -205,7 +205,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _day(text: str) -> str:
-    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+    if text and not re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
         raise argparse.ArgumentTypeError(f"not a date as YYYY-MM-DD: {text!r}")
     return text
 
