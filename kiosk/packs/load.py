@@ -269,6 +269,7 @@ def compile_packs(
             rules=p.rule_count,
             signed_by=p.signed_by,
             dev_mode=dev,
+            **({"quarantined": len(p.quarantined)} if p.imported else {}),
         )
     return CompiledRules(tuple(packs), rules, meta, gate)
 
