@@ -34,6 +34,7 @@ import sys
 import tempfile
 import time
 import zlib
+from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -54,7 +55,7 @@ from sample_images.build import check_tools, compile_ntfs_helper, run
 SEED = 20251127
 VERSION = "1"
 KIB, MIB = 1 << 10, 1 << 20
-N_SMALL, N_MEDIUM = 20_000, 60
+N_SMALL, N_MEDIUM = 20_000, 60  # the standard shape
 LARGE = (
     ("pagefile.sys", 320, "mixed"),
     ("Users/alice/Videos/holiday.mp4", 200, "mp4"),
@@ -64,6 +65,51 @@ LARGE = (
 EICAR = rb"X5O!P%@AP[4\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*"
 PACK = "benchsynth"
 FILESYSTEMS = ("ext4", "fat32", "ntfs")
+
+
+@dataclass(frozen=True)
+class Shape:
+    """How many files of each size class, the large files, the image size and the rule style.
+
+    ``standard`` is the tree this bench always measured. ``independent`` is the shape of the
+    independent bench in issue 19: a 1 GiB ext4 with about 8,000 small files, 24 of 1-10 MiB,
+    one of 200 MiB and one of 100 MiB, and 201 rules that import ``pe`` and ``math`` -- where
+    per-file fixed costs (libmagic, a YARA call with ``pe``) are most of the work, not bytes.
+    Its ``pe`` rules are written as many public ones are, without an ``is_pe`` guard, so
+    module gating cannot take the ``pe`` module off non-PE files. ``tiny`` is for the test
+    suite (tests/test_engines.py): every kind of file and rule, a few hundred files.
+    """
+
+    n_small: int
+    n_medium: int
+    large: tuple[tuple[str, int, str], ...]
+    image_mib: int | None  # None: sized from the content
+    unguarded_pe: bool  # pe rules without the is_pe guard, and no elf import
+    starter_samples: bool = True
+    priority_areas: tuple[str, ...] = ()  # the pack's pack.toml priority_areas
+
+
+SHAPES = {
+    "standard": Shape(20_000, 60, LARGE, None, False),
+    "independent": Shape(
+        8_000,
+        24,
+        (("pagefile.sys", 200, "mixed"), ("Users/alice/Videos/holiday.mp4", 100, "mp4")),
+        1024,
+        True,
+    ),
+    "tiny": Shape(300, 2, (), None, False),
+    # issue 19 item 2: an OS and its users' data, ~70 % known-good, ~15 % copies (plan_realistic)
+    "realistic": Shape(
+        0,
+        0,
+        (),
+        None,
+        False,
+        starter_samples=False,
+        priority_areas=("Users", "home", "DCIM", "WhatsApp/Media"),
+    ),
+}
 # NTFS adds a 1 KiB MFT record per file and directory (20 MiB here) and a $LogFile (9.3 MiB at
 # this size); one more 64 MiB step leaves ~20 % free (366 MiB), as libntfs-3g's allocator
 # wants slack (see make_ntfs).
@@ -205,7 +251,7 @@ _MEDIUM_W = {
 }
 
 
-def plan(rng: random.Random) -> list[dict[str, object]]:
+def plan(rng: random.Random, shape: Shape = SHAPES["standard"]) -> list[dict[str, object]]:
     """Paths, sizes, kinds and planted strings of every file, from the seed."""
     dirs = list(_ROOTS)
     for _ in range(450):
@@ -220,13 +266,14 @@ def plan(rng: random.Random) -> list[dict[str, object]]:
         seen.add(path.lower())
         files.append({"path": path, "size": size, "kind": kind, "bait": ""})
 
-    for _ in range(N_SMALL):
+    for _ in range(shape.n_small):
         add(
             round(2 ** rng.uniform(10, 16)), rng.choices(list(_SMALL_W), list(_SMALL_W.values()))[0]
         )
-    for _ in range(N_MEDIUM):
-        add(rng.randint(MIB, 10 * MIB), rng.choices(list(_MEDIUM_W), list(_MEDIUM_W.values()))[0])
-    for path, mib, kind in LARGE:
+    for _ in range(shape.n_medium):
+        lo = MIB if shape.n_medium > 4 else 64 * KIB  # tiny: small "medium" files
+        add(rng.randint(lo, 10 * lo), rng.choices(list(_MEDIUM_W), list(_MEDIUM_W.values()))[0])
+    for path, mib, kind in shape.large:
         add(mib * MIB, kind, path)
     for i in range(3):
         files.append(
@@ -271,9 +318,9 @@ def content(rng: random.Random, f: dict[str, object], pools: Pools, index: int) 
     return bytes(out)
 
 
-def write_tree(tree: Path, seed: int) -> dict[str, object]:
+def write_tree(tree: Path, seed: int, shape: Shape = SHAPES["standard"]) -> dict[str, object]:
     rng = random.Random(seed)
-    files = plan(rng)
+    files = plan(rng, shape)
     pools = Pools(rng)
     shutil.rmtree(tree, ignore_errors=True)
     entries = []
@@ -283,7 +330,8 @@ def write_tree(tree: Path, seed: int) -> dict[str, object]:
         p.parent.mkdir(parents=True, exist_ok=True)
         p.write_bytes(data)
         entries.append({**f, "sha256": hashlib.sha256(data).hexdigest()})
-    entries += plant_starter_samples(tree)
+    if shape.starter_samples:
+        entries += plant_starter_samples(tree)
     return {
         "version": VERSION,
         "seed": seed,
@@ -314,6 +362,146 @@ def plant_starter_samples(tree: Path) -> list[dict[str, object]]:
         entry = {"path": path, "size": len(data), "kind": "starter_sample", "bait": ""}
         out.append({**entry, "sha256": hashlib.sha256(data).hexdigest()})
     return out
+
+
+# --------------------------------------------------------------------------- realistic tree
+
+REALISTIC_SYSTEM = (
+    "Windows/System32",
+    "Windows/System32/drivers",
+    "Windows/SysWOW64",
+    "Windows/WinSxS/amd64_microsoft-windows-a",
+    "Windows/WinSxS/amd64_microsoft-windows-b",
+    "Windows/Fonts",
+    "Windows/INF",
+    "Program Files/Vendor/bin",
+    "Program Files/Vendor/lib",
+    "Program Files/Office/root",
+    "Program Files (x86)/Tools",
+    "ProgramData/Package Cache",
+)
+REALISTIC_USER = (
+    "Users/alice/Desktop",
+    "Users/alice/Documents",
+    "Users/alice/Downloads",
+    "Users/alice/Pictures",
+    "Users/alice/AppData/Roaming/WhatsApp/Media",
+    "Users/bob/Documents",
+    "Users/bob/Downloads",
+    "Users/bob/Pictures/DCIM",
+)
+_SYSTEM_W = {"pe": 45, "text": 10, "xml": 15, "json": 5, "mixed": 10, "ole": 5, "png": 5, "gzip": 5}
+_USER_W = {"jpeg": 30, "png": 10, "pdf": 12, "zip": 8, "text": 15, "html": 5, "script": 5, "pe": 5}
+N_SYSTEM, N_USER = 6_000, 2_500  # unique files; copies on top: 15 % of all files
+
+
+def plan_realistic(rng: random.Random) -> list[dict[str, object]]:
+    """An OS-and-user-data tree: system files (the known-good set covers them), user files with
+    the baits, three large videos, and byte-identical copies (15 % of all files).
+
+    About 70 % of the files are system files or their copies, listed in ``known_good.hashdeep``;
+    user files, their copies and the videos are not. Baits go only into user files, so a naive
+    scan without hash sets finds exactly what kiosk finds with the set.
+    """
+    sys_dirs = list(REALISTIC_SYSTEM)
+    for _ in range(120):
+        sys_dirs.append(f"{rng.choice(REALISTIC_SYSTEM)}/{_word(rng)}")
+    user_dirs = list(REALISTIC_USER)
+    for _ in range(60):
+        user_dirs.append(f"{rng.choice(REALISTIC_USER)}/{_word(rng)}")
+    files: list[dict[str, object]] = []
+
+    def add(dirs: list[str], weights: dict[str, int], system: bool) -> None:
+        kind = rng.choices(list(weights), list(weights.values()))[0]
+        ext = rng.choice(KINDS[kind][0])
+        path = f"{rng.choice(dirs)}/{_word(rng)}_{len(files):05d}.{ext}"
+        size = round(2 ** rng.uniform(10, 16 if system else 17.5))
+        files.append({"path": path, "size": size, "kind": kind, "bait": "", "system": system})
+
+    for _ in range(N_SYSTEM):
+        add(sys_dirs, _SYSTEM_W, True)
+    for _ in range(N_USER):
+        add(user_dirs, _USER_W, False)
+    for i, mib in enumerate((90, 60, 40)):
+        files.append(
+            {
+                "path": f"Users/alice/Videos/clip_{i}.mp4",
+                "size": mib * MIB,
+                "kind": "mp4",
+                "bait": "",
+                "system": False,
+            }
+        )
+    for f in files:
+        size = int(f["size"])  # type: ignore[call-overload]
+        user_text = not f["system"] and f["kind"] in ("text", "script", "pe")
+        if user_text and size >= 4 * KIB and rng.random() < 0.05:
+            f["bait"] = rng.choice(BAITS)
+    n_copies = round(len(files) * 0.15 / 0.85)
+    originals = [f for f in files if int(f["size"]) < MIB]  # type: ignore[call-overload]
+    for k in range(n_copies):
+        src = rng.choice(originals)
+        dirs = sys_dirs if src["system"] else user_dirs
+        name = str(src["path"]).rsplit("/", 1)[1]
+        files.append(
+            {**src, "path": f"{rng.choice(dirs)}/copy{k:04d}_{name}", "copy_of": src["path"]}
+        )
+    return files
+
+
+def write_realistic_tree(tree: Path, seed: int) -> dict[str, object]:
+    """The realistic tree and ``known_good`` (hashdeep lines of every system file)."""
+    rng = random.Random(seed)
+    files = plan_realistic(rng)
+    pools = Pools(rng)
+    shutil.rmtree(tree, ignore_errors=True)
+    entries = []
+    made: dict[str, bytes] = {}
+    for i, f in enumerate(files):
+        data = made[str(f["copy_of"])] if "copy_of" in f else content(rng, f, pools, i)
+        if "copy_of" not in f and int(f["size"]) < MIB:  # type: ignore[call-overload]
+            made[str(f["path"])] = data
+        p = tree / str(f["path"])
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(data)
+        entries.append(
+            {
+                **{k: v for k, v in f.items() if k != "copy_of"},
+                "copy": "copy_of" in f,
+                "sha256": hashlib.sha256(data).hexdigest(),
+                "md5": hashlib.md5(data).hexdigest(),  # noqa: S324 - the hash set's identity
+            }
+        )
+    return {
+        "version": VERSION,
+        "seed": seed,
+        "shape": "realistic",
+        "files": len(entries),
+        "bytes": sum(int(e["size"]) for e in entries),
+        "entries": entries,
+    }
+
+
+def write_known_good(out: Path, manifest: dict[str, object]) -> Path:
+    """A hashdeep file of every system file (what a force's known-good set would list).
+
+    kiosk imports it (``kiosk hashsets import --format hashdeep``) and signs it; the CLI
+    pipeline gives the same file to ``hashdeep -x -k`` (negative matching).
+    """
+    seen: set[str] = set()
+    lines = [
+        "%%%% HASHDEEP-1.0",
+        "%%%% size,md5,sha256,filename",
+        "## Invoked from: bench/make_bench_image.py --shape realistic",
+        "##",
+    ]
+    for e in manifest["entries"]:  # type: ignore[attr-defined]
+        if e["system"] and e["sha256"] not in seen:
+            seen.add(e["sha256"])
+            lines.append(f"{e['size']},{e['md5']},{e['sha256']},/{e['path']}")
+    path = out / "known_good.hashdeep"
+    _write_if_changed(path, "\n".join(lines) + "\n")
+    return path
 
 
 def _size_mib(tree_bytes: int, nfiles: int) -> int:
@@ -397,13 +585,20 @@ def make_ntfs(tree: Path, img: Path, size_mib: int) -> None:
         run([helper, img], stdin=("\n".join(script) + "\n").encode())
 
 
-def generate_rules(rng: random.Random) -> str:
+def generate_rules(rng: random.Random, unguarded_pe: bool = False) -> str:
     """200 rules: 80 text, 50 hex, 35 regex (literal atoms), 20 pe, 3 elf, 8 bait, 3 math, EICAR.
 
     The pe and elf rules guard on ``pe.is_pe`` / ``uint32(0) == 0x464C457F`` as published rules
-    usually do, so kiosk can gate them to files whose head can match.
+    usually do, so kiosk can gate them to files whose head can match. With ``unguarded_pe``
+    (the independent shape): 201 rules importing only ``pe`` and ``math``; the 3 elf rules become
+    3 more text rules, the 19 pe rules lose their ``pe.is_pe and`` guard (false on non-PE all
+    the same, but every file now runs the ``pe`` module), and one more ``pe`` + ``math`` rule.
     """
-    out = ['import "pe"\nimport "elf"\nimport "math"\n']
+    out = [
+        'import "pe"\nimport "math"\n'
+        if unguarded_pe
+        else 'import "pe"\nimport "elf"\nimport "math"\n'
+    ]
 
     def rule(name: str, what: str, strings: list[str], cond: str) -> None:
         body = "".join(f"        ${chr(97 + k)} = {s}\n" for k, s in enumerate(strings))
@@ -443,7 +638,12 @@ def generate_rules(rng: random.Random) -> str:
                 f'pe.is_pe and for any s in pe.sections : (s.name == ".{_word(rng)[:6]}")',
             )
         )
-        rule(f"bench_pe_{i:03d}", "pe", [], cond)
+        rule(
+            f"bench_pe_{i:03d}",
+            "pe",
+            [],
+            cond.removeprefix("pe.is_pe and ") if unguarded_pe else cond,
+        )
     rule(
         "bench_pe_bait",
         "pe",
@@ -451,11 +651,21 @@ def generate_rules(rng: random.Random) -> str:
         f"pe.is_pe and pe.timestamp == {PE_BAIT_TIMESTAMP:#x} and pe.number_of_sections == 4",
     )
     for i in range(3):
+        if unguarded_pe:
+            rule(f"bench_text_x{i}", "text", [f'"{_token(rng)}" ascii wide'], "any of them")
+            continue
         rule(
             f"bench_elf_{i:03d}",
             "elf",
             [],
             f"uint32(0) == 0x464C457F and elf.number_of_sections == {rng.randint(20, 90)}",
+        )
+    if unguarded_pe:
+        rule(
+            "bench_pe_math",
+            "pe",
+            [],
+            "pe.number_of_sections == 4 and math.entropy(0, 1024) > 7.99",
         )
     for i, b in enumerate(BAITS):
         rule(f"bench_bait_{i:02d}", "bait", [f'"{b}"'], "any of them")
@@ -470,10 +680,10 @@ def generate_rules(rng: random.Random) -> str:
     return "\n".join(out)
 
 
-def write_pack(out: Path) -> Path:
+def write_pack(out: Path, shape: Shape = SHAPES["standard"]) -> Path:
     import yara
 
-    src = generate_rules(random.Random(f"{SEED}-rules"))
+    src = generate_rules(random.Random(f"{SEED}-rules"), shape.unguarded_pe)
     yara.compile(source=src, error_on_warning=True)  # no slow strings
     rules_dir = out / "rules"
     pack = rules_dir / PACK
@@ -482,9 +692,19 @@ def write_pack(out: Path) -> Path:
         pack / "pack.toml",
         f'name = "{PACK}"\nversion = "{VERSION}.0.0"\n'
         'description = "Synthetic rules for bench/triage_bench.py"\n'
-        'maintainer = "kiosk bench"\nexternals = []\nmodules = ["pe", "elf", "math"]\n'
-        f"categories = {json.dumps([f'synthetic_{c}' for c in CATEGORIES])}\n"
-        '[meta_defaults]\nauthor = "bench/make_bench_image.py"\ndate = "2026-11-27"\n',
+        'maintainer = "kiosk bench"\nexternals = []\n'
+        + (
+            'modules = ["pe", "math"]\n'
+            if shape.unguarded_pe
+            else 'modules = ["pe", "elf", "math"]\n'
+        )
+        + f"categories = {json.dumps([f'synthetic_{c}' for c in CATEGORIES])}\n"
+        + (
+            f"priority_areas = {json.dumps(list(shape.priority_areas))}\n"
+            if shape.priority_areas
+            else ""
+        )
+        + '[meta_defaults]\nauthor = "bench/make_bench_image.py"\ndate = "2026-11-27"\n',
     )
     _write_if_changed(pack / "synthetic.yar", src)
     _write_if_changed(out / "synthetic.yar", src)  # one file, for yara -r and naive
@@ -500,17 +720,26 @@ def _write_if_changed(path: Path, text: str) -> bool:
     return True
 
 
-def default_dir() -> Path:
-    return Path(os.environ.get("TMPDIR") or tempfile.gettempdir()) / "kiosk-triage-bench"
+def default_dir(shape: str = "standard") -> Path:
+    base = Path(os.environ.get("TMPDIR") or tempfile.gettempdir()) / "kiosk-triage-bench"
+    return base if shape == "standard" else base.with_name(f"{base.name}-{shape}")
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--out", type=Path, default=default_dir())
+    ap.add_argument("--out", type=Path, help="default: $TMPDIR/kiosk-triage-bench[-SHAPE]")
+    ap.add_argument(
+        "--shape",
+        choices=sorted(SHAPES),
+        default="standard",
+        help="standard (20,095 files) or independent (issue 19: 1 GiB, ~8,000 small files)",
+    )
     ap.add_argument("--fs", default="ext4,fat32", help=f"comma list of {', '.join(FILESYSTEMS)}")
     ap.add_argument("--seed", type=int, default=SEED)
     ap.add_argument("--huge-gib", type=float, default=0, help="also build ext4-huge.img")
     a = ap.parse_args()
+    shape = SHAPES[a.shape]
+    a.out = a.out or default_dir(a.shape)
     filesystems = a.fs.split(",")
     if unknown := sorted(set(filesystems) - set(FILESYSTEMS)):
         ap.error(f"--fs: unknown {', '.join(unknown)} (choose from {', '.join(FILESYSTEMS)})")
@@ -518,14 +747,18 @@ def main() -> int:
         check_tools(["mkntfs", "gcc"])  # before the minute of tree generation
     a.out.mkdir(parents=True, exist_ok=True)
     t0 = time.monotonic()
-    write_pack(a.out)
+    write_pack(a.out, shape)
     tree = a.out / "tree"
-    manifest = write_tree(tree, a.seed)
+    if a.shape == "realistic":
+        manifest = write_realistic_tree(tree, a.seed)
+        write_known_good(a.out, manifest)
+    else:
+        manifest = write_tree(tree, a.seed, shape)
     if _write_if_changed(a.out / "manifest.json", json.dumps(manifest)):
         stale = sorted({p.name for p in a.out.glob("*.img")} - {f"{fs}.img" for fs in filesystems})
         if stale:
             print(f"manifest.json changed: rebuild {', '.join(stale)} too", file=sys.stderr)
-    size = _size_mib(int(manifest["bytes"]), int(manifest["files"]))  # type: ignore[call-overload]
+    size = shape.image_mib or _size_mib(int(manifest["bytes"]), int(manifest["files"]))  # type: ignore[call-overload]
     for fs in filesystems:
         t1 = time.monotonic()
         fs_size = size + (NTFS_EXTRA_MIB if fs == "ntfs" else 0)

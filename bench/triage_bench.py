@@ -52,6 +52,8 @@ PY = sys.executable
 KIOSK = str(Path(PY).parent / "kiosk")
 SHM = Path("/dev/shm/kiosk-triage-peers")  # noqa: S108 - tmpfs scratch, as users script it
 VARIANTS = ("kiosk-2", "kiosk-1", "kiosk-noyara", "naive", "cli")  # + base-2 with --base
+# kiosk-2 runs the default YARA engine (YARA-X); kiosk-2-libyara the reference engine
+ENGINE_VARIANTS = {"kiosk-2-libyara": "libyara", "kiosk-2-yarax": "yara-x"}
 
 
 def _busy_jiffies() -> int:
@@ -132,11 +134,33 @@ class Bench:
         self.env = {**os.environ, "KIOSK_HOME": str(self.home)}
         subprocess.run([KIOSK, "keys", "init"], env=self.env, check=True, capture_output=True)
         (self.work / "hashsets").mkdir()
+        self.known = a.dir / "known_good.hashdeep"  # the realistic shape's known-good list
+        if self.known.is_file():
+            self._known_good_set()
         self.checked: dict[str, Any] = {}
         self.base: Path | None = a.base
 
-    def kiosk(self, workers: int, yara: bool = True, base: bool = False) -> tuple[list[str], Path]:
-        out = self.work / f"reports-{workers}-{yara}-{base}"
+    def _known_good_set(self) -> None:
+        """Import and sign the known-good list as a force would (a key trusted to publish)."""
+        store = str(self.work / "hashsets")
+        key = str(self.home / "keys" / "kiosk.key")
+        for cmd in (
+            ["keys", "trust", str(self.home / "keys" / "kiosk.pub"), "--purpose", "publish"],
+            [
+                *("hashsets", "import", "bench-known-good", str(self.known)),
+                *("--format", "hashdeep", "--disposition", "known_good"),
+                *("--hashsets", store, "--version", "1"),
+            ],
+            ["hashsets", "sign", "bench-known-good", "--hashsets", store, "--key", key],
+        ):
+            run = subprocess.run([KIOSK, *cmd], env=self.env, capture_output=True, text=True)
+            if run.returncode:
+                print(f"kiosk {cmd[0]} {cmd[1]}: {run.stderr.strip()}", file=sys.stderr)
+
+    def kiosk(
+        self, workers: int, yara: bool = True, base: bool = False, engine: str | None = None
+    ) -> tuple[list[str], Path]:
+        out = self.work / f"reports-{workers}-{yara}-{base}-{engine}"
         shutil.rmtree(out, ignore_errors=True)
         cmd = [
             *([PY, "-m", "kiosk"] if base else [KIOSK]),
@@ -167,13 +191,17 @@ class Bench:
         ]
         if not yara:
             cmd.append("--no-yara")
+        if engine:
+            cmd += ["--yara-engine", engine]
         return cmd, out
 
     def run(self, variant: str) -> dict[str, float]:
         if variant.startswith(("kiosk", "base")):
             workers = 1 if variant == "kiosk-1" else 2
             base = variant == "base-2"
-            cmd, out = self.kiosk(workers, variant != "kiosk-noyara", base)
+            cmd, out = self.kiosk(
+                workers, variant != "kiosk-noyara", base, ENGINE_VARIANTS.get(variant)
+            )
             env = {**self.env, "PYTHONPATH": str(self.base)} if base else self.env
             # python -m puts the cwd first on sys.path: run the base tree from outside this one
             r = timed(cmd, env, self.work if base else None)
@@ -197,6 +225,23 @@ class Bench:
                 self.checked[variant] = json.loads(out.read_text("utf-8"))
             return r
         shutil.rmtree(SHM, ignore_errors=True)
+        if variant == "cli-kg":  # known-good first: hashdeep negative matching, then file, yara
+            script = (
+                'tsk_recover -a "$1" "$2" >/dev/null'
+                ' && (cd "$2" && hashdeep -c md5,sha256 -r -l -x -k "$4" . > "$3.unknown")'
+                ' && (cd "$2" && tr "\\n" "\\0" < "$3.unknown"'
+                " | xargs -0 -n 500 -P 2 file -b >/dev/null)"
+                f' && (cd "$2" && yara -w {" ".join(self.yara_args)} --scan-list "$3.unknown"'
+                ' > "$3")'
+            )
+            r = timed(
+                [
+                    *("sh", "-c", script, "sh", str(self.image), str(SHM)),
+                    *(str(self.work / "cli.txt"), str(self.known)),
+                ]
+            )
+            shutil.rmtree(SHM, ignore_errors=True)
+            return r
         script = (
             f'tsk_recover -a "$1" "$2" >/dev/null && hashdeep -c md5,sha1,sha256 -r "$2" >/dev/null'
             ' && find "$2" -type f -print0 | xargs -0 -n 500 -P 2 file -b >/dev/null'
@@ -248,6 +293,12 @@ class Bench:
                 f"findings kiosk-2 == naive: {a == b} ({len(a)} vs {len(b)}; "
                 f"only kiosk {sorted(a - b)[:5]}, only naive {sorted(b - a)[:5]})"
             )
+        for k in ENGINE_VARIANTS:
+            if k in self.checked and "naive" in self.checked:
+                same = {tuple(x) for x in self.checked[k]["findings"]} == {
+                    tuple(x) for x in self.checked["naive"]["findings"]
+                }
+                notes.append(f"findings {k} == naive: {same}")
         if "base-2" in self.checked and "kiosk-2" in self.checked:
             same = self.checked["base-2"]["findings"] == self.checked["kiosk-2"]["findings"]
             notes.append(f"findings base-2 == kiosk-2: {same}")
@@ -262,7 +313,8 @@ class Bench:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--dir", type=Path, default=default_dir())
+    ap.add_argument("--dir", type=Path, help="default: make_bench_image.py's for --shape")
+    ap.add_argument("--shape", default="standard", help="standard or independent (issue 19)")
     ap.add_argument("--image", default="ext4")
     ap.add_argument("--rules", choices=("bench", "core"), default="bench")
     ap.add_argument("--rounds", type=int, default=3)
@@ -270,6 +322,7 @@ def main() -> int:
     ap.add_argument("--json", type=Path)
     ap.add_argument("--base", type=Path, help="another kiosk source tree, for variant base-2")
     a = ap.parse_args()
+    a.dir = a.dir or default_dir(a.shape)
     b = Bench(a)
     variants = a.variants.split(",")
     subprocess.run(["cat", str(b.image)], stdout=subprocess.DEVNULL, check=True)  # warm cache
@@ -307,8 +360,9 @@ def main() -> int:
         )
     print()
     for base in ("naive", "cli", "kiosk-1", "base-2"):
-        if base in med and "kiosk-2" in med:
-            print(f"- kiosk-2 vs {base}: {med[base] / med['kiosk-2']:.2f}x")
+        for k in ("kiosk-2", *ENGINE_VARIANTS):
+            if base in med and k in med:
+                print(f"- {k} vs {base}: {med[base] / med[k]:.2f}x")
     for note in b.check():
         print(f"- {note}")
     if a.json:

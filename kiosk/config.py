@@ -76,6 +76,7 @@ def int_argument(check: Callable[[int], int]) -> Callable[[str], int]:
 @dataclass(frozen=True, slots=True)
 class KioskConfig:
     allow_self_authorisation: bool = False
+    yara_engine: str | None = None  # None: kiosk.packs.engines.DEFAULT_ENGINE; checked there
 
 
 def load_config(home: Path) -> KioskConfig:
@@ -86,10 +87,13 @@ def load_config(home: Path) -> KioskConfig:
         return KioskConfig()
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
         raise ConfigError(f"the kiosk configuration {path} cannot be read: {e}") from e
-    unknown = set(data) - {"allow_self_authorisation"}
+    unknown = set(data) - {"allow_self_authorisation", "yara_engine"}
     if unknown:
         raise ConfigError(f"the kiosk configuration {path} has unknown settings: {sorted(unknown)}")
     allow = data.get("allow_self_authorisation", False)
     if not isinstance(allow, bool):
         raise ConfigError(f"{path}: allow_self_authorisation must be true or false")
-    return KioskConfig(allow_self_authorisation=allow)
+    engine = data.get("yara_engine")
+    if engine is not None and not isinstance(engine, str):
+        raise ConfigError(f"{path}: yara_engine must be a name (libyara or yara-x)")
+    return KioskConfig(allow_self_authorisation=allow, yara_engine=engine)

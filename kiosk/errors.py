@@ -9,6 +9,8 @@ cannot go on without. Every message is written to be shown to an officer as one 
      │    └── SegmentError       a segment of a split or EWF image is missing or unreadable
      ├── SparseStreamError       a stream with no stored data (NTFS $BadClus:$Bad), per file
      ├── RulesError              a rule pack cannot be loaded or compiled
+     │    ├── RuleTimeoutError   matching one file took longer than the limit (either engine)
+     │    └── RuleScanError      the YARA engine failed on one file
      ├── HashSetError            a hash set cannot be loaded
      ├── CaseError               the case, officer or legal-basis record is incomplete
      ├── ReportError             the report cannot be written, or read as this kiosk's schema
@@ -60,6 +62,14 @@ class SparseStreamError(KioskError):
 
 class RulesError(KioskError):
     """A rule pack is missing, malformed or fails to compile."""
+
+
+class RuleTimeoutError(RulesError):
+    """Matching one file took longer than the YARA time limit (either engine)."""
+
+
+class RuleScanError(RulesError):
+    """The YARA engine failed while matching one file; that file's result says so."""
 
 
 class HashSetError(KioskError):

@@ -28,7 +28,7 @@ class FileStatus(StrEnum):
 
     SCANNED = "scanned"  # hashed, typed and YARA-scanned in full
     HASHED_ONLY = "hashed_only"  # larger than the YARA cap: hashed and typed, not YARA-scanned
-    KNOWN_GOOD = "known_good"  # in a known-good set: hashed, not YARA-scanned
+    KNOWN_GOOD = "known_good"  # in a known-good set: hashed, neither typed nor YARA-scanned
     UNRECOVERABLE = "unrecoverable"  # a deleted name whose metadata or content is gone
     ERROR = "error"  # reading or scanning failed; the reason says why
 

@@ -146,10 +146,9 @@ def test_integers_beyond_i_json_are_read_back_exactly_and_short_ones_as_text_are
             read_report(_with("findings.0.size", wrong))
 
 
-ADDED_WITHIN_VERSION = {
-    "max_hashed_only_percent",  # settings: the hashed-only limit
-    "quarantined",  # rule_packs[]: imported packs only (absent for kiosk's own packs)
-}
+# settings: the hashed-only limit; tool.engines: the YARA engine (absent when no pack applied);
+# rule_packs[]: the quarantine count, imported packs only (absent for kiosk's own packs)
+ADDED_WITHIN_VERSION = {"max_hashed_only_percent", "yara_engine", "quarantined"}
 
 
 def test_every_closed_object_of_the_schema_refuses_unknown_fields() -> None:

@@ -39,6 +39,7 @@ from kiosk.engine.scope import Scope
 from kiosk.engine.triage import Hooks, TriageRequest, run_triage
 from kiosk.errors import KioskError, SigningError, UsageError
 from kiosk.model import CaseRecord, LegalBasis, Outcome, Progress
+from kiosk.packs.engines import DEFAULT_ENGINE, ENGINE_NAMES
 from kiosk.reports.attestation import DECISIONS, VerifiedReport, verify_report_dir, write_review
 from kiosk.reports.case import case_bundle, case_json
 from kiosk.reports.decode import read_report
@@ -142,6 +143,19 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_false",
         help="hash and type only: no rule pack is loaded, the report records that YARA was off",
     )
+    s.add_argument(
+        "--priority-areas",
+        type=_areas,
+        metavar="FOLDER,…",
+        help="folders scanned first, e.g. Users,home,DCIM,WhatsApp/Media (default: the packs' "
+        "priority_areas; '' for plain walk order); every file is still scanned",
+    )
+    s.add_argument(
+        "--yara-engine",
+        choices=ENGINE_NAMES,
+        help=f"the YARA engine that matches the packs (default: yara_engine in "
+        f"$KIOSK_HOME/config.toml, else {DEFAULT_ENGINE}); the report names it and its version",
+    )
     s.add_argument("--key", type=Path, help="signing key (default: $KIOSK_HOME/keys/kiosk.key)")
     s.add_argument(
         "--dev",
@@ -216,6 +230,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="trust store the reports are verified with (default: $KIOSK_HOME/trust.json)",
     )
     return p
+
+
+def _areas(text: str) -> tuple[str, ...]:
+    """``--priority-areas a,b/c``: folder names or paths; empty for none."""
+    return tuple(a.strip().strip("/") for a in text.split(",") if a.strip().strip("/"))
 
 
 def _categories(text: str) -> frozenset[str]:
@@ -454,6 +473,7 @@ class _ProgressLine:
 
 
 def _scan(args: argparse.Namespace) -> int:
+    config = load_config(kiosk_home())
     case = CaseRecord(
         case_ref=args.case,
         exhibit_ref=args.exhibit,
@@ -473,10 +493,12 @@ def _scan(args: argparse.Namespace) -> int:
         inventory=args.inventory,
         workers=args.workers,
         max_yara_bytes=args.max_yara_bytes,
-        allow_self_authorisation=load_config(kiosk_home()).allow_self_authorisation,
+        allow_self_authorisation=config.allow_self_authorisation,
         dev=args.dev,
         scope=None if args.scope is None else Scope(categories=args.scope),
         yara=args.yara,
+        yara_engine=args.yara_engine or config.yara_engine or DEFAULT_ENGINE,
+        priority_areas=args.priority_areas,
     )
     progress = _ProgressLine(sys.stderr)
     hooks = Hooks(on_progress=progress, signer=load_signer(args.key), audit=audit_log())

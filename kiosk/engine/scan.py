@@ -33,7 +33,14 @@ import magic
 import yara
 
 from kiosk.config import DEFAULT_MAX_YARA_BYTES, DEFAULT_WORKERS, DEFAULT_YARA_TIMEOUT_S
-from kiosk.errors import KioskError, SparseStreamError, WorkerInitError
+from kiosk.engine.memo import ContentMemo
+from kiosk.errors import (
+    KioskError,
+    RuleScanError,
+    RuleTimeoutError,
+    SparseStreamError,
+    WorkerInitError,
+)
 from kiosk.evidence.image import Evidence
 from kiosk.evidence.resolve import EvidenceRef
 from kiosk.hashsets.index import HashIndex, HashSet
@@ -67,6 +74,9 @@ class ScanConfig:
     gate_blob: bytes | None = None  # reduced rule set for files no format-gated rule can match
     gate_prefixes: tuple[bytes, ...] = ()  # heads that need the full set (kiosk.packs.gate)
     yara_enabled: bool = True  # False: hash-only run (--no-yara); every file says so
+    # no rule reads filename/filepath/extension: identical content is matched once (engine.memo)
+    same_content_same_matches: bool = False
+    rule_externals: frozenset[str] | None = None  # the externals the rules read; None: all
 
 
 YARA_DISABLED = "YARA disabled for this run"
@@ -120,13 +130,19 @@ class Scanner:
         self._cfg = cfg
         self._matcher = (
             Matcher(
-                cfg.rules_blob, cfg.rule_meta, cfg.yara_timeout_s, cfg.gate_blob, cfg.gate_prefixes
+                cfg.rules_blob,
+                cfg.rule_meta,
+                cfg.yara_timeout_s,
+                cfg.gate_blob,
+                cfg.gate_prefixes,
+                cfg.rule_externals,
             )
             if cfg.rules_blob and cfg.yara_enabled
             else None
         )
         self._index = HashIndex.load(None, verified=cfg.hashsets)
         self._magic = magic.Magic(mime=True)
+        self._memo = ContentMemo(cfg.same_content_same_matches)
 
     def close(self) -> None:
         self._ev.close()
@@ -180,9 +196,14 @@ class Scanner:
         finally:
             if isinstance(md5, _BesideMd5):
                 md5.finish()
-        mime = self._mime(head)
         digests = {"md5": md5.digest(), "sha1": sha1.digest(), "sha256": sha256.digest()}
         hits = self._index.lookup(digests)
+        good = [h.hashset for h in hits if h.disposition == "known_good"]
+        known_good = bool(good) and not any(h.disposition == "known_bad" for h in hits)
+        seen = self._memo.get(digests["sha256"])
+        mime = None if known_good else (seen.mime if seen else self._mime(head))
+        if mime is not None and seen is None:
+            self._memo.mime(digests["sha256"], mime)
         base: dict[str, Any] = {
             "md5": md5.hexdigest(),
             "sha1": sha1.hexdigest(),
@@ -191,12 +212,11 @@ class Scanner:
             "bytes_read": done,
             "hash_matches": hits,
         }
-        good = [h.hashset for h in hits if h.disposition == "known_good"]
-        if good and not any(h.disposition == "known_bad" for h in hits):
+        if known_good:
             return FileResult(
                 task,
                 FileStatus.KNOWN_GOOD,
-                f"listed in known-good set {', '.join(good)}: not YARA-scanned",
+                f"listed in known-good set {', '.join(good)}: not typed or YARA-scanned",
                 **base,
             )
         if not self._cfg.yara_enabled:
@@ -215,16 +235,19 @@ class Scanner:
             return FileResult(
                 task, FileStatus.HASHED_ONLY, "no rule packs loaded: hashed and typed only", **base
             )
+        if seen is not None and seen.matches is not None:
+            return FileResult(task, FileStatus.SCANNED, "", rule_matches=seen.matches, **base)
         try:
             matches = self._matcher.match(buf, task.filename, task.path, base["md5"])
-        except yara.TimeoutError:
+            self._memo.matches(digests["sha256"], matches)
+        except (yara.TimeoutError, RuleTimeoutError):
             return FileResult(
                 task,
                 FileStatus.ERROR,
                 f"YARA scan timed out after {self._cfg.yara_timeout_s} s",
                 **base,
             )
-        except yara.Error as e:
+        except (yara.Error, RuleScanError) as e:
             return FileResult(task, FileStatus.ERROR, f"YARA scan failed: {e}", **base)
         return FileResult(task, FileStatus.SCANNED, sparse_reason, rule_matches=matches, **base)
 

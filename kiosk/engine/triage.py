@@ -36,6 +36,7 @@ from kiosk.config import (
     check_workers,
     check_yara_timeout,
 )
+from kiosk.engine.priority import prioritise
 from kiosk.engine.scan import ScanConfig, WorkerPool, progress_ticker, scan_tasks
 from kiosk.engine.scope import Scope, ScopeFilter, check_scope
 from kiosk.errors import CaseError, KioskError, ReportError, SigningError
@@ -44,6 +45,7 @@ from kiosk.evidence.resolve import EvidenceRef, resolve
 from kiosk.evidence.walker import Walker
 from kiosk.hashsets.index import HashIndex
 from kiosk.model import CaseRecord, Outcome, Progress, WalkProblem
+from kiosk.packs.engines import DEFAULT_ENGINE, check_engine
 from kiosk.packs.load import CompiledRules, compile_packs
 from kiosk.reports.attestation import ENVELOPE, REPORT, sign_report
 from kiosk.reports.encode import (
@@ -101,12 +103,16 @@ class TriageRequest:
     scope: Scope | None = None  # authorised categories; None: all the loaded packs and sets
     yara: bool = True  # False: hash-only run; no pack is loaded and the report says YARA was off
     parents: tuple[Path, ...] = ()  # a differencing image's parent (chain), if not beside it
+    yara_engine: str = DEFAULT_ENGINE  # kiosk.packs.engines: libyara or yara-x
+    # folders scanned first (kiosk.engine.priority); None: the packs' priority_areas
+    priority_areas: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         """The run settings are checked as the front ends check them (``kiosk.config``)."""
         check_workers(self.workers)
         check_max_yara_bytes(self.max_yara_bytes)
         check_yara_timeout(self.yara_timeout_s)
+        check_engine(self.yara_engine)
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,12 +207,13 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def _engine_versions() -> Engines:
+def _engine_versions(rules: CompiledRules | None = None) -> Engines:
     return Engines(
         kiosk=__version__,
         sleuthkit=str(pytsk3.TSK_VERSION_STR),
         libyara=str(yara.__version__),
         libmagic=str(magic.version()),  # type: ignore[no-untyped-call]
+        yara_engine=rules.engine.label if rules else None,
     )
 
 
@@ -252,7 +259,13 @@ def run_triage(req: TriageRequest, hooks: Hooks | None = None) -> TriageResult:
         audit.append("dev_mode", officer=req.case.officer, rules_dir=str(req.rules_dir))
     try:
         rules: CompiledRules | None = (
-            compile_packs(req.rules_dir, dev=req.dev, audit=audit, clock=hooks.clock)
+            compile_packs(
+                req.rules_dir,
+                dev=req.dev,
+                audit=audit,
+                clock=hooks.clock,
+                yara_engine=req.yara_engine,
+            )
             if req.rules_dir and req.yara
             else None
         )
@@ -325,6 +338,8 @@ def _run(
         gate_blob=rules.gate_bytes() if rules else None,
         gate_prefixes=rules.gate_prefixes if rules else (),
         yara_enabled=req.yara,
+        same_content_same_matches=rules is not None and not rules.per_file_externals,
+        rule_externals=rules.externals if rules else None,
     )
     with contextlib.ExitStack() as stack:  # walker and workers are stopped however it ends
         walker = stack.enter_context(Walker(ref))
@@ -355,7 +370,11 @@ def _run(
         inv_sha = hashlib.sha256()
         write_error: OSError | None = None  # the reports folder is full or gone: no report at all
         try:
-            for raw in scan_tasks(walker.tasks(problems), cfg, hooks.cancel, pool):
+            areas = req.priority_areas
+            if areas is None:
+                areas = rules.priority_areas if rules else ()
+            tasks = prioritise(walker.tasks(problems), areas)
+            for raw in scan_tasks(tasks, cfg, hooks.cancel, pool):
                 r = scope.apply(raw)  # out-of-scope matches are never findings
                 tally.add(r)
                 if inv is not None:
@@ -437,7 +456,7 @@ def _run(
     report = TriageReport(
         schema=SCHEMA_VERSION,
         report_id=report_id,
-        tool=ToolRecord("kiosk", __version__, _engine_versions()),
+        tool=ToolRecord("kiosk", __version__, _engine_versions(rules)),
         case=req.case,
         image=image_record(media, hashes),
         rule_packs=pack_records(rules.packs) if rules else (),

@@ -3,13 +3,14 @@
 Compiled YARA rules can run code when loaded, so precompiled rules from anywhere else are never
 loaded (ARCHITECTURE.md). Yet compiling every pack before every scan is repeated work, so the
 kiosk keeps its *own* compile output under ``$KIOSK_HOME/cache/rules/<key>.kcr``, where ``key``
-is a SHA-256 over the libyara version, the kiosk version (which fixes the validation rules),
-the externals, and each pack's name and source digest.
+is a SHA-256 over the engine that compiled it and its version (libyara or YARA-X, see
+``kiosk.packs.engines``), the libyara version (the reference that validates), the kiosk version
+(which fixes the validation rules), the externals, and each pack's name and source digest.
 
 Why an HMAC and not just a digest in the file name: anyone who can drop a file in the cache
 can also name it after the right key. Each entry is prefixed with HMAC-SHA256 under a random
 secret in ``$KIOSK_HOME/keys/cache.key`` (0600, made on first use), over the entry's header
-(key, libyara version, rule meta) and the compiled bytes. A missing, foreign, stale or altered
+(key, engine and version, rule meta) and the compiled bytes. A missing, foreign, stale or altered
 entry fails that check and is simply recompiled from source — the cache can make a scan faster,
 never different.
 """
@@ -36,7 +37,7 @@ _SECRET_BYTES = 32
 
 @dataclass(frozen=True, slots=True)
 class CacheEntry:
-    blob: bytes  # yara.Rules.save() output, as this kiosk wrote it
+    blob: bytes  # the engine's serialised rules, as this kiosk wrote them
     header: dict[str, Any]  # what the caller stored beside it (meta, counts)
 
 
@@ -67,8 +68,8 @@ class RulesCache:
     def _path(self, key: str) -> Path:
         return self.directory / f"{key}.kcr"
 
-    def load(self, key: str) -> tuple[CacheEntry | None, str | None]:
-        """The entry for ``key`` and None, or None and why a present entry was rejected."""
+    def load(self, key: str, engine: str) -> tuple[CacheEntry | None, str | None]:
+        """The entry for ``key`` made by ``engine`` (its label), or None and why it was rejected."""
         path = self._path(key)
         try:
             data = path.read_bytes()
@@ -91,15 +92,20 @@ class RulesCache:
             return None, "malformed"
         if header.get("libyara") != yara.__version__:
             return None, "made by another libyara version"
+        if header.get("engine") != engine:
+            return None, f"made by {header.get('engine') or 'libyara'}, not {engine}"
         return CacheEntry(blob, header), None
 
-    def store(self, key: str, blob: bytes, header: dict[str, Any]) -> str | None:
+    def store(self, key: str, blob: bytes, header: dict[str, Any], engine: str) -> str | None:
         """Write an entry atomically; returns why it could not be written, or None."""
         secret = self._secret(create=True)
         if secret is None:
             return "no usable cache secret (readable by others)"
         body = (
-            json.dumps({**header, "key": key, "libyara": yara.__version__}, sort_keys=True).encode()
+            json.dumps(
+                {**header, "key": key, "libyara": yara.__version__, "engine": engine},
+                sort_keys=True,
+            ).encode()
             + b"\n"
             + blob
         )

@@ -59,6 +59,7 @@ PACK_KEYS = (
     "upstream",  # imported packs only (kiosk.packs.imported)
     "import",
     "category_labels",
+    "priority_areas",
 )
 _PACK_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")
 _VERSION = re.compile(r"^[0-9A-Za-z]+(?:[.+_-][0-9A-Za-z]+)*$")
@@ -110,6 +111,9 @@ class PackSource:
     def imported(self) -> bool:
         """Someone else's rule text: rules that cannot run are quarantined, not refused."""
         return self.mapping is not None
+
+    # folders scanned first (kiosk.engine.priority): where this pack's findings usually are
+    priority_areas: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -229,6 +233,7 @@ def read_pack(pack_dir: Path) -> PackSource:
         mapping=mapping,
         labels=parse_labels(meta.get("category_labels", {}), where),
         recorded=read_quarantine(pack_dir, f"rule pack {name}") if mapping else (),
+        priority_areas=_string_list(meta, "priority_areas", where),
     )
 
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import yara
@@ -56,9 +56,10 @@ _COMMENT = re.compile(r"//[^\n]*|/\*.*?\*/", re.DOTALL)
 class Gate:
     """The reduced set, the prefixes that need the full one, and what was gated (for the report)."""
 
-    reduced: Any  # yara.Rules
+    reduced: Any  # yara.Rules (libyara), what the proof below compiled
     prefixes: tuple[bytes, ...]
     gated: tuple[tuple[str, str], ...]  # (namespace, rule)
+    sources: dict[str, str] = field(default_factory=dict)  # the reduced set's sources, per ns
 
 
 def _conjuncts(cond: str) -> list[str] | None:
@@ -130,8 +131,9 @@ def gate_prefix(rule_text: str) -> bytes | None:
 def build_gate(sources: dict[str, str], externals: dict[str, Any], full: Any) -> Gate | None:
     """The reduced set for ``sources`` (namespace -> text), or None when gating cannot be proven.
 
-    ``full`` is the set compiled from the same sources; the reduced set must hold exactly its
-    rules minus the gated ones.
+    ``full`` is the set libyara compiled from the same sources (or its rule identifiers, as a
+    cache recorded them); the reduced set must hold exactly its rules minus the gated ones. The
+    proof is made with libyara, the reference; another engine compiles ``Gate.sources``.
     """
     reduced_src: dict[str, str] = {}
     gated: list[tuple[str, str]] = []
@@ -169,7 +171,7 @@ def build_gate(sources: dict[str, str], externals: dict[str, Any], full: Any) ->
     except yara.Error:
         return None  # a kept rule refers to a gated one, or the split went wrong: no gating
     # yara.Rule carries no namespace: compare identifiers as multisets
-    want = Counter(r.identifier for r in full) - Counter(r for _, r in gated)
+    want = Counter(getattr(r, "identifier", r) for r in full) - Counter(r for _, r in gated)
     if Counter(r.identifier for r in reduced) != want:
         return None
-    return Gate(reduced, tuple(sorted(prefixes)), tuple(sorted(gated)))
+    return Gate(reduced, tuple(sorted(prefixes)), tuple(sorted(gated)), reduced_src)

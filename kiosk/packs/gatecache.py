@@ -10,20 +10,22 @@ trusted. "No gating possible" is cached too, so it is not searched for again.
 
 from __future__ import annotations
 
-import io
 from typing import Any
 
-import yara
-
+from kiosk.errors import RulesError
 from kiosk.packs.cache import RulesCache
+from kiosk.packs.engines import Engine
 from kiosk.packs.gate import Gate
 
 ABSENT = "absent"  # nothing cached (or the entry was refused): build the gate
 
 
-def cached_gate(cache: RulesCache, key: str) -> tuple[Gate | str | None, str | None]:
-    """The cached gate (or None: no gating), ``ABSENT``, and why an entry was refused."""
-    entry, rejected = cache.load(f"{key}-gate")
+def cached_gate(
+    cache: RulesCache, key: str, eng: Engine
+) -> tuple[tuple[Gate, Any] | str | None, str | None]:
+    """The cached gate with the engine's reduced set (None: no gating), or ``ABSENT``, and why
+    an entry was refused."""
+    entry, rejected = cache.load(f"{key}-gate", eng.label)
     if entry is None:
         return ABSENT, rejected
     head: dict[str, Any] = entry.header
@@ -32,16 +34,17 @@ def cached_gate(cache: RulesCache, key: str) -> tuple[Gate | str | None, str | N
             return None, None
         prefixes = tuple(bytes.fromhex(p) for p in head["prefixes"])
         gated = tuple((str(ns), str(r)) for ns, r in head["gated"])
-        return Gate(yara.load(file=io.BytesIO(entry.blob)), prefixes, gated), None
-    except (yara.Error, KeyError, TypeError, ValueError) as e:
+        reduced = eng.load(entry.blob)
+        return (Gate(reduced, prefixes, gated), reduced), None
+    except (RulesError, KeyError, TypeError, ValueError) as e:
         return ABSENT, f"unusable: {e}"
 
 
-def store_gate(cache: RulesCache, key: str, gate: Gate | None) -> str | None:
-    """Keep ``gate`` for the next load; returns why it could not be written, or None."""
-    if gate is None:
-        return cache.store(f"{key}-gate", b"", {"gated": [], "prefixes": []})
-    buf = io.BytesIO()
-    gate.reduced.save(file=buf)
+def store_gate(
+    cache: RulesCache, key: str, eng: Engine, gate: Gate | None, reduced: Any
+) -> str | None:
+    """Keep ``gate`` and the engine's ``reduced`` set; returns why it could not be written."""
+    if gate is None or reduced is None:
+        return cache.store(f"{key}-gate", b"", {"gated": [], "prefixes": []}, eng.label)
     head = {"gated": [list(g) for g in gate.gated], "prefixes": [p.hex() for p in gate.prefixes]}
-    return cache.store(f"{key}-gate", buf.getvalue(), head)
+    return cache.store(f"{key}-gate", eng.save(reduced), head, eng.label)

@@ -9,6 +9,9 @@ use it.
 All packs compile together (one namespace per pack) so each file is matched once. Compiled
 rules reach worker processes as bytes in memory, from this compile or from the kiosk's own
 HMAC-verified cache (``kiosk.packs.cache``) — never from a compiled file made elsewhere.
+Every pack is validated with libyara, the reference; the set a scan matches with is compiled by
+the chosen engine (``kiosk.packs.engines``: libyara or YARA-X), whose name and version the
+report records.
 
 Externals as LOKI/THOR define them (``filename``, ``filepath`` — the directory, ``extension`` —
 lower case with the dot, ``filetype`` — a magic-byte label such as ``EXE``, ``owner``, ``md5``)
@@ -18,7 +21,7 @@ are declared at compile time and set per file, so public collections compile and
 from __future__ import annotations
 
 import hashlib
-import io
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -41,6 +44,7 @@ from kiosk.packs.check import (
     find_packs,
     read_pack,
 )
+from kiosk.packs.engines import DEFAULT_ENGINE, LIBYARA, YARA_X, Engine, engine
 from kiosk.packs.gate import Gate, build_gate
 from kiosk.packs.gatecache import cached_gate, store_gate
 from kiosk.packs.imported import Quarantined
@@ -87,19 +91,31 @@ class CompiledRules:
         rules: Any,
         meta: dict[tuple[str, str], RuleMeta],
         gate: Gate | None = None,
+        engine: Engine | None = None,
+        reduced: Any = None,
+        per_file_externals: bool = True,
+        externals: frozenset[str] | None = None,
     ) -> None:
         self.packs = packs
         self.rules = rules
         self.meta = meta
         self.gate = gate  # the reduced set for files no format-gated rule can match (rulegate)
+        self.engine = engine or _engine_of(rules)
+        # the gate's set as the engine compiled it (libyara: the gate's own)
+        self._reduced = reduced if reduced is not None else (gate.reduced if gate else None)
+        # whether any rule reads filename/filepath/extension: if not, a file's matches depend
+        # on its content only, and identical content need not be matched twice
+        self.per_file_externals = per_file_externals
+        self.externals = frozenset(EXTERNALS) if externals is None else externals  # read by rules
+        self.priority_areas: tuple[str, ...] = ()  # the packs' pack.toml, in pack order
 
     def to_bytes(self) -> bytes:
         """The compiled rules, serialised in memory for worker processes."""
-        return _save(self.rules)
+        return self.engine.save(self.rules)
 
     def gate_bytes(self) -> bytes | None:
         """The reduced set, serialised like ``to_bytes``; None when nothing could be gated."""
-        return _save(self.gate.reduced) if self.gate else None
+        return self.engine.save(self._reduced) if self.gate and self._reduced is not None else None
 
     @property
     def gate_prefixes(self) -> tuple[bytes, ...]:
@@ -111,10 +127,39 @@ class CompiledRules:
         return len(self.meta)
 
 
-def _save(rules: Any) -> bytes:
-    buf = io.BytesIO()
-    rules.save(file=buf)
-    return buf.getvalue()
+def _engine_of(rules: Any) -> Engine:
+    return engine(LIBYARA if isinstance(rules, yara.Rules) else YARA_X)
+
+
+def engine_of_blob(blob: bytes) -> Engine:
+    """The engine that serialised ``blob`` (YARA-X's start with ``YARA-X``, libyara's ``YARA``)."""
+    return engine(YARA_X if blob.startswith(b"YARA-X") else LIBYARA)
+
+
+# Externals whose value depends on where a file is, not on its bytes (``filetype`` and ``md5``
+# are functions of the content; ``owner`` is always empty here).
+PLACE_EXTERNALS = ("filename", "filepath", "extension")
+_EXTERNAL = re.compile(r"(?<![\w.$#@!])(" + "|".join(EXTERNALS) + r")(?!\w)")
+_STRING = re.compile(r'"(?:[^"\\\n]|\\.)*"')
+_COMMENTS = re.compile(r"//[^\n]*|/\*.*?\*/", re.DOTALL)
+
+
+def externals_read(sources: dict[str, str]) -> frozenset[str]:
+    """The externals any condition may read; errs towards more.
+
+    Decided from the sources: quoted strings, then comments are removed, and the names are
+    looked for anywhere else (meta values are strings; a pattern's name starts with ``$``).
+    A scan sets only these per file: the others cannot change a result.
+    """
+    found: set[str] = set()
+    for text in sources.values():
+        found.update(_EXTERNAL.findall(_COMMENTS.sub(" ", _STRING.sub('""', text))))
+    return frozenset(found)
+
+
+def uses_place_externals(sources: dict[str, str]) -> bool:
+    """Whether any condition may read where a file is (name, directory, extension)."""
+    return bool(externals_read(sources) & set(PLACE_EXTERNALS))
 
 
 # --------------------------------------------------------------------------- loading for a scan
@@ -125,11 +170,12 @@ def _audit(audit: AuditLog | None, kind: str, **fields: Any) -> None:
         audit.append(kind, **fields)
 
 
-def _cache_key(srcs: list[PackSource]) -> str:
+def _cache_key(srcs: list[PackSource], eng: Engine) -> str:
     body = rfc8785.dumps(
         {
-            "format": "kiosk-rules-cache/1",
+            "format": "kiosk-rules-cache/2",
             "libyara": yara.__version__,
+            "engine": eng.label,
             "kiosk": __version__,
             "externals": sorted(EXTERNALS),
             "packs": [[s.name, s.digest] for s in srcs],
@@ -142,24 +188,27 @@ _Left = dict[str, tuple[Quarantined, ...]]  # pack -> its quarantined rules
 
 
 def _compile_checked(
-    srcs: list[PackSource], home: Path, audit: AuditLog | None, use_cache: bool
-) -> tuple[Any, dict[tuple[str, str], RuleMeta], _Left, dict[str, str] | None]:
+    srcs: list[PackSource], home: Path, audit: AuditLog | None, use_cache: bool, eng: Engine
+) -> tuple[Any, dict[tuple[str, str], RuleMeta], list[str], _Left, dict[str, str] | None]:
+    """The engine's compiled set, each rule's meta, every rule identifier libyara found, the
+    rules imported packs left out, and their namespace texts (None: the cache had it all)."""
     cache = RulesCache(home)
-    key = _cache_key(srcs)
+    key = _cache_key(srcs, eng)
     if use_cache:
-        entry, rejected = cache.load(key)
+        entry, rejected = cache.load(key, eng.label)
         if rejected:
             _audit(audit, "rules_cache_rejected", key=key, reason=rejected)
         if entry is not None:
             try:
-                rules = yara.load(file=io.BytesIO(entry.blob))
+                rules = eng.load(entry.blob)
                 meta = {(p, r): RuleMeta(c, s, d) for p, r, c, s, d in entry.header["meta"]}
+                idents = [str(i) for i in entry.header["rules"]]
                 cached: _Left = {
                     p: tuple(Quarantined(*row) for row in rows)
                     for p, rows in entry.header.get("quarantine", {}).items()
                 }
-                return rules, meta, cached, None
-            except (yara.Error, KeyError, TypeError, ValueError) as e:
+                return rules, meta, idents, cached, None
+            except (RulesError, KeyError, TypeError, ValueError) as e:
                 _audit(audit, "rules_cache_rejected", key=key, reason=f"unusable: {e}")
     meta = {}
     texts: dict[str, str] = {}
@@ -178,19 +227,29 @@ def _compile_checked(
         if check.text is not None:
             texts[src.name], left[src.name] = check.text, check.quarantined
     try:
-        rules = compile_pack_sources(srcs, texts)
+        reference = compile_pack_sources(srcs, texts)
+        rules = (
+            reference
+            if eng.name == LIBYARA
+            else eng.compile({**_pack_texts(srcs), **texts}, EXTERNALS)
+        )
     except RulesError as e:
-        _audit(audit, "rulepack_refused", pack=None, reason=str(e))
-        raise
+        reason = str(e) if eng.name == LIBYARA else f"{eng.label} cannot compile the packs: {e}"
+        _audit(audit, "rulepack_refused", pack=None, reason=reason)
+        raise RulesError(reason) from e
+    idents = [r.identifier for r in reference]
     if use_cache:
-        buf = io.BytesIO()
-        rules.save(file=buf)
         rows = [[p, r, m.category, m.severity, m.description] for (p, r), m in sorted(meta.items())]
         quarantine = {p: [[q.file, q.rule, q.line, q.reason] for q in qs] for p, qs in left.items()}
-        failed = cache.store(key, buf.getvalue(), {"meta": rows, "quarantine": quarantine})
+        head = {"meta": rows, "rules": idents, "quarantine": quarantine}
+        failed = cache.store(key, eng.save(rules), head, eng.label)
         if failed:  # the scan is unaffected; the next one compiles again
             _audit(audit, "rules_cache_not_written", key=key, reason=failed)
-    return rules, meta, left, texts
+    return rules, meta, idents, left, texts
+
+
+def _pack_texts(srcs: list[PackSource]) -> dict[str, str]:
+    return {s.name: "\n".join(t for _, t in s.sources) for s in srcs}
 
 
 def compile_packs(
@@ -202,6 +261,7 @@ def compile_packs(
     audit: AuditLog | None = None,
     clock: Callable[[], datetime] | None = None,
     use_cache: bool = True,
+    yara_engine: str = DEFAULT_ENGINE,
 ) -> CompiledRules:
     """Verify, validate and compile every pack under ``rules_dir``; one refused pack stops all.
 
@@ -210,8 +270,10 @@ def compile_packs(
     the highest version this kiosk has used. ``dev`` (forensic staff only) lets a pack that
     fails those checks in, each one logged; the caller must record dev mode in its report.
     Versions are recorded only after every pack verified and compiled, and never in dev mode,
-    so a refused update leaves the version in use working.
+    so a refused update leaves the version in use working. ``yara_engine`` names the engine
+    that compiles the set the scan matches with (``kiosk.packs.engines``).
     """
+    eng = engine(yara_engine)
     home = home or kiosk_home()
     now = clock() if clock else datetime.now(UTC)
     trust = trust if trust is not None else TrustStore.load(home / "trust.json", missing_ok=True)
@@ -230,8 +292,9 @@ def compile_packs(
             raise RulesError(str(e)) from e
         srcs.append(src)
         verified[name] = v
-    rules, meta, left, texts = _compile_checked(srcs, home, audit, use_cache)
-    gate = _gate(srcs, home, audit, use_cache, rules, left, texts)
+    rules, meta, idents, left, imported = _compile_checked(srcs, home, audit, use_cache, eng)
+    texts = _pack_texts(srcs)  # what externals_read reads: quarantined rules too (errs to more)
+    gate, reduced = _gate(srcs, home, audit, use_cache, eng, idents, left, imported)
     counts: dict[str, int] = {}
     for pack, _ in meta:
         counts[pack] = counts.get(pack, 0) + 1
@@ -271,7 +334,12 @@ def compile_packs(
             dev_mode=dev,
             **({"quarantined": len(p.quarantined)} if p.imported else {}),
         )
-    return CompiledRules(tuple(packs), rules, meta, gate)
+    read = externals_read(texts)
+    compiled = CompiledRules(
+        tuple(packs), rules, meta, gate, eng, reduced, bool(read & set(PLACE_EXTERNALS)), read
+    )
+    compiled.priority_areas = tuple(dict.fromkeys(a for s in srcs for a in s.priority_areas))
+    return compiled
 
 
 def _gate(
@@ -279,25 +347,35 @@ def _gate(
     home: Path,
     audit: AuditLog | None,
     use_cache: bool,
-    rules: Any,
+    eng: Engine,
+    idents: list[str],
     left: _Left,
     texts: dict[str, str] | None,
-) -> Gate | None:
-    """The module gate: from the cache when the rules came from it, else built and kept."""
-    cache, key = RulesCache(home), _cache_key(srcs)
+) -> tuple[Gate | None, Any]:
+    """The module gate and the engine's reduced set: from the cache when the rules came from
+    it (rebuilding it reads every condition: seconds for a big imported pack), else built."""
+    cache, key = RulesCache(home), _cache_key(srcs, eng)
     if use_cache and texts is None:  # the rules were a cache hit: so may the gate be
-        gate, rejected = cached_gate(cache, key)
+        got, rejected = cached_gate(cache, key, eng)
         if rejected:
             _audit(audit, "rules_cache_rejected", key=f"{key}-gate", reason=rejected)
-        if not isinstance(gate, str):
-            return gate
-    texts = {**pack_texts(srcs, left), **(texts or {})}
-    built = build_gate(texts, dict(EXTERNALS), rules)
+        if got is None:
+            return None, None
+        if not isinstance(got, str):
+            return got
+    sources = {**pack_texts(srcs, left), **(texts or {})}
+    gate = build_gate(sources, dict(EXTERNALS), idents)
+    reduced = gate.reduced if gate is not None else None
+    if gate is not None and eng.name != LIBYARA:
+        try:
+            reduced = eng.compile(gate.sources, EXTERNALS)
+        except RulesError:
+            gate, reduced = None, None  # the engine refuses the split: every file gets the full set
     if use_cache:
-        failed = store_gate(cache, key, built)
+        failed = store_gate(cache, key, eng, gate, reduced)
         if failed:
             _audit(audit, "rules_cache_not_written", key=f"{key}-gate", reason=failed)
-    return built
+    return gate, reduced
 
 
 def _same_as_signed(src: PackSource, v: VerifiedManifest) -> None:
@@ -396,6 +474,17 @@ def file_externals(
     }
 
 
+def _some_externals(
+    names: tuple[str, ...], data: bytes | bytearray, filename: str, path: str, md5: str
+) -> dict[str, str]:
+    """``file_externals`` limited to ``names``; nothing is computed when the rules read none."""
+    return (
+        {k: v for k, v in file_externals(data, filename, path, md5).items() if k in names}
+        if names
+        else {}
+    )
+
+
 class Matcher:
     """The per-process matcher a worker builds from the compiled bytes."""
 
@@ -406,23 +495,30 @@ class Matcher:
         timeout_s: int,
         gate_blob: bytes | None = None,
         gate_prefixes: tuple[bytes, ...] = (),
+        externals: frozenset[str] | None = None,
     ) -> None:
-        self._rules = yara.load(file=io.BytesIO(blob))
+        eng = engine_of_blob(blob)
+        # only what the rules read is set per file (None: all of them)
+        self._externals = None if externals is None else tuple(sorted(externals))
+        self.engine = eng
+        self._full = eng.scanner(eng.load(blob), timeout_s)
         # files whose head cannot satisfy a format-gated rule get the reduced set (rulegate)
-        self._reduced = yara.load(file=io.BytesIO(gate_blob)) if gate_blob else self._rules
+        self._reduced = eng.scanner(eng.load(gate_blob), timeout_s) if gate_blob else self._full
         self._prefixes = gate_prefixes
         self._meta = meta
-        self._timeout = timeout_s
 
     def match(
         self, data: bytes | bytearray, filename: str, path: str, md5: str = ""
     ) -> tuple[RuleMatch, ...]:
-        """Rules matching ``data``; raises ``yara.TimeoutError`` / ``yara.Error`` to the caller."""
-        externals = file_externals(data, filename, path, md5)
-        rules = self._rules if data.startswith(self._prefixes) else self._reduced
-        found = rules.match(data=data, externals=externals, timeout=self._timeout)
+        """Rules matching ``data``; raises ``RuleTimeoutError`` / ``RuleScanError``."""
+        externals = (
+            file_externals(data, filename, path, md5)
+            if self._externals is None
+            else _some_externals(self._externals, data, filename, path, md5)
+        )
+        scanner = self._full if data.startswith(self._prefixes) else self._reduced
         out = []
-        for m in found:
-            rm = self._meta[(m.namespace, m.rule)]
-            out.append(RuleMatch(m.namespace, m.rule, rm.category, rm.severity, rm.description))
+        for ns, rule in scanner.scan(data, externals):
+            rm = self._meta[(ns, rule)]
+            out.append(RuleMatch(ns, rule, rm.category, rm.severity, rm.description))
         return tuple(sorted(out, key=lambda r: (r.pack, r.rule)))

@@ -107,6 +107,10 @@ class _Obj:
         """An optional field added within this schema: absent in reports written before it."""
         return self.integer(key) if key in self._d else None
 
+    def absent_or_text(self, key: str) -> str | None:
+        """An optional text added within this schema: absent when unused or written before it."""
+        return self.text(key) if key in self._d else None
+
     def flag(self, key: str) -> bool:
         value = self.get(key)
         if not isinstance(value, bool):
@@ -208,7 +212,13 @@ def read_report(data: object) -> TriageReport:
 def _tool(o: _Obj) -> ToolRecord:
     e = o.obj("engines")
     engines = e.done(
-        Engines(e.text("kiosk"), e.text("sleuthkit"), e.text("libyara"), e.text("libmagic"))
+        Engines(
+            e.text("kiosk"),
+            e.text("sleuthkit"),
+            e.text("libyara"),
+            e.text("libmagic"),
+            e.absent_or_text("yara_engine"),
+        )
     )
     return o.done(ToolRecord(o.text("name"), o.text("version"), engines))
 

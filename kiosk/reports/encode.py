@@ -38,6 +38,11 @@ JSON = dict[str, Any]
 # --------------------------------------------------------------------------- records -> JSON
 
 
+def _yara_engine(label: str | None) -> dict[str, str]:
+    """Absent when no pack was applied (and in reports written before engines were a choice)."""
+    return {} if label is None else {"yara_engine": label}
+
+
 def report_json(r: TriageReport) -> JSON:
     """The whole report as the JSON value that is signed and written as report.json."""
     return {
@@ -51,6 +56,7 @@ def report_json(r: TriageReport) -> JSON:
                 "sleuthkit": r.tool.engines.sleuthkit,
                 "libyara": r.tool.engines.libyara,
                 "libmagic": r.tool.engines.libmagic,
+                **_yara_engine(r.tool.engines.yara_engine),
             },
         },
         "case": case_json(r.case),

@@ -61,6 +61,9 @@ class Engines:
     sleuthkit: str
     libyara: str
     libmagic: str
+    # the YARA engine that matched, with its version ("yara-x 1.23.0", "libyara 4.5.4"); None
+    # (absent) when no rule pack was applied, and in reports written before the choice existed
+    yara_engine: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,6 +24,7 @@ from kiosk.evidence.segments import continuation_of
 from kiosk.evidence.walker import Walker
 from kiosk.hashsets.index import HashIndex
 from kiosk.model import CaseRecord, LegalBasis, Recommendation, VolumeRecord
+from kiosk.packs.engines import DEFAULT_ENGINE, check_engine
 from kiosk.packs.load import compile_packs
 from kiosk.reports.attestation import REPORT, VerifiedReport, verify_report_dir
 from kiosk.reports.decode import read_report
@@ -113,6 +114,7 @@ class KioskState:
     hash_categories: list[str] = field(default_factory=list)
     categories: list[CategoryChoice] = field(default_factory=list)  # the form's choices, labelled
     problems: list[str] = field(default_factory=list)
+    yara_engine: str = DEFAULT_ENGINE  # config.toml's yara_engine, else the default
 
     @property
     def can_triage(self) -> bool:
@@ -138,11 +140,13 @@ def load_state(settings: Settings) -> KioskState:
     )
     state = KioskState(kiosk_id, signer, key_problem, trust, trust_problem, False)
     try:
-        state.allow_self_authorisation = load_config(settings.home).allow_self_authorisation
+        config = load_config(settings.home)
+        state.allow_self_authorisation = config.allow_self_authorisation
+        state.yara_engine = check_engine(config.yara_engine or DEFAULT_ENGINE)
     except KioskError as e:
         state.problems.append(str(e))
     try:
-        rules = compile_packs(settings.rules_dir)
+        rules = compile_packs(settings.rules_dir, yara_engine=state.yara_engine)
     except KioskError as e:
         state.packs.append(ItemStatus(f"rule packs in {settings.rules_dir}", False, str(e)))
         state.problems.append(str(e))

@@ -26,6 +26,7 @@ from kiosk.engine.scope import Scope
 from kiosk.engine.triage import TriageRequest
 from kiosk.errors import KioskError
 from kiosk.model import CaseRecord, LegalBasis
+from kiosk.packs.engines import DEFAULT_ENGINE
 from kiosk.tui.authority import CaseDraft
 from kiosk.tui.base import KioskScreen
 from kiosk.tui.flow import (
@@ -444,6 +445,7 @@ class PreflightScreen(KioskScreen[None]):
                 allow_self_authorisation=bool(
                     self.kiosk.state and self.kiosk.state.allow_self_authorisation
                 ),
+                yara_engine=(self.kiosk.state.yara_engine if self.kiosk.state else DEFAULT_ENGINE),
             )
         )
 

@@ -1,0 +1,96 @@
+"""Time to the first and the last finding, with user areas first and in plain walk order.
+
+Why: issue 19 asks that on an image of an operating system and its users' data the first
+finding reach the app within 10 % of the full scan time, without the walk leaving anything
+out. This runs the same triage the app runs (``run_triage`` with an ``on_finding`` hook, in a
+fresh interpreter per run) on the ``realistic`` image from ``make_bench_image.py --shape
+realistic``: variant ``areas`` takes the bench pack's ``priority_areas`` (Users, home, DCIM,
+WhatsApp/Media), variant ``walk`` passes none. Rounds alternate; the table shows medians.
+
+Usage: ``.venv/bin/python bench/first_finding.py [--dir DIR] [--rounds 3] [--workers 2]``
+(the known-good set is imported and signed as in ``triage_bench.py``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from make_bench_image import default_dir  # noqa: E402 - bench scripts are not a package
+
+CHILD = r"""
+import json, sys, time
+from pathlib import Path
+t0 = time.monotonic()
+from kiosk.engine.triage import Hooks, TriageRequest, run_triage
+from kiosk.model import CaseRecord, LegalBasis
+from kiosk.trust.signing import load_signer
+image, rules, sets, out, workers, areas = sys.argv[1:7]
+stamps = []
+case = CaseRecord("B-1", "E-1", "PC-1", "DS-2", LegalBasis.CONSENT, "bench")
+req = TriageRequest(case=case, image=(Path(image),), rules_dir=Path(rules),
+                    hashsets_dir=Path(sets), out_dir=Path(out), workers=int(workers), dev=True,
+                    priority_areas=None if areas == "packs" else ())
+hooks = Hooks(on_finding=lambda f: stamps.append((time.monotonic() - t0, f.path)),
+              signer=load_signer())
+result = run_triage(req, hooks)
+total = time.monotonic() - t0
+print(json.dumps({"first": stamps[0][0] if stamps else None,
+                  "last": stamps[-1][0] if stamps else None, "total": total,
+                  "findings": sorted(p for _, p in stamps),
+                  "first_path": stamps[0][1] if stamps else None}))
+"""
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--dir", type=Path, default=default_dir("realistic"))
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--workers", type=int, default=2)
+    a = ap.parse_args()
+    from triage_bench import Bench  # sets up KIOSK_HOME, a key and the signed known-good set
+
+    bench = Bench(
+        argparse.Namespace(dir=a.dir, image="ext4", rules="bench", base=None, shape="realistic")
+    )
+    subprocess.run(["cat", str(bench.image)], stdout=subprocess.DEVNULL, check=True)
+    runs: dict[str, list[dict[str, object]]] = {"areas": [], "walk": []}
+    for rnd in range(a.rounds):
+        for v in (("areas", "walk") if rnd % 2 == 0 else ("walk", "areas")):
+            out = bench.work / f"ff-{v}-{rnd}"
+            cmd = [sys.executable, "-c", CHILD, str(bench.image), str(bench.rules_dir)]
+            cmd += [str(bench.work / "hashsets"), str(out), str(a.workers)]
+            cmd += ["packs" if v == "areas" else "none"]
+            t = time.monotonic()
+            run = subprocess.run(cmd, env=bench.env, capture_output=True, text=True, check=True)
+            r = json.loads(run.stdout)
+            r["wall"] = time.monotonic() - t
+            runs[v].append(r)
+            print(
+                f"round {rnd + 1} {v}: first {r['first']:.2f} s ({r['first_path']}), "
+                f"last {r['last']:.2f} s, total {r['total']:.2f} s",
+                file=sys.stderr,
+            )
+    print(f"\nimage {bench.image}, {a.rounds} rounds, workers {a.workers}, {os.cpu_count()} CPUs\n")
+    print("| variant | first finding s | last finding s | scan total s | first / total |")
+    print("|---|---|---|---|---|")
+    for v, rs in runs.items():
+        first = statistics.median(float(r["first"]) for r in rs)  # type: ignore[arg-type]
+        last = statistics.median(float(r["last"]) for r in rs)  # type: ignore[arg-type]
+        total = statistics.median(float(r["total"]) for r in rs)  # type: ignore[arg-type]
+        print(f"| {v} | {first:.2f} | {last:.2f} | {total:.2f} | {first / total:.0%} |")
+    same = all(r["findings"] == runs["walk"][0]["findings"] for rs in runs.values() for r in rs)
+    print(f"\n- the same findings in every run: {same} ({len(runs['walk'][0]['findings'])})")  # type: ignore[arg-type]
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,195 @@
+"""The YARA engines kiosk can match with: libyara (through yara-python) and YARA-X.
+
+Why two: libyara is the reference the design names, and every pack is validated with it
+(``kiosk.packs.check``). YARA-X (VirusTotal's Rust rewrite) matches the same rule language with
+a lower fixed cost per file and a faster scan, which is most of the work on a tree of small
+files (bench/README.md). The two must give the same findings on the same packs before YARA-X
+may be the default: ``tests/test_engines.py`` runs both over every sample image, the starter
+packs' samples and a bench-style tree, and ``kiosk rules check`` names the rules one engine
+cannot compile or evaluates differently on the pack's own samples.
+
+Everything engine-specific lives here: compiling with the LOKI/THOR externals, serialising for
+worker processes and the compiled-rules cache, and one scanner per process that sets the
+externals per file and enforces the time limit. The rest of kiosk sees (namespace, rule) pairs
+and two error types.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import io
+from abc import ABC, abstractmethod
+from typing import Any
+
+import yara
+import yara_x
+
+from kiosk.errors import ConfigError, RuleScanError, RulesError, RuleTimeoutError
+
+LIBYARA = "libyara"
+YARA_X = "yara-x"
+ENGINE_NAMES = (LIBYARA, YARA_X)
+# The engine a scan uses unless told otherwise (``--yara-engine``, ``yara_engine`` in config.toml).
+# YARA-X only because tests/test_engines.py proves identical findings on every sample image, the
+# starter packs' samples and a bench-style tree; if that test fails, this goes back to libyara.
+DEFAULT_ENGINE = YARA_X
+
+
+def check_engine(name: str) -> str:
+    """An engine name as the front ends and config.toml give it."""
+    if name not in ENGINE_NAMES:
+        raise ConfigError(f"unknown YARA engine {name!r}: use one of {', '.join(ENGINE_NAMES)}")
+    return name
+
+
+class Engine(ABC):
+    """Compile, serialise and match; one instance per process is enough (they hold no rules)."""
+
+    name: str
+    version: str
+    modules: frozenset[str]
+
+    @property
+    def label(self) -> str:
+        """How the report and ``rules check`` name it: ``yara-x 1.23.0``."""
+        return f"{self.name} {self.version}"
+
+    @abstractmethod
+    def compile(self, sources: dict[str, str], externals: dict[str, str]) -> Any:
+        """One compiled set, a namespace per key; raises ``RulesError`` with the engine's words."""
+
+    @abstractmethod
+    def save(self, rules: Any) -> bytes: ...
+
+    @abstractmethod
+    def load(self, blob: bytes) -> Any: ...
+
+    @abstractmethod
+    def scanner(self, rules: Any, timeout_s: int) -> Scanner: ...
+
+
+class Scanner(ABC):
+    """Matches one compiled set in one process; raises ``RuleTimeoutError``/``RuleScanError``."""
+
+    @abstractmethod
+    def scan(self, data: bytes | bytearray, externals: dict[str, str]) -> list[tuple[str, str]]:
+        """(namespace, rule) of every non-private rule that matched ``data``."""
+
+
+# --------------------------------------------------------------------------- libyara
+
+
+class _LibyaraScanner(Scanner):
+    def __init__(self, rules: Any, timeout_s: int) -> None:
+        self._rules = rules
+        self._timeout = timeout_s
+
+    def scan(self, data: bytes | bytearray, externals: dict[str, str]) -> list[tuple[str, str]]:
+        try:
+            found = self._rules.match(data=data, externals=externals, timeout=self._timeout)
+        except yara.TimeoutError as e:
+            raise RuleTimeoutError(str(e)) from e
+        except yara.Error as e:
+            raise RuleScanError(str(e)) from e
+        return [(m.namespace, m.rule) for m in found]
+
+
+class Libyara(Engine):
+    name = LIBYARA
+    version = str(yara.__version__)
+    modules = frozenset(yara.modules)
+
+    def compile(self, sources: dict[str, str], externals: dict[str, str]) -> Any:
+        try:
+            return yara.compile(sources=sources, externals=externals, includes=False)
+        except yara.Error as e:
+            raise RulesError(str(e)) from e
+
+    def save(self, rules: Any) -> bytes:
+        buf = io.BytesIO()
+        rules.save(file=buf)
+        return buf.getvalue()
+
+    def load(self, blob: bytes) -> Any:
+        try:
+            return yara.load(file=io.BytesIO(blob))
+        except yara.Error as e:
+            raise RulesError(str(e)) from e
+
+    def scanner(self, rules: Any, timeout_s: int) -> Scanner:
+        return _LibyaraScanner(rules, timeout_s)
+
+
+# --------------------------------------------------------------------------- YARA-X
+
+
+class _YaraXScanner(Scanner):
+    def __init__(self, rules: Any, timeout_s: int) -> None:
+        self._scanner = yara_x.Scanner(rules)
+        self._scanner.set_timeout(timeout_s)
+        self._set: dict[str, str] = {}  # what the scanner holds now: set only what changed
+        self._undefined: set[str] = set()
+
+    def scan(self, data: bytes | bytearray, externals: dict[str, str]) -> list[tuple[str, str]]:
+        for k, v in externals.items():
+            if self._set.get(k) != v and k not in self._undefined:
+                try:
+                    self._scanner.set_global(k, v)
+                except ValueError:  # not defined when compiled: no rule can read it
+                    self._undefined.add(k)
+                self._set[k] = v
+        try:
+            # the binding takes bytes only: a bytearray is copied once (up to the YARA cap)
+            results = self._scanner.scan(data if isinstance(data, bytes) else bytes(data))
+        except yara_x.TimeoutError as e:
+            raise RuleTimeoutError(str(e) or "timed out") from e
+        except yara_x.ScanError as e:
+            raise RuleScanError(str(e)) from e
+        return [(r.namespace, r.identifier) for r in results.matching_rules]
+
+
+class YaraX(Engine):
+    name = YARA_X
+    version = importlib.metadata.version("yara-x")
+    modules = frozenset(yara_x.module_names())  # type: ignore[attr-defined]
+
+    def compile(self, sources: dict[str, str], externals: dict[str, str]) -> Any:
+        c = yara_x.Compiler(includes_enabled=False)
+        try:
+            for k, v in externals.items():
+                c.define_global(k, v)
+            for ns, text in sources.items():
+                c.new_namespace(ns)
+                c.add_source(text)
+            return c.build()
+        except yara_x.CompileError as e:
+            raise RulesError(_first_line(str(e))) from e
+
+    def save(self, rules: Any) -> bytes:
+        buf = io.BytesIO()
+        rules.serialize_into(buf)
+        return buf.getvalue()
+
+    def load(self, blob: bytes) -> Any:
+        try:
+            return yara_x.Rules.deserialize_from(io.BytesIO(blob))
+        except Exception as e:  # the binding raises plain exceptions for a bad blob
+            raise RulesError(f"{type(e).__name__}: {e}") from e
+
+    def scanner(self, rules: Any, timeout_s: int) -> Scanner:
+        return _YaraXScanner(rules, timeout_s)
+
+
+def _first_line(text: str) -> str:
+    """YARA-X errors are multi-line source excerpts; the first line and the location suffice."""
+    lines = [ln for ln in text.splitlines() if ln.strip()]
+    where = next((ln.strip() for ln in lines[1:] if ln.strip().startswith("-->")), "")
+    return f"{lines[0]} ({where.removeprefix('--> ')})" if where else (lines[0] if lines else text)
+
+
+_ENGINES: dict[str, Engine] = {LIBYARA: Libyara(), YARA_X: YaraX()}
+
+
+def engine(name: str) -> Engine:
+    """The engine by name (``check_engine`` first for a name a person typed)."""
+    return _ENGINES[check_engine(name)]
