@@ -23,6 +23,7 @@ import pytest
 from kiosk.errors import RulesError
 from kiosk.packs.check import read_pack
 from kiosk.packs.collection import mask, parse_rule_file
+from kiosk.packs.engines import ENGINE_NAMES, LIBYARA, YARA_X
 from kiosk.packs.importer import ImportOptions, import_collection
 from kiosk.packs.load import Matcher, compile_packs
 from kiosk.packs.quarantine import examine
@@ -180,6 +181,12 @@ def test_yara_rules_style_index_files_and_every_quarantine_reason(tmp_path: Path
     assert titles == {"malware": "Malware", "webshells": "Web shells"}
 
 
+def yara_x_version() -> str:
+    import importlib.metadata
+
+    return importlib.metadata.version("yara-x")
+
+
 def _yara() -> str:
     import yara
 
@@ -230,6 +237,27 @@ def test_elastic_style_numeric_severity_creation_date_and_threat_name(tmp_path: 
         "critical",
         "Windows.Trojan.Gaffer",
     )
+
+
+def test_a_rule_one_engine_cannot_compile_is_quarantined_for_both(tmp_path: Path) -> None:
+    """YARA-X (the default engine) takes no rule-name wildcards; libyara does. The imported
+    pack leaves that rule out by name, so either engine runs the same rules."""
+    src = write_collection(tmp_path / "src", "sigbase")
+    (src / "yara" / "gen_wild.yar").write_text(
+        'rule PE_Wild_A { meta: score = 60 strings: $a = "wild-a-marker" condition: $a }\n'
+        "rule SUSP_All_Wild { meta: score = 70 condition: all of (PE_Wild_*) }\n"
+    )
+    result = import_collection(src, ImportOptions(pack="wild", rules_dir=tmp_path, bench=False))
+    assert _left(result.pack_dir) == {
+        "SUSP_All_Wild": f"yara-x {yara_x_version()} cannot compile it: error[E001]: "
+        "syntax error (line 2)"
+    }
+    loaded = {
+        eng: compile_packs(tmp_path, dev=True, home=tmp_path / "home", yara_engine=eng)
+        for eng in ENGINE_NAMES
+    }
+    assert [sorted(c.meta) for c in loaded.values()] == [sorted(loaded[LIBYARA].meta)] * 2
+    assert ("wild", "PE_Wild_A") in loaded[YARA_X].meta
 
 
 def test_kiosk_own_packs_keep_their_strictness(tmp_path: Path) -> None:

@@ -47,9 +47,11 @@ from kiosk.packs.collection import (
     parse_rule_file,
     resolve_include,
 )
+from kiosk.packs.engines import ENGINE_NAMES, LIBYARA, Engine, engine
 from kiosk.packs.imported import Quarantined
 
 _YARA_LINE = re.compile(r"^line (\d+): (.*)$", re.DOTALL)
+_ENGINE_LINE = re.compile(r"\(line:(\d+):\d+\)")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
@@ -140,7 +142,50 @@ def check_imported(src: PackSource) -> PackCheck:
     todo = [pack.files[p] for p in pack.order if pack.files[p].rules]
     for k in range(0, len(todo), GROUP):
         _compile_group(pack, todo[k : k + GROUP], externals)
+    for name in ENGINE_NAMES:  # the same rules whichever engine the scan runs
+        if name != LIBYARA:
+            eng = engine(name)
+            for k in range(0, len(todo), GROUP):
+                _engine_group(pack, todo[k : k + GROUP], externals, eng)
     return _together(pack, externals)
+
+
+def _engine_group(
+    pack: _Pack, group: list[RuleFile], externals: dict[str, str], eng: Engine
+) -> None:
+    """Leave out what another engine cannot compile (YARA-X is stricter about some regexes
+    and does not take rule-name wildcards), located as libyara's errors are."""
+    for _ in range(sum(len(f.rules) for f in group) + 2):
+        pending = [f for f in group if not pack.done(f)]
+        if not pending:
+            return
+        sources: dict[str, str] = {}
+        starts: list[tuple[int, int, RuleFile]] = []  # each namespace's lines
+        firsts: dict[str, int] = {}  # the first line of each file's own text
+        at = 0
+        for i, f in enumerate(pending):
+            body = pack.alone(f)
+            sources[f"f{i}"] = "\n" * at + body
+            firsts[f.path] = at + body.count("\n") - pack.text(f).count("\n") + 1
+            starts.append((at + 1, at + 1 + body.count("\n"), f))
+            at += body.count("\n") + 1
+        try:
+            eng.compile(sources, externals)
+            return
+        except RulesError as e:
+            m = _ENGINE_LINE.search(str(e))
+            line = int(m.group(1)) if m else None
+            owner = _owner(starts, line) or pending[0]
+            first = firsts[owner.path]
+            chunk = owner.chunk_at(line - first + 1) if line is not None else None
+            reason = f"{eng.label} cannot compile it: {str(e).split(' (line:')[0]}"
+            if line is None or chunk is None or chunk.name in pack.out(owner):
+                pack.drop_all(owner, reason)
+            else:
+                pack.drop(owner, chunk.name, f"{reason} (line {line - first + 1})")
+    for f in group:
+        if not pack.done(f):
+            pack.drop_all(f, f"{eng.label} could not be made to compile it")
 
 
 def _compile_group(pack: _Pack, group: list[RuleFile], externals: dict[str, str]) -> None:
