@@ -247,7 +247,9 @@ def signature_problem(
     revoked = key.revoked_at
     anchored = proven_before is not None and revoked is not None and proven_before < revoked
     if revoked is not None and now >= revoked and not anchored:
-        return f"{REVOKED_UNPROVEN} (key {key.keyid[:16]}… revoked at {utc_text_seconds(revoked)})"
+        return (
+            f"{REVOKED_UNPROVEN} (key {key.keyid[:16]}… revoked at {utc_text_seconds(revoked)})"
+        )
     if expires is not None and now >= expires:
         return (
             f"version {version} expired at {utc_text_seconds(expires)}; "
