@@ -122,6 +122,7 @@ def _records(
     cap: int = TEST_CAP,
     sets: bool = True,
     externals: frozenset[str] | None = None,
+    gate: bool = True,
 ) -> list[bytes]:
     cfg = ScanConfig(
         evidence=resolve([img]),
@@ -130,8 +131,8 @@ def _records(
         hashsets=HashIndex.load(HASHSETS).sets if sets else (),
         max_yara_bytes=cap,
         workers=0,
-        gate_blob=rules.gate_bytes(),
-        gate_prefixes=rules.gate_prefixes,
+        gate_blob=rules.gate_bytes() if gate else None,
+        gate_prefixes=rules.gate_prefixes if gate else (),
         rule_externals=externals,
     )
     with Evidence(resolve([img])) as ev:
@@ -260,8 +261,9 @@ def test_the_cache_keeps_one_entry_per_engine_and_refuses_the_other_engines(
 ) -> None:
     home = tmp_path / "home"
     made = {eng: compile_packs(RULES, dev=True, home=home, yara_engine=eng) for eng in ENGINE_NAMES}
-    entries = sorted(e for e in (home / "cache" / "rules").glob("*.kcr") if "-gate" not in e.name)
-    assert len(entries) == 2
+    every = sorted((home / "cache" / "rules").glob("*.kcr"))
+    entries = [e for e in every if b'"meta"' in e.read_bytes()[32:].partition(b"\n")[0]]
+    assert (len(every), len(entries)) == (2, 2)  # one per engine (nothing to gate: no gate entry)
     again = compile_packs(RULES, dev=True, home=home, yara_engine=YARA_X)  # from the cache
     assert again.to_bytes() == made[YARA_X].to_bytes()
     assert again.engine.name == YARA_X
@@ -324,3 +326,114 @@ def test_setting_only_the_externals_rules_read_changes_no_record(
             every = _records(img, rules, cap=64 << 20, sets=False)
             some = _records(img, rules, cap=64 << 20, sets=False, externals=rules.externals)
             assert every == some, (name, eng)
+
+
+PE_READS = (
+    'import "pe"\n'
+    + _rule("pe_fields", "pe.number_of_sections == 4 and pe.machine == pe.MACHINE_I386")
+    + _rule("pe_call", 'pe.imports("kernel32.dll") or pe.number_of_sections >= 1')
+    + _rule("pe_loop", 'for any s in pe.sections : (s.name == ".rsrc")')
+    + _rule("pe_const", "pe.MACHINE_I386 == 0x14c and filesize > 60000")  # true on any file
+    + _rule("pe_imports_zero", 'pe.imports("x.dll") == 0')  # YARA-X: true on a non-PE
+)
+
+
+@pytest.mark.skipif(shutil.which("mke2fs") is None, reason="needs mke2fs")
+def test_rules_reading_pe_fields_are_gated_and_change_no_record(
+    compiled: dict[tuple[str, str], CompiledRules],
+    bench_tree: tuple[Path, Path],
+    tmp_path: Path,
+) -> None:
+    _, img = bench_tree
+    pack = tmp_path / "rules" / "pereads"
+    pack.mkdir(parents=True)
+    (pack / "pack.toml").write_text(pack_toml("pereads", extra='modules = ["pe"]\n'))
+    (pack / "pe.yar").write_text(PE_READS)
+    for eng in ENGINE_NAMES:
+        bench = compiled[("independent", eng)]
+        assert bench.gate is not None
+        gated = {r for _, r in bench.gate.gated}
+        assert {f"bench_pe_{i:03d}" for i in range(19)} | {
+            "bench_pe_bait",
+            "bench_pe_math",
+        } <= gated
+        assert _records(img, bench, 64 << 20, False) == _records(
+            img, bench, 64 << 20, False, gate=False
+        )
+        reads = compile_packs(tmp_path / "rules", dev=True, home=tmp_path / "h", yara_engine=eng)
+        assert reads.gate is not None
+        assert {r for _, r in reads.gate.gated} == {"pe_fields", "pe_loop"}  # "or" is not gated
+        a = _records(img, reads, 64 << 20, False)
+        assert a == _records(img, reads, 64 << 20, False, gate=False)
+        fired = {m["rule"] for rec in a for m in _loads(rec)["matches"]}
+        assert {"pe_fields", "pe_call", "pe_loop", "pe_const"} <= fired, eng
+
+
+def test_rules_check_names_a_rule_the_engines_evaluate_differently(tmp_path: Path) -> None:
+    pack = tmp_path / "rules" / "differ"
+    (pack / "tests" / "negative").mkdir(parents=True)
+    (pack / "pack.toml").write_text(pack_toml("differ", extra='modules = ["pe"]\n'))
+    (pack / "d.yar").write_text('import "pe"\n' + _rule("no_x_imports", 'pe.imports("x.dll") == 0'))
+    (pack / "tests" / "negative" / "notes.txt").write_bytes(b"plain text, not a PE\n")
+    problems = engine_problems(read_pack(pack))
+    assert [(p.file, p.message) for p in problems] == [
+        (
+            "tests/negative/notes.txt",
+            f"rule no_x_imports does not match with {engine(LIBYARA).label} but matches with "
+            f"{engine(YARA_X).label}",
+        )
+    ]
+
+
+def test_the_gate_comes_from_the_cache_as_it_was_built(tmp_path: Path) -> None:
+    mbi.write_pack(tmp_path, mbi.SHAPES["independent"])
+    for eng in ENGINE_NAMES:
+        home = tmp_path / f"home-{eng}"
+        fresh = compile_packs(tmp_path / "rules", dev=True, home=home, yara_engine=eng)
+        cached = compile_packs(tmp_path / "rules", dev=True, home=home, yara_engine=eng)
+        assert fresh.gate is not None
+        assert cached.gate is not None
+        assert cached.gate.gated == fresh.gate.gated
+        assert cached.gate_prefixes == fresh.gate_prefixes == (b"MZ",)
+        assert cached.gate_bytes() == fresh.gate_bytes()
+
+
+def test_the_cli_and_config_choose_the_engine_and_the_report_names_it(tmp_path: Path) -> None:
+    import json
+    import os
+
+    from tests.conftest import SAMPLES, scan_cmd
+
+    home = Path(os.environ["KIOSK_HOME"])
+    cmd = scan_cmd(SAMPLES / "fat16.dd", tmp_path / "r")
+
+    def scan(*extra: str) -> tuple[subprocess.CompletedProcess[str], dict[str, Any] | None]:
+        run = subprocess.run([*cmd, *extra], capture_output=True, text=True, timeout=120)
+        if run.returncode:
+            return run, None
+        report = Path(run.stdout.strip().splitlines()[-1]) / "report.json"
+        return run, json.loads(report.read_text("utf-8"))
+
+    for extra, want in (((), YARA_X), (("--yara-engine", "libyara"), LIBYARA)):
+        run, report = scan(*extra)
+        assert report is not None, run.stderr
+        assert report["tool"]["engines"]["yara_engine"] == engine(want).label
+    (home / "config.toml").write_text('yara_engine = "libyara"\n')
+    try:
+        _, by_config = scan()
+        _, by_flag = scan("--yara-engine", "yara-x")  # the flag wins over the kiosk's config
+        (home / "config.toml").write_text('yara_engine = "yara-y"\n')
+        bad, none = scan()
+    finally:
+        (home / "config.toml").unlink()
+    assert by_config is not None
+    assert by_config["tool"]["engines"]["yara_engine"] == engine(LIBYARA).label
+    assert by_flag is not None
+    assert by_flag["tool"]["engines"]["yara_engine"] == engine(YARA_X).label
+    assert (bad.returncode, none) == (1, None)
+    assert bad.stderr.strip().splitlines() == [
+        "kiosk: error: unknown YARA engine 'yara-y': use one of libyara, yara-x"
+    ]
+    _, hash_only = scan("--no-yara")
+    assert hash_only is not None
+    assert "yara_engine" not in hash_only["tool"]["engines"]  # no pack applied: absent

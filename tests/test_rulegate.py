@@ -100,7 +100,10 @@ def test_guards_are_read_from_the_condition_not_guessed() -> None:
     assert gate_prefix(_rule("a", "pe.is_pe or $x", '        $x = "a"\n')) is None
     assert gate_prefix(_rule("a", "not pe.is_pe")) is None
     assert gate_prefix(_rule("a", "pe.is_pe == 0 and true")) is None
-    assert gate_prefix(_rule("a", "pe.number_of_sections > 2")) is None  # no explicit guard
+    # a pe field compared with a literal is undefined, so false, on data without MZ (issue 19)
+    assert gate_prefix(_rule("a", "pe.number_of_sections > 2")) == b"MZ"
+    assert gate_prefix(_rule("a", "pe.number_of_sections != 2")) is None  # != is not read
+    assert gate_prefix(_rule("a", "pe.MACHINE_I386 == 0x14c")) is None  # a constant: defined
     assert gate_prefix(_rule("a", '"pe.is_pe and" == "x" or true')) is None
 
 

@@ -354,7 +354,11 @@ def test_the_cache_keeps_the_quarantine_and_the_gate(tmp_path: Path) -> None:
     assert again.gate is not None
     assert again.gate.gated == first.gate.gated == (("sigbase", "APT_Quillmark_Loader_Feb25"),)
     # an altered gate entry is refused and built again from source, never used
-    (entry,) = (home / "cache" / "rules").glob("*-gate.kcr")
+    (entry,) = [  # the gate's entry: its header holds the gate
+        e
+        for e in (home / "cache" / "rules").glob("*.kcr")
+        if b'"gate"' in e.read_bytes()[32:].partition(b"\n")[0]
+    ]
     entry.write_bytes(entry.read_bytes()[:-1] + b"x")
     third = compile_packs(tmp_path / "rules", dev=True, home=home)
     assert third.gate is not None

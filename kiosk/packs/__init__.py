@@ -6,8 +6,7 @@ compiled rules are never loaded from disk, only rebuilt from verified sources. A
 pack (``imported.py``) holds a collection's rule files unedited under ``rules/``: ``snapshot.py``
 reads the folder or archive, ``importer.py`` builds the pack, ``collection.py`` reads YARA text
 (rules, imports, includes), ``quarantine.py`` leaves out by name what cannot run,
-``benchmark.py`` finds rules that never finish, ``diff.py`` shows what a newer snapshot changes,
-``gatecache.py`` keeps the module gate beside the compiled rules.
+``benchmark.py`` finds rules that never finish, ``diff.py`` shows what a newer snapshot changes.
 
 May import: ``kiosk.trust`` (signatures, audit log) and the leaf modules; nothing about evidence,
 hash sets or reports.

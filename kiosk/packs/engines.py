@@ -16,7 +16,7 @@ and two error types.
 
 from __future__ import annotations
 
-import importlib.metadata
+import functools
 import io
 from abc import ABC, abstractmethod
 from typing import Any
@@ -46,8 +46,11 @@ class Engine(ABC):
     """Compile, serialise and match; one instance per process is enough (they hold no rules)."""
 
     name: str
-    version: str
     modules: frozenset[str]
+
+    @property
+    @abstractmethod
+    def version(self) -> str: ...
 
     @property
     def label(self) -> str:
@@ -96,8 +99,11 @@ class _LibyaraScanner(Scanner):
 
 class Libyara(Engine):
     name = LIBYARA
-    version = str(yara.__version__)
     modules = frozenset(yara.modules)
+
+    @property
+    def version(self) -> str:
+        return str(yara.__version__)
 
     def compile(self, sources: dict[str, str], externals: dict[str, str]) -> Any:
         try:
@@ -150,8 +156,13 @@ class _YaraXScanner(Scanner):
 
 class YaraX(Engine):
     name = YARA_X
-    version = importlib.metadata.version("yara-x")
     modules = frozenset(yara_x.module_names())  # type: ignore[attr-defined]
+
+    @property
+    def version(self) -> str:
+        """From the package metadata, read when first asked: importlib.metadata costs ~75 ms of
+        start-up in every worker process, which never needs it."""
+        return _yara_x_version()
 
     def compile(self, sources: dict[str, str], externals: dict[str, str]) -> Any:
         c = yara_x.Compiler(includes_enabled=False)
@@ -178,6 +189,13 @@ class YaraX(Engine):
 
     def scanner(self, rules: Any, timeout_s: int) -> Scanner:
         return _YaraXScanner(rules, timeout_s)
+
+
+@functools.cache
+def _yara_x_version() -> str:
+    import importlib.metadata
+
+    return importlib.metadata.version("yara-x")
 
 
 def _first_line(text: str) -> str:

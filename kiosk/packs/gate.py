@@ -4,7 +4,10 @@ Why: yara-python builds a scanner for every ``match()``, and every module the co
 imports runs on every file: ``import "pe"`` alone costs 270-420 us per call even on text, more
 than scanning a 10 KiB file (bench/README.md). Most ``pe`` and ``elf`` rules say so themselves
 with a guard such as ``pe.is_pe and ...`` or ``uint16(0) == 0x5A4D and ...``: they cannot match a
-file that does not start with ``MZ`` (or ``\\x7fELF``), whatever else it holds.
+file that does not start with ``MZ`` (or ``\\x7fELF``), whatever else it holds. So do rules
+with a top-level conjunct that reads a pe field, such as ``pe.number_of_sections > 6 and ...``:
+the module fills its fields only for a PE, and a comparison with an undefined value is false
+(``_PE_READS`` says exactly which forms; tests/test_engines.py checks both engines).
 
 So, at compile time and from the pack sources alone, we build a second, *reduced* set: every
 rule except those whose condition is a top-level conjunction with such a guard, and without the
@@ -41,9 +44,27 @@ _GUARDS: tuple[tuple[re.Pattern[str], bytes], ...] = tuple(
         (r"uint32be\(0\)\s*==\s*0x7f454c46", b"\x7fELF"),
     )
 )
+# Conjuncts that are false on data without the MZ head because they read a field (or call a
+# function) the pe module fills only for a PE: every such field is undefined otherwise, in
+# libyara and YARA-X alike, and a comparison with an undefined value is false. Matched case-
+# sensitively: pe.MACHINE_I386 and the other upper-case names are constants, defined for any
+# file. Only ==, <, <=, >, >= (not !=), only bare exports()/imports() calls (YARA-X returns 0,
+# not undefined, for ``pe.imports("x.dll")`` on a non-PE, so ``== 0`` would be true there), and
+# only ``for any`` over sections/resources/signatures (``for all`` over nothing is true).
+_LIT = r'(-?(0x[0-9a-fA-F]+|\d+)(KB|MB)?|"(?:[^"\\]|\\.)*"|pe\.[A-Z][A-Z0-9_]*)'
+_FIELD = r"pe\.(?!is_pe\b)[a-z_][a-z0-9_]*(\[\s*\d+\s*\])?(\.[a-z_][a-z0-9_]*)*"
+_PE_READS: tuple[re.Pattern[str], ...] = tuple(
+    re.compile(p)
+    for p in (
+        rf"{_FIELD}\s*(==|<=|>=|<|>)\s*{_LIT}",
+        rf"{_LIT}\s*(==|<=|>=|<|>)\s*{_FIELD}",
+        r'pe\.(exports|imports)\(\s*("(?:[^"\\]|\\.)*"\s*,?\s*)+\)',
+        r"for\s+any\s+\w+\s+in\s+pe\.(sections|resources|signatures)\s*:\s*\(.*\)",
+    )
+)
 GATED_MODULES = ("pe", "dotnet", "elf")
-# every guard above contains one of these; a rule without any cannot be gated
-_MAY_GUARD = re.compile(r"pe\.is_|dotnet\.is_dotnet|uint(16|32)(be)?\(0\)", re.IGNORECASE)
+# every guard and pe read above contains one of these; a rule without any cannot be gated
+_MAY_GUARD = re.compile(r"pe\.|dotnet\.is_dotnet|uint(16|32)(be)?\(0\)", re.IGNORECASE)
 _HEADER = re.compile(r"^[ \t]*((?:(?:private|global)\s+)*)rule\s+(\w+)", re.MULTILINE)
 _IMPORT = re.compile(r'^[ \t]*import\s+"(\w+)"[ \t]*\r?$', re.MULTILINE)
 # a rule set by wildcard, ``any of (pe_*)``; not a string set, ``1 of ($s*)`` (signature-base
@@ -125,6 +146,8 @@ def gate_prefix(rule_text: str) -> bytes | None:
         for pattern, prefix in _GUARDS:
             if pattern.fullmatch(part):
                 return prefix
+        if any(p.fullmatch(part) for p in _PE_READS):
+            return b"MZ"
     return None
 
 

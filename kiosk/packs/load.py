@@ -21,7 +21,6 @@ are declared at compile time and set per file, so public collections compile and
 from __future__ import annotations
 
 import hashlib
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -34,7 +33,6 @@ import yara
 from kiosk import __version__
 from kiosk.canonical import utc_text_seconds
 from kiosk.errors import KioskError, RulesError, VerificationError
-from kiosk.model import RuleMatch
 from kiosk.packs.cache import RulesCache
 from kiosk.packs.check import (
     EXTERNALS,
@@ -46,8 +44,16 @@ from kiosk.packs.check import (
 )
 from kiosk.packs.engines import DEFAULT_ENGINE, LIBYARA, YARA_X, Engine, engine
 from kiosk.packs.gate import Gate, build_gate
-from kiosk.packs.gatecache import cached_gate, store_gate
 from kiosk.packs.imported import Quarantined
+from kiosk.packs.match import (  # Matcher and the externals: re-exported, the old home
+    PLACE_EXTERNALS,
+    Matcher,
+    engine_of_blob,
+    externals_read,
+    file_externals,
+    file_type,
+    uses_place_externals,
+)
 from kiosk.packs.quarantine import examine, pack_texts
 from kiosk.packs.sign import (
     VerifiedManifest,
@@ -61,7 +67,19 @@ if TYPE_CHECKING:  # kiosk.trust.audit imports kiosk.reports.report, which impor
     from kiosk.trust.audit import AuditLog
 
 RULEPACK = "rulepack"  # the manifest kind and the rulepack-versions.json key prefix
-__all__ = ["RULEPACK", "CompiledRules", "Matcher", "RuleMeta", "RulePack", "compile_packs"]
+__all__ = [
+    "RULEPACK",
+    "CompiledRules",
+    "Matcher",
+    "RuleMeta",
+    "RulePack",
+    "compile_packs",
+    "engine_of_blob",
+    "externals_read",
+    "file_externals",
+    "file_type",
+    "uses_place_externals",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,37 +147,6 @@ class CompiledRules:
 
 def _engine_of(rules: Any) -> Engine:
     return engine(LIBYARA if isinstance(rules, yara.Rules) else YARA_X)
-
-
-def engine_of_blob(blob: bytes) -> Engine:
-    """The engine that serialised ``blob`` (YARA-X's start with ``YARA-X``, libyara's ``YARA``)."""
-    return engine(YARA_X if blob.startswith(b"YARA-X") else LIBYARA)
-
-
-# Externals whose value depends on where a file is, not on its bytes (``filetype`` and ``md5``
-# are functions of the content; ``owner`` is always empty here).
-PLACE_EXTERNALS = ("filename", "filepath", "extension")
-_EXTERNAL = re.compile(r"(?<![\w.$#@!])(" + "|".join(EXTERNALS) + r")(?!\w)")
-_STRING = re.compile(r'"(?:[^"\\\n]|\\.)*"')
-_COMMENTS = re.compile(r"//[^\n]*|/\*.*?\*/", re.DOTALL)
-
-
-def externals_read(sources: dict[str, str]) -> frozenset[str]:
-    """The externals any condition may read; errs towards more.
-
-    Decided from the sources: quoted strings, then comments are removed, and the names are
-    looked for anywhere else (meta values are strings; a pattern's name starts with ``$``).
-    A scan sets only these per file: the others cannot change a result.
-    """
-    found: set[str] = set()
-    for text in sources.values():
-        found.update(_EXTERNAL.findall(_COMMENTS.sub(" ", _STRING.sub('""', text))))
-    return frozenset(found)
-
-
-def uses_place_externals(sources: dict[str, str]) -> bool:
-    """Whether any condition may read where a file is (name, directory, extension)."""
-    return bool(externals_read(sources) & set(PLACE_EXTERNALS))
 
 
 # --------------------------------------------------------------------------- loading for a scan
@@ -248,6 +235,57 @@ def _compile_checked(
     return rules, meta, idents, left, texts
 
 
+def _gate(
+    srcs: list[PackSource],
+    texts: Callable[[], dict[str, str]],  # read only to build it: lexing costs a big pack
+    idents: list[str],
+    eng: Engine,
+    home: Path,
+    use_cache: bool,
+    audit: AuditLog | None,
+) -> tuple[Gate | None, Any]:
+    """The gate and its reduced set as ``eng`` compiled it, from the cache when it holds them.
+
+    Building it compiles the reduced set twice (libyara for the proof, then the engine): about
+    as long as a cache hit of the full set, on every scan, so the result is cached beside it.
+    """
+    cache = RulesCache(home)
+    key = hashlib.sha256(f"{_cache_key(srcs, eng)}/gate-1".encode()).hexdigest()
+    if use_cache:
+        entry, rejected = cache.load(key, eng.label)
+        if rejected:
+            _audit(audit, "rules_cache_rejected", key=key, reason=rejected)
+        if entry is not None:
+            try:
+                g = entry.header["gate"]
+                if g is None:
+                    return None, None
+                reduced = eng.load(entry.blob)
+                gated = tuple((str(ns), str(r)) for ns, r in g["gated"])
+                prefixes = tuple(bytes.fromhex(p) for p in g["prefixes"])
+                return Gate(reduced if eng.name == LIBYARA else None, prefixes, gated), reduced
+            except (RulesError, KeyError, TypeError, ValueError) as e:
+                _audit(audit, "rules_cache_rejected", key=key, reason=f"unusable: {e}")
+    gate = build_gate(texts(), dict(EXTERNALS), idents)
+    reduced = gate.reduced if gate is not None else None
+    if gate is not None and eng.name != LIBYARA:
+        try:
+            reduced = eng.compile(gate.sources, EXTERNALS)
+        except RulesError:
+            gate, reduced = None, None  # the engine refuses the split: the full set for all
+    if use_cache and gate is not None and reduced is not None:  # nothing gated: cheap to redo
+        header: dict[str, Any] = {
+            "gate": {
+                "gated": [list(g) for g in gate.gated],
+                "prefixes": [p.hex() for p in gate.prefixes],
+            }
+        }
+        failed = cache.store(key, eng.save(reduced), header, eng.label)
+        if failed:
+            _audit(audit, "rules_cache_not_written", key=key, reason=failed)
+    return gate, reduced
+
+
 def _pack_texts(srcs: list[PackSource]) -> dict[str, str]:
     return {s.name: "\n".join(t for _, t in s.sources) for s in srcs}
 
@@ -294,7 +332,11 @@ def compile_packs(
         verified[name] = v
     rules, meta, idents, left, imported = _compile_checked(srcs, home, audit, use_cache, eng)
     texts = _pack_texts(srcs)  # what externals_read reads: quarantined rules too (errs to more)
-    gate, reduced = _gate(srcs, home, audit, use_cache, eng, idents, left, imported)
+
+    def gate_texts() -> dict[str, str]:  # imported packs without their quarantined rules
+        return {**pack_texts(srcs, left), **(imported or {})}
+
+    gate, reduced = _gate(srcs, gate_texts, idents, eng, home, use_cache, audit)
     counts: dict[str, int] = {}
     for pack, _ in meta:
         counts[pack] = counts.get(pack, 0) + 1
@@ -342,42 +384,6 @@ def compile_packs(
     return compiled
 
 
-def _gate(
-    srcs: list[PackSource],
-    home: Path,
-    audit: AuditLog | None,
-    use_cache: bool,
-    eng: Engine,
-    idents: list[str],
-    left: _Left,
-    texts: dict[str, str] | None,
-) -> tuple[Gate | None, Any]:
-    """The module gate and the engine's reduced set: from the cache when the rules came from
-    it (rebuilding it reads every condition: seconds for a big imported pack), else built."""
-    cache, key = RulesCache(home), _cache_key(srcs, eng)
-    if use_cache and texts is None:  # the rules were a cache hit: so may the gate be
-        got, rejected = cached_gate(cache, key, eng)
-        if rejected:
-            _audit(audit, "rules_cache_rejected", key=f"{key}-gate", reason=rejected)
-        if got is None:
-            return None, None
-        if not isinstance(got, str):
-            return got
-    sources = {**pack_texts(srcs, left), **(texts or {})}
-    gate = build_gate(sources, dict(EXTERNALS), idents)
-    reduced = gate.reduced if gate is not None else None
-    if gate is not None and eng.name != LIBYARA:
-        try:
-            reduced = eng.compile(gate.sources, EXTERNALS)
-        except RulesError:
-            gate, reduced = None, None  # the engine refuses the split: every file gets the full set
-    if use_cache:
-        failed = store_gate(cache, key, eng, gate, reduced)
-        if failed:
-            _audit(audit, "rules_cache_not_written", key=f"{key}-gate", reason=failed)
-    return gate, reduced
-
-
 def _same_as_signed(src: PackSource, v: VerifiedManifest) -> None:
     """What will be compiled is what was signed: the files were read again after the check."""
     if v.manifest.version != src.version:
@@ -412,113 +418,3 @@ def _verify(
         _audit(audit, "rulepack_unverified_dev", pack=pack_dir.name, reason=str(e))
         return None
     return v
-
-
-# --------------------------------------------------------------------------- matching
-
-# Leading bytes -> LOKI/signature-base style file type label (well-known file magic).
-_FILE_TYPES: tuple[tuple[bytes, str], ...] = tuple(
-    sorted(
-        (
-            (b"MZ", "EXE"),
-            (b"\x7fELF", "ELF"),
-            (b"PK\x03\x04", "ZIP"),
-            (b"PK\x05\x06", "PKZIP"),
-            (b"%PDF", "PDF"),
-            (b"\x1f\x8b\x08", "GZIP"),
-            (b"BZh", "BZip2"),
-            (b"Rar!\x1a\x07", "RAR"),
-            (b"7z\xbc\xaf\x27\x1c", "7Zip"),
-            (b"\xff\xd8\xff", "JPEG"),
-            (b"GIF8", "GIF"),
-            (b"\x89PNG\r\n\x1a\n", "PNG"),
-            (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "OLE"),
-            (b"{\\rtf1", "RTF"),
-            (b"MSCF", "CAB"),
-            (b"\xca\xfe\xba\xbe", "Class"),
-            (b"<?php", "PHP"),
-            (b"#!/", "UNIX SCRIPT"),
-            (b"#!", "Script"),
-            (b"MDMP", "MDMP"),
-            (b"L\x00\x00\x00\x01\x14\x02\x00", "LNK"),
-            (b"regf", "Registry Hive"),
-            (b"ElfFile", "EVTX"),
-            (b"<?xml", "XML"),
-        ),
-        key=lambda t: -len(t[0]),
-    )
-)
-
-
-def file_type(data: bytes | bytearray) -> str:
-    """The file type label LOKI-style rules test in ``filetype`` (``UNKNOWN`` if none fits)."""
-    for magic_bytes, label in _FILE_TYPES:
-        if data.startswith(magic_bytes):
-            return label
-    return "UNKNOWN"
-
-
-def file_externals(
-    data: bytes | bytearray, filename: str, path: str, md5: str = ""
-) -> dict[str, str]:
-    """The per-file externals, as LOKI sets them: directory, extension with its dot."""
-    dot = filename.rfind(".")
-    slash = path.rfind("/")
-    return {
-        "filename": filename,
-        "filepath": path[:slash] if slash > 0 else ("/" if slash == 0 else ""),
-        "extension": filename[dot:].lower() if dot > 0 else "",
-        "filetype": file_type(data),
-        "owner": "",
-        "md5": md5,
-    }
-
-
-def _some_externals(
-    names: tuple[str, ...], data: bytes | bytearray, filename: str, path: str, md5: str
-) -> dict[str, str]:
-    """``file_externals`` limited to ``names``; nothing is computed when the rules read none."""
-    return (
-        {k: v for k, v in file_externals(data, filename, path, md5).items() if k in names}
-        if names
-        else {}
-    )
-
-
-class Matcher:
-    """The per-process matcher a worker builds from the compiled bytes."""
-
-    def __init__(
-        self,
-        blob: bytes,
-        meta: dict[tuple[str, str], RuleMeta],
-        timeout_s: int,
-        gate_blob: bytes | None = None,
-        gate_prefixes: tuple[bytes, ...] = (),
-        externals: frozenset[str] | None = None,
-    ) -> None:
-        eng = engine_of_blob(blob)
-        # only what the rules read is set per file (None: all of them)
-        self._externals = None if externals is None else tuple(sorted(externals))
-        self.engine = eng
-        self._full = eng.scanner(eng.load(blob), timeout_s)
-        # files whose head cannot satisfy a format-gated rule get the reduced set (rulegate)
-        self._reduced = eng.scanner(eng.load(gate_blob), timeout_s) if gate_blob else self._full
-        self._prefixes = gate_prefixes
-        self._meta = meta
-
-    def match(
-        self, data: bytes | bytearray, filename: str, path: str, md5: str = ""
-    ) -> tuple[RuleMatch, ...]:
-        """Rules matching ``data``; raises ``RuleTimeoutError`` / ``RuleScanError``."""
-        externals = (
-            file_externals(data, filename, path, md5)
-            if self._externals is None
-            else _some_externals(self._externals, data, filename, path, md5)
-        )
-        scanner = self._full if data.startswith(self._prefixes) else self._reduced
-        out = []
-        for ns, rule in scanner.scan(data, externals):
-            rm = self._meta[(ns, rule)]
-            out.append(RuleMatch(ns, rule, rm.category, rm.severity, rm.description))
-        return tuple(sorted(out, key=lambda r: (r.pack, r.rule)))
