@@ -42,8 +42,8 @@ _GUARDS: tuple[tuple[re.Pattern[str], bytes], ...] = tuple(
     )
 )
 GATED_MODULES = ("pe", "dotnet", "elf")
-# every guard above contains one of these; a rule without any cannot be gated
-_MAY_GUARD = re.compile(r"pe\.is_|dotnet\.is_dotnet|uint(16|32)(be)?\(0\)", re.IGNORECASE)
+# every guard and pe read above contains one of these; a rule without any cannot be gated
+_MAY_GUARD = re.compile(r"pe\.|dotnet\.is_dotnet|uint(16|32)(be)?\(0\)", re.IGNORECASE)
 _HEADER = re.compile(r"^[ \t]*((?:(?:private|global)\s+)*)rule\s+(\w+)", re.MULTILINE)
 _IMPORT = re.compile(r'^[ \t]*import\s+"(\w+)"[ \t]*\r?$', re.MULTILINE)
 # a rule set by wildcard, ``any of (pe_*)``; not a string set, ``1 of ($s*)`` (signature-base
