@@ -165,6 +165,7 @@ ADDED_WITHIN_VERSION = {
     "threshold",
     "cluster",  # settings: present only for a run on a Dask cluster
     "yara_engine",  # tool.engines: the YARA engine (absent when no pack applied)
+    "quarantined",  # rule_packs[]: the quarantine count, imported packs only
 }
 
 

@@ -158,6 +158,25 @@ def test_a_wildcard_rule_set_turns_gating_off(tmp_path: Path) -> None:
     assert rules.gate is None
 
 
+def test_a_string_set_by_wildcard_keeps_gating_on(tmp_path: Path) -> None:
+    """``1 of ($s*)`` (how signature-base writes most rules) names strings, not rules."""
+    pack = tmp_path / "rules" / "strs"
+    pack.mkdir(parents=True)
+    (pack / "pack.toml").write_text(pack_toml("strs", extra='modules = ["pe"]\n'))
+    strings = '        $s1 = "hello"\n        $s2 = "plainword"\n'
+    (pack / "strs.yar").write_text(
+        'import "pe"\n'
+        + _rule("pe_strs", "uint16(0) == 0x5a4d and pe.is_pe and 1 of ($s*)", strings)
+        + _rule("text_strs", "all of ($s*)", strings)
+    )
+    rules = compile_packs(tmp_path / "rules", dev=True, home=tmp_path / "home", use_cache=False)
+    assert rules.gate is not None
+    assert rules.gate.gated == (("strs", "pe_strs"),)
+    m = Matcher(rules.to_bytes(), rules.meta, 5, rules.gate_bytes(), rules.gate_prefixes)
+    assert [r.rule for r in m.match(b"hello plainword", "a.txt", "/a.txt")] == ["text_strs"]
+    assert [r.rule for r in m.match(_pe(PE_TS), "a.exe", "/a.exe")] == ["pe_strs"]
+
+
 @pytest.mark.skipif(shutil.which("mke2fs") is None, reason="needs mke2fs")
 def test_scan_records_are_identical_with_and_without_gating(tmp_path: Path) -> None:
     tree = tmp_path / "tree"

@@ -26,6 +26,17 @@ import yara
 
 from kiosk.errors import RulesError
 from kiosk.model import BUILTIN_PACK
+from kiosk.packs.collection import is_rule_file
+from kiosk.packs.imported import (
+    QUARANTINE_FILE,
+    RULES_DIR,
+    ImportMapping,
+    Quarantined,
+    parse_labels,
+    parse_mapping,
+    parse_upstream,
+    read_quarantine,
+)
 
 SEVERITIES = ("low", "medium", "high", "critical")
 REQUIRED_META = ("category", "severity", "description", "author", "date")
@@ -46,6 +57,9 @@ PACK_KEYS = (
     "modules",
     "categories",
     "meta_defaults",
+    "upstream",  # imported packs only (kiosk.packs.imported)
+    "import",
+    "category_labels",
     "priority_areas",
 )
 _PACK_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")
@@ -88,6 +102,17 @@ class PackSource:
     sources: tuple[tuple[str, str], ...]  # (file name, UTF-8 text), sorted by name
     digest: str  # SHA-256 over pack.toml and every .yar, names and bytes, in sorted order
     file_digests: dict[str, str]  # SHA-256 of each of those files, exactly as read
+    # imported packs (kiosk.packs.imported): unset for kiosk's own packs
+    upstream: dict[str, str] = field(default_factory=dict)
+    mapping: ImportMapping | None = None
+    labels: dict[str, str] = field(default_factory=dict)  # category -> words for the scope picker
+    recorded: tuple[Quarantined, ...] = ()  # quarantine.toml: left out at import
+
+    @property
+    def imported(self) -> bool:
+        """Someone else's rule text: rules that cannot run are quarantined, not refused."""
+        return self.mapping is not None
+
     # folders scanned first (kiosk.engine.priority): where this pack's findings usually are
     priority_areas: tuple[str, ...] = ()
 
@@ -106,6 +131,8 @@ class PackCheck:
     problems: tuple[Problem, ...]
     meta: dict[str, RuleMeta] = field(default_factory=dict)  # rule identifier -> meta
     files: dict[str, tuple[str, ...]] = field(default_factory=dict)  # file -> its rules
+    quarantined: tuple[Quarantined, ...] = ()  # imported packs: rules left out, with the reason
+    text: str | None = None  # imported packs: the namespace text to compile (None: the sources)
 
 
 # --------------------------------------------------------------------------- reading
@@ -161,24 +188,37 @@ def read_pack(pack_dir: Path) -> PackSource:
         raise RulesError(
             f"{where}: 'meta_defaults' may only set {', '.join(REQUIRED_META)}, as text"
         )
-    yars = sorted(p for p in pack_dir.glob("*.yar") if p.is_file())
+    mapping = parse_mapping(meta.get("import", {}), where) if "upstream" in meta else None
+    if mapping is None and ("import" in meta or "category_labels" in meta):
+        raise RulesError(f"{where}: 'import' and 'category_labels' need an [upstream] table")
+    if mapping is not None:
+        yars = _imported_files(pack_dir, name)
+        extra = [pack_dir / QUARANTINE_FILE] if (pack_dir / QUARANTINE_FILE).is_file() else []
+    else:
+        yars = sorted(p for p in pack_dir.glob("*.yar") if p.is_file())
+        extra = []
     if not yars:
         raise RulesError(f"rule pack {name}: no .yar files in {pack_dir}")
     h = hashlib.sha256()
     sources: list[tuple[str, str]] = []
     file_digests: dict[str, str] = {}
-    for p in [toml_path, *yars]:
+    is_yar = set(yars)
+    for p in [toml_path, *extra, *yars]:
+        rel = p.relative_to(pack_dir).as_posix()
         try:
             data = p.read_bytes()
         except OSError as e:
-            raise RulesError(f"rule pack {name}: cannot read {p.name}: {e.strerror}") from e
-        h.update(p.name.encode() + b"\0" + len(data).to_bytes(8, "big") + data)
-        file_digests[p.name] = hashlib.sha256(data).hexdigest()
-        if p.suffix == ".yar":
+            raise RulesError(f"rule pack {name}: cannot read {rel}: {e.strerror}") from e
+        h.update(rel.encode() + b"\0" + len(data).to_bytes(8, "big") + data)
+        file_digests[rel] = hashlib.sha256(data).hexdigest()
+        if p in is_yar:
             try:
-                sources.append((p.name, data.decode("utf-8")))
+                sources.append((rel, data.decode("utf-8")))
             except UnicodeDecodeError as e:
-                raise RulesError(f"rule pack {name}: {p.name} is not UTF-8 text") from e
+                if mapping is None:
+                    raise RulesError(f"rule pack {name}: {rel} is not UTF-8 text") from e
+                # a collection's file in another encoding: read as Latin-1, compiled unchanged
+                sources.append((rel, data.decode("latin-1")))
     return PackSource(
         name=name,
         version=version,
@@ -192,8 +232,27 @@ def read_pack(pack_dir: Path) -> PackSource:
         sources=tuple(sources),
         digest=h.hexdigest(),
         file_digests=file_digests,
+        upstream=parse_upstream(meta["upstream"], where) if mapping else {},
+        mapping=mapping,
+        labels=parse_labels(meta.get("category_labels", {}), where),
+        recorded=read_quarantine(pack_dir, f"rule pack {name}") if mapping else (),
         priority_areas=_string_list(meta, "priority_areas", where),
     )
+
+
+def _imported_files(pack_dir: Path, name: str) -> list[Path]:
+    """Every rule file under an imported pack's rules/, at any depth, in sorted order."""
+    root = pack_dir / RULES_DIR
+    if not root.is_dir():
+        raise RulesError(f"rule pack {name}: an imported pack keeps its rules in {RULES_DIR}/")
+    out = []
+    for p in sorted(root.rglob("*")):
+        if p.is_symlink():
+            rel = p.relative_to(pack_dir).as_posix()
+            raise RulesError(f"rule pack {name}: {rel} is a symbolic link; not allowed")
+        if p.is_file() and is_rule_file(p.name):
+            out.append(p)
+    return out
 
 
 def find_packs(rules_dir: Path) -> list[Path]:
@@ -309,11 +368,19 @@ def check_pack(src: PackSource) -> PackCheck:
     return PackCheck(tuple(problems), meta, files)
 
 
-def compile_pack_sources(srcs: list[PackSource]) -> Any:
-    """One ``yara.Rules`` for all packs, one namespace each, every LOKI/THOR external defined."""
+def compile_pack_sources(srcs: list[PackSource], texts: dict[str, str] | None = None) -> Any:
+    """One ``yara.Rules`` for all packs, one namespace each, every LOKI/THOR external defined.
+
+    ``texts``: a pack's namespace text when it is not its sources joined (an imported pack
+    without its quarantined rules, ``kiosk.packs.quarantine``).
+    """
+    texts = texts or {}
     try:
         return yara.compile(
-            sources={s.name: "\n".join(t for _, t in s.sources) for s in srcs},
+            sources={
+                s.name: texts[s.name] if s.name in texts else "\n".join(t for _, t in s.sources)
+                for s in srcs
+            },
             externals=EXTERNALS,
             includes=False,
         )

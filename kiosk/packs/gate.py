@@ -63,9 +63,13 @@ _PE_READS: tuple[re.Pattern[str], ...] = tuple(
     )
 )
 GATED_MODULES = ("pe", "dotnet", "elf")
+# every guard and pe read above contains one of these; a rule without any cannot be gated
+_MAY_GUARD = re.compile(r"pe\.|dotnet\.is_dotnet|uint(16|32)(be)?\(0\)", re.IGNORECASE)
 _HEADER = re.compile(r"^[ \t]*((?:(?:private|global)\s+)*)rule\s+(\w+)", re.MULTILINE)
 _IMPORT = re.compile(r'^[ \t]*import\s+"(\w+)"[ \t]*\r?$', re.MULTILINE)
-_RULE_SET = re.compile(r"\w\*\s*[,)]")
+# a rule set by wildcard, ``any of (pe_*)``; not a string set, ``1 of ($s*)`` (signature-base
+# writes that in most rules: mistaking it for a rule set turned gating off for the whole run)
+_RULE_SET = re.compile(r"(?<![\w$])[A-Za-z_]\w*\*\s*[,)]")
 _COMMENT = re.compile(r"//[^\n]*|/\*.*?\*/", re.DOTALL)
 
 
@@ -128,6 +132,8 @@ def _closing(s: str, at: int) -> int:
 
 def gate_prefix(rule_text: str) -> bytes | None:
     """The head prefix a rule's condition requires, or None when it must run on every file."""
+    if not _MAY_GUARD.search(rule_text):
+        return None  # most rules of a big pack: no guard to find, no condition to parse
     body = _COMMENT.sub(" ", rule_text)
     at = body.rfind("condition:")
     end = body.rfind("}")

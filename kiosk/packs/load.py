@@ -38,13 +38,13 @@ from kiosk.packs.check import (
     EXTERNALS,
     PackSource,
     RuleMeta,
-    check_pack,
     compile_pack_sources,
     find_packs,
     read_pack,
 )
 from kiosk.packs.engines import DEFAULT_ENGINE, LIBYARA, YARA_X, Engine, engine
 from kiosk.packs.gate import Gate, build_gate
+from kiosk.packs.imported import Quarantined
 from kiosk.packs.match import (  # Matcher and the externals: re-exported, the old home
     PLACE_EXTERNALS,
     Matcher,
@@ -54,6 +54,7 @@ from kiosk.packs.match import (  # Matcher and the externals: re-exported, the o
     file_type,
     uses_place_externals,
 )
+from kiosk.packs.quarantine import examine, pack_texts
 from kiosk.packs.sign import (
     VerifiedManifest,
     pack_ledger,
@@ -95,6 +96,9 @@ class RulePack:
     rule_count: int
     signed_by: str | None = None  # key id; None only when dev mode let an unverified pack in
     expires: str | None = None
+    quarantined: tuple[Quarantined, ...] = ()  # imported packs: rules left out (by name, why)
+    imported: bool = False  # someone else's rule text (kiosk.packs.imported)
+    labels: tuple[tuple[str, str], ...] = ()  # category -> words for the scope picker
 
 
 class CompiledRules:
@@ -170,10 +174,14 @@ def _cache_key(srcs: list[PackSource], eng: Engine) -> str:
     return hashlib.sha256(body).hexdigest()
 
 
+_Left = dict[str, tuple[Quarantined, ...]]  # pack -> its quarantined rules
+
+
 def _compile_checked(
     srcs: list[PackSource], home: Path, audit: AuditLog | None, use_cache: bool, eng: Engine
-) -> tuple[Any, dict[tuple[str, str], RuleMeta], list[str]]:
-    """The engine's compiled set, each rule's meta, and every rule identifier libyara found."""
+) -> tuple[Any, dict[tuple[str, str], RuleMeta], list[str], _Left, dict[str, str] | None]:
+    """The engine's compiled set, each rule's meta, every rule identifier libyara found, the
+    rules imported packs left out, and their namespace texts (None: the cache had it all)."""
     cache = RulesCache(home)
     key = _cache_key(srcs, eng)
     if use_cache:
@@ -185,12 +193,18 @@ def _compile_checked(
                 rules = eng.load(entry.blob)
                 meta = {(p, r): RuleMeta(c, s, d) for p, r, c, s, d in entry.header["meta"]}
                 idents = [str(i) for i in entry.header["rules"]]
-                return rules, meta, idents
+                cached: _Left = {
+                    p: tuple(Quarantined(*row) for row in rows)
+                    for p, rows in entry.header.get("quarantine", {}).items()
+                }
+                return rules, meta, idents, cached, None
             except (RulesError, KeyError, TypeError, ValueError) as e:
                 _audit(audit, "rules_cache_rejected", key=key, reason=f"unusable: {e}")
     meta = {}
+    texts: dict[str, str] = {}
+    left: _Left = {}
     for src in srcs:
-        check = check_pack(src)
+        check = examine(src)
         if check.problems:
             first = check.problems[0].at("")
             more = len(check.problems) - 1
@@ -200,9 +214,15 @@ def _compile_checked(
             _audit(audit, "rulepack_refused", pack=src.name, reason=reason)
             raise RulesError(reason)
         meta.update({(src.name, r): m for r, m in check.meta.items()})
+        if check.text is not None:
+            texts[src.name], left[src.name] = check.text, check.quarantined
     try:
-        reference = compile_pack_sources(srcs)
-        rules = reference if eng.name == LIBYARA else eng.compile(_pack_texts(srcs), EXTERNALS)
+        reference = compile_pack_sources(srcs, texts)
+        rules = (
+            reference
+            if eng.name == LIBYARA
+            else eng.compile({**_pack_texts(srcs), **texts}, EXTERNALS)
+        )
     except RulesError as e:
         reason = str(e) if eng.name == LIBYARA else f"{eng.label} cannot compile the packs: {e}"
         _audit(audit, "rulepack_refused", pack=None, reason=reason)
@@ -210,15 +230,17 @@ def _compile_checked(
     idents = [r.identifier for r in reference]
     if use_cache:
         rows = [[p, r, m.category, m.severity, m.description] for (p, r), m in sorted(meta.items())]
-        failed = cache.store(key, eng.save(rules), {"meta": rows, "rules": idents}, eng.label)
+        quarantine = {p: [[q.file, q.rule, q.line, q.reason] for q in qs] for p, qs in left.items()}
+        head = {"meta": rows, "rules": idents, "quarantine": quarantine}
+        failed = cache.store(key, eng.save(rules), head, eng.label)
         if failed:  # the scan is unaffected; the next one compiles again
             _audit(audit, "rules_cache_not_written", key=key, reason=failed)
-    return rules, meta, idents
+    return rules, meta, idents, left, texts
 
 
 def _gate(
     srcs: list[PackSource],
-    texts: dict[str, str],
+    texts: Callable[[], dict[str, str]],  # read only to build it: lexing costs a big pack
     idents: list[str],
     eng: Engine,
     home: Path,
@@ -247,7 +269,7 @@ def _gate(
                 return Gate(reduced if eng.name == LIBYARA else None, prefixes, gated), reduced
             except (RulesError, KeyError, TypeError, ValueError) as e:
                 _audit(audit, "rules_cache_rejected", key=key, reason=f"unusable: {e}")
-    gate = build_gate(texts, dict(EXTERNALS), idents)
+    gate = build_gate(texts(), dict(EXTERNALS), idents)
     reduced = gate.reduced if gate is not None else None
     if gate is not None and eng.name != LIBYARA:
         try:
@@ -311,11 +333,16 @@ def compile_packs(
             raise RulesError(str(e)) from e
         srcs.append(src)
         verified[name] = v
-    rules, meta, idents = _compile_checked(srcs, home, audit, use_cache, eng)
-    texts = _pack_texts(srcs)
-    gate, reduced = _gate(srcs, texts, idents, eng, home, use_cache, audit)
-    # the window-safe rules (libyara, whatever the engine): byte areas and big files' tails
-    window = window_rules(texts, dict(EXTERNALS))
+    rules, meta, idents, left, imported = _compile_checked(srcs, home, audit, use_cache, eng)
+    texts = _pack_texts(srcs)  # what externals_read reads: quarantined rules too (errs to more)
+
+    def gate_texts() -> dict[str, str]:  # imported packs without their quarantined rules
+        return {**pack_texts(srcs, left), **(imported or {})}
+
+    gate, reduced = _gate(srcs, gate_texts, idents, eng, home, use_cache, audit)
+    # the window-safe rules (libyara, whatever the engine): byte areas and big files' tails;
+    # never a quarantined rule
+    window = window_rules(gate_texts(), dict(EXTERNALS))
     counts: dict[str, int] = {}
     for pack, _ in meta:
         counts[pack] = counts.get(pack, 0) + 1
@@ -333,6 +360,9 @@ def compile_packs(
                 rule_count=counts.get(src.name, 0),
                 signed_by=v.keyid if v else None,
                 expires=utc_text_seconds(v.manifest.expires) if v else None,
+                quarantined=left.get(src.name, ()),
+                imported=src.imported,
+                labels=tuple(sorted(src.labels.items())),
             )
         )
     if not dev:
@@ -350,6 +380,7 @@ def compile_packs(
             rules=p.rule_count,
             signed_by=p.signed_by,
             dev_mode=dev,
+            **({"quarantined": len(p.quarantined)} if p.imported else {}),
         )
     read = externals_read(texts)
     compiled = CompiledRules(

@@ -371,6 +371,7 @@ def _pack(o: _Obj) -> RulePackRecord:
             files=o.texts("files"),
             rules=o.integer("rules"),
             signed_by=o.opt_text("signed_by"),
+            quarantined=o.absent_or_integer("quarantined"),
         )
     )
 

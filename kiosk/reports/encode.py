@@ -189,6 +189,8 @@ def packs_json(packs: tuple[RulePackRecord, ...]) -> list[JSON]:
             "files": list(p.files),
             "rules": p.rules,
             "signed_by": p.signed_by,
+            # only imported packs quarantine: absent for kiosk's own and in older reports
+            **({} if p.quarantined is None else {"quarantined": p.quarantined}),
         }
         for p in packs
     ]

@@ -263,7 +263,10 @@ def render_html(v: VerifiedReport) -> str:
             [
                 [
                     "rule pack",
-                    p.name,
+                    p.name
+                    if p.quarantined is None
+                    else f"{p.name} (imported collection; {p.quarantined} "
+                    f"rule{'' if p.quarantined == 1 else 's'} quarantined)",
                     p.version,
                     notes.short(f"digest of rule pack {p.name}", p.digest),
                     _signer(p.signed_by, notes, f"key that signed rule pack {p.name}"),

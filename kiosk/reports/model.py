@@ -120,6 +120,7 @@ class RulePackRecord:
     files: tuple[str, ...]
     rules: int
     signed_by: str | None  # key id; None only when dev mode let an unverified pack in
+    quarantined: int | None = None  # imported packs only: rules left out (absent otherwise)
 
 
 @dataclass(frozen=True, slots=True)

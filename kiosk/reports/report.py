@@ -425,7 +425,15 @@ def not_examined(
 
 def pack_records(packs: tuple[RulePack, ...]) -> tuple[RulePackRecord, ...]:
     return tuple(
-        RulePackRecord(p.name, p.version, p.digest, p.files, p.rule_count, p.signed_by)
+        RulePackRecord(
+            p.name,
+            p.version,
+            p.digest,
+            p.files,
+            p.rule_count,
+            p.signed_by,
+            len(p.quarantined) if p.imported else None,
+        )
         for p in packs
     )
 

@@ -26,10 +26,13 @@ class CategoryChoice:
     kind: str
     name: str
     source: str  # "rules: kiosk-core (3)", "hash set demo-known-bad: <its description>"
+    label: str = ""  # an imported pack's words for it (pack.toml [category_labels])
 
     @property
     def title(self) -> str:
         """``card_fraud`` as ``Card fraud``: the words a warrant would use."""
+        if self.label:
+            return self.label
         words = self.name.replace("_", " ").replace("-", " ").strip()
         return words[:1].upper() + words[1:] if words else self.name
 
@@ -47,6 +50,10 @@ BUILTIN_SOURCES = {
 def rule_choices(rules: CompiledRules) -> list[CategoryChoice]:
     """One choice per rule category, with the packs that have rules in it and how many."""
     counts = Counter((meta.category, pack) for (pack, _), meta in rules.meta.items())
+    labels: dict[str, str] = {}
+    for p in rules.packs:  # the first pack to label a category names it
+        for category, label in p.labels:
+            labels.setdefault(category, label)
     out = []
     for category in sorted({c for c, _ in counts} | set(BUILTIN_CATEGORIES)):
         packs = sorted((p, n) for (c, p), n in counts.items() if c == category)
@@ -55,7 +62,9 @@ def rule_choices(rules: CompiledRules) -> list[CategoryChoice]:
             continue
         rule_word = "rule" if sum(n for _, n in packs) == 1 else "rules"
         where = ", ".join(f"{p} ({n})" for p, n in packs)
-        out.append(CategoryChoice("rule", category, f"{rule_word} in {where}"))
+        out.append(
+            CategoryChoice("rule", category, f"{rule_word} in {where}", labels.get(category, ""))
+        )
     return out
 
 

@@ -162,7 +162,9 @@ def load_state(settings: Settings) -> KioskState:
                 ItemStatus(
                     f"{p.name} {p.version}",
                     True,
-                    f"{p.rule_count} rules; categories: {', '.join(cats)}",
+                    f"{p.rule_count} rules"
+                    + (f", {len(p.quarantined)} quarantined" if p.imported else "")
+                    + f"; categories: {', '.join(cats)}",
                 )
             )
         state.rule_categories = rule_categories(rules)
