@@ -52,8 +52,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
 
-from phone import NAME as PHONE_NAME  # beside this script: run as python3 sample_images/build.py
-from phone import build_phone, verify_phone
+if __package__:  # imported as sample_images.build (the tests, bench/make_bench_image.py)
+    from sample_images.phone import NAME as PHONE_NAME
+    from sample_images.phone import build_phone, verify_phone
+else:  # run as a script, python3 sample_images/build.py: phone.py is beside it
+    from phone import NAME as PHONE_NAME
+    from phone import build_phone, verify_phone
 
 HERE: Final = Path(__file__).resolve().parent
 MANIFEST: Final = HERE / "manifest.json"
