@@ -28,8 +28,8 @@ from kiosk.canonical import canonical
 from kiosk.engine.batch import Exhibit, read_manifest, run_batch
 from kiosk.engine.cluster import RUN_FIELDS, ClusterExecutor
 from kiosk.engine.cluster_spec import ClusterSpec
-from kiosk.engine.scan import scan_tasks
-from kiosk.engine.triage import TriageRequest, TriageResult
+from kiosk.engine.scan import ScanConfig, scan_tasks
+from kiosk.engine.triage import CLUSTER_ENGINE, TriageRequest, TriageResult
 from kiosk.errors import ClusterError
 from kiosk.model import FileStatus, Outcome
 from kiosk.reports.encode import file_json
@@ -40,7 +40,8 @@ from kiosk.trust.signing import load_signer
 from tests.conftest import HASHSETS, MANIFEST, RULES, SAMPLES, TEST_CAP, fixed_hooks, scan_cmd
 from tests.dask_cluster import DaskCluster, make_certs
 from tests.dask_cluster import dask_cluster as start_cluster
-from tests.test_scan import _config, _tasks
+from tests.test_scan import _config as _any_config
+from tests.test_scan import _tasks
 
 pytestmark = pytest.mark.timeout(900)  # a real cluster starts in seconds, on a busy CI in minutes
 
@@ -106,11 +107,16 @@ def test_a_remote_scheduler_needs_tls_unless_insecure_is_asked_for(tmp_path: Pat
         ClusterSpec("ws://10.0.0.5:8786").check()
 
 
+def _config(image: Path, workers: int) -> ScanConfig:
+    """A scan's configuration as a cluster run makes it: libyara (``triage.engine_for``)."""
+    return _any_config(image, workers, engine=CLUSTER_ENGINE)
+
+
 def test_cluster_inventory_and_report_equal_the_local_pool(
     executor: ClusterExecutor, triage: Callable[..., TriageResult], tmp_path: Path
 ) -> None:
     for name in ("mbr-fat16-ext4.dd",):  # two filesystems; the batch test covers the rest
-        local = triage(name, out_dir=tmp_path / name / "local")
+        local = triage(name, out_dir=tmp_path / name / "local", yara_engine=CLUSTER_ENGINE)
         remote = triage(
             name, out_dir=tmp_path / name / "cluster", hooks=fixed_hooks(executor=executor)
         )
@@ -183,9 +189,15 @@ def test_nothing_secret_leaves_the_coordinator(kiosk_home: Path) -> None:
     raw = private.private_bytes(
         serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
     )
+    pem = private.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    body = b"".join(pem.splitlines()[1:-1])  # the key's base64 (the rules may name "PRIVATE KEY")
     assert raw not in sent
     assert raw.hex().encode() not in sent
-    assert b"PRIVATE KEY" not in sent
+    assert body not in sent
     assert str(kiosk_home).encode() not in sent
 
 

@@ -25,8 +25,12 @@ from tests.conftest import HASHSETS, IMAGES, RULES, SAMPLES, TEST_CAP
 EMPTY_SHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 
 
-def _config(image: Path, workers: int, cap: int = TEST_CAP) -> ScanConfig:
-    rules = compile_packs(RULES, dev=True)  # the engine, not trust: see test_rules.py
+def _config(
+    image: Path, workers: int, cap: int = TEST_CAP, engine: str | None = None
+) -> ScanConfig:
+    """``engine``: the YARA engine (default: kiosk's); a cluster runs libyara (engine_for)."""
+    kw = {} if engine is None else {"yara_engine": engine}
+    rules = compile_packs(RULES, dev=True, **kw)  # the engine, not trust: see test_rules.py
     index = HashIndex.load(HASHSETS)
     return ScanConfig(
         evidence=resolve([image]),

@@ -42,7 +42,7 @@ from kiosk.config import (
     load_config,
 )
 from kiosk.engine.scope import Scope
-from kiosk.engine.triage import Hooks, TriageRequest, run_triage
+from kiosk.engine.triage import CLUSTER_ENGINE, Hooks, TriageRequest, run_triage
 from kiosk.errors import KioskError, SigningError, UsageError
 from kiosk.model import CaseRecord, LegalBasis, Outcome, Progress
 from kiosk.packs.engines import DEFAULT_ENGINE, ENGINE_NAMES
@@ -568,6 +568,11 @@ def _scan(args: argparse.Namespace) -> int:
         device_description=args.device,
     )
     signer = load_signer(args.key)
+    if args.scheduler and args.yara_engine not in (None, CLUSTER_ENGINE):
+        raise UsageError(
+            f"--yara-engine {args.yara_engine} cannot run on a Dask cluster: its scanner is bound "
+            f"to one thread; a cluster run uses {CLUSTER_ENGINE} (leave --yara-engine out)"
+        )
     executor = open_executor(args)  # None without --scheduler; workers there open our paths
     fix = absolute if executor else tuple
     req = TriageRequest(

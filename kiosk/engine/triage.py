@@ -150,6 +150,17 @@ class Hooks:
     executor: TaskExecutor | None = None  # a Dask cluster (kiosk.engine.cluster); None: own pool
 
 
+CLUSTER_ENGINE = "libyara"
+
+
+def engine_for(asked: str, executor: TaskExecutor | None) -> str:
+    """The YARA engine a run uses: the one asked for, except on a Dask cluster, which runs
+    libyara. yara-x's scanner is bound to the thread that made it, and Dask runs each task on a
+    worker thread of its choosing (dropping the scanner elsewhere aborts). The report names the
+    engine that ran."""
+    return CLUSTER_ENGINE if executor is not None else asked
+
+
 def check_case(case: CaseRecord, allow_self_authorisation: bool = False) -> None:
     """No scan without a complete record of who asked and under what authority."""
     missing = [
@@ -285,7 +296,7 @@ def run_triage(req: TriageRequest, hooks: Hooks | None = None) -> TriageResult:
                 dev=req.dev,
                 audit=audit,
                 clock=hooks.clock,
-                yara_engine=req.yara_engine,
+                yara_engine=engine_for(req.yara_engine, hooks.executor),
             )
             if req.rules_dir and req.yara
             else None
