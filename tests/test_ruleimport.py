@@ -178,7 +178,12 @@ def test_yara_rules_style_index_files_and_every_quarantine_reason(tmp_path: Path
     assert m.match(b"x ferrule_exec($_POST", "s.txt", "/s.txt") == ()  # not at 0: no <?php
     # the scope picker shows the pack's words for its categories
     titles = {c.name: c.title for c in rule_choices(rules)}
-    assert titles == {"malware": "Malware", "webshells": "Web shells"}
+    assert titles == {  # and the kiosk's own content checks, in every scope picker
+        "malware": "Malware",
+        "webshells": "Web shells",
+        "disguised_file": "Disguised file",
+        "encrypted_data": "Encrypted data",
+    }
 
 
 def yara_x_version() -> str:
