@@ -29,6 +29,7 @@ HEAD = 1024  # bytes read from the start of a file to tell its kind
 MAX_DESCRIPTOR = 1 << 20  # a VMDK descriptor is a few hundred bytes; more is not one
 
 EWF_SIGNATURES = (b"EVF\x09\x0d\x0a\xff\x00", b"EVF2\x0d\x0a\x81\x00")  # E01/S01; Ex01
+ADB_MAGIC = b"ANDROID BACKUP\n"  # an Android `adb backup` file (kiosk.evidence.logical.adb)
 VMDK_SPARSE = b"KDMV"  # VMware Virtual Disk Format 1.1, "hosted sparse extent header": 'VMDK' LE
 VMDK_COWD = b"COWD"  # ESX sparse (delta) extent: only ever an extent of a descriptor
 VMDK_DESCRIPTOR = b"# Disk DescriptorFile"  # the descriptor's first line (VMDK 1.1, 4.1)

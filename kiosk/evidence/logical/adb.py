@@ -19,18 +19,16 @@ import hashlib
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from cryptography.hazmat.primitives import padding
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from kiosk.errors import ImageError
+from kiosk.evidence.headers import ADB_MAGIC
 from kiosk.evidence.logical.stream import DecodedStream
+from kiosk.evidence.media.raw import RawMedia
 
-if TYPE_CHECKING:  # resolve imports this module (through sniff) before media exists
-    from kiosk.evidence.media.raw import RawMedia
-
-MAGIC = b"ANDROID BACKUP\n"
+MAGIC = ADB_MAGIC
 MAX_HEADER = 4096  # nine short lines; more is not an ADB header
 PIECE = 1 << 20
 

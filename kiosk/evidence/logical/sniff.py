@@ -21,8 +21,8 @@ from typing import Any
 
 from kiosk.errors import ImageError
 from kiosk.evidence import headers
+from kiosk.evidence.headers import ADB_MAGIC
 from kiosk.evidence.logical import itunes
-from kiosk.evidence.logical.adb import MAGIC as ADB_MAGIC
 
 HEAD = 64 * 1024
 ZIP_HEADS = (b"PK\x03\x04", b"PK\x05\x06", b"PK\x07\x08")  # local file, empty archive, split mark
