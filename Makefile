@@ -38,12 +38,15 @@ deps:
 # Every package comes from requirements.lock, checked by hash: the runtime and dev dependencies,
 # and pip, setuptools and wheel themselves (a new venv carries setuptools 65.5, which has known
 # advisories). kiosk is then installed from this folder with what is already there: no download,
-# no unhashed build requirements (--no-build-isolation).
+# no unhashed build requirements (--no-build-isolation). Its bytecode is compiled once, as a wheel
+# install would: an editable install under PYTHONDONTWRITEBYTECODE otherwise compiles every module
+# in every process of every scan (~0.25 s of CPU each, bench/README.md).
 LOCK := requirements.lock
 $(STAMP): pyproject.toml $(LOCK)
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install --quiet --require-hashes -r $(LOCK)
 	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
+	env -u PYTHONDONTWRITEBYTECODE $(BIN)/python -m compileall -q kiosk >/dev/null
 	touch $(STAMP)
 
 # Refresh requirements.lock after changing a pin in pyproject.toml (needs PyPI): pip-compile (pip-

@@ -89,7 +89,8 @@ def micro(rounds: int) -> None:
 
     rules = compile_packs(REPO / "rules", dev=True, use_cache=False)
     assert rules.window is not None
-    wm = WindowMatcher(rules.window.to_bytes(), dict(rules.meta), rules.window.max_match, 60)
+    w = rules.window
+    wm = WindowMatcher(w.engine.name, w.to_bytes(), dict(rules.meta), w.max_match, 60)
     full = Matcher(rules.to_bytes(), dict(rules.meta), 60)
     data = random.Random(7).randbytes(64 * MiB)
     zeros = bytes(64 * MiB)

@@ -100,8 +100,9 @@ def test_windows_find_each_tail_marker_once_at_its_offset(image: Path, rules: Pa
     with Evidence(resolve((image,))) as ev:
         task = _big_task(ev)
         assert task.size == SIZE
+        w = compiled.window
         wm = WindowMatcher(
-            compiled.window.to_bytes(), dict(compiled.meta), compiled.window.max_match, 30
+            w.engine.name, w.to_bytes(), dict(compiled.meta), w.max_match, 30, rule_count=2
         )
         hits = Hits()
         oracle: dict[str, list[int]] = {k: [] for k in MARKS}

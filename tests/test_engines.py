@@ -262,8 +262,11 @@ def test_the_cache_keeps_one_entry_per_engine_and_refuses_the_other_engines(
     home = tmp_path / "home"
     made = {eng: compile_packs(RULES, dev=True, home=home, yara_engine=eng) for eng in ENGINE_NAMES}
     every = sorted((home / "cache" / "rules").glob("*.kcr"))
-    entries = [e for e in every if b'"meta"' in e.read_bytes()[32:].partition(b"\n")[0]]
-    assert (len(every), len(entries)) == (2, 2)  # one per engine (nothing to gate: no gate entry)
+    heads = {e: e.read_bytes()[32:].partition(b"\n")[0] for e in every}
+    entries = [e for e in every if b'"meta"' in heads[e]]
+    windows = [e for e in every if b'"window"' in heads[e]]
+    # per engine: the rules and their window-safe set (nothing to gate: no gate entry)
+    assert (len(every), len(entries), len(windows)) == (4, 2, 2)
     again = compile_packs(RULES, dev=True, home=home, yara_engine=YARA_X)  # from the cache
     assert again.to_bytes() == made[YARA_X].to_bytes()
     assert again.engine.name == YARA_X

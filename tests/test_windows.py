@@ -1,6 +1,6 @@
 """Overlapping windows (kiosk.engine.windows) and window safety (kiosk.packs.windowsafe).
 
-Real libyara on real bytes; the oracle is a brute-force search of the same bytes: every
+Real libyara and YARA-X on real bytes; the oracle is a brute-force search of the same bytes: every
 occurrence must be reported exactly once, whatever the window size, wherever it falls (on a
 window edge, on a range task's edge), and a rule is window-safe only when the analysis proves it.
 """
@@ -15,6 +15,7 @@ import yara
 
 from kiosk.engine.windows import Hits, WindowMatcher
 from kiosk.packs.check import RuleMeta
+from kiosk.packs.engines import ENGINE_NAMES, LIBYARA, engine
 from kiosk.packs.windowsafe import analyse_rule, hex_length, regex_length, window_rules
 
 META = 'meta: category = "test" severity = "low" description = "d"'
@@ -25,12 +26,12 @@ def _rule(name: str, cond: str, strings: str = "", prefix: str = "") -> str:
     return f"{prefix}rule {name}\n{{\n {META}\n {s}\n condition: {cond}\n}}\n"
 
 
-def _matcher(src: str, window: int) -> WindowMatcher:
-    wr = window_rules({"t": src}, {})
+def _matcher(src: str, window: int, eng: str = LIBYARA) -> WindowMatcher:
+    wr = window_rules({"t": src}, {}, engine(eng))
     assert wr is not None
+    assert wr.engine.name == eng  # compiled by the engine asked for, not quietly by another
     meta = {("t", r): RuleMeta("test", "low", "d") for _, r in wr.safe}
-    buf_rules = wr.to_bytes()
-    return WindowMatcher(buf_rules, meta, wr.max_match, 10, window)
+    return WindowMatcher(eng, wr.to_bytes(), meta, wr.max_match, 10, window, len(wr.safe))
 
 
 MARK = b"EDGE-MARK-91c3"
@@ -69,10 +70,11 @@ def _offsets(h: Hits) -> dict[str, tuple[list[int], int]]:
     return {rule: (sorted(kept), n[0]) for (_, rule), (kept, n) in h.by_rule.items()}
 
 
+@pytest.mark.parametrize("eng", ENGINE_NAMES)
 @pytest.mark.parametrize("window", [4096, 4099, 65536])
-def test_every_match_is_found_once_across_window_edges(window: int) -> None:
+def test_every_match_is_found_once_across_window_edges(window: int, eng: str) -> None:
     data, oracle = _plant(20 * window + 123, window, window)
-    wm = _matcher(SRC, window)
+    wm = _matcher(SRC, window, eng)
     assert wm.overlap >= len(b"LONG-" + b"7" * 40 + b"-END")
     hits = Hits()
     chunks = [data[i : i + 1000] for i in range(0, len(data), 1000)]  # chunk != window
@@ -85,7 +87,8 @@ def test_every_match_is_found_once_across_window_edges(window: int) -> None:
         assert got[rule][0] == want[: len(got[rule][0])]
 
 
-def test_range_tasks_own_only_what_starts_inside_them() -> None:
+@pytest.mark.parametrize("eng", ENGINE_NAMES)
+def test_range_tasks_own_only_what_starts_inside_them(eng: str) -> None:
     """Two range tasks that meet at a boundary, each reading the overlap past its end: a match
     across the boundary is the first task's, once."""
     window = 4096
@@ -94,7 +97,7 @@ def test_range_tasks_own_only_what_starts_inside_them() -> None:
     data = data[: cut - 6] + MARK + data[cut - 6 + len(MARK) :]
     want = sorted({m.start() for m in re.finditer(re.escape(MARK), data)})
     assert cut - 6 in want
-    wm = _matcher(SRC, window)
+    wm = _matcher(SRC, window, eng)
     hits = Hits()
     wm.scan(0, [data[: cut + wm.overlap]], cut, hits)
     wm.scan(cut, [data[cut:]], None, hits)
@@ -103,10 +106,11 @@ def test_range_tasks_own_only_what_starts_inside_them() -> None:
     assert sorted(kept) == want[: len(kept)]
 
 
-def test_zero_windows_are_skipped_only_when_rules_cannot_match_zeros() -> None:
-    wm = _matcher(SRC, 4096)
+@pytest.mark.parametrize("eng", ENGINE_NAMES)
+def test_zero_windows_are_skipped_only_when_rules_cannot_match_zeros(eng: str) -> None:
+    wm = _matcher(SRC, 4096, eng)
     assert wm.zero_proof
-    zeros = _matcher(_rule("z", "$z", "$z = { 00 00 00 00 }"), 4096)
+    zeros = _matcher(_rule("z", "$z", "$z = { 00 00 00 00 }"), 4096, eng)
     assert not zeros.zero_proof
     hits = Hits()
     zeros.scan(0, [bytes(3 * 4096)], None, hits)

@@ -42,6 +42,8 @@ class AreaPlan:
         return dataclasses.replace(
             cfg,
             window_blob=self.window.to_bytes(),
+            window_engine=self.window.engine.name,
+            window_rule_count=len(self.window.safe),
             window_max_match=self.window.max_match,
             window_bytes=self.window_bytes,
             slack=self.piece > 0,

@@ -19,7 +19,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import hashlib
-import multiprocessing
 import queue
 import selectors
 import threading
@@ -55,7 +54,9 @@ from kiosk.evidence.image import Evidence
 from kiosk.evidence.resolve import EvidenceRef
 from kiosk.hashsets.index import SET_INTEGRITY, HashIndex, HashSet
 from kiosk.model import FileResult, FileStatus, FileTask
+from kiosk.packs.engines import LIBYARA
 from kiosk.packs.load import Matcher, RuleMeta
+from kiosk.processes import helper_context
 
 HEAD_BYTES = 8192  # libmagic sees the head only: one call per file, ~0.2 ms
 BATCH_FILES = 32
@@ -86,6 +87,8 @@ class ScanConfig:
     yara_enabled: bool = True  # False: hash-only run (--no-yara); every file says so
     archives: ArchiveLimits = field(default_factory=ArchiveLimits)  # how far archives expand
     window_blob: bytes | None = None  # the window-safe rules (kiosk.packs.windowsafe)
+    window_engine: str = LIBYARA  # the engine that compiled them
+    window_rule_count: int = 0
     window_max_match: int = 1  # their longest match: the windows' overlap
     window_bytes: int = WINDOW_BYTES
     slack: bool = False  # scan each allocated file's slack (unallocated space is its own task)
@@ -169,11 +172,13 @@ class Scanner:
         )
         self._windows = (  # unallocated space, slack, and files over the cap (engine.windows)
             WindowMatcher(
+                cfg.window_engine,
                 cfg.window_blob,
                 cfg.rule_meta,
                 cfg.window_max_match,
                 cfg.yara_timeout_s,
                 cfg.window_bytes,
+                cfg.window_rule_count,
             )
             if cfg.window_blob and cfg.yara_enabled
             else None
@@ -401,7 +406,7 @@ class WorkerPool:
 
     def __init__(self, cfg: ScanConfig) -> None:
         self._cfg = cfg
-        self._ctx = multiprocessing.get_context("spawn")
+        self._ctx = helper_context()
         # One selector for the whole run: multiprocessing's wait() builds a new one per call,
         # which at two wake-ups per file was a measurable part of the parent's CPU.
         self.sel = selectors.DefaultSelector()

@@ -19,16 +19,15 @@ Findings keep offsets, never content: per rule, the first ``MAX_OFFSETS`` offset
 
 from __future__ import annotations
 
-import io
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-import yara
-
+from kiosk.errors import RuleScanError, RuleTimeoutError
 from kiosk.evidence.image import Evidence
 from kiosk.locator import RangeLoc
 from kiosk.model import AreaHit, AreaScan, FileResult, FileStatus, FileTask, RuleMatch
+from kiosk.packs.engines import engine
 from kiosk.packs.load import RuleMeta
 
 WINDOW_BYTES = 16 << 20
@@ -63,20 +62,23 @@ class WindowMatcher:
 
     def __init__(
         self,
+        engine_name: str,
         blob: bytes,
         meta: dict[tuple[str, str], RuleMeta],
         max_match: int,
         timeout_s: int,
         window: int = WINDOW_BYTES,
+        rule_count: int = 0,
     ) -> None:
-        self.rules = yara.load(file=io.BytesIO(blob))
+        eng = engine(engine_name)
+        self.rule_count = rule_count  # the window-safe rules (for the report's notes)
+        self.scanner = eng.scanner(eng.load(blob), timeout_s)
         self.meta = meta
         self.overlap = max(max_match, 1)
         self.window = window
         self.timeout = timeout_s
-        self._zeros = bytes(window + self.overlap)
-        self.zero_proof = not self.rules.match(data=self._zeros, timeout=timeout_s)
-        self.rule_count = sum(1 for _ in self.rules)
+        self.zeros = bytes(window + self.overlap)  # one full window of blank space
+        self.zero_proof = not self.scanner.scan_offsets(self.zeros)
 
     def stream(self, base: int, own_end: int | None, hits: Hits) -> WindowStream:
         """A push-style scan of contiguous bytes starting at absolute offset ``base``."""
@@ -90,29 +92,22 @@ class WindowMatcher:
             s.feed(chunk)
         n = s.close()
         if s.error:
-            raise yara.Error(s.error)
+            raise RuleScanError(s.error)
         return n
 
     def _all_zero(self, data: bytes) -> bool:
         n = len(data)
-        if n == len(self._zeros):
-            return data == self._zeros  # one memcmp
+        if n == len(self.zeros):
+            return data == self.zeros  # one memcmp
         return data.count(0) == n
 
     def match_window(self, data: bytes, pos: int, own_hi: int | None, hits: Hits) -> None:
         if self.zero_proof and self._all_zero(data):
             return
-        for m in self.rules.match(data=data, timeout=self.timeout):
-            offs = sorted(
-                {
-                    pos + i.offset
-                    for s in m.strings
-                    for i in s.instances
-                    if own_hi is None or pos + i.offset < own_hi
-                }
-            )
+        for ns, rule, at in self.scanner.scan_offsets(data):
+            offs = sorted({pos + o for o in at if own_hi is None or pos + o < own_hi})
             if offs:
-                hits.add((m.namespace, m.rule), offs)
+                hits.add((ns, rule), offs)
 
 
 class WindowStream:
@@ -139,9 +134,9 @@ class WindowStream:
             return
         try:
             self._wm.match_window(data, self._pos, self._hi(hi), self._hits)
-        except yara.TimeoutError:
+        except RuleTimeoutError:
             self.error = f"YARA scan timed out after {self._wm.timeout} s"
-        except yara.Error as e:
+        except RuleScanError as e:
             self.error = f"YARA scan failed: {e}"
 
     def _hi(self, hi: int | None) -> int | None:
@@ -157,10 +152,16 @@ class WindowStream:
         buf += chunk
         full = wm.window + wm.overlap
         while len(buf) >= full:
-            self._match(bytes(buf[:full]), self._pos + wm.window)
-            if self.error:
-                buf.clear()
-                return
+            # Blank space costs one memcmp and no copy; any other window one copy (the engines
+            # take bytes). ``bytes(buf[:full])`` made two, the first into fresh pages: it was
+            # ~45 ms per 16 MiB window, most of an unallocated area's cost (bench/README.md).
+            if not (wm.zero_proof and buf.startswith(wm.zeros)):
+                with memoryview(buf) as view, view[:full] as part:
+                    data = part.tobytes()
+                self._match(data, self._pos + wm.window)
+                if self.error:
+                    buf.clear()
+                    return
             del buf[: wm.window]
             self._pos += wm.window
 
@@ -172,9 +173,7 @@ class WindowStream:
         return self.read
 
 
-def scan_area(
-    ev: Evidence, task: FileTask, loc: RangeLoc, wm: WindowMatcher | None
-) -> FileResult:
+def scan_area(ev: Evidence, task: FileTask, loc: RangeLoc, wm: WindowMatcher | None) -> FileResult:
     """One area task (``loc`` is its locator): its spans read from the media and matched in
     windows; one result."""
     if wm is None:
@@ -186,9 +185,9 @@ def scan_area(
         for off, n in ev.spans(loc, wm.overlap):
             scanned += max(min(off + n, own_end) - off, 0)
             wm.scan(off, ev.read(off, n), own_end, hits)
-    except yara.TimeoutError:
+    except RuleTimeoutError:
         return FileResult(task, FileStatus.ERROR, f"YARA scan timed out after {wm.timeout} s")
-    except (OSError, yara.Error) as e:
+    except (OSError, RuleScanError) as e:
         return FileResult(task, FileStatus.ERROR, f"area could not be scanned: {e}")
     area = AreaScan(
         loc.kind, loc.volume.index, loc.offset, loc.length, scanned, hits.area_hits(wm.meta)
@@ -207,7 +206,7 @@ def scan_slack(ev: Evidence, task: FileTask, wm: WindowMatcher) -> tuple[AreaSca
         hits = Hits()
         try:
             wm.scan(off, ev.read(off, n), None, hits)
-        except (OSError, yara.Error) as e:
+        except (OSError, RuleScanError) as e:
             out.append(AreaScan("slack", task.volume, off, n, 0, (), f"{task.path} ({e})"))
             continue
         out.append(AreaScan("slack", task.volume, off, n, n, hits.area_hits(wm.meta), task.path))

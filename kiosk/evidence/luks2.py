@@ -29,7 +29,6 @@ import threading
 from collections import OrderedDict
 from typing import Any
 
-import numpy as np
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.kdf.argon2 import Argon2id
 
@@ -59,6 +58,8 @@ def _xts(key: bytes, data: bytes, first_sector: int) -> bytes:
     decryption over all blocks. The same result as a ``modes.XTS`` cipher per sector (the tests
     check it), about forty times faster: that is 180 us of set-up per sector otherwise.
     """
+    import numpy as np  # imported here: ~0.1 s and BLAS threads in every process
+
     n = len(data) // SECTOR
     if n == 0:
         return b""

@@ -14,7 +14,6 @@ volumes only, then the child exits), so a hostile image is never parsed in the a
 from __future__ import annotations
 
 import contextlib
-import multiprocessing
 from collections.abc import Iterator
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
@@ -24,6 +23,7 @@ from kiosk.errors import ImageError, KioskError
 from kiosk.evidence.image import Evidence
 from kiosk.evidence.resolve import EvidenceRef
 from kiosk.model import FileTask, MediaRecord, VolumeRecord, WalkProblem
+from kiosk.processes import helper_context
 
 BATCH = 512
 # Up to this many tasks (about 25 MB) the counting walk is kept and replayed as the scan's walk,
@@ -113,7 +113,7 @@ class Walker:
     def __init__(
         self, ref: EvidenceRef, keep: int = KEEP_TASKS, count: bool = True, areas: int = 0
     ) -> None:
-        ctx = multiprocessing.get_context("spawn")
+        ctx = helper_context()
         self._conn, child = ctx.Pipe()
         self._proc = ctx.Process(
             target=_child,

@@ -30,8 +30,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from kiosk.errors import HashSetError
 from kiosk.hashsets.records import Batch, Collector, Context, lines, open_source, text
 
@@ -131,6 +129,8 @@ def nearest(
 ) -> tuple[int, bytes] | None:
     """The nearest of the ``count`` records at ``base`` to ``query`` — its Hamming distance and
     the record — if it is within ``threshold``; None otherwise (ties: the first in sort order)."""
+    import numpy as np  # imported here: ~0.1 s and BLAS threads in every process
+
     if count == 0 or len(query) != WIDTH:
         return None
     view = memoryview(mm)[base : base + count * WIDTH]

@@ -79,6 +79,12 @@ class Scanner(ABC):
     def scan(self, data: bytes | bytearray, externals: dict[str, str]) -> list[tuple[str, str]]:
         """(namespace, rule) of every non-private rule that matched ``data``."""
 
+    @abstractmethod
+    def scan_offsets(self, data: bytes) -> list[tuple[str, str, list[int]]]:
+        """(namespace, rule, where each of its strings matched) of every rule that matched
+        ``data``, externals at their compiled defaults: the windows' view (engine.windows),
+        which reports offsets, never content."""
+
 
 # --------------------------------------------------------------------------- libyara
 
@@ -96,6 +102,17 @@ class _LibyaraScanner(Scanner):
         except yara.Error as e:
             raise RuleScanError(str(e)) from e
         return [(m.namespace, m.rule) for m in found]
+
+    def scan_offsets(self, data: bytes) -> list[tuple[str, str, list[int]]]:
+        try:
+            found = self._rules.match(data=data, timeout=self._timeout)
+        except yara.TimeoutError as e:
+            raise RuleTimeoutError(str(e)) from e
+        except yara.Error as e:
+            raise RuleScanError(str(e)) from e
+        return [
+            (m.namespace, m.rule, [i.offset for s in m.strings for i in s.instances]) for m in found
+        ]
 
 
 class Libyara(Engine):
@@ -185,6 +202,19 @@ class _YaraXScanner(Scanner):
         except yara_x.ScanError as e:
             raise RuleScanError(str(e)) from e
         return [(r.namespace, r.identifier) for r in results.matching_rules]
+
+    def scan_offsets(self, data: bytes) -> list[tuple[str, str, list[int]]]:
+        st = _state(self._rules, self._timeout)
+        try:
+            results = st.scanner.scan(data)
+        except yara_x.TimeoutError as e:
+            raise RuleTimeoutError(str(e) or "timed out") from e
+        except yara_x.ScanError as e:
+            raise RuleScanError(str(e)) from e
+        return [
+            (r.namespace, r.identifier, [m.offset for p in r.patterns for m in p.matches])
+            for r in results.matching_rules
+        ]
 
 
 class YaraX(Engine):

@@ -16,12 +16,17 @@ only entirely (a false global rule silences its namespace). We decide this from 
 source, parsed by plyara, and never guess: a rule we cannot parse or prove is whole-file only,
 and the window set must compile to exactly the rules we proved safe, or there is none.
 
-May import: ``kiosk.errors`` and the YARA libraries.
+The proof compiles with libyara (whose rule list names every rule); the set a scan runs is then
+compiled by the scan's own engine, so the windows cost what the files cost (YARA-X scans these
+windows about six times faster than libyara, bench/README.md).
+
+May import: ``kiosk.errors`` and ``kiosk.packs.engines``.
 """
 
 from __future__ import annotations
 
-import io
+import contextlib
+import functools
 import re
 from collections import Counter
 from dataclasses import dataclass
@@ -30,9 +35,23 @@ from typing import Any
 import plyara
 import yara
 
+from kiosk.errors import RulesError
+from kiosk.packs.engines import LIBYARA, Engine, engine
+
 # The longest match we accept as "bounded": beyond it a rule is whole-file only (the windows'
 # overlap, and so the bytes scanned twice, grows with it).
 MAX_MATCH_BYTES = 64 * 1024
+# Names this analysis in the compiled-rules cache: raise it when what is proved safe changes.
+WINDOW_ANALYSIS = "windowsafe-1"
+
+
+@functools.cache
+def analysis_id() -> str:
+    """This analysis and the parser it reads the rules with (a new plyara may read differently)."""
+    import importlib.metadata  # ~75 ms to import: only when the cache key is made
+
+    return f"{WINDOW_ANALYSIS}/plyara-{importlib.metadata.version('plyara')}"
+
 
 _CONNECTIVES = frozenset({"and", "or", "(", ")", ",", "of", "them", "any", "all"})
 _STRING_REF = re.compile(r"\$\w*\*?")
@@ -55,15 +74,15 @@ def _parser() -> Any:
 class WindowRules:
     """The window-safe rules compiled on their own, and what the analysis decided for each rule."""
 
-    rules: Any  # yara.Rules holding exactly ``safe``
+    rules: Any  # exactly ``safe``, as ``engine`` compiled them
     safe: tuple[tuple[str, str], ...]  # (namespace, rule)
     whole_only: tuple[tuple[str, str, str], ...]  # (namespace, rule, why)
     max_match: int  # the longest match any safe rule's string can have, in bytes
+    engine: Engine
 
     def to_bytes(self) -> bytes:
-        buf = io.BytesIO()
-        self.rules.save(file=buf)
-        return buf.getvalue()
+        """Serialised for worker processes and the compiled-rules cache."""
+        return self.engine.save(self.rules)
 
 
 def text_length(value: str, modifiers: list[str]) -> int | None:
@@ -197,8 +216,12 @@ def analyse_rule(rule: dict[str, Any]) -> tuple[int | None, str]:
     return longest, ""
 
 
-def window_rules(sources: dict[str, str], externals: dict[str, Any]) -> WindowRules | None:
-    """The window set for ``sources`` (namespace -> rule text), or None when no rule is safe or
+def window_rules(
+    sources: dict[str, str], externals: dict[str, Any], eng: Engine | None = None
+) -> WindowRules | None:
+    """The window set for ``sources`` (namespace -> rule text) compiled by ``eng`` (libyara when
+    None, or when ``eng`` refuses a rule libyara takes: the engines are proven to agree, and an
+    area matched by the reference beats an area not matched), or None when no rule is safe or
     the safe rules do not compile to exactly themselves."""
     safe: list[tuple[str, str]] = []
     whole: list[tuple[str, str, str]] = []
@@ -239,4 +262,8 @@ def window_rules(sources: dict[str, str], externals: dict[str, Any]) -> WindowRu
         return None
     if Counter(r.identifier for r in compiled) != Counter(r for _, r in safe):
         return None
-    return WindowRules(compiled, tuple(safe), tuple(whole), longest)
+    used = engine(LIBYARA)
+    if eng is not None and eng.name != LIBYARA:
+        with contextlib.suppress(RulesError):  # then the reference's set, proven to agree
+            compiled, used = eng.compile(out, externals), eng
+    return WindowRules(compiled, tuple(safe), tuple(whole), longest, used)
