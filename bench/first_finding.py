@@ -3,7 +3,8 @@
 Why: issue 19 asks that on an image of an operating system and its users' data the first
 finding reach the app within 10 % of the full scan time, without the walk leaving anything
 out. This runs the same triage the app runs (``run_triage`` with an ``on_finding`` hook, in a
-fresh interpreter per run) on the ``realistic`` image from ``make_bench_image.py --shape
+fresh interpreter per run, timed from the call of ``run_triage``, as the officer waits from
+pressing Run) on the ``realistic`` image from ``make_bench_image.py --shape
 realistic``: variant ``areas`` takes the bench pack's ``priority_areas`` (Users, home, DCIM,
 WhatsApp/Media), variant ``walk`` passes none. Rounds alternate; the table shows medians.
 
@@ -29,10 +30,11 @@ from make_bench_image import default_dir  # noqa: E402 - bench scripts are not a
 CHILD = r"""
 import json, sys, time
 from pathlib import Path
-t0 = time.monotonic()
+t_import = time.monotonic()
 from kiosk.engine.triage import Hooks, TriageRequest, run_triage
 from kiosk.model import CaseRecord, LegalBasis
 from kiosk.trust.signing import load_signer
+imports = time.monotonic() - t_import
 image, rules, sets, out, workers, areas = sys.argv[1:7]
 stamps = []
 case = CaseRecord("B-1", "E-1", "PC-1", "DS-2", LegalBasis.CONSENT, "bench")
@@ -41,9 +43,10 @@ req = TriageRequest(case=case, image=(Path(image),), rules_dir=Path(rules),
                     priority_areas=None if areas == "packs" else ())
 hooks = Hooks(on_finding=lambda f: stamps.append((time.monotonic() - t0, f.path)),
               signer=load_signer())
+t0 = time.monotonic()  # the officer presses Run: the app has long imported kiosk
 result = run_triage(req, hooks)
 total = time.monotonic() - t0
-print(json.dumps({"first": stamps[0][0] if stamps else None,
+print(json.dumps({"imports": imports, "first": stamps[0][0] if stamps else None,
                   "last": stamps[-1][0] if stamps else None, "total": total,
                   "findings": sorted(p for _, p in stamps),
                   "first_path": stamps[0][1] if stamps else None}))
@@ -64,7 +67,7 @@ def main() -> int:
     subprocess.run(["cat", str(bench.image)], stdout=subprocess.DEVNULL, check=True)
     runs: dict[str, list[dict[str, object]]] = {"areas": [], "walk": []}
     for rnd in range(a.rounds):
-        for v in (("areas", "walk") if rnd % 2 == 0 else ("walk", "areas")):
+        for v in ("areas", "walk") if rnd % 2 == 0 else ("walk", "areas"):
             out = bench.work / f"ff-{v}-{rnd}"
             cmd = [sys.executable, "-c", CHILD, str(bench.image), str(bench.rules_dir)]
             cmd += [str(bench.work / "hashsets"), str(out), str(a.workers)]
@@ -80,13 +83,20 @@ def main() -> int:
                 file=sys.stderr,
             )
     print(f"\nimage {bench.image}, {a.rounds} rounds, workers {a.workers}, {os.cpu_count()} CPUs\n")
-    print("| variant | first finding s | last finding s | scan total s | first / total |")
-    print("|---|---|---|---|---|")
+    print(
+        "Times from the call of run_triage (the officer pressing Run; the app imported kiosk "
+        "when it started, shown apart as 'imports').\n"
+    )
+    print(
+        "| variant | imports s | first finding s | last finding s | scan total s | first / total |"
+    )
+    print("|---|---|---|---|---|---|")
     for v, rs in runs.items():
+        imp = statistics.median(float(r["imports"]) for r in rs)  # type: ignore[arg-type]
         first = statistics.median(float(r["first"]) for r in rs)  # type: ignore[arg-type]
         last = statistics.median(float(r["last"]) for r in rs)  # type: ignore[arg-type]
         total = statistics.median(float(r["total"]) for r in rs)  # type: ignore[arg-type]
-        print(f"| {v} | {first:.2f} | {last:.2f} | {total:.2f} | {first / total:.0%} |")
+        print(f"| {v} | {imp:.2f} | {first:.2f} | {last:.2f} | {total:.2f} | {first / total:.0%} |")
     same = all(r["findings"] == runs["walk"][0]["findings"] for rs in runs.values() for r in rs)
     print(f"\n- the same findings in every run: {same} ({len(runs['walk'][0]['findings'])})")  # type: ignore[arg-type]
     return 0

@@ -56,7 +56,7 @@ from kiosk.hashsets.index import SET_INTEGRITY, HashIndex, HashSet
 from kiosk.model import FileResult, FileStatus, FileTask
 from kiosk.packs.engines import LIBYARA
 from kiosk.packs.load import Matcher, RuleMeta
-from kiosk.processes import helper_context
+from kiosk.processes import helper_context, tune_allocator
 
 HEAD_BYTES = 8192  # libmagic sees the head only: one call per file, ~0.2 ms
 BATCH_FILES = 32
@@ -332,6 +332,7 @@ class Scanner:
 
 def _worker_main(conn: Connection, cfg: ScanConfig) -> None:
     """Entry point of a worker process: build the scanner, then answer batches until None."""
+    tune_allocator()
     try:
         scanner = Scanner(cfg)
     except Exception as e:  # reported to the parent, which fails the run with this message

@@ -55,6 +55,7 @@ from kiosk.hashsets.index import SET_INTEGRITY, HashIndex
 from kiosk.model import CaseRecord, FileStatus, Outcome, Progress, WalkProblem
 from kiosk.packs.engines import DEFAULT_ENGINE, check_engine
 from kiosk.packs.load import CompiledRules, compile_packs
+from kiosk.processes import warm_up
 from kiosk.reports.attestation import ENVELOPE, REPORT, sign_report
 from kiosk.reports.encode import (
     case_json,
@@ -282,6 +283,7 @@ def run_triage(req: TriageRequest, hooks: Hooks | None = None) -> TriageResult:
     written then). Once scanning has begun, failures end as a report marked failed.
     """
     hooks = hooks or Hooks()
+    warm_up()  # the walker's and workers' server imports while rules and sets load
     check_case(req.case, req.allow_self_authorisation)
     signer = hooks.signer
     if signer is None:
