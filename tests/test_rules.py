@@ -499,7 +499,9 @@ def test_the_cache_is_used_only_when_its_hmac_verifies(
     sign_pack(pack, publisher)
     first = _load(tmp_path / "rules", home, trust)
     (entry,) = [  # the full set's entry (beside it: its window-safe set's)
-        p for p in (home / "cache" / "rules").iterdir() if b'"meta"' in p.read_bytes()[32:].partition(b"\n")[0]
+        p
+        for p in (home / "cache" / "rules").iterdir()
+        if b'"meta"' in p.read_bytes()[32:].partition(b"\n")[0]
     ]
     assert (home / "keys" / "cache.key").stat().st_mode & 0o077 == 0
     again = _load(tmp_path / "rules", home, trust)
