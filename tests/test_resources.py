@@ -46,6 +46,12 @@ def watch():
         time.sleep(0.1)
 watcher = threading.Thread(target=watch, daemon=True)
 watcher.start()
+# Opened once per process, before any file, and kept: the helpers' server (its alive pipe) and
+# the shared-memory heap the workers' "now scanning" records live in. What must stay flat is
+# what a file or a worker costs.
+from kiosk.processes import helper_context, warm_up
+warm_up()
+helper_context().RawArray("d", 2)
 fds_before = len(os.listdir("/proc/self/fd"))
 case = CaseRecord("C", "E", "PC-1", "DS-2", LegalBasis.WARRANT, "W")
 req = TriageRequest(case=case, image=(Path(sys.argv[1]),), rules_dir=Path(sys.argv[2]),

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import random
 import signal
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from kiosk.canonical import canonical
 from kiosk.engine.scan import BESIDE_MD5_MIN, ScanConfig, scan_tasks
@@ -186,3 +191,94 @@ def test_large_files_hash_the_same_with_md5_beside_and_a_truncated_read_stops_it
     assert r.status is FileStatus.ERROR
     assert "content could not be read" in r.reason
     assert threading.active_count() == before
+
+
+FAULTY_RUN = r"""
+import json, sys
+from pathlib import Path
+
+import tests.dask_faults  # wraps Scanner.scan; the helpers' server imports this script, so the
+                          # workers forked from it carry the fault too
+
+if __name__ == "__main__":
+    from kiosk.engine.scan import scan_tasks
+    from tests.test_scan import _config, _tasks
+
+    image = Path(sys.argv[1])
+    cfg = _config(image, workers=int(sys.argv[2]))
+    cfg = type(cfg)(**{**{f: getattr(cfg, f) for f in cfg.__dataclass_fields__},
+                       "file_timeout_s": 3})
+    got = [(r.task.seq, r.task.path, r.status.value, r.reason, r.sha256)
+           for r in scan_tasks(_tasks(image), cfg)]
+    print(json.dumps(got))
+"""
+
+
+@pytest.fixture
+def plain_files(tmp_path: Path) -> tuple[Path, list[FileTask], str]:
+    """40 small files no rule or set matches (so results are not sent early as findings), and
+    the one at walk position 13: in a batch of 32 sent in groups of 8, files 8-12 are done and
+    unsent when it is reached."""
+    src = tmp_path / "src"
+    src.mkdir()
+    for i in range(40):
+        (src / f"note{i:02d}.txt").write_text(f"an ordinary note, number {i}\n" * (i + 1))
+    image = tmp_path / "plain.dd"
+    subprocess.run(
+        ["mke2fs", "-q", "-t", "ext4", "-d", str(src), "-F", str(image), "8M"],
+        check=True,
+        env={**os.environ, "E2FSPROGS_FAKE_TIME": "1700000000"},
+    )
+    tasks = _tasks(image)
+    return image, tasks, tasks[13].path
+
+
+def _faulty_scan(image: Path, env: dict[str, str], workers: int) -> list[list[Any]]:
+    script = image.parent / "faulty_run.py"
+    script.write_text(FAULTY_RUN, "utf-8")
+    run = subprocess.run(
+        [sys.executable, str(script), str(image), str(workers)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1]), **env},
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    got: list[list[Any]] = json.loads(run.stdout.strip().splitlines()[-1])
+    return got
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_file_that_kills_its_worker_is_blamed_alone_though_results_travel_in_groups(
+    plain_files: tuple[Path, list[FileTask], str], workers: int
+) -> None:
+    """Workers send results a few at a time; the file a worker dies on is still the only one
+    blamed (it writes which file it is on to shared memory), and the files it had finished but
+    not yet sent are scanned again elsewhere, not lost and not blamed."""
+    image, tasks, poison = plain_files
+    reference = {r.task.seq: r for r in scan_tasks(tasks, _config(image, workers=0))}
+    assert not [r for r in reference.values() if r.is_finding]
+    got = _faulty_scan(image, {"KIOSK_TEST_POISON": f"plain.dd:{poison}"}, workers)
+    assert [g[0] for g in got] == [t.seq for t in tasks]  # none lost, none twice, in order
+    bad = [g for g in got if g[2] == FileStatus.ERROR.value]
+    assert [g[1] for g in bad] == [poison]
+    assert "crashed (signal 9)" in bad[0][3]
+    for seq, path, status, _, sha256 in got:
+        if path != poison:
+            assert (status, sha256) == (reference[seq].status.value, reference[seq].sha256)
+
+
+def test_a_file_that_hangs_is_stopped_by_the_time_limit_and_blamed_alone(
+    plain_files: tuple[Path, list[FileTask], str],
+) -> None:
+    """The time limit runs from when the worker began the file (its own word in shared memory),
+    not from when its last group of results arrived."""
+    image, tasks, stuck = plain_files
+    marker = image.parent / "hung.pid"
+    got = _faulty_scan(image, {"KIOSK_TEST_HANG": f"plain.dd:{stuck}={marker}"}, workers=1)
+    assert marker.is_file()  # it did hang there
+    assert [g[0] for g in got] == [t.seq for t in tasks]
+    bad = [g for g in got if g[2] == FileStatus.ERROR.value]
+    assert [g[1] for g in bad] == [stuck]
+    assert "exceeded the time limit" in bad[0][3]

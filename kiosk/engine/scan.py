@@ -64,6 +64,8 @@ BATCH_BYTES = 8 << 20
 # A worker whose batch is down to this many files gets the next one already, so it never waits
 # a round trip for work; attribution is unchanged (it answers files strictly in the order sent).
 TOP_UP_FILES = 8
+SEND_FILES = 8  # a worker's results travel in groups of up to this many (see _worker_main)
+SEND_SECONDS = 0.05  # ... or as soon as this long has passed since its last group
 REORDER_WINDOW = 8192
 SPARSE_CHECK_MIN = 1 << 30  # streams at least this large are checked for holes before reading
 DEFAULT_MAX_SPARSE_BYTES = 16 << 30  # results held for re-ordering at most; bounds parent memory
@@ -330,8 +332,16 @@ class Scanner:
 # --------------------------------------------------------------------------- worker process
 
 
-def _worker_main(conn: Connection, cfg: ScanConfig) -> None:
-    """Entry point of a worker process: build the scanner, then answer batches until None."""
+def _worker_main(conn: Connection, cfg: ScanConfig, now: Any) -> None:
+    """Entry point of a worker process: build the scanner, then answer batches until None.
+
+    Results go back a few at a time (``SEND_FILES``, or ``SEND_SECONDS`` after the last send, at
+    the end of each batch, and at once for a finding): one message and one wake-up of the parent
+    per file was a tenth of a worker's time on a tree of small files (bench/README.md). Which
+    file it is on, and since when, it writes to ``now`` (shared memory: the file's ``seq`` and
+    its start on the monotonic clock) before each file, so that if it crashes or hangs the
+    parent still blames exactly that file and sends the others, done but unsent, elsewhere.
+    """
     tune_allocator()
     try:
         scanner = Scanner(cfg)
@@ -341,13 +351,23 @@ def _worker_main(conn: Connection, cfg: ScanConfig) -> None:
         )
         return
     conn.send(("ready", None))
+    out: list[tuple[Any, ...]] = []
+    sent = time.monotonic()
     try:
         while True:
             batch = conn.recv()
             if batch is None:
                 break
-            for task in batch:
-                conn.send(_slim(scanner.scan(task)))
+            last = len(batch) - 1
+            for i, task in enumerate(batch):
+                now[0], now[1] = task.seq, time.monotonic()
+                r = scanner.scan(task)
+                out.append(_slim(r))
+                t = time.monotonic()
+                if i == last or len(out) >= SEND_FILES or t - sent >= SEND_SECONDS or r.is_finding:
+                    now[0] = -1.0  # between files: nothing of this worker's can be blamed
+                    conn.send(out)
+                    out, sent = [], t
     except (EOFError, BrokenPipeError, KeyboardInterrupt):
         pass
     finally:
@@ -384,6 +404,7 @@ def _full(task: FileTask, t: tuple[Any, ...]) -> FileResult:
 class _Slot:
     proc: Any
     conn: Connection
+    now: Any  # shared with the worker: [seq of the file it is on (-1: none), its start]
     batch: list[FileTask] = field(default_factory=list)
     done: int = 0
     since: float = 0.0
@@ -395,6 +416,19 @@ class _Slot:
 
     def current(self) -> FileTask:
         return self.batch[self.done]
+
+    def at(self) -> int:
+        """Where in ``batch`` the worker is now, by its own word (``done`` when it is between
+        files, or its word does not fit: blame then falls where one-at-a-time results put it)."""
+        seq = int(self.now[0])
+        for i in range(self.done, len(self.batch)):
+            if self.batch[i].seq == seq:
+                return i
+        return self.done
+
+    def started(self) -> float:
+        """When the worker began the file it is on (between files: when its last group came)."""
+        return float(self.now[1]) if int(self.now[0]) >= 0 else self.since
 
 
 class WorkerPool:
@@ -432,10 +466,11 @@ class WorkerPool:
 
     def _spawn(self) -> _Slot:
         parent, child = self._ctx.Pipe()
-        proc = self._ctx.Process(target=_worker_main, args=(child, self._cfg), daemon=True)
+        now = self._ctx.RawArray("d", [-1.0, 0.0])
+        proc = self._ctx.Process(target=_worker_main, args=(child, self._cfg, now), daemon=True)
         proc.start()
         child.close()
-        return _Slot(proc, parent)
+        return _Slot(proc, parent, now)
 
     def _await_ready(self, slot: _Slot) -> None:
         try:
@@ -587,9 +622,12 @@ def _scan_pooled(
         slot.since = time.monotonic()
 
     def fail_current(slot: _Slot, reason: str) -> _Slot:
-        task = slot.current()
-        finish(slot, FileResult(task, FileStatus.ERROR, reason))
-        pending.extendleft(reversed(slot.batch[slot.done :]))
+        """Blame the file the worker was on; every other unanswered file goes to a worker
+        again (those before it were done, but their results died with it)."""
+        at = slot.at()
+        task = slot.batch[at]
+        held[task.seq] = FileResult(task, FileStatus.ERROR, reason)
+        pending.extendleft(reversed(slot.batch[slot.done : at] + slot.batch[at + 1 :]))
         slot.batch, slot.done = [], 0
         return pool.replace(slot)
 
@@ -611,7 +649,8 @@ def _scan_pooled(
                 crashed = False
                 if slot.conn.fileno() in ready:
                     try:
-                        finish(slot, _full(slot.current(), slot.conn.recv()))
+                        for t in slot.conn.recv():
+                            finish(slot, _full(slot.current(), t))
                     except (EOFError, OSError):
                         crashed = True
                 # a dead worker's results still in the pipe are taken first, one per wake-up
@@ -625,10 +664,10 @@ def _scan_pooled(
                     fail_current(
                         slot, f"the worker reading this file crashed ({how}); file not examined"
                     )
-                elif slot.busy and time.monotonic() - slot.since > _file_deadline(
-                    cfg, slot.current()
+                elif slot.busy and time.monotonic() - slot.started() > _file_deadline(
+                    cfg, slot.batch[slot.at()]
                 ):
-                    limit = _file_deadline(cfg, slot.current())
+                    limit = _file_deadline(cfg, slot.batch[slot.at()])
                     fail_current(
                         slot,
                         f"reading and scanning this file exceeded the time limit ({limit:.0f} s)",
