@@ -35,7 +35,14 @@ from kiosk.engine.triage import Hooks, TriageRequest, run_triage
 from kiosk.model import CaseRecord, LegalBasis
 from kiosk.trust.signing import load_signer
 imports = time.monotonic() - t_import
-image, rules, sets, out, workers, areas = sys.argv[1:7]
+if __name__ == "__main__" and sys.argv[7] == "app":  # as the app: server started at launch
+    import os
+    from kiosk.processes import helper_context, warm_up
+    warm_up()
+    p = helper_context().Process(target=os.getpid)  # returns once the server has forked
+    p.start()
+    p.join()
+image, rules, sets, out, workers, areas, mode = sys.argv[1:8]
 stamps = []
 case = CaseRecord("B-1", "E-1", "PC-1", "DS-2", LegalBasis.CONSENT, "bench")
 req = TriageRequest(case=case, image=(Path(image),), rules_dir=Path(rules),
@@ -65,13 +72,16 @@ def main() -> int:
         argparse.Namespace(dir=a.dir, image="ext4", rules="bench", base=None, shape="realistic")
     )
     subprocess.run(["cat", str(bench.image)], stdout=subprocess.DEVNULL, check=True)
-    runs: dict[str, list[dict[str, object]]] = {"areas": [], "walk": []}
+    # areas / walk: a fresh process, as ``kiosk scan``; areas-app: as the app, whose helpers'
+    # server started when the app did (kiosk.processes.warm_up in make_app)
+    variants = ["areas-app", "areas", "walk"]
+    runs: dict[str, list[dict[str, object]]] = {v: [] for v in variants}
     for rnd in range(a.rounds):
-        for v in ("areas", "walk") if rnd % 2 == 0 else ("walk", "areas"):
+        for v in variants[rnd % 3 :] + variants[: rnd % 3]:
             out = bench.work / f"ff-{v}-{rnd}"
             cmd = [sys.executable, "-c", CHILD, str(bench.image), str(bench.rules_dir)]
             cmd += [str(bench.work / "hashsets"), str(out), str(a.workers)]
-            cmd += ["packs" if v == "areas" else "none"]
+            cmd += ["none" if v == "walk" else "packs", "app" if v == "areas-app" else "cold"]
             t = time.monotonic()
             run = subprocess.run(cmd, env=bench.env, capture_output=True, text=True, check=True)
             r = json.loads(run.stdout)

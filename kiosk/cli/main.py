@@ -46,6 +46,7 @@ from kiosk.engine.triage import CLUSTER_ENGINE, Hooks, TriageRequest, run_triage
 from kiosk.errors import KioskError, SigningError, UsageError
 from kiosk.model import CaseRecord, LegalBasis, Outcome, Progress
 from kiosk.packs.engines import DEFAULT_ENGINE, ENGINE_NAMES
+from kiosk.processes import warm_up
 from kiosk.reports.attestation import (
     DECISIONS,
     VerifiedReport,
@@ -557,6 +558,7 @@ class _ProgressLine:
 
 
 def _scan(args: argparse.Namespace) -> int:
+    warm_up()  # the helpers' server imports while the key, config and evidence are read
     config = load_config(kiosk_home())
     case = CaseRecord(
         case_ref=args.case,

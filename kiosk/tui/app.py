@@ -20,6 +20,7 @@ from textual.binding import Binding, BindingType
 
 from kiosk.engine.triage import Hooks, TriageRequest, TriageResult, run_triage
 from kiosk.errors import KioskError
+from kiosk.processes import warm_up
 from kiosk.reports.text import visible
 from kiosk.trust.audit import AuditLog
 from kiosk.tui.authority import CaseDraft
@@ -139,9 +140,11 @@ def make_app(
     It starts multiprocessing's resource tracker now, while ``sys.stderr`` is still the real
     one: the scan's spawned workers need it, and once Textual runs it replaces ``sys.stderr``
     with an object whose ``fileno()`` is -1, so starting the tracker then fails with
-    "bad value(s) in fds_to_keep".
+    "bad value(s) in fds_to_keep". It also starts the scan helpers' server (``kiosk.processes``):
+    its imports are done while the officer fills in the case, not after Run is pressed.
     """
     resource_tracker.ensure_running()
+    warm_up()
     return KioskApp(settings, triage, clock, new_id, monotonic)
 
 
