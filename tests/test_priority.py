@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from kiosk.canonical import canonical
 from kiosk.engine.priority import in_areas, prioritise
@@ -63,6 +65,27 @@ def test_in_areas_matches_components_without_case() -> None:
     assert not in_areas("/WhatsApp/Backups/Media", areas)  # the file's own name is no area
     assert not in_areas("/Windows/Users.dll", areas)
     assert not in_areas("/MyUsers/x", areas)
+
+
+_COMPONENT = st.sampled_from(["Users", "users", "bob", "WhatsApp", "Media", "DCIM", "ß", "SS", "x"])
+
+
+@given(
+    path=st.lists(_COMPONENT | st.just(""), min_size=1, max_size=7),
+    areas=st.lists(st.lists(_COMPONENT, min_size=1, max_size=3), min_size=1, max_size=3),
+)
+def test_in_areas_agrees_with_matching_component_by_component(
+    path: list[str], areas: list[list[str]]
+) -> None:
+    """The text test against the plain definition: consecutive case-folded components of the
+    folders (empty components, from doubled slashes, do not count)."""
+    text = "/" + "/".join(path)
+    wanted = tuple(tuple(c.casefold() for c in a) for a in areas)
+    comps = [c.casefold() for c in text.split("/") if c][:-1]
+    expect = any(
+        tuple(comps[i : i + len(a)]) == a for a in wanted for i in range(len(comps) - len(a) + 1)
+    )
+    assert in_areas(text, wanted) == expect
 
 
 def test_user_areas_come_first_and_nothing_is_lost(tmp_path: Path, triage: Any) -> None:
