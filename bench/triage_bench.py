@@ -394,7 +394,7 @@ def main() -> int:
             f"({max(r['foreign'] for r in rs):.0%}) |"
         )
     print()
-    for base in ("naive", "cli", "kiosk-1", "base-2"):
+    for base in ("naive", "cli", "cli-kg", "kiosk-1", "base-2"):
         for k in ("kiosk-2", *ENGINE_VARIANTS, *EXTRA_ARGS):
             if base in med and k in med:
                 print(f"- {k} vs {base}: {med[base] / med[k]:.2f}x")

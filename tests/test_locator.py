@@ -9,7 +9,7 @@ from typing import Any
 from kiosk.evidence.image import Evidence
 from kiosk.evidence.resolve import resolve
 from kiosk.locator import FsLoc, RangeLoc, StreamLoc, VolumeLoc
-from kiosk.model import FileTask
+from kiosk.model import AreaHit, AreaScan, FileTask, HashMatch, RuleMatch
 from tests.conftest import SAMPLES
 
 FS = FsLoc(VolumeLoc(2, 1 << 20), "ntfs")
@@ -37,6 +37,18 @@ def test_every_link_pickles_as_a_plain_tuple_not_as_dataclass_state() -> None:
     task = FileTask(1, StreamLoc(FS, 5, 1, -1), "/a", True, 10)
     for obj in (task, task.locator, FS, FS.volume):
         assert "BUILD" not in _ops(pickle.dumps(obj, pickle.HIGHEST_PROTOCOL)), obj
+
+
+def test_the_records_a_result_carries_pickle_as_plain_tuples_and_round_trip() -> None:
+    """A result's matches and its slack's scans cross the worker's pipe once per file too."""
+    rule = RuleMatch("pack", "rule", "cat", "high", "what")
+    scan = AreaScan("slack", 1, 4096, 512, 512, (AreaHit(rule, (4100, 4200), 3),), "/a")
+    listed = HashMatch("set", "2", "sha256", "known_bad", "cat", None, None)
+    near = HashMatch("pics", "1", "pdq", "known_bad", "cat", 4, 31)
+    for obj in (rule, scan, scan.hits[0], listed, near):
+        data = pickle.dumps(obj, pickle.HIGHEST_PROTOCOL)
+        assert "BUILD" not in _ops(data), obj
+        assert _roundtrip(obj) == obj
 
 
 def test_a_batch_writes_the_shared_outer_links_once() -> None:
