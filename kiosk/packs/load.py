@@ -25,7 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import rfc8785
 import yara
@@ -33,7 +33,7 @@ import yara
 from kiosk import __version__
 from kiosk.canonical import utc_text_seconds
 from kiosk.errors import KioskError, RulesError, VerificationError
-from kiosk.packs.cache import RulesCache
+from kiosk.packs.cache import CacheEntry, RulesCache
 from kiosk.packs.check import (
     EXTERNALS,
     PackSource,
@@ -174,7 +174,8 @@ def _cache_key(srcs: list[PackSource], eng: Engine) -> str:
     return hashlib.sha256(body).hexdigest()
 
 
-_Left = dict[str, tuple[Quarantined, ...]]  # pack -> its quarantined rules
+_Left = dict[str, tuple[Quarantined, ...]]
+_T = TypeVar("_T")  # pack -> its quarantined rules
 
 
 def _compile_checked(
@@ -238,6 +239,27 @@ def _compile_checked(
     return rules, meta, idents, left, texts
 
 
+def _from_cache(
+    cache: RulesCache,
+    key: str,
+    eng: Engine,
+    audit: AuditLog | None,
+    decode: Callable[[CacheEntry], _T],
+) -> tuple[_T] | None:
+    """What ``decode`` makes of the entry under ``key`` (in a 1-tuple: it may be None), or None
+    when there is none this kiosk wrote for ``eng`` or it cannot be used (both audited: a cache
+    is never trusted silently)."""
+    entry, rejected = cache.load(key, eng.label)
+    if rejected:
+        _audit(audit, "rules_cache_rejected", key=key, reason=rejected)
+    if entry is not None:
+        try:
+            return (decode(entry),)
+        except (RulesError, KeyError, TypeError, ValueError) as e:
+            _audit(audit, "rules_cache_rejected", key=key, reason=f"unusable: {e}")
+    return None
+
+
 def _gate(
     srcs: list[PackSource],
     texts: Callable[[], dict[str, str]],  # read only to build it: lexing costs a big pack
@@ -254,21 +276,20 @@ def _gate(
     """
     cache = RulesCache(home)
     key = hashlib.sha256(f"{_cache_key(srcs, eng)}/gate-1".encode()).hexdigest()
+
+    def decode(entry: CacheEntry) -> tuple[Gate | None, Any]:
+        g = entry.header["gate"]
+        if g is None:
+            return None, None
+        reduced = eng.load(entry.blob)
+        gated = tuple((str(ns), str(r)) for ns, r in g["gated"])
+        prefixes = tuple(bytes.fromhex(p) for p in g["prefixes"])
+        return Gate(reduced if eng.name == LIBYARA else None, prefixes, gated), reduced
+
     if use_cache:
-        entry, rejected = cache.load(key, eng.label)
-        if rejected:
-            _audit(audit, "rules_cache_rejected", key=key, reason=rejected)
-        if entry is not None:
-            try:
-                g = entry.header["gate"]
-                if g is None:
-                    return None, None
-                reduced = eng.load(entry.blob)
-                gated = tuple((str(ns), str(r)) for ns, r in g["gated"])
-                prefixes = tuple(bytes.fromhex(p) for p in g["prefixes"])
-                return Gate(reduced if eng.name == LIBYARA else None, prefixes, gated), reduced
-            except (RulesError, KeyError, TypeError, ValueError) as e:
-                _audit(audit, "rules_cache_rejected", key=key, reason=f"unusable: {e}")
+        hit = _from_cache(cache, key, eng, audit, decode)
+        if hit is not None:
+            return hit[0]
     gate = build_gate(texts(), dict(EXTERNALS), idents)
     reduced = gate.reduced if gate is not None else None
     if gate is not None and eng.name != LIBYARA:
@@ -304,25 +325,24 @@ def _window(
     what was decided for each rule."""
     cache = RulesCache(home)
     key = hashlib.sha256(f"{_cache_key(srcs, eng)}/{analysis_id()}".encode()).hexdigest()
+
+    def decode(entry: CacheEntry) -> WindowRules | None:
+        w = entry.header["window"]
+        if w is None:
+            return None
+        used = engine(str(w["engine"]))
+        return WindowRules(
+            used.load(entry.blob),
+            tuple((str(ns), str(r)) for ns, r in w["safe"]),
+            tuple((str(ns), str(r), str(why)) for ns, r, why in w["whole_only"]),
+            int(w["max_match"]),
+            used,
+        )
+
     if use_cache:
-        entry, rejected = cache.load(key, eng.label)
-        if rejected:
-            _audit(audit, "rules_cache_rejected", key=key, reason=rejected)
-        if entry is not None:
-            try:
-                w = entry.header["window"]
-                if w is None:
-                    return None
-                used = engine(str(w["engine"]))
-                return WindowRules(
-                    used.load(entry.blob),
-                    tuple((str(ns), str(r)) for ns, r in w["safe"]),
-                    tuple((str(ns), str(r), str(why)) for ns, r, why in w["whole_only"]),
-                    int(w["max_match"]),
-                    used,
-                )
-            except (RulesError, KeyError, TypeError, ValueError) as e:
-                _audit(audit, "rules_cache_rejected", key=key, reason=f"unusable: {e}")
+        hit = _from_cache(cache, key, eng, audit, decode)
+        if hit is not None:
+            return hit[0]
     window = window_rules(texts(), dict(EXTERNALS), eng)
     if use_cache:
         header: dict[str, Any] = {"window": None}
