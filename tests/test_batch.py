@@ -185,3 +185,41 @@ def test_a_batch_writes_the_reports_kiosk_scan_writes_and_survives_a_broken_exhi
         b.pop(run_field)
     assert a == b
     assert a["findings"]
+
+
+def test_a_batch_takes_the_run_options_kiosk_scan_takes_and_applies_them_alike(
+    tmp_path: Path, signed_rules: Path
+) -> None:
+    """The options are declared once (kiosk/cli/options.py): the newest ones reach a batch too,
+    and the same options give the same report as ``kiosk scan`` but for the run's own fields."""
+    flags = [
+        *("--no-unallocated", "--yara-engine", "libyara", "--archive-depth", "0"),
+        *("--priority-areas", "Documents", "--workers", "1", "--inventory"),
+        *("--rules", str(signed_rules), "--hashsets", str(HASHSETS)),
+    ]
+    (tmp_path / "m.csv").write_text(
+        HEADER + f"{SAMPLES / 'ext4.dd'},CASE-1,EX-1,PC-1,DS-2,warrant,W-1,,\n"
+    )
+    batch_out, scan_out = tmp_path / "batch", tmp_path / "scan"
+    run = _kiosk("batch", str(tmp_path / "m.csv"), "--out", str(batch_out), *flags)
+    assert run.returncode == 0, run.stderr
+    case_args = [
+        *("--case", "CASE-1", "--exhibit", "EX-1", "--officer", "PC-1"),
+        *("--authorised-by", "DS-2", "--legal-basis", "warrant", "--legal-ref", "W-1"),
+    ]
+    cmd = scan_cmd(SAMPLES / "ext4.dd", scan_out, case_args)
+    cmd = cmd[: cmd.index("--rules")] + cmd[cmd.index("--rules") + 2 :]  # the flags give them
+    scan = subprocess.run([*cmd, *flags], capture_output=True, text=True, timeout=300, check=False)
+    assert scan.returncode == 0, scan.stderr
+    (batched,) = [p for p in batch_out.iterdir() if not p.name.startswith(".")]
+    (scanned,) = [p for p in scan_out.iterdir() if not p.name.startswith(".")]
+    a, b = (json.loads((d / "report.json").read_text()) for d in (batched, scanned))
+    assert a["settings"]["unallocated"] is False
+    assert a["tool"]["engines"]["yara_engine"].startswith("libyara ")
+    first = json.loads((batched / "files.jsonl").read_text().splitlines()[0])
+    assert first["path"].startswith("/Documents/")  # the priority area went first
+    assert (batched / "files.jsonl").read_bytes() == (scanned / "files.jsonl").read_bytes()
+    for run_field in ("report_id", "started", "finished", "audit_checkpoint"):
+        a.pop(run_field)
+        b.pop(run_field)
+    assert a == b

@@ -19,14 +19,8 @@ from typing import TextIO
 
 from kiosk.cli.cluster import add_cluster_arguments, open_executor
 from kiosk.cli.common import audit_log
-from kiosk.config import (
-    DEFAULT_MAX_YARA_BYTES,
-    DEFAULT_WORKERS,
-    check_max_yara_bytes,
-    check_workers,
-    int_argument,
-    load_config,
-)
+from kiosk.cli.options import add_run_options, check_cluster_engine, run_fields
+from kiosk.config import DEFAULT_WORKERS, KioskConfig, load_config
 from kiosk.engine.batch import (
     Exhibit,
     ExhibitOutcome,
@@ -54,25 +48,9 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         help="CSV (evidence,case,exhibit,officer,authorised_by,legal_basis,legal_ref[,scope,"
         "device]; several evidence files separated by ';') or TOML ([[exhibit]] tables)",
     )
-    b.add_argument("--rules", type=Path, default=Path("rules"), help="rule packs directory")
-    b.add_argument("--hashsets", type=Path, default=Path("hashsets"), help="hash sets directory")
-    b.add_argument("--out", type=Path, default=Path("reports"), help="where reports go")
-    b.add_argument("--inventory", action="store_true", help="also write files.jsonl per exhibit")
-    b.add_argument(
-        "--workers",
-        type=int_argument(check_workers),
-        default=DEFAULT_WORKERS,
-        help=f"worker processes (or LocalCluster workers); default {DEFAULT_WORKERS}",
+    add_run_options(
+        b, f"worker processes (or LocalCluster workers) per exhibit (default {DEFAULT_WORKERS})"
     )
-    b.add_argument(
-        "--max-yara-bytes",
-        type=int_argument(check_max_yara_bytes),
-        default=DEFAULT_MAX_YARA_BYTES,
-        help=f"files larger than this are hashed only (default {DEFAULT_MAX_YARA_BYTES >> 20} MiB)",
-    )
-    b.add_argument("--no-yara", dest="yara", action="store_false", help="hash and type only")
-    b.add_argument("--key", type=Path, help="signing key (default: $KIOSK_HOME/keys/kiosk.key)")
-    b.add_argument("--dev", action="store_true", help="forensic staff only: unverified packs")
     add_cluster_arguments(b)
 
 
@@ -136,16 +114,17 @@ def _table(outcomes: list[ExhibitOutcome]) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    allow_self = load_config(kiosk_home()).allow_self_authorisation
-    exhibits = read_manifest(args.manifest, allow_self)
+    config = load_config(kiosk_home())
+    exhibits = read_manifest(args.manifest, config.allow_self_authorisation)
     cluster = bool(args.scheduler)
     rules = args.rules.absolute() if cluster else args.rules
     hashsets = args.hashsets.absolute() if cluster else args.hashsets
     check_knowledge(exhibits, rules, hashsets, dev=args.dev, yara=args.yara)
     signer = load_signer(args.key)
+    check_cluster_engine(args)
     executor = open_executor(args)  # the cluster is reached (or refused) before any exhibit
     try:
-        return _run(args, exhibits, rules, hashsets, signer, executor, allow_self)
+        return _run(args, exhibits, rules, hashsets, signer, executor, config)
     finally:
         if executor is not None:
             executor.close()
@@ -158,7 +137,7 @@ def _run(
     hashsets: Path,
     signer: Signer,
     executor: TaskExecutor | None,
-    allow_self: bool,
+    config: KioskConfig,
 ) -> int:
     audit: AuditLog = audit_log()
     audit.append(
@@ -178,14 +157,9 @@ def _run(
             rules_dir=rules,
             hashsets_dir=hashsets,
             out_dir=args.out,
-            inventory=args.inventory,
-            workers=args.workers,
-            max_yara_bytes=args.max_yara_bytes,
-            allow_self_authorisation=allow_self,
-            dev=args.dev,
             scope=None if ex.scope is None else Scope(categories=ex.scope),
-            yara=args.yara,
             parents=(),
+            **run_fields(args, config),
         )
 
     def hooks(_ex: Exhibit) -> Hooks:

@@ -30,22 +30,16 @@ from kiosk.cli import rules as cli_rules
 from kiosk.cli import unlock as cli_unlock
 from kiosk.cli.cluster import absolute, add_cluster_arguments, open_executor
 from kiosk.cli.common import audit_log, parse_time, read_secret, write_output
+from kiosk.cli.options import add_run_options, check_cluster_engine, run_fields
 from kiosk.cli.secret import backup_password
 from kiosk.config import (
-    DEFAULT_MAX_YARA_BYTES,
     DEFAULT_WORKERS,
-    ArchiveLimits,
-    check_archive_depth,
-    check_max_yara_bytes,
-    check_workers,
-    int_argument,
     load_config,
 )
 from kiosk.engine.scope import Scope
-from kiosk.engine.triage import CLUSTER_ENGINE, Hooks, TriageRequest, run_triage
+from kiosk.engine.triage import Hooks, TriageRequest, run_triage
 from kiosk.errors import KioskError, SigningError, UsageError
 from kiosk.model import CaseRecord, LegalBasis, Outcome, Progress
-from kiosk.packs.engines import DEFAULT_ENGINE, ENGINE_NAMES
 from kiosk.processes import warm_up
 from kiosk.reports.attestation import (
     DECISIONS,
@@ -130,76 +124,8 @@ def build_parser() -> argparse.ArgumentParser:
         "separated; default: all the loaded packs and sets carry); matches outside them are "
         "not findings, only counted in the report",
     )
-    s.add_argument(
-        "--rules", type=Path, default=Path("rules"), help="rule packs directory (default: rules)"
-    )
-    s.add_argument(
-        "--hashsets",
-        type=Path,
-        default=Path("hashsets"),
-        help="hash sets directory (default: hashsets)",
-    )
-    s.add_argument(
-        "--out",
-        type=Path,
-        default=Path("reports"),
-        help="where report directories go (default: reports)",
-    )
-    s.add_argument(
-        "--inventory", action="store_true", help="also write files.jsonl, one line per file"
-    )
-    s.add_argument(
-        "--workers",
-        type=int_argument(check_workers),
-        default=DEFAULT_WORKERS,
-        help=f"worker processes; 0 scans inline (default {DEFAULT_WORKERS})",
-    )
-    s.add_argument(
-        "--max-yara-bytes",
-        type=int_argument(check_max_yara_bytes),
-        default=DEFAULT_MAX_YARA_BYTES,
-        help=f"files larger than this are hashed only (default {DEFAULT_MAX_YARA_BYTES >> 20} MiB)",
-    )
-    s.add_argument(
-        "--archive-depth",
-        type=int_argument(check_archive_depth),
-        default=ArchiveLimits().max_depth,
-        help="archive layers expanded inside the evidence (zip, 7z, rar, tar, gz...); 0: none "
-        f"(default {ArchiveLimits().max_depth})",
-    )
-    s.add_argument(
-        "--no-yara",
-        dest="yara",
-        action="store_false",
-        help="hash and type only: no rule pack is loaded, the report records that YARA was off",
-    )
-    s.add_argument(
-        "--no-unallocated",
-        dest="unallocated",
-        action="store_false",
-        help="do not search unallocated space, file slack or disk areas outside partitions "
-        "(the report records it)",
-    )
-    s.add_argument(
-        "--priority-areas",
-        type=_areas,
-        metavar="FOLDER,…",
-        help="folders scanned first, e.g. Users,home,DCIM,WhatsApp/Media (default: the packs' "
-        "priority_areas; '' for plain walk order); every file is still scanned",
-    )
-    s.add_argument(
-        "--yara-engine",
-        choices=ENGINE_NAMES,
-        help=f"the YARA engine that matches the packs (default: yara_engine in "
-        f"$KIOSK_HOME/config.toml, else {DEFAULT_ENGINE}); the report names it and its version",
-    )
-    s.add_argument("--key", type=Path, help="signing key (default: $KIOSK_HOME/keys/kiosk.key)")
+    add_run_options(s, f"worker processes; 0 scans inline (default {DEFAULT_WORKERS})")
     cli_unlock.add_arguments(s)
-    s.add_argument(
-        "--dev",
-        action="store_true",
-        help="forensic staff only: let unverified packs and sets load (logged, marked in report)",
-    )
     add_cluster_arguments(s)
     cli_batch.add_parser(sub)
 
@@ -286,11 +212,6 @@ def build_parser() -> argparse.ArgumentParser:
         help="trust store the reports are verified with (default: $KIOSK_HOME/trust.json)",
     )
     return p
-
-
-def _areas(text: str) -> tuple[str, ...]:
-    """``--priority-areas a,b/c``: folder names or paths; empty for none."""
-    return tuple(a.strip().strip("/") for a in text.split(",") if a.strip().strip("/"))
 
 
 def _categories(text: str) -> frozenset[str]:
@@ -570,11 +491,7 @@ def _scan(args: argparse.Namespace) -> int:
         device_description=args.device,
     )
     signer = load_signer(args.key)
-    if args.scheduler and args.yara_engine not in (None, CLUSTER_ENGINE):
-        raise UsageError(
-            f"--yara-engine {args.yara_engine} cannot run on a Dask cluster: its scanner is bound "
-            f"to one thread; a cluster run uses {CLUSTER_ENGINE} (leave --yara-engine out)"
-        )
+    check_cluster_engine(args)
     executor = open_executor(args)  # None without --scheduler; workers there open our paths
     fix = absolute if executor else tuple
     req = TriageRequest(
@@ -584,19 +501,10 @@ def _scan(args: argparse.Namespace) -> int:
         rules_dir=fix((args.rules,))[0],
         hashsets_dir=fix((args.hashsets,))[0],
         out_dir=args.out,
-        inventory=args.inventory,
-        workers=args.workers,
-        max_yara_bytes=args.max_yara_bytes,
-        allow_self_authorisation=config.allow_self_authorisation,
-        dev=args.dev,
         scope=None if args.scope is None else Scope(categories=args.scope),
-        yara=args.yara,
-        archives=ArchiveLimits(max_depth=args.archive_depth),
         secret=backup_password(args.image, args.password_file),
         keys=cli_unlock.read_keys(args.unlock),
-        unallocated=args.unallocated,
-        yara_engine=args.yara_engine or config.yara_engine or DEFAULT_ENGINE,
-        priority_areas=args.priority_areas,
+        **run_fields(args, config),
     )
     progress = _ProgressLine(sys.stderr)
     hooks = Hooks(on_progress=progress, signer=signer, audit=audit_log(), executor=executor)
