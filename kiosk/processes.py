@@ -6,9 +6,12 @@ and under ``spawn`` it first re-runs the main script (for the ``kiosk`` command 
 command line, Textual and Dask included). On a two-core kiosk, three such starts per scan were a
 measurable part of a small image's CPU (bench/README.md, issue 19). The ``forkserver`` start
 method starts one clean, single-threaded server process the first time it is needed; the
-server imports the main module and the modules named here once, and every helper after that is
-a fork of it: no imports, pages shared, ready at once. Later scans in the same process (the
-app, ``kiosk batch``) reuse the server.
+server imports the modules named here once, and every helper after that is a fork of it: no
+imports, pages shared, ready at once. Later scans in the same process (the app, ``kiosk
+batch``) reuse the server. A helper would still re-run the main script to rebuild ``__main__``
+(CPython 3.11's forkserver never hands the server the main script's path, so it cannot preload
+it): the ``kiosk`` command therefore presents itself as ``python -m kiosk`` does
+(``kiosk.cli.main``), which multiprocessing leaves alone; helpers need nothing from it.
 
 Why not plain ``fork``: the scanning process has threads (the media hasher, the app's worker,
 Dask's), and forking a threaded process can leave a lock held forever in the child. The server
@@ -24,9 +27,8 @@ from __future__ import annotations
 import multiprocessing
 from multiprocessing.context import ForkServerContext
 
-# What the server imports before its first fork: the main module (so a helper does not run the
-# main script again, ``multiprocessing.spawn._fixup_main_from_path``) and the helpers' own code.
-PRELOAD = ("__main__", "kiosk.engine.scan", "kiosk.evidence.walker")
+# What the server imports before its first fork: the helpers' own code.
+PRELOAD = ("kiosk.engine.scan", "kiosk.evidence.walker")
 
 
 def helper_context() -> ForkServerContext:

@@ -349,3 +349,29 @@ def test_a_reader_that_stops_early_gets_no_error_line(triage: Triage) -> None:
     )
     assert run.stderr == ""
     assert run.returncode in (0, 1)  # 1 when its writes failed (nearly always); never a crash
+
+
+def test_the_kiosk_command_imports_its_command_line_once_not_in_every_helper(
+    tmp_path: Path,
+) -> None:
+    """The walker and the workers are forked from the helpers' server; none of them may run the
+    ``kiosk`` script again to rebuild ``__main__`` (each such run imported the whole command
+    line: ~0.1 s a helper). Every process reports its imports (``PYTHONPROFILEIMPORTTIME``) on
+    the shared stderr: the command line's module must appear once, in the kiosk process."""
+    script = Path(sys.executable).parent / "kiosk"
+    run = subprocess.run(
+        [
+            *(str(script), "scan", str(SAMPLES / "ext4.dd"), *CASE_ARGS, "--out", str(tmp_path)),
+            *("--rules", str(RULES), "--hashsets", str(HASHSETS), "--workers", "2"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        env={**os.environ, "PYTHONPROFILEIMPORTTIME": "1"},
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    imported = [ln for ln in run.stderr.splitlines() if ln.rstrip().endswith("| kiosk.cli.main")]
+    helpers = [ln for ln in run.stderr.splitlines() if ln.rstrip().endswith("| kiosk.engine.scan")]
+    assert len(imported) == 1, imported
+    assert helpers  # the helpers' server did import the engine (so the lines are being seen)
