@@ -382,13 +382,10 @@ def _run(
     plan: AreaPlan = plan_areas(req.unallocated, req.yara, rules, req.window_bytes)
     cfg = plan.configure(cfg)
     with contextlib.ExitStack() as stack:  # walker and workers are stopped however it ends
-        # The workers first, while both cores are free: each is handed its configuration (the
-        # compiled rules, ~0.5 MB) through a pipe, which stalls when the walker's preflight and
-        # the first worker's start hold the cores (0.1 s a worker, measured); then the walker,
-        # whose preflight runs while the workers load their rules.
+        walker = stack.enter_context(Walker(ref, areas=plan.piece))
+        # the workers start while the walker runs its preflight
         own = cfg.workers > 0 and hooks.executor is None
         pool = stack.enter_context(WorkerPool(cfg)) if own else None
-        walker = stack.enter_context(Walker(ref, areas=plan.piece))
         pre = walker.preflight()  # volumes and a metadata-only count, in a child process
         volumes, media = pre.volumes, pre.media
         files_total, bytes_total = pre.files_total, pre.bytes_total
