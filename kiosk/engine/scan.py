@@ -434,9 +434,9 @@ class _Slot:
 class WorkerPool:
     """The scan's worker processes, spawned as soon as the scan's configuration is known.
 
-    Starting them costs each worker its imports and rule loading (~0.3 s); the caller may start
-    the pool before the walker's preflight, so both happen at once, and the scan waits for the
-    workers only when it has files for them.
+    Each is forked from the helpers' server (``kiosk.processes``), so starting one costs its rule
+    loading, not kiosk's imports; the caller starts the pool alongside the walker's preflight,
+    so both happen at once, and the scan waits for the workers only when it has files for them.
     """
 
     def __init__(self, cfg: ScanConfig) -> None:
