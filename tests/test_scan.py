@@ -197,8 +197,8 @@ FAULTY_RUN = r"""
 import json, sys
 from pathlib import Path
 
-import tests.dask_faults  # wraps Scanner.scan; the helpers' server imports this script, so the
-                          # workers forked from it carry the fault too
+import tests.dask_faults  # wraps Scanner.scan; every helper re-runs this script to rebuild
+                          # __main__ (only the kiosk command skips that), so workers carry it
 
 if __name__ == "__main__":
     from kiosk.engine.scan import scan_tasks
