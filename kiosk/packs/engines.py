@@ -94,22 +94,19 @@ class _LibyaraScanner(Scanner):
         self._rules = rules
         self._timeout = timeout_s
 
-    def scan(self, data: bytes | bytearray, externals: dict[str, str]) -> list[tuple[str, str]]:
+    def _match(self, data: bytes | bytearray, **externals: Any) -> Any:
         try:
-            found = self._rules.match(data=data, externals=externals, timeout=self._timeout)
+            return self._rules.match(data=data, timeout=self._timeout, **externals)
         except yara.TimeoutError as e:
             raise RuleTimeoutError(str(e)) from e
         except yara.Error as e:
             raise RuleScanError(str(e)) from e
-        return [(m.namespace, m.rule) for m in found]
+
+    def scan(self, data: bytes | bytearray, externals: dict[str, str]) -> list[tuple[str, str]]:
+        return [(m.namespace, m.rule) for m in self._match(data, externals=externals)]
 
     def scan_offsets(self, data: bytes) -> list[tuple[str, str, list[int]]]:
-        try:
-            found = self._rules.match(data=data, timeout=self._timeout)
-        except yara.TimeoutError as e:
-            raise RuleTimeoutError(str(e)) from e
-        except yara.Error as e:
-            raise RuleScanError(str(e)) from e
+        found = self._match(data)
         return [
             (m.namespace, m.rule, [i.offset for s in m.strings for i in s.instances]) for m in found
         ]
@@ -180,6 +177,15 @@ def _state(rules: Any, timeout_s: int) -> _YaraXState:
     return st
 
 
+def _run(st: _YaraXState, data: bytes) -> Any:
+    try:
+        return st.scanner.scan(data)
+    except yara_x.TimeoutError as e:
+        raise RuleTimeoutError(str(e) or "timed out") from e
+    except yara_x.ScanError as e:
+        raise RuleScanError(str(e)) from e
+
+
 class _YaraXScanner(Scanner):
     def __init__(self, rules: Any, timeout_s: int) -> None:
         self._rules = rules
@@ -194,23 +200,12 @@ class _YaraXScanner(Scanner):
                 except ValueError:  # not defined when compiled: no rule can read it
                     st.undefined.add(k)
                 st.set[k] = v
-        try:
-            # the binding takes bytes only: a bytearray is copied once (up to the YARA cap)
-            results = st.scanner.scan(data if isinstance(data, bytes) else bytes(data))
-        except yara_x.TimeoutError as e:
-            raise RuleTimeoutError(str(e) or "timed out") from e
-        except yara_x.ScanError as e:
-            raise RuleScanError(str(e)) from e
+        # the binding takes bytes only: a bytearray is copied once (up to the YARA cap)
+        results = _run(st, data if isinstance(data, bytes) else bytes(data))
         return [(r.namespace, r.identifier) for r in results.matching_rules]
 
     def scan_offsets(self, data: bytes) -> list[tuple[str, str, list[int]]]:
-        st = _state(self._rules, self._timeout)
-        try:
-            results = st.scanner.scan(data)
-        except yara_x.TimeoutError as e:
-            raise RuleTimeoutError(str(e) or "timed out") from e
-        except yara_x.ScanError as e:
-            raise RuleScanError(str(e)) from e
+        results = _run(_state(self._rules, self._timeout), data)
         return [
             (r.namespace, r.identifier, [m.offset for p in r.patterns for m in p.matches])
             for r in results.matching_rules

@@ -174,8 +174,8 @@ def _cache_key(srcs: list[PackSource], eng: Engine) -> str:
     return hashlib.sha256(body).hexdigest()
 
 
-_Left = dict[str, tuple[Quarantined, ...]]
-_T = TypeVar("_T")  # pack -> its quarantined rules
+_Left = dict[str, tuple[Quarantined, ...]]  # pack -> its quarantined rules
+_T = TypeVar("_T")
 
 
 def _compile_checked(

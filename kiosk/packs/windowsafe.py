@@ -25,7 +25,6 @@ May import: ``kiosk.errors`` and ``kiosk.packs.engines``.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import re
 from collections import Counter
@@ -35,7 +34,6 @@ from typing import Any
 import plyara
 import yara
 
-from kiosk.errors import RulesError
 from kiosk.packs.engines import LIBYARA, Engine, engine
 
 # The longest match we accept as "bounded": beyond it a rule is whole-file only (the windows'
@@ -220,9 +218,9 @@ def window_rules(
     sources: dict[str, str], externals: dict[str, Any], eng: Engine | None = None
 ) -> WindowRules | None:
     """The window set for ``sources`` (namespace -> rule text) compiled by ``eng`` (libyara when
-    None, or when ``eng`` refuses a rule libyara takes: the engines are proven to agree, and an
-    area matched by the reference beats an area not matched), or None when no rule is safe or
-    the safe rules do not compile to exactly themselves."""
+    None), or None when no rule is safe or the safe rules do not compile to exactly themselves.
+    Raises ``RulesError`` when ``eng`` refuses them (never a silent fall-back to another engine
+    than the report names)."""
     safe: list[tuple[str, str]] = []
     whole: list[tuple[str, str, str]] = []
     out: dict[str, str] = {}
@@ -262,8 +260,7 @@ def window_rules(
         return None
     if Counter(r.identifier for r in compiled) != Counter(r for _, r in safe):
         return None
-    used = engine(LIBYARA)
-    if eng is not None and eng.name != LIBYARA:
-        with contextlib.suppress(RulesError):  # then the reference's set, proven to agree
-            compiled, used = eng.compile(out, externals), eng
-    return WindowRules(compiled, tuple(safe), tuple(whole), longest, used)
+    eng = eng or engine(LIBYARA)
+    if eng.name != LIBYARA:  # a subset of what ``eng`` compiled whole: a refusal is its error
+        compiled = eng.compile(out, externals)
+    return WindowRules(compiled, tuple(safe), tuple(whole), longest, eng)
