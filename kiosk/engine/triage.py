@@ -41,13 +41,12 @@ from kiosk.config import (
 from kiosk.engine.archives import with_members
 from kiosk.engine.areas import AreaPlan, plan_areas
 from kiosk.engine.executor import TaskExecutor
+from kiosk.engine.mediahash import MediaHasher, Pace
 from kiosk.engine.priority import prioritise
 from kiosk.engine.scan import ScanConfig, WorkerPool, progress_ticker, scan_tasks
 from kiosk.engine.scope import Scope, ScopeFilter, check_scope
 from kiosk.engine.windows import WINDOW_BYTES
 from kiosk.errors import CaseError, KioskError, PageMismatch, ReportError, SigningError
-from kiosk.evidence.exhibit import hash_files, worth_listing
-from kiosk.evidence.image import Evidence
 from kiosk.evidence.keys import VolumeKeys
 from kiosk.evidence.resolve import EvidenceRef, resolve
 from kiosk.evidence.walker import Walker
@@ -69,7 +68,6 @@ from kiosk.reports.encode import (
 from kiosk.reports.model import (
     SCHEMA_VERSION,
     Engines,
-    EvidenceFileRecord,
     FileRecord,
     InventoryRecord,
     OutcomeRecord,
@@ -79,7 +77,6 @@ from kiosk.reports.model import (
     TriageReport,
 )
 from kiosk.reports.report import (
-    MediaHashes,
     Tally,
     coverage,
     file_record,
@@ -245,37 +242,6 @@ def _engine_versions(rules: CompiledRules | None = None) -> Engines:
     )
 
 
-class _MediaHasher(threading.Thread):
-    """Hashes the whole media alongside the scan (own read-only handle; hashlib drops the GIL)."""
-
-    def __init__(self, ref: EvidenceRef, stored: dict[str, str], cancel: threading.Event) -> None:
-        super().__init__(name="media-hash", daemon=True)
-        self._ref = ref
-        self._algos = ["sha256", *[a for a in ("md5", "sha1") if a in stored]]
-        self._stored = stored
-        self._cancel = cancel
-        self.result = MediaHashes({}, stored, "not finished")
-
-    def run(self) -> None:
-        hs = {a: hashlib.new(a) for a in self._algos}
-        try:
-            with Evidence(self._ref) as ev:
-                if not ev.hash_media(list(hs.values()), self._cancel.is_set):
-                    self.result = MediaHashes(
-                        {}, self._stored, "the scan was stopped before the image was fully read"
-                    )
-                    return
-        except KioskError as e:
-            self.result = MediaHashes({}, self._stored, str(e))
-            return
-        files = hash_files(self._ref, self._cancel.is_set) if worth_listing(self._ref) else ()
-        self.result = MediaHashes(
-            {a: h.hexdigest() for a, h in hs.items()},
-            self._stored,
-            files=tuple(EvidenceFileRecord(f.name, f.size, f.sha256) for f in files),
-        )
-
-
 def run_triage(req: TriageRequest, hooks: Hooks | None = None) -> TriageResult:
     """Run one triage end to end and return where the report was written.
 
@@ -288,6 +254,37 @@ def run_triage(req: TriageRequest, hooks: Hooks | None = None) -> TriageResult:
     signer = hooks.signer
     if signer is None:
         raise SigningError("no signing key loaded: every report must be signed ('kiosk keys init')")
+    with contextlib.ExitStack() as stack:  # the walker is stopped however it ends
+        return _triage(req, hooks, signer, _early_walk(req, stack))
+
+
+def _evidence(req: TriageRequest) -> EvidenceRef:
+    """The evidence as every helper opens it: files found once, secret and keys inside."""
+    ref = resolve(req.image, req.parents)
+    if req.secret is not None:  # an encrypted backup's password travels inside the record
+        ref = replace(ref, secret=req.secret)
+    return dataclasses.replace(ref, keys=req.keys)  # the walker and workers unlock for themselves
+
+
+def _early_walk(
+    req: TriageRequest, stack: contextlib.ExitStack
+) -> tuple[EvidenceRef, Walker] | None:
+    """The walker, started before the rules and sets load so its preflight runs meanwhile.
+
+    The child reads only metadata (volumes, names, sizes), and its answers are read only after
+    the start is audited; if the rules or sets are refused it is stopped and nothing it found is
+    kept. None when the evidence cannot even be found: the scan then fails where it always did
+    (after the knowledge is checked and the start is audited), with the same message."""
+    try:
+        ref = _evidence(req)
+    except (KioskError, OSError):
+        return None
+    return ref, stack.enter_context(Walker(ref))
+
+
+def _triage(
+    req: TriageRequest, hooks: Hooks, signer: Signer, early: tuple[EvidenceRef, Walker] | None
+) -> TriageResult:
     audit = hooks.audit
     if req.dev and audit:
         audit.append("dev_mode", officer=req.case.officer, rules_dir=str(req.rules_dir))
@@ -329,7 +326,7 @@ def run_triage(req: TriageRequest, hooks: Hooks | None = None) -> TriageResult:
             audit.append("scan_failed", report_id=report_id, reason=str(e))
         raise
     try:
-        result = _run(req, hooks, signer, rules, index, scope, report_id, partial)
+        result = _run(req, hooks, signer, rules, index, scope, report_id, partial, early)
     except KioskError as e:
         if audit:
             detail = {"detail": e.detail} if e.detail else {}
@@ -357,13 +354,11 @@ def _run(
     scope: ScopeFilter,
     report_id: str,
     partial: Path,
+    early: tuple[EvidenceRef, Walker] | None,
 ) -> TriageResult:
     started = hooks.clock()
     t0 = time.monotonic()
-    ref = resolve(req.image, req.parents)  # files found once; every process opens this record
-    if req.secret is not None:  # an encrypted backup's password travels inside the record
-        ref = replace(ref, secret=req.secret)
-    ref = dataclasses.replace(ref, keys=req.keys)  # the walker and workers unlock for themselves
+    ref, walker = early if early else (_evidence(req), None)  # the second raises why
     cfg = ScanConfig(
         evidence=ref,
         rules_blob=rules.to_bytes() if rules else None,
@@ -382,16 +377,24 @@ def _run(
     plan: AreaPlan = plan_areas(req.unallocated, req.yara, rules, req.window_bytes)
     cfg = plan.configure(cfg)
     with contextlib.ExitStack() as stack:  # walker and workers are stopped however it ends
-        walker = stack.enter_context(Walker(ref, areas=plan.piece))
+        walker = walker or stack.enter_context(Walker(ref))
         # the workers start while the walker runs its preflight
         own = cfg.workers > 0 and hooks.executor is None
         pool = stack.enter_context(WorkerPool(cfg)) if own else None
         pre = walker.preflight()  # volumes and a metadata-only count, in a child process
         volumes, media = pre.volumes, pre.media
         files_total, bytes_total = pre.files_total, pre.bytes_total
-        hasher = _MediaHasher(ref, media.ewf_stored_hashes, hooks.cancel)
-        hasher.start()
         tally = Tally()
+
+        def progress() -> float:  # read by the media hash's thread (engine.mediahash)
+            return max(
+                tally.files_done / files_total if files_total else 1.0,
+                tally.bytes_found / bytes_total if bytes_total else 1.0,
+            )
+
+        pace = Pace(media.size, progress, hooks.cancel)
+        hasher = MediaHasher(ref, media.ewf_stored_hashes, pace)
+        hasher.start()
         problems: list[WalkProblem] = []
         outcome, outcome_reason = Outcome.COMPLETE, ""
         due = progress_ticker(PROGRESS_INTERVAL_S)
@@ -414,7 +417,9 @@ def _run(
             areas = req.priority_areas
             if areas is None:
                 areas = rules.priority_areas if rules else ()
-            tasks = prioritise(walker.tasks(problems), areas)  # user areas first (engine.priority)
+            tasks = prioritise(
+                walker.tasks(problems, plan.piece), areas
+            )  # user areas first (engine.priority)
             scanned = (
                 hooks.executor.scan(tasks, cfg, hooks.cancel)
                 if hooks.executor
@@ -445,6 +450,7 @@ def _run(
             outcome, outcome_reason = Outcome.FAILED, str(e)
             hooks.cancel.set()  # stops the media hasher too
         finally:
+            pace.release()  # every result is in: the media hash finishes at full speed
             if inv is not None:
                 try:
                     inv.close()  # flushes the last lines: the disk can be full here too

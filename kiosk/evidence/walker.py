@@ -49,8 +49,10 @@ class Preflight:
     bytes_total: int
 
 
-def _child(conn: Connection, ref: EvidenceRef, keep: int, count: bool, areas: int = 0) -> None:
-    """Entry point of the walker process: preflight, then the walk when asked."""
+def _child(conn: Connection, ref: EvidenceRef, keep: int, count: bool) -> None:
+    """Entry point of the walker process: preflight, then the walk when asked (with the size of
+    its area pieces: the scan knows it only once the rules are loaded, which the preflight need
+    not wait for)."""
     try:
         with Evidence(ref) as ev:
             volumes = ev.volumes()
@@ -68,8 +70,10 @@ def _child(conn: Connection, ref: EvidenceRef, keep: int, count: bool, areas: in
                     if len(kept) > keep:
                         kept = None
             conn.send(("preflight", Preflight(ev.record, volumes, files, size)))
-            if conn.recv() != "walk":
+            asked = conn.recv()
+            if not (isinstance(asked, tuple) and asked[0] == "walk"):
                 return
+            areas = int(asked[1])
             if kept is None:  # too many to hold: walk again, reading the same metadata
                 problems = []
             batch: list[FileTask] = []
@@ -90,8 +94,8 @@ def _child(conn: Connection, ref: EvidenceRef, keep: int, count: bool, areas: in
             conn.send(("done", problems))
     except KioskError as e:
         conn.send(("error", (str(e), e.detail)))
-    except (EOFError, BrokenPipeError):
-        pass  # the main process stopped listening: nothing left to do
+    except (EOFError, ConnectionError):  # a broken pipe, or a reset when the main process
+        pass  # closed with our preflight unread (the rules were refused): nothing left to do
     except Exception as e:  # reported to the main process as a one-line image error
         conn.send(("error", f"the image could not be parsed ({type(e).__name__}: {e})"))
 
@@ -106,18 +110,16 @@ class Walker:
     """One walk of one image in a child process. Use as a context manager.
 
     ``count=False``: the child lists the media and volumes (``survey()``) and stops; there is
-    no counting walk and no walk. ``areas``: after the files, area tasks of at most that many
-    bytes each (``Evidence.areas``); 0 for none.
+    no counting walk and no walk. The child starts at once: a scan starts it before loading its
+    rules, so the preflight runs on the other core meanwhile (issue 19: time to first finding).
     """
 
-    def __init__(
-        self, ref: EvidenceRef, keep: int = KEEP_TASKS, count: bool = True, areas: int = 0
-    ) -> None:
+    def __init__(self, ref: EvidenceRef, keep: int = KEEP_TASKS, count: bool = True) -> None:
         ctx = helper_context()
         self._conn, child = ctx.Pipe()
         self._proc = ctx.Process(
             target=_child,
-            args=(child, ref, keep, count, areas),
+            args=(child, ref, keep, count),
             name="kiosk-walker",
             daemon=True,
         )
@@ -160,9 +162,12 @@ class Walker:
             raise ImageError(message, detail=detail)
         return payload
 
-    def tasks(self, problems: list[WalkProblem]) -> Iterator[FileTask]:
-        """Every file stream the walk finds, in walk order; a crash ends the stream, recorded."""
-        self._conn.send("walk")
+    def tasks(self, problems: list[WalkProblem], areas: int = 0) -> Iterator[FileTask]:
+        """Every file stream the walk finds, in walk order; a crash ends the stream, recorded.
+
+        ``areas``: after the files, area tasks of at most that many bytes each
+        (``Evidence.areas``); 0 for none."""
+        self._conn.send(("walk", areas))
         seen = 0
         last: FileTask | None = None
         while True:

@@ -1,0 +1,118 @@
+"""The image's own hash, taken alongside the scan and at the scan's pace.
+
+Why a pace: the media hash reads and hashes every byte of the image (1 GiB: about a second of
+one core), and the scan's workers want both cores. Started at full speed with the scan, it took
+most of a core for the scan's first second -- exactly when the officer waits for the first
+finding from the user areas (issue 19: a fifth of the time to the first finding). It needs no
+head start: the report waits for the scan anyway. So the hash may run at most ``LEAD`` of the
+media ahead of the scan's progress (the larger of its file and byte fractions); behind it, or
+once the scan's results are all in, it runs freely. The work is the same, spread over the scan
+instead of heaped on its start, and it still ends with the scan: when the scan is ``1 - LEAD``
+done the hash may finish.
+
+Evidence hashed by its files (a folder) feeds a manifest, not the media's bytes, and is not
+paced.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections.abc import Callable
+
+from kiosk.errors import KioskError
+from kiosk.evidence.exhibit import hash_files, worth_listing
+from kiosk.evidence.image import Evidence
+from kiosk.evidence.resolve import EvidenceRef
+from kiosk.reports.model import EvidenceFileRecord
+from kiosk.reports.report import MediaHashes
+
+LEAD = 0.1  # how far (a fraction of the media) the hash may run ahead of the scan
+POLL_S = 0.02  # how often a hash that is ahead looks at the scan's progress again
+
+
+class Pace:
+    """How far the media hash may read: ``LEAD`` of the media ahead of the scan, until released.
+
+    ``progress`` gives the scan's fraction done (0 to 1); it is read from the hashing thread,
+    so it must only read numbers the scan's thread writes.
+    """
+
+    def __init__(
+        self,
+        media_bytes: int,
+        progress: Callable[[], float],
+        cancel: threading.Event,
+        lead: float = LEAD,
+    ) -> None:
+        self._total = media_bytes
+        self._progress = progress
+        self._cancel = cancel
+        self._lead = lead
+        self._free = threading.Event()
+        self.waits = 0  # how often the hash had to wait (tests, and the curious)
+
+    def release(self) -> None:
+        """The scan's results are in (or it stopped): the hash may run at full speed."""
+        self._free.set()
+
+    def allowed(self) -> int:
+        """Bytes the hash may have read by now."""
+        if self._free.is_set() or self._total <= 0:
+            return self._total
+        return int(self._total * min(1.0, max(0.0, self._progress()) + self._lead))
+
+    def cancelled(self) -> bool:
+        return self._cancel.is_set()
+
+    def go(self, done: int) -> bool:
+        """Called before each read, with the bytes hashed so far: waits while the hash is ahead;
+        True to stop (the scan was cancelled)."""
+        while done >= self.allowed() and done < self._total and not self._cancel.is_set():
+            self.waits += 1
+            if self._free.wait(POLL_S):
+                break
+        return self._cancel.is_set()
+
+
+class _Fed:
+    """Counts the bytes fed to the hashes (a sink beside them in ``hash_media``)."""
+
+    def __init__(self) -> None:
+        self.n = 0
+
+    def update(self, data: memoryview | bytes) -> None:
+        self.n += len(data)
+
+
+class MediaHasher(threading.Thread):
+    """Hashes the whole media alongside the scan (own read-only handle; hashlib drops the GIL)."""
+
+    def __init__(self, ref: EvidenceRef, stored: dict[str, str], pace: Pace) -> None:
+        super().__init__(name="media-hash", daemon=True)
+        self._ref = ref
+        self._algos = ["sha256", *[a for a in ("md5", "sha1") if a in stored]]
+        self._stored = stored
+        self._pace = pace
+        self.result = MediaHashes({}, stored, "not finished")
+
+    def run(self) -> None:
+        hs = {a: hashlib.new(a) for a in self._algos}
+        fed = _Fed()
+        try:
+            with Evidence(self._ref) as ev:
+                if not ev.hash_media([*hs.values(), fed], lambda: self._pace.go(fed.n)):
+                    self.result = MediaHashes(
+                        {}, self._stored, "the scan was stopped before the image was fully read"
+                    )
+                    return
+        except KioskError as e:
+            self.result = MediaHashes({}, self._stored, str(e))
+            return
+        # the files of a multi-file exhibit (segments, a backup's folder): not paced
+        files = hash_files(self._ref, self._pace.cancelled) if worth_listing(self._ref) else ()
+        self.result = MediaHashes(
+            {a: h.hexdigest() for a, h in hs.items()},
+            self._stored,
+            files=tuple(EvidenceFileRecord(f.name, f.size, f.sha256) for f in files),
+        )

@@ -1,0 +1,129 @@
+"""The image's own hash keeps pace with the scan (kiosk.engine.mediahash).
+
+The pace's rule is pure logic (a progress figure in, a wait out) and is tested with a number
+standing for the scan's progress; the hasher itself reads a real ext4 image made by mke2fs, and
+its digest is checked against hashlib over the file's bytes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from kiosk.engine.mediahash import MediaHasher, Pace
+from kiosk.evidence.media import HASH_CHUNK
+from kiosk.evidence.resolve import resolve
+
+MIB = 1 << 20
+
+
+@pytest.fixture(scope="module")
+def image(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    img = tmp_path_factory.mktemp("mediahash") / "disk.img"
+    subprocess.run(["truncate", "-s", "40M", str(img)], check=True)
+    subprocess.run(["mke2fs", "-q", "-F", "-t", "ext4", str(img)], check=True)
+    with img.open("r+b") as f:  # data in the free space too: every byte must reach the hash
+        f.seek(30 * MIB)
+        f.write(b"kiosk-mediahash" * 1000)
+    return img
+
+
+class Progress:
+    """The scan's fraction done, as the scan's thread would move it."""
+
+    def __init__(self) -> None:
+        self.value = 0.0
+
+    def __call__(self) -> float:
+        return self.value
+
+
+def test_the_pace_holds_the_hash_within_its_lead_of_the_scan() -> None:
+    progress, cancel = Progress(), threading.Event()
+    pace = Pace(1000, progress, cancel, lead=0.1)
+    assert pace.allowed() == 100
+    assert pace.go(50) is False  # within the lead: no wait
+    assert pace.waits == 0
+    progress.value = 0.5
+    assert pace.allowed() == 600
+    progress.value = 2.0  # a figure over 1 never allows more than the media
+    assert pace.allowed() == 1000
+    progress.value = 0.0
+    pace.release()
+    assert pace.allowed() == 1000  # released: the scan's results are all in
+
+
+def test_a_hash_ahead_waits_until_the_scan_moves_or_it_is_released() -> None:
+    progress, cancel = Progress(), threading.Event()
+    pace = Pace(1000, progress, cancel, lead=0.1)
+    returned = threading.Event()
+
+    def ahead() -> None:
+        pace.go(500)  # half the media hashed while the scan has done nothing
+        returned.set()
+
+    t = threading.Thread(target=ahead)
+    t.start()
+    assert not returned.wait(0.2)  # held back
+    progress.value = 0.45  # now 550 are allowed
+    assert returned.wait(2)
+    t.join()
+    assert pace.waits > 0
+    # and a release frees a hash that is still ahead
+    returned.clear()
+    progress.value = 0.0
+    t = threading.Thread(target=ahead)
+    t.start()
+    assert not returned.wait(0.1)
+    pace.release()
+    assert returned.wait(2)
+    t.join()
+
+
+def test_a_cancelled_scan_stops_a_waiting_hash() -> None:
+    cancel = threading.Event()
+    pace = Pace(1000, Progress(), cancel, lead=0.1)
+    answer: list[bool] = []
+    t = threading.Thread(target=lambda: answer.append(pace.go(900)))
+    t.start()
+    time.sleep(0.05)
+    cancel.set()
+    t.join(2)
+    assert answer == [True]
+
+
+def test_the_paced_hash_of_a_real_image_is_its_sha256(image: Path) -> None:
+    progress, cancel = Progress(), threading.Event()
+    size = image.stat().st_size
+    pace = Pace(size, progress, cancel, lead=0.25)
+    hasher = MediaHasher(resolve([image]), {}, pace)
+    hasher.start()
+    time.sleep(0.3)  # the scan has not moved: the hash stops at a quarter of the media
+    assert hasher.is_alive()
+    assert hasher.result.error == "not finished"
+    assert pace.waits > 0
+    progress.value = 0.5
+    time.sleep(0.1)
+    assert hasher.is_alive()  # three quarters allowed, not all
+    pace.release()
+    hasher.join(10)
+    assert not hasher.is_alive()
+    assert hasher.result.computed == {"sha256": hashlib.sha256(image.read_bytes()).hexdigest()}
+    assert size > 4 * HASH_CHUNK  # the image is read in several steps, so the pace was tested
+
+
+def test_a_hash_cancelled_while_held_back_says_the_image_was_not_fully_read(image: Path) -> None:
+    cancel = threading.Event()
+    pace = Pace(image.stat().st_size, Progress(), cancel, lead=0.25)
+    hasher = MediaHasher(resolve([image]), {}, pace)
+    hasher.start()
+    time.sleep(0.2)
+    cancel.set()
+    hasher.join(10)
+    assert hasher.result.computed == {}
+    assert "stopped before the image was fully read" in hasher.result.error
