@@ -34,7 +34,7 @@ from kiosk.packs.engines import engine
 from kiosk.packs.load import RuleMeta
 
 WINDOW_BYTES = 16 << 20
-AREA_PIECE = 256 << 20  # one area task: a worker's share of a filesystem at a time
+AREA_PIECE = 64 << 20  # one area task: a worker's share of a filesystem at a time
 MAX_OFFSETS = 32
 
 
