@@ -42,7 +42,7 @@ from kiosk.packs.check import (
     find_packs,
     read_pack,
 )
-from kiosk.packs.engines import DEFAULT_ENGINE, LIBYARA, YARA_X, Engine, engine
+from kiosk.packs.engines import DEFAULT_ENGINE, LIBYARA, YARA_X, Engine, Stored, engine
 from kiosk.packs.gate import Gate, build_gate
 from kiosk.packs.imported import Quarantined
 from kiosk.packs.match import (  # Matcher and the externals: re-exported, the old home
@@ -117,7 +117,7 @@ class CompiledRules:
         window: WindowRules | None = None,
     ) -> None:
         self.packs = packs
-        self.rules = rules
+        self._rules = rules  # Stored when it came from the cache: loaded only if used here
         self.meta = meta
         self.gate = gate  # the reduced set for files no format-gated rule can match (rulegate)
         self.window = window  # the window-safe rules, for byte areas and big files' tails
@@ -130,13 +130,20 @@ class CompiledRules:
         self.externals = frozenset(EXTERNALS) if externals is None else externals  # read by rules
         self.priority_areas: tuple[str, ...] = ()  # the packs' pack.toml, in pack order
 
+    @property
+    def rules(self) -> Any:
+        """The engine's compiled set, to match with in this process."""
+        return self._rules.load() if isinstance(self._rules, Stored) else self._rules
+
     def to_bytes(self) -> bytes:
         """The compiled rules, serialised in memory for worker processes."""
-        return self.engine.save(self.rules)
+        return self.engine.serialise(self._rules)
 
     def gate_bytes(self) -> bytes | None:
         """The reduced set, serialised like ``to_bytes``; None when nothing could be gated."""
-        return self.engine.save(self._reduced) if self.gate and self._reduced is not None else None
+        if not self.gate or self._reduced is None:
+            return None
+        return self.engine.serialise(self._reduced)
 
     @property
     def gate_prefixes(self) -> tuple[bytes, ...]:
@@ -191,7 +198,9 @@ def _compile_checked(
             _audit(audit, "rules_cache_rejected", key=key, reason=rejected)
         if entry is not None:
             try:
-                rules = eng.load(entry.blob)
+                # YARA-X's sets stay bytes until used here (engines.Stored); libyara's load
+                # is quick and its gate keeps the object
+                rules = eng.load(entry.blob) if eng.name == LIBYARA else Stored(eng, entry.blob)
                 meta = {(p, r): RuleMeta(c, s, d) for p, r, c, s, d in entry.header["meta"]}
                 idents = [str(i) for i in entry.header["rules"]]
                 cached: _Left = {
@@ -281,7 +290,7 @@ def _gate(
         g = entry.header["gate"]
         if g is None:
             return None, None
-        reduced = eng.load(entry.blob)
+        reduced = eng.load(entry.blob) if eng.name == LIBYARA else Stored(eng, entry.blob)
         gated = tuple((str(ns), str(r)) for ns, r in g["gated"])
         prefixes = tuple(bytes.fromhex(p) for p in g["prefixes"])
         return Gate(reduced if eng.name == LIBYARA else None, prefixes, gated), reduced
@@ -332,7 +341,7 @@ def _window(
             return None
         used = engine(str(w["engine"]))
         return WindowRules(
-            used.load(entry.blob),
+            used.load(entry.blob) if used.name == LIBYARA else Stored(used, entry.blob),
             tuple((str(ns), str(r)) for ns, r in w["safe"]),
             tuple((str(ns), str(r), str(why)) for ns, r, why in w["whole_only"]),
             int(w["max_match"]),

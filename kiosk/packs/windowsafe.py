@@ -72,7 +72,7 @@ def _parser() -> Any:
 class WindowRules:
     """The window-safe rules compiled on their own, and what the analysis decided for each rule."""
 
-    rules: Any  # exactly ``safe``, as ``engine`` compiled them
+    rules: Any  # exactly ``safe``, as ``engine`` compiled them (``Stored``: from the cache)
     safe: tuple[tuple[str, str], ...]  # (namespace, rule)
     whole_only: tuple[tuple[str, str, str], ...]  # (namespace, rule, why)
     max_match: int  # the longest match any safe rule's string can have, in bytes
@@ -80,7 +80,7 @@ class WindowRules:
 
     def to_bytes(self) -> bytes:
         """Serialised for worker processes and the compiled-rules cache."""
-        return self.engine.save(self.rules)
+        return self.engine.serialise(self.rules)
 
 
 def text_length(value: str, modifiers: list[str]) -> int | None:
