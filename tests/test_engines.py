@@ -285,6 +285,32 @@ def test_the_cache_keeps_one_entry_per_engine_and_refuses_the_other_engines(
     assert any(k == "rules_cache_rejected" for k, _ in lines)
 
 
+def test_a_yara_x_cache_hit_hands_on_the_cached_bytes_and_still_matches_in_this_process(
+    tmp_path: Path,
+) -> None:
+    """The scan passes a cache hit's bytes straight to its workers (engines.Stored); a command
+    that matches in its own process (``kiosk rules``) gets the loaded set, matching as the
+    freshly compiled one does."""
+    home = tmp_path / "home"
+    fresh = compile_packs(RULES, dev=True, home=home, yara_engine=YARA_X)
+    hit = compile_packs(RULES, dev=True, home=home, yara_engine=YARA_X)
+    cached = (home / "cache" / "rules").glob("*")
+    entries = {e.read_bytes()[32:].partition(b"\n")[2] for e in cached}
+    assert hit.to_bytes() in entries  # the cache's own bytes, not a new serialisation
+    assert hit.window is not None
+    assert hit.window.to_bytes() in entries
+    assert (hit.to_bytes(), hit.gate_bytes()) == (fresh.to_bytes(), fresh.gate_bytes())
+    samples = sorted(p for p in RULES.glob("*/tests/positive/**/*") if p.is_file())
+    assert samples
+    x = engine(YARA_X)
+    for p in samples:
+        data = p.read_bytes()
+        ext = {"filename": p.name, "filepath": "/" + p.as_posix(), "extension": p.suffix}
+        got = x.scanner(hit.rules, 10).scan(data, ext)
+        assert got, p
+        assert got == x.scanner(fresh.rules, 10).scan(data, ext)
+
+
 def test_a_construct_yara_x_cannot_parse_is_named_by_rules_check_and_stops_a_yara_x_scan(
     tmp_path: Path,
 ) -> None:
