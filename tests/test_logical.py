@@ -481,10 +481,11 @@ def test_the_password_reaches_the_walker_without_its_command_line(tmp_path: Path
     with Walker(ref) as walker:
         cmdline = Path(f"/proc/{walker.pid}/cmdline").read_bytes()
         environ = Path(f"/proc/{walker.pid}/environ").read_bytes()
-        pre = walker.preflight()  # it opened the backup: the password did arrive
+        walker.survey()
+        found = list(walker.tasks([]))  # it opened the backup: the password did arrive
     assert PASSWORD not in cmdline
     assert PASSWORD not in environ
-    assert pre.files_total == len(phones.ANDROID_FILES)
+    assert len(found) == walker.files_found == len(phones.ANDROID_FILES)
 
 
 def test_cli_wrong_password_is_one_line_and_never_echoed(tmp_path: Path) -> None:

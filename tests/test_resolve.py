@@ -89,7 +89,7 @@ def test_a_segment_whose_size_changed_after_resolve_is_refused(
         Evidence(ref)
     # the walker's child refuses it the same way: a one-line error, no parsing
     with Walker(ref) as w, pytest.raises(ImageError, match=message):
-        w.preflight()
+        w.survey()
 
 
 def test_a_segment_gone_after_resolve_is_a_clear_error(tmp_path: Path) -> None:

@@ -6,6 +6,7 @@ import multiprocessing
 import os
 import signal
 import subprocess
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from kiosk.engine.triage import TriageResult
 from kiosk.errors import ImageError
 from kiosk.evidence.image import Evidence
 from kiosk.evidence.resolve import resolve
-from kiosk.evidence.walker import KEEP_TASKS, Walker
+from kiosk.evidence.walker import Walker
 from kiosk.model import Outcome, Recommendation, WalkProblem
 from tests.conftest import SAMPLES, fixed_hooks
 
@@ -45,28 +46,52 @@ def wide_image(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return img
 
 
-@pytest.mark.parametrize("keep", [KEEP_TASKS, 3], ids=["replayed", "walked-twice"])
 @pytest.mark.parametrize("name", ["mbr-fat16-ext4.dd", "ntfs.dd"])
-def test_the_walker_lists_what_the_in_process_walk_lists(name: str, keep: int) -> None:
-    """The counting walk is replayed when it is small, walked again when not: same stream."""
+def test_the_walker_lists_what_the_in_process_walk_lists(name: str) -> None:
+    """One walk, streamed: the same tasks and problems, and its totals once it is done."""
     image = SAMPLES / name
     inline_problems: list[WalkProblem] = []
     with Evidence(resolve([image])) as ev:
         inline = list(ev.walk(ev.volumes(), inline_problems))
     assert len(inline) > 3
-    with Walker(resolve([image]), keep=keep) as w:
-        pre = w.preflight()
+    with Walker(resolve([image])) as w:
+        w.survey()
         problems: list[WalkProblem] = []
         streamed = list(w.tasks(problems))
     assert streamed == inline
-    assert (pre.files_total, pre.bytes_total) == (len(inline), sum(t.size for t in inline))
+    assert (w.files_found, w.bytes_found) == (len(inline), sum(t.size for t in inline))
+    assert w.done
     assert problems == inline_problems
     assert w.crash == ""
 
 
-def test_a_killed_walker_cuts_the_walk_short_and_says_so(wide_image: Path) -> None:
+def test_the_walk_streams_before_it_is_asked_and_the_areas_follow_the_files(
+    wide_image: Path,
+) -> None:
+    """The child walks as soon as it has surveyed (its batches wait in the pipe), and the area
+    pieces' size given with the first read still puts the areas after every file."""
     with Walker(resolve([wide_image])) as w:
-        pre = w.preflight()
+        w.survey()
+        time.sleep(0.5)  # the scan loads its rules: the child is already walking
+        with Path(f"/proc/{w.pid}/io").open() as f:
+            read_early = int(next(x for x in f if x.startswith("rchar")).split()[1])
+        problems: list[WalkProblem] = []
+        got = list(w.tasks(problems, 1 << 20))
+    files = [t for t in got if t.area is None]
+    areas = [t for t in got if t.area is not None]
+    assert read_early > 4 << 20  # it had read well past the volumes' headers
+    assert files
+    assert areas
+    assert got == files + areas
+    assert all(t.size <= 1 << 20 for t in areas)
+    assert w.files_found == len(files)
+
+
+def test_a_killed_walker_cuts_the_walk_short_and_says_so(wide_image: Path) -> None:
+    with Evidence(resolve([wide_image])) as ev:
+        total = sum(1 for _ in ev.walk(ev.volumes(), []))
+    with Walker(resolve([wide_image])) as w:
+        w.survey()
         problems: list[WalkProblem] = []
         it = w.tasks(problems)
         first = [next(it) for _ in range(10)]  # the walker is now blocked on a full pipe
@@ -74,7 +99,8 @@ def test_a_killed_walker_cuts_the_walk_short_and_says_so(wide_image: Path) -> No
         os.kill(w.pid, signal.SIGKILL)
         rest = list(it)
     got = len(first) + len(rest)
-    assert 10 <= got < pre.files_total
+    assert 10 <= got < total
+    assert not w.done
     assert "crashed (signal 9)" in w.crash
     assert problems[-1].reason == w.crash
     assert problems[-1].blocking
@@ -97,14 +123,17 @@ def test_a_walker_crash_mid_scan_gives_a_signed_failed_report(
     assert report.outcome.status is Outcome.FAILED
     assert "crashed (signal 9)" in (report.outcome.reason or "")
     assert report.recommendation.result is Recommendation.INCONCLUSIVE
-    assert report.coverage.files.not_reached > 0
+    # one walk, streamed: what it never listed cannot be counted, and the report says so
+    (cut,) = [n for n in report.not_examined if "crashed (signal 9)" in n.reason]
+    assert "the rest of the image was not listed" in cut.reason
+    assert report.coverage.files.found < 12_000  # the image's files: the walk was cut short
 
 
 def test_a_broken_image_is_a_clean_preflight_error(tmp_path: Path) -> None:
     junk = tmp_path / "junk.dd"
     junk.write_bytes(bytes(range(256)) * 4096)
     with Walker(resolve([junk])) as w, pytest.raises(ImageError, match="no filesystem found"):
-        w.preflight()
+        w.survey()
 
 
 def test_a_walker_killed_before_its_preflight_is_a_clean_image_error() -> None:
@@ -112,7 +141,7 @@ def test_a_walker_killed_before_its_preflight_is_a_clean_image_error() -> None:
         assert w.pid is not None
         os.kill(w.pid, signal.SIGKILL)  # still starting up: nothing can have been sent yet
         with pytest.raises(ImageError, match=r"the parser crashed \(signal 9\)"):
-            w.preflight()
+            w.survey()
 
 
 @pytest.mark.parametrize("name", ["gpt.dd", "ewf.E01"])

@@ -381,15 +381,15 @@ def _run(
         # the workers start while the walker runs its preflight
         own = cfg.workers > 0 and hooks.executor is None
         pool = stack.enter_context(WorkerPool(cfg)) if own else None
-        pre = walker.preflight()  # volumes and a metadata-only count, in a child process
-        volumes, media = pre.volumes, pre.media
-        files_total, bytes_total = pre.files_total, pre.bytes_total
+        survey = walker.survey()  # media and volumes, in a child process that then walks
+        volumes, media = survey.volumes, survey.media
         tally = Tally()
 
         def progress() -> float:  # read by the media hash's thread (engine.mediahash)
-            return max(
-                tally.files_done / files_total if files_total else 1.0,
-                tally.bytes_found / bytes_total if bytes_total else 1.0,
+            files, size = walker.files_found, walker.bytes_found  # found so far
+            return min(  # the lesser: one big file done early is not a tenth of the work
+                tally.files_done / files if files else 0.0,
+                tally.bytes_found / size if size else 0.0,
             )
 
         pace = Pace(media.size, progress, hooks.cancel)
@@ -399,11 +399,11 @@ def _run(
         outcome, outcome_reason = Outcome.COMPLETE, ""
         due = progress_ticker(PROGRESS_INTERVAL_S)
 
-        def snapshot() -> Progress:
+        def snapshot() -> Progress:  # the totals are what the walk has found so far
             return Progress(
-                files_total,
+                walker.files_found,
                 tally.files_done,
-                bytes_total,
+                walker.bytes_found,
                 tally.bytes_found,
                 len(tally.findings),
                 time.monotonic() - t0,
@@ -461,8 +461,9 @@ def _run(
         raise _unwritable(req.out_dir, write_error) from write_error
     if walker.crash and outcome is Outcome.COMPLETE:
         outcome, outcome_reason = Outcome.FAILED, walker.crash
-    if tally.files_done < files_total and outcome is Outcome.COMPLETE:
-        outcome, outcome_reason = Outcome.FAILED, "the walk found fewer files on the second pass"
+    files_total, bytes_total = walker.files_found, walker.bytes_found  # the walk's totals
+    if tally.files_done < files_total and outcome is Outcome.COMPLETE:  # never, unless a bug
+        outcome, outcome_reason = Outcome.FAILED, "not every file the walk found has a result"
     swapped = index.changed()  # a set file rewritten in place under the workers' maps
     if swapped and outcome is Outcome.COMPLETE:
         outcome, outcome_reason = Outcome.FAILED, swapped

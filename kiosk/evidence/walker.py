@@ -2,10 +2,12 @@
 
 Partition tables, filesystem structures and directories are parsed by the Sleuth Kit in C. A
 crafted image can crash that code; in the main process the crash would end the run with no
-report at all. So the preflight (volumes and the metadata-only count) and the walk itself happen
-in a child process, which streams ``FileTask`` batches back over a pipe (the pipe's back-pressure
-keeps memory flat). If the child dies, the main process still holds everything sent so far: the
-scan goes on with those files, and the report says the walk was cut short and why.
+report at all. So the survey (media and volumes) and the walk itself happen in a child process,
+which streams ``FileTask`` batches back over a pipe as it walks (the pipe's back-pressure keeps
+memory flat). There is no counting walk first: the image is walked once, and the scan's progress
+counts against what the walk has found so far. If the child dies, the main process still holds
+everything sent so far: the scan goes on with those files, and the report says the walk was cut
+short and why.
 
 The officer's app uses the same child for its preflight screen (``count=False``: media and
 volumes only, then the child exits), so a hostile image is never parsed in the app's process.
@@ -26,9 +28,6 @@ from kiosk.model import FileTask, MediaRecord, VolumeRecord, WalkProblem
 from kiosk.processes import helper_context
 
 BATCH = 512
-# Up to this many tasks (about 25 MB) the counting walk is kept and replayed as the scan's walk,
-# instead of parsing every directory a second time; a bigger image is walked twice.
-KEEP_TASKS = 100_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,53 +38,36 @@ class Survey:
     volumes: list[VolumeRecord]
 
 
-@dataclass(frozen=True, slots=True)
-class Preflight:
-    """What the image holds, before any content is read."""
+def _child(conn: Connection, ref: EvidenceRef, count: bool) -> None:
+    """Entry point of the walker process: the survey, then (``count``) the walk, streamed.
 
-    media: MediaRecord
-    volumes: list[VolumeRecord]
-    files_total: int
-    bytes_total: int
-
-
-def _child(conn: Connection, ref: EvidenceRef, keep: int, count: bool) -> None:
-    """Entry point of the walker process: preflight, then the walk when asked (with the size of
-    its area pieces: the scan knows it only once the rules are loaded, which the preflight need
-    not wait for)."""
+    The walk starts as soon as the survey is sent: its batches wait in the pipe (whose
+    back-pressure keeps memory flat) until the scan reads them, so the first files reach the
+    workers as soon as they are ready, not after a counting walk of the whole image. The size of
+    the area pieces comes with the scan's first read (it knows it once its rules are loaded);
+    the areas follow the files."""
     try:
         with Evidence(ref) as ev:
             volumes = ev.volumes()
+            conn.send(("survey", Survey(ev.record, volumes)))
             if not count:
-                conn.send(("survey", Survey(ev.record, volumes)))
                 return
-            files = size = 0
-            kept: list[FileTask] | None = []  # the first walk, replayed if it is small enough
             problems: list[WalkProblem] = []
-            for t in ev.walk(volumes, problems):
-                files += 1
-                size += t.size
-                if kept is not None:
-                    kept.append(t)
-                    if len(kept) > keep:
-                        kept = None
-            conn.send(("preflight", Preflight(ev.record, volumes, files, size)))
-            asked = conn.recv()
-            if not (isinstance(asked, tuple) and asked[0] == "walk"):
-                return
-            areas = int(asked[1])
-            if kept is None:  # too many to hold: walk again, reading the same metadata
-                problems = []
             batch: list[FileTask] = []
             last = 0
-            for t in kept if kept is not None else ev.walk(volumes, problems):
+            for t in ev.walk(volumes, problems):
                 batch.append(t)
                 last = t.seq
                 if len(batch) >= BATCH:
                     conn.send(("tasks", batch))
                     batch = []
+            conn.send(("tasks", batch))
+            batch = []
+            asked = conn.recv()
+            if not (isinstance(asked, tuple) and asked[0] == "walk"):
+                return
             # byte areas (unallocated space, outside partitions) follow the files, numbered on
-            for t in ev.areas(volumes, areas, last) if areas else ():
+            for t in ev.areas(volumes, int(asked[1]), last) if asked[1] else ():
                 batch.append(t)
                 if len(batch) >= BATCH:
                     conn.send(("tasks", batch))
@@ -95,7 +77,7 @@ def _child(conn: Connection, ref: EvidenceRef, keep: int, count: bool) -> None:
     except KioskError as e:
         conn.send(("error", (str(e), e.detail)))
     except (EOFError, ConnectionError):  # a broken pipe, or a reset when the main process
-        pass  # closed with our preflight unread (the rules were refused): nothing left to do
+        pass  # closed with our batches unread (the rules were refused): nothing left to do
     except Exception as e:  # reported to the main process as a one-line image error
         conn.send(("error", f"the image could not be parsed ({type(e).__name__}: {e})"))
 
@@ -109,22 +91,28 @@ def _how(proc: Any) -> str:
 class Walker:
     """One walk of one image in a child process. Use as a context manager.
 
-    ``count=False``: the child lists the media and volumes (``survey()``) and stops; there is
-    no counting walk and no walk. The child starts at once: a scan starts it before loading its
-    rules, so the preflight runs on the other core meanwhile (issue 19: time to first finding).
+    The child surveys the image (media, volumes: ``survey()``), then walks it, streaming tasks;
+    ``count=False`` stops after the survey (the app's preflight screen). The child starts at
+    once: a scan starts it before loading its rules, so the survey and the first batches are
+    ready when the workers are (issue 19: time to first finding). While the walk streams,
+    ``files_found``/``bytes_found`` are what it has found so far: the scan's progress counts
+    against them, and they are the image's totals once the walk is done.
     """
 
-    def __init__(self, ref: EvidenceRef, keep: int = KEEP_TASKS, count: bool = True) -> None:
+    def __init__(self, ref: EvidenceRef, count: bool = True) -> None:
         ctx = helper_context()
         self._conn, child = ctx.Pipe()
         self._proc = ctx.Process(
             target=_child,
-            args=(child, ref, keep, count),
+            args=(child, ref, count),
             name="kiosk-walker",
             daemon=True,
         )
         self._proc.start()
         child.close()
+        self.files_found = 0  # file tasks received so far (areas are not files)
+        self.bytes_found = 0
+        self.done = False  # the walk reached its end (not cut short)
         self.crash: str = ""  # why the walk was cut short, if it was
 
     @property
@@ -139,20 +127,15 @@ class Walker:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def preflight(self) -> Preflight:
-        """Volumes and totals; raises ImageError with the reason, or if the parser crashed."""
-        pre: Preflight = self._first_answer()
-        return pre
-
     def survey(self) -> Survey:
-        """Media and volumes (a Walker made with ``count=False``); raises like ``preflight``."""
+        """Media and volumes; raises ImageError with the reason, or if the parser crashed."""
         found: Survey = self._first_answer()
         return found
 
     def _first_answer(self) -> Any:
         try:
             kind, payload = self._conn.recv()
-        except EOFError as e:
+        except (EOFError, ConnectionError) as e:
             raise ImageError(
                 "the image's partition tables or filesystems could not be parsed: the parser "
                 f"crashed ({_how(self._proc)})"
@@ -173,7 +156,7 @@ class Walker:
         while True:
             try:
                 kind, payload = self._conn.recv()
-            except EOFError:
+            except (EOFError, ConnectionError):  # a reset: it died with our request unread
                 self.crash = (
                     f"the process walking the filesystems crashed ({_how(self._proc)}) after "
                     f"{seen} entries; the rest of the image was not listed"
@@ -189,6 +172,7 @@ class Walker:
                 return
             if kind == "done":
                 problems.extend(payload)
+                self.done = True
                 return
             if kind == "error":
                 message = payload[0] if isinstance(payload, tuple) else payload
@@ -198,6 +182,9 @@ class Walker:
             for t in payload:
                 seen += 1
                 last = t
+                if t.area is None:
+                    self.files_found += 1
+                    self.bytes_found += t.size
                 yield t
 
     def close(self) -> None:
