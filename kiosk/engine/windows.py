@@ -34,7 +34,7 @@ from kiosk.packs.engines import engine
 from kiosk.packs.load import RuleMeta
 
 WINDOW_BYTES = 16 << 20
-AREA_PIECE = 64 << 20  # one area task: a worker's share of a filesystem at a time
+AREA_PIECE = 32 << 20  # one area task: two windows, so the last one alone at the end is short
 MAX_OFFSETS = 32
 
 

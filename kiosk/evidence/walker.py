@@ -16,6 +16,7 @@ volumes only, then the child exits), so a hostile image is never parsed in the a
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
@@ -108,16 +109,35 @@ class Walker:
             name="kiosk-walker",
             daemon=True,
         )
-        self._proc.start()
-        child.close()
+        self._start_error: BaseException | None = None
+
+        def start() -> None:
+            try:
+                self._proc.start()
+            except BaseException as e:  # raised again by the first use
+                self._start_error = e
+            finally:
+                child.close()
+
+        # A fork from the helpers' server waits for the server's own imports when it has only
+        # just been started (a fresh process): the caller loads its rules meanwhile.
+        self._starter = threading.Thread(target=start, name="walker-start", daemon=True)
+        self._starter.start()
         self.files_found = 0  # file tasks received so far (areas are not files)
         self.bytes_found = 0
         self.done = False  # the walk reached its end (not cut short)
         self.crash: str = ""  # why the walk was cut short, if it was
 
+    def _started(self) -> None:
+        """Wait for the child's start; raise what stopped it, if anything did."""
+        self._starter.join()
+        if self._start_error is not None:
+            raise self._start_error
+
     @property
     def pid(self) -> int | None:
         """The walker process's id (for operators and tests that need to stop it)."""
+        self._started()
         pid: int | None = self._proc.pid
         return pid
 
@@ -133,6 +153,7 @@ class Walker:
         return found
 
     def _first_answer(self) -> Any:
+        self._started()
         try:
             kind, payload = self._conn.recv()
         except (EOFError, ConnectionError) as e:
@@ -150,6 +171,7 @@ class Walker:
 
         ``areas``: after the files, area tasks of at most that many bytes each
         (``Evidence.areas``); 0 for none."""
+        self._started()
         self._conn.send(("walk", areas))
         seen = 0
         last: FileTask | None = None
@@ -188,8 +210,11 @@ class Walker:
                 yield t
 
     def close(self) -> None:
+        self._starter.join()
         with contextlib.suppress(OSError):
             self._conn.close()
+        if self._start_error is not None:
+            return  # never started: nothing to stop
         self._proc.join(1)
         if self._proc.is_alive():
             self._proc.kill()
