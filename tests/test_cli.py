@@ -375,3 +375,42 @@ def test_the_kiosk_command_imports_its_command_line_once_not_in_every_helper(
     helpers = [ln for ln in run.stderr.splitlines() if ln.rstrip().endswith("| kiosk.engine.scan")]
     assert len(imported) == 1, imported
     assert helpers  # the helpers' server did import the engine (so the lines are being seen)
+
+
+_START_PROBE = """
+import sys
+import kiosk.processes
+seen = []
+kiosk.processes.warm_up = lambda: seen.append("kiosk.cli.main" in sys.modules)
+sys.argv = ["kiosk", *sys.argv[1:]]
+from kiosk.cli.start import main
+try:
+    main()
+except SystemExit:
+    pass
+print("warm-ups:", seen)
+"""
+
+
+@pytest.mark.parametrize(
+    ("args", "want"),
+    [
+        (["scan", "--help"], "[False]"),  # started before the command line was imported
+        (["batch", "--help"], "[False]"),
+        (["keys", "--help"], "[]"),  # commands that never fork a helper start no server
+        (["--version"], "[]"),
+    ],
+)
+def test_the_kiosk_command_starts_the_helpers_server_first_only_for_scanning_commands(
+    args: list[str], want: str
+) -> None:
+    """``kiosk.cli.start``: the server's imports overlap the command line's only when the
+    command will fork helpers (bench/README.md, round 3)."""
+    run = subprocess.run(
+        [sys.executable, "-c", _START_PROBE, *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert f"warm-ups: {want}" in run.stdout, run.stdout + run.stderr
