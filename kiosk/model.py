@@ -298,3 +298,6 @@ class Progress:
     bytes_done: int
     findings: int
     elapsed_s: float
+    # the walk is still finding files: the totals are what it has found so far, and a fraction
+    # or an ETA against them would move backwards (evidence.walker: one walk, streamed)
+    counting: bool = False

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import resource
@@ -414,3 +415,23 @@ def test_the_kiosk_command_starts_the_helpers_server_first_only_for_scanning_com
         check=False,
     )
     assert f"warm-ups: {want}" in run.stdout, run.stdout + run.stderr
+
+
+class _Tty(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_the_progress_line_shows_no_fraction_while_the_walk_is_still_counting() -> None:
+    from kiosk.cli.main import _ProgressLine
+    from kiosk.model import Progress
+
+    out = _Tty()
+    line = _ProgressLine(out)
+    line(Progress(512, 100, 50_000_000, 40_000_000, 0, 1.0, counting=True))
+    counting = out.getvalue()
+    assert "still counting files" in counting
+    assert "files 100/512+" in counting
+    assert "%" not in counting  # 80 % of what has been found so far would be a lie
+    line(Progress(9_000, 100, 900_000_000, 40_000_000, 0, 2.0))
+    assert "4.4%" in out.getvalue().rsplit("\r", 1)[1]

@@ -17,7 +17,7 @@ from kiosk.errors import ImageError
 from kiosk.evidence.image import Evidence
 from kiosk.evidence.resolve import resolve
 from kiosk.evidence.walker import Walker
-from kiosk.model import Outcome, Recommendation, WalkProblem
+from kiosk.model import Outcome, Progress, Recommendation, WalkProblem
 from tests.conftest import SAMPLES, fixed_hooks
 
 Triage = Callable[..., TriageResult]
@@ -153,3 +153,23 @@ def test_the_survey_gives_media_and_volumes_as_the_in_process_parse_does(name: s
     with Walker(ref, count=False) as w:
         got = w.survey()
     assert (got.media, got.volumes) == want
+
+
+def test_progress_counts_against_what_the_walk_has_found_and_says_so_until_it_ends(
+    triage: Triage, wide_image: Path
+) -> None:
+    """The totals only grow while ``counting``; once the walk has ended they are the image's and
+    stay put, and the last snapshot is not counting."""
+    seen: list[Progress] = []
+    hooks = fixed_hooks()
+    hooks.on_progress = seen.append
+    report = triage("ext4.dd", image=(wide_image,), hooks=hooks).report
+    assert report.outcome.status is Outcome.COMPLETE
+    assert seen
+    assert not seen[-1].counting
+    assert seen[-1].files_total == report.coverage.files.found > 12_000 - 100
+    totals = [p.files_total for p in seen]
+    assert totals == sorted(totals)  # never backwards
+    settled = [p.files_total for p in seen if not p.counting]
+    assert set(settled) == {seen[-1].files_total}  # after the count, the total is final
+    assert all(p.files_done <= p.files_total for p in seen)

@@ -78,11 +78,17 @@ class _BatchProgress:
             if p.bytes_total
             else (p.files_done / p.files_total if p.files_total else 1)
         )
+        if p.counting:  # the walk is still finding files: no fraction of this exhibit yet
+            frac = 0.0
         overall = (self._index + frac) / self._total
+        this = (
+            f"[{'counting':^20}] {'':6}  files {p.files_done}/{p.files_total}+"
+            if p.counting
+            else f"[{'#' * int(frac * 20):<20}] {frac:6.1%}  files {p.files_done}/{p.files_total}"
+        )
         self._stream.write(
             f"\r\x1b[2Kbatch [{'#' * int(overall * 20):<20}] {self._index + 1}/{self._total}  "
-            f"{self._label} [{'#' * int(frac * 20):<20}] {frac:6.1%}  "
-            f"files {p.files_done}/{p.files_total}  findings {p.findings}"
+            f"{self._label} {this}  findings {p.findings}"
         )
         self._stream.flush()
 

@@ -466,6 +466,13 @@ class _ProgressLine:
             else (p.files_done / p.files_total if p.files_total else 1)
         )
         rate = p.bytes_done / p.elapsed_s / 1e6 if p.elapsed_s > 0 else 0.0
+        if p.counting:  # no fraction against a total that is still growing
+            self._stream.write(
+                f"\r[{'still counting files':^30}] {'':6}  files {p.files_done}/{p.files_total}+  "
+                f"{rate:7.1f} MB/s  ETA     -   findings {p.findings}  "
+            )
+            self._stream.flush()
+            return
         eta = (p.elapsed_s / frac - p.elapsed_s) if frac > 0 else 0.0
         bar = "#" * int(frac * 30)
         self._stream.write(

@@ -407,6 +407,7 @@ def _run(
                 tally.bytes_found,
                 len(tally.findings),
                 time.monotonic() - t0,
+                counting=not walker.done and not walker.crash,
             )
 
         inv_path = partial / "files.jsonl"

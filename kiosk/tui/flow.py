@@ -26,7 +26,14 @@ from kiosk.evidence.resolve import resolve
 from kiosk.evidence.segments import continuation_of
 from kiosk.evidence.walker import Walker
 from kiosk.hashsets.index import HashIndex
-from kiosk.model import CaseRecord, DeviceInfo, LegalBasis, Recommendation, VolumeRecord
+from kiosk.model import (
+    CaseRecord,
+    DeviceInfo,
+    LegalBasis,
+    Progress,
+    Recommendation,
+    VolumeRecord,
+)
 from kiosk.packs.engines import DEFAULT_ENGINE, check_engine
 from kiosk.packs.load import compile_packs
 from kiosk.reports.attestation import REPORT, VerifiedReport, verify_report_dir
@@ -76,6 +83,28 @@ def duration(seconds: float) -> str:
     h, rest = divmod(s, 3600)
     m, s = divmod(rest, 60)
     return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+def progress_text(p: Progress | None, wall: float) -> str:
+    """The scan screen's numbers line. While the walk is still finding files the totals are
+    what it has found so far: no ETA against them (it would run backwards)."""
+    if p is None:
+        return f"Preparing: opening the image, counting files · elapsed {duration(wall)}"
+    elapsed = max(p.elapsed_s, wall)
+    rate = p.bytes_done / p.elapsed_s if p.elapsed_s > 0 else 0.0
+    if p.counting:
+        return (
+            f"Files {p.files_done} of {p.files_total} found so far (still counting) · "
+            f"{human_bytes(p.bytes_done)} of {human_bytes(p.bytes_total)} · "
+            f"{human_bytes(int(rate))}/s · elapsed {duration(elapsed)} · ETA after the count"
+        )
+    frac = p.bytes_done / p.bytes_total if p.bytes_total else 1.0
+    eta = duration(p.elapsed_s / frac - p.elapsed_s) if frac > 0 else "unknown"
+    return (
+        f"Files {p.files_done}/{p.files_total} · "
+        f"{human_bytes(p.bytes_done)}/{human_bytes(p.bytes_total)} · "
+        f"{human_bytes(int(rate))}/s · elapsed {duration(elapsed)} · ETA {eta}"
+    )
 
 
 # --------------------------------------------------------------------------- settings

@@ -40,9 +40,9 @@ from kiosk.tui.authority import next_exhibit
 from kiosk.tui.base import KioskScreen
 from kiosk.tui.flow import (
     KioskState,
-    duration,
     human_bytes,
     load_state,
+    progress_text,
 )
 from kiosk.tui.intake import CaseScreen
 from kiosk.tui.review import ReviewListScreen
@@ -261,7 +261,10 @@ class ScanScreen(KioskScreen[None]):
         self._last = message.progress
         p = message.progress
         bar = self.query_one("#bar", ProgressBar)
-        bar.update(total=max(p.bytes_total, 1), progress=p.bytes_done)
+        if p.counting:  # the total still grows: the bar pulses instead of moving backwards
+            bar.update(total=None)
+        else:
+            bar.update(total=max(p.bytes_total, 1), progress=p.bytes_done)
         self._numbers()
 
     def on_scan_screen_findings_pending(self) -> None:
@@ -276,20 +279,7 @@ class ScanScreen(KioskScreen[None]):
         self._numbers()
 
     def _numbers(self) -> None:
-        p = self._last
-        wall = self.kiosk.monotonic() - self._started
-        if p is None:
-            text = f"Preparing: opening the image, counting files · elapsed {duration(wall)}"
-        else:
-            elapsed = max(p.elapsed_s, wall)
-            frac = p.bytes_done / p.bytes_total if p.bytes_total else 1.0
-            rate = p.bytes_done / p.elapsed_s if p.elapsed_s > 0 else 0.0
-            eta = duration(p.elapsed_s / frac - p.elapsed_s) if frac > 0 else "unknown"
-            text = (
-                f"Files {p.files_done}/{p.files_total} · "
-                f"{human_bytes(p.bytes_done)}/{human_bytes(p.bytes_total)} · "
-                f"{human_bytes(int(rate))}/s · elapsed {duration(elapsed)} · ETA {eta}"
-            )
+        text = progress_text(self._last, self.kiosk.monotonic() - self._started)
         self.query_one("#numbers", Static).update(plain(text))
         found = f"Findings: {self._shown} — metadata only (path, size, category, rule or set)"
         if self._shown > MAX_TABLE_FINDINGS:

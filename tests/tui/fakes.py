@@ -144,8 +144,16 @@ class ScriptedTriage:
         self.requests.append(req)
         for i in range(1, self.steps + 1):
             if hooks.on_progress:
-                hooks.on_progress(
-                    Progress(40, i * 10, 8_000_000, i * 2_000_000, len(self.findings), i * 2.0)
+                hooks.on_progress(  # the first while the walk is still counting, as in a scan
+                    Progress(
+                        40,
+                        i * 10,
+                        8_000_000,
+                        i * 2_000_000,
+                        len(self.findings),
+                        i * 2.0,
+                        counting=i == 1,
+                    )
                 )
         for f in self.findings:
             if hooks.on_finding:

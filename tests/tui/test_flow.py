@@ -11,7 +11,7 @@ import pytsk3
 
 from kiosk.engine.scope import Scope
 from kiosk.errors import ImageError
-from kiosk.model import CaseRecord, LegalBasis
+from kiosk.model import CaseRecord, LegalBasis, Progress
 from kiosk.tui.authority import CategoryChoice, next_exhibit
 from kiosk.tui.flow import (
     Settings,
@@ -23,6 +23,7 @@ from kiosk.tui.flow import (
     list_evidence,
     load_state,
     preflight,
+    progress_text,
     report_dirs,
 )
 from tests.conftest import HASHSETS, RULES, SAMPLES
@@ -42,6 +43,18 @@ def test_human_numbers() -> None:
     assert human_bytes(2_621_440) == "2.6 MB"
     assert duration(59) == "0:59"
     assert duration(3725) == "1:02:05"
+
+
+def test_the_numbers_line_gives_no_eta_while_the_walk_is_still_counting() -> None:
+    """One walk, streamed: until it ends the totals are what it has found so far, so a
+    fraction or an ETA against them would run backwards; then the usual line."""
+    counting = progress_text(Progress(120, 40, 9_000_000, 3_000_000, 1, 2.0, counting=True), 2.5)
+    assert "Files 40 of 120 found so far (still counting)" in counting
+    assert "ETA after the count" in counting
+    done = progress_text(Progress(120, 60, 9_000_000, 4_500_000, 1, 3.0), 3.5)
+    assert done.startswith("Files 60/120 · 4.5 MB/9.0 MB")
+    assert done.endswith("ETA 0:03")
+    assert progress_text(None, 1.0).startswith("Preparing")
 
 
 def test_the_case_form_rules() -> None:
