@@ -301,3 +301,12 @@ class Progress:
     # the walk is still finding files: the totals are what it has found so far, and a fraction
     # or an ETA against them would move backwards (evidence.walker: one walk, streamed)
     counting: bool = False
+
+    @property
+    def fraction(self) -> float | None:
+        """Done, 0 to 1, by bytes (by files when there are none); None while still counting."""
+        if self.counting:
+            return None
+        if self.bytes_total:
+            return self.bytes_done / self.bytes_total
+        return self.files_done / self.files_total if self.files_total else 1.0

@@ -73,17 +73,11 @@ class _BatchProgress:
     def __call__(self, p: Progress) -> None:
         if not self._tty:
             return
-        frac = (
-            p.bytes_done / p.bytes_total
-            if p.bytes_total
-            else (p.files_done / p.files_total if p.files_total else 1)
-        )
-        if p.counting:  # the walk is still finding files: no fraction of this exhibit yet
-            frac = 0.0
-        overall = (self._index + frac) / self._total
+        frac = p.fraction  # None: the walk is still finding files, no fraction of it yet
+        overall = (self._index + (frac or 0.0)) / self._total
         this = (
             f"[{'counting':^20}] {'':6}  files {p.files_done}/{p.files_total}+"
-            if p.counting
+            if frac is None
             else f"[{'#' * int(frac * 20):<20}] {frac:6.1%}  files {p.files_done}/{p.files_total}"
         )
         self._stream.write(

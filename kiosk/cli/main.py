@@ -460,13 +460,9 @@ class _ProgressLine:
     def __call__(self, p: Progress) -> None:
         if not self._tty:
             return
-        frac = (
-            p.bytes_done / p.bytes_total
-            if p.bytes_total
-            else (p.files_done / p.files_total if p.files_total else 1)
-        )
+        frac = p.fraction
         rate = p.bytes_done / p.elapsed_s / 1e6 if p.elapsed_s > 0 else 0.0
-        if p.counting:  # no fraction against a total that is still growing
+        if frac is None:  # no fraction against a total that is still growing
             self._stream.write(
                 f"\r[{'still counting files':^30}] {'':6}  files {p.files_done}/{p.files_total}+  "
                 f"{rate:7.1f} MB/s  ETA     -   findings {p.findings}  "

@@ -5,11 +5,11 @@ one core), and the scan's workers want both cores. Started at full speed with th
 most of a core for the scan's first second -- exactly when the officer waits for the first
 finding from the user areas (issue 19: a fifth of the time to the first finding). It needs no
 head start: the report waits for the scan anyway. So the hash may run at most ``LEAD`` of the
-media ahead of the scan's progress; behind it, or
-once the scan's results are all in, it runs freely. The work is the same, spread over the scan
-instead of heaped on its start, and it still ends with the scan: when the scan is ``1 - LEAD``
-done the hash may finish. The scan's progress is the lesser of its file and byte fractions (of
-what the walk has found so far): a large video done early is not a third of the scan's work.
+media ahead of the scan's progress; behind it, or once the scan's results are all in, it runs
+freely. The work is the same, spread over the scan instead of heaped on its start, and it still
+ends with the scan: when the scan is ``1 - LEAD`` done the hash may finish. The scan's progress
+is the lesser of its file and byte fractions (of what the walk has found so far): a large
+video done early is not a third of the scan's work.
 
 Evidence hashed by its files (a folder) feeds a manifest, not the media's bytes, and is not
 paced.

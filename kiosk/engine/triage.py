@@ -378,7 +378,7 @@ def _run(
     cfg = plan.configure(cfg)
     with contextlib.ExitStack() as stack:  # walker and workers are stopped however it ends
         walker = walker or stack.enter_context(Walker(ref))
-        # the workers start while the walker runs its preflight
+        # the workers start while the walker surveys and walks
         own = cfg.workers > 0 and hooks.executor is None
         pool = stack.enter_context(WorkerPool(cfg)) if own else None
         survey = walker.survey()  # media and volumes, in a child process that then walks
@@ -418,9 +418,8 @@ def _run(
             areas = req.priority_areas
             if areas is None:
                 areas = rules.priority_areas if rules else ()
-            tasks = prioritise(
-                walker.tasks(problems, plan.piece), areas
-            )  # user areas first (engine.priority)
+            # user areas first (engine.priority); area pieces sized by the rules' plan
+            tasks = prioritise(walker.tasks(problems, plan.piece), areas)
             scanned = (
                 hooks.executor.scan(tasks, cfg, hooks.cancel)
                 if hooks.executor

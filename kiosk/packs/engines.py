@@ -68,6 +68,10 @@ class Engine(ABC):
     @abstractmethod
     def load(self, blob: bytes) -> Any: ...
 
+    def from_cache(self, blob: bytes) -> Any:
+        """A set read from the compiled-rules cache: held as bytes until used (``Stored``)."""
+        return Stored(self, blob)
+
     def serialise(self, rules: Any) -> bytes:
         """``save``, without a round trip for a set still held as it was read (``Stored``)."""
         return rules.blob if isinstance(rules, Stored) else self.save(rules)
@@ -161,6 +165,9 @@ class Libyara(Engine):
             return yara.load(file=io.BytesIO(blob))
         except yara.Error as e:
             raise RulesError(str(e)) from e
+
+    def from_cache(self, blob: bytes) -> Any:
+        return self.load(blob)  # a few ms, and the gate keeps libyara's object
 
     def scanner(self, rules: Any, timeout_s: int) -> Scanner:
         return _LibyaraScanner(rules, timeout_s)

@@ -198,9 +198,7 @@ def _compile_checked(
             _audit(audit, "rules_cache_rejected", key=key, reason=rejected)
         if entry is not None:
             try:
-                # YARA-X's sets stay bytes until used here (engines.Stored); libyara's load
-                # is quick and its gate keeps the object
-                rules = eng.load(entry.blob) if eng.name == LIBYARA else Stored(eng, entry.blob)
+                rules = eng.from_cache(entry.blob)
                 meta = {(p, r): RuleMeta(c, s, d) for p, r, c, s, d in entry.header["meta"]}
                 idents = [str(i) for i in entry.header["rules"]]
                 cached: _Left = {
@@ -290,7 +288,7 @@ def _gate(
         g = entry.header["gate"]
         if g is None:
             return None, None
-        reduced = eng.load(entry.blob) if eng.name == LIBYARA else Stored(eng, entry.blob)
+        reduced = eng.from_cache(entry.blob)
         gated = tuple((str(ns), str(r)) for ns, r in g["gated"])
         prefixes = tuple(bytes.fromhex(p) for p in g["prefixes"])
         return Gate(reduced if eng.name == LIBYARA else None, prefixes, gated), reduced
@@ -341,7 +339,7 @@ def _window(
             return None
         used = engine(str(w["engine"]))
         return WindowRules(
-            used.load(entry.blob) if used.name == LIBYARA else Stored(used, entry.blob),
+            used.from_cache(entry.blob),
             tuple((str(ns), str(r)) for ns, r in w["safe"]),
             tuple((str(ns), str(r), str(why)) for ns, r, why in w["whole_only"]),
             int(w["max_match"]),

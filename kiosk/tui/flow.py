@@ -92,13 +92,13 @@ def progress_text(p: Progress | None, wall: float) -> str:
         return f"Preparing: opening the image, counting files · elapsed {duration(wall)}"
     elapsed = max(p.elapsed_s, wall)
     rate = p.bytes_done / p.elapsed_s if p.elapsed_s > 0 else 0.0
-    if p.counting:
+    frac = p.fraction
+    if frac is None:
         return (
             f"Files {p.files_done} of {p.files_total} found so far (still counting) · "
             f"{human_bytes(p.bytes_done)} of {human_bytes(p.bytes_total)} · "
             f"{human_bytes(int(rate))}/s · elapsed {duration(elapsed)} · ETA after the count"
         )
-    frac = p.bytes_done / p.bytes_total if p.bytes_total else 1.0
     eta = duration(p.elapsed_s / frac - p.elapsed_s) if frac > 0 else "unknown"
     return (
         f"Files {p.files_done}/{p.files_total} · "
