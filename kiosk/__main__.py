@@ -1,7 +1,7 @@
-"""``python -m kiosk`` is the same as the ``kiosk`` command."""
+"""``python -m kiosk`` is the same as the ``kiosk`` command (its first step included)."""
 
 import sys
 
-from kiosk.cli.main import main
+from kiosk.cli.start import main
 
 sys.exit(main())

@@ -23,7 +23,6 @@ import queue
 import selectors
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
@@ -39,6 +38,7 @@ from kiosk.config import (
     ArchiveLimits,
 )
 from kiosk.engine.archives import Expander
+from kiosk.engine.dispatch import Dispatch
 from kiosk.engine.memo import ContentMemo
 from kiosk.engine.probe import ContentProbe
 from kiosk.engine.windows import WINDOW_BYTES, Hits, WindowMatcher, over_cap, scan_area, scan_slack
@@ -566,33 +566,25 @@ def scan_tasks(
 def _scan_pooled(
     tasks: Iterator[FileTask], cfg: ScanConfig, cancel: threading.Event | None, pool: WorkerPool
 ) -> Iterator[FileResult]:
-    pending: deque[FileTask] = deque()  # tasks sent back by a crashed worker, first in line
+    # copies of the same content to the same worker, whose memo then serves them (dispatch)
+    work = Dispatch(tasks, len(pool.slots), cfg.max_yara_bytes, REORDER_WINDOW)
     held: dict[int, FileResult] = {}
     next_seq: int | None = None
-    exhausted = False
-    highest_sent = 0
     graceful = False
 
-    def take(slot: _Slot) -> None:
-        nonlocal exhausted, highest_sent, next_seq
+    def take(i: int) -> None:
+        nonlocal next_seq
+        slot = pool.slots[i]
         batch: list[FileTask] = []
         size = 0
         while len(batch) < BATCH_FILES and size < BATCH_BYTES:
-            if pending:
-                t = pending.popleft()
-            elif exhausted or (next_seq is not None and highest_sent - next_seq >= REORDER_WINDOW):
-                break
-            else:
-                try:
-                    t = next(tasks)
-                except StopIteration:
-                    exhausted = True
-                    break
+            t = work.next_for(i, next_seq)
             if next_seq is None:
-                next_seq = t.seq  # walk sequence numbers are contiguous from here
+                next_seq = work.first_seq  # walk sequence numbers are contiguous from here
+            if t is None:
+                break
             batch.append(t)
             size += t.size
-            highest_sent = max(highest_sent, t.seq)
         if not batch:
             return
         if slot.busy:
@@ -600,7 +592,7 @@ def _scan_pooled(
             try:
                 slot.conn.send(batch)
             except OSError:  # it died: the crash path blames its current file; these go back
-                pending.extendleft(reversed(batch))
+                work.give_back(batch)
                 return
             slot.batch = slot.batch[slot.done :] + batch
             slot.done = 0
@@ -627,7 +619,7 @@ def _scan_pooled(
         at = slot.at()
         task = slot.batch[at]
         held[task.seq] = FileResult(task, FileStatus.ERROR, reason)
-        pending.extendleft(reversed(slot.batch[slot.done : at] + slot.batch[at + 1 :]))
+        work.give_back(slot.batch[slot.done : at] + slot.batch[at + 1 :])
         slot.batch, slot.done = [], 0
         return pool.replace(slot)
 
@@ -636,9 +628,9 @@ def _scan_pooled(
         while True:
             if cancel is not None and cancel.is_set():
                 return
-            for slot in list(pool.slots):
+            for i, slot in enumerate(pool.slots):
                 if len(slot.batch) - slot.done <= TOP_UP_FILES:
-                    take(slot)
+                    take(i)
             busy = [s for s in pool.slots if s.busy]
             if not busy:
                 break
