@@ -10,8 +10,10 @@ external) the matches, and gives them to the next file with the same SHA-256.
 
 Why per worker and not one map in the parent: the result is a function of the content, so
 whichever worker computes it, the record is the same bytes, and ``workers=0`` equals
-``workers=2``. A shared map would save the few copies that land on both workers at the price
-of a round trip per file. Errors and timeouts are never remembered: a copy is tried again.
+``workers=2``. A shared map would cost a round trip per file; instead the scan sends copies to
+the same worker (``kiosk.engine.dispatch``: same size, same home worker), so a per-worker map
+sees them all but where balance comes first. Errors and timeouts are never remembered: a copy
+is tried again.
 Memory is bounded: after ``MAX_ENTRIES`` distinct contents nothing more is added.
 """
 

@@ -25,7 +25,11 @@ from kiosk.evidence.media.vhdi import open_vhdi
 from kiosk.evidence.media.vmdk import open_vmdk
 from kiosk.evidence.resolve import EvidenceRef
 
-HASH_CHUNK = 4 << 20  # the image hash reads larger pieces: fewer system calls, same cache use
+# The image hash reads 256 KiB at a time: the buffer stays in the CPU's cache between the
+# kernel's copy into it and the hash, so the image's bytes cross memory once. With 4 MiB reads
+# they crossed it three times, and the copy alone was 3.5 % of a scan's CPU (perf, the
+# independent bench image, both cores busy); 0.6 % now. The system calls stay few (4 per MiB).
+HASH_CHUNK = 256 << 10
 
 
 class Media(Protocol):
