@@ -387,7 +387,7 @@ def _run(
 
         def progress() -> float:  # read by the media hash's thread (engine.mediahash)
             files, size = walker.files_found, walker.bytes_found  # found so far
-            return min(  # the lesser: one big file done early is not a tenth of the work
+            return max(  # the greater: held to the lesser, the hash fell behind (mediahash)
                 tally.files_done / files if files else 0.0,
                 tally.bytes_found / size if size else 0.0,
             )
