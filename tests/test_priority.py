@@ -162,3 +162,29 @@ def test_a_pack_names_its_priority_areas(tmp_path: Path) -> None:
     (pack / "pack.toml").write_text(pack_toml("areas", extra='priority_areas = "Users"\n'))
     with pytest.raises(RulesError, match="'priority_areas' must be a list of names"):
         read_pack(pack)
+
+
+def test_the_rest_is_announced_once_before_the_first_file_outside_the_areas() -> None:
+    """``on_rest`` (the image's hash stops yielding to the scan) fires exactly once, after every
+    user-area file and before the first other one; at once without areas; never when every file
+    is in the areas (the hash is then released when the results are in)."""
+    from kiosk.locator import FsLoc, StreamLoc, VolumeLoc
+    from kiosk.model import FileTask
+
+    fs = FsLoc(VolumeLoc(0, 0), "ext4")
+    paths = ["/Windows/a.dll", "/Users/bob/x.jpg", "/Windows/b.dll", "/Users/bob/y.txt", "/c"]
+    tasks = [FileTask(i + 1, StreamLoc(fs, 10 + i, 1, -1), p, True, 5) for i, p in enumerate(paths)]
+
+    def run(areas: tuple[str, ...], items: list[FileTask]) -> tuple[list[str], list[int]]:
+        out: list[str] = []
+        calls: list[int] = []
+        for t in prioritise(iter(items), areas, on_rest=lambda: calls.append(len(out))):
+            out.append(t.path)
+        return out, calls
+
+    out, calls = run(("Users",), tasks)
+    assert out[:2] == ["/Users/bob/x.jpg", "/Users/bob/y.txt"]
+    assert len(out) == 5
+    assert calls == [2]
+    assert run((), tasks)[1] == [0]
+    assert run(("Users",), [t for t in tasks if t.path.startswith("/Users")])[1] == []

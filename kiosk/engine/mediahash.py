@@ -3,16 +3,18 @@
 Why a pace: the media hash reads and hashes every byte of the image (1 GiB: about a second of
 one core), and the scan's workers want both cores. Started at full speed with the scan, it took
 most of a core for the scan's first second -- exactly when the officer waits for the first
-finding from the user areas (issue 19: a fifth of the time to the first finding). It needs no
-head start: the report waits for the scan anyway. So the hash may run at most ``LEAD`` of the
-media ahead of the scan's progress; behind it, or once the scan's results are all in, it runs
-freely. The work is the same, spread over the scan instead of heaped on its start, and it still
-ends with the scan: when the scan is ``1 - LEAD`` done the hash may finish. The scan's progress
-is the greater of its file and byte fractions (of what the walk has found so far). Held to the
-lesser, the hash fell behind whenever one of the two lagged (on the realistic bench image: its
-videos scanned late, its thousands of small known-good files early) and finished alone after
-the last result, one core idle, for up to 0.3 s of a 4.5 s scan; held to the greater it ended
-with the scan in every run, and the first finding came no later (bench/README.md, round 4).
+finding from the user areas (issue 19: a fifth of the time to the first finding). So while the
+scan is on the user-area files (``kiosk.engine.priority``) the hash may run at most ``LEAD`` of
+the media ahead of the scan's progress, the lesser of its file and byte fractions (of what the
+walk has found so far: one large video done early is not a third of the scan's work). From the
+first file outside the user areas, or once the scan's results are all in, it runs freely.
+
+Why not to the end: held to the scan's progress all the way, the hash fell behind whenever one
+of the two fractions lagged (on the realistic bench image, its videos came late) and finished
+alone after the last result with one core idle: up to 0.3 s of a 4.5 s scan. Held to the
+greater fraction instead it took twice the CPU during the first finding's wait (perf per
+thread: 0.14 against 0.08 CPU-s) and the first finding came 0.08 s later. Released after the
+user areas it has the rest of the scan to finish in (bench/README.md, round 4).
 
 Evidence hashed by its files (a folder) feeds a manifest, not the media's bytes, and is not
 paced.
@@ -57,7 +59,8 @@ class Pace:
         self.waits = 0  # how often the hash had to wait (tests, and the curious)
 
     def release(self) -> None:
-        """The scan's results are in (or it stopped): the hash may run at full speed."""
+        """The user-area files are done, the results are in, or the scan stopped: the hash may
+        run at full speed."""
         self._free.set()
 
     def allowed(self) -> int:

@@ -22,7 +22,7 @@ walk streams as it comes -- still deterministic, as the cut-off depends on the w
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 from kiosk.model import FileTask
 
@@ -60,11 +60,22 @@ def in_areas(path: str, areas: tuple[tuple[str, ...], ...]) -> bool:
     return any(f"/{'/'.join(area)}/" in folders for area in areas)
 
 
-def prioritise(tasks: Iterable[FileTask], areas: tuple[str, ...]) -> Iterator[FileTask]:
-    """``tasks`` with those in ``areas`` first; sequence numbers renumbered in that order."""
+def prioritise(
+    tasks: Iterable[FileTask],
+    areas: tuple[str, ...],
+    on_rest: Callable[[], None] | None = None,
+) -> Iterator[FileTask]:
+    """``tasks`` with those in ``areas`` first; sequence numbers renumbered in that order.
+
+    ``on_rest`` is called once, just before the first task outside the areas is given out (at
+    the first task when there are no areas): the user-area phase is over. The scan lets the
+    image's hash run freely from then on (``kiosk.engine.mediahash``)."""
+    rest = _Once(on_rest)
     wanted = tuple(a for a in (_parts(x) for x in areas) if a)
     if not wanted:
-        yield from tasks
+        for t in tasks:
+            rest()
+            yield t
         return
     held: list[FileTask] = []
     seq: int | None = None
@@ -72,18 +83,32 @@ def prioritise(tasks: Iterable[FileTask], areas: tuple[str, ...]) -> Iterator[Fi
     for t in tasks:
         if seq is None:
             seq = t.seq
-        if streaming or in_areas(t.path, wanted):
+        if streaming or in_areas(t.path, wanted):  # streaming: rest() was called already
             yield dataclasses.replace(t, seq=seq)
             seq += 1
         else:
             held.append(t)
             if len(held) >= MAX_HELD:
                 streaming = True
+                rest()
                 for h in held:
                     yield dataclasses.replace(h, seq=seq)
                     seq += 1
                 held = []
     for h in held:
         assert seq is not None  # noqa: S101 - set by the first task, and held is not empty
+        rest()
         yield dataclasses.replace(h, seq=seq)
         seq += 1
+
+
+class _Once:
+    """Calls ``fn`` the first time it is called, never again."""
+
+    def __init__(self, fn: Callable[[], None] | None) -> None:
+        self._fn = fn
+
+    def __call__(self) -> None:
+        if self._fn is not None:
+            fn, self._fn = self._fn, None
+            fn()

@@ -387,7 +387,7 @@ def _run(
 
         def progress() -> float:  # read by the media hash's thread (engine.mediahash)
             files, size = walker.files_found, walker.bytes_found  # found so far
-            return max(  # the greater: held to the lesser, the hash fell behind (mediahash)
+            return min(  # the lesser: one big file done early is not a tenth of the work
                 tally.files_done / files if files else 0.0,
                 tally.bytes_found / size if size else 0.0,
             )
@@ -419,7 +419,8 @@ def _run(
             if areas is None:
                 areas = rules.priority_areas if rules else ()
             # user areas first (engine.priority); area pieces sized by the rules' plan
-            tasks = prioritise(walker.tasks(problems, plan.piece), areas)
+            # the image's hash yields to the user-area files only (engine.mediahash)
+            tasks = prioritise(walker.tasks(problems, plan.piece), areas, on_rest=pace.release)
             scanned = (
                 hooks.executor.scan(tasks, cfg, hooks.cancel)
                 if hooks.executor
