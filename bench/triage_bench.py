@@ -20,6 +20,10 @@ tree sampled every 20 ms):
   cli          ``tsk_recover -a`` to /dev/shm, then ``hashdeep -c md5,sha1,sha256 -r``,
                ``file -b`` (xargs -P 2) and ``yara -r``, as users script it
 
+Ratios: of the medians, and per round (the pair that ran in the same round, minutes apart at
+most): the VM's speed drifts by up to a quarter over a run, so the per-round median is the
+steadier figure.
+
 Checks: kiosk's (path, pack, rule) findings must equal naive's, and every SHA-256 kiosk reports
 for a manifest path must equal the manifest's. Packs load with ``--dev`` (the bench pack is not
 signed; dev mode skips only signature and version checks, compilation and matching are the same).
@@ -399,7 +403,13 @@ def main() -> int:
     for base in ("naive", "cli", "cli-kg", "kiosk-1", "base-2"):
         for k in ("kiosk-2", *ENGINE_VARIANTS, *EXTRA_ARGS):
             if base in med and k in med:
-                print(f"- {k} vs {base}: {med[base] / med[k]:.2f}x")
+                # also per round: both ran minutes apart at most, while this VM's speed drifts
+                # by a quarter over a run (bench/README.md), so the paired ratios say more
+                pair = [rb["wall"] / rk["wall"] for rb, rk in zip(runs[base], runs[k], strict=True)]
+                print(
+                    f"- {k} vs {base}: {med[base] / med[k]:.2f}x; per round median "
+                    f"{statistics.median(pair):.2f}x ({min(pair):.2f}-{max(pair):.2f})"
+                )
     for note in b.check():
         print(f"- {note}")
     if a.json:
