@@ -3,8 +3,10 @@ all of it, and the report says how far each reached.
 
 A real ext4 (``mke2fs -d``) holds a sparse 200 MiB file (built in milliseconds, stored in a few
 blocks) with a marker at 100 MiB, one across a window edge (96 MiB, a multiple of the 16 MiB
-window) and one in the head. The oracle is a brute-force search of the file's bytes as ``icat``
-gives them; the windows must find each tail marker exactly once, at its offset.
+window), one across the cap (64 MiB: only the windows see it whole) and one in the head. The
+scan's windows start at 48 MiB, after the windows wholly inside the head. The oracle is a
+brute-force search of the file's bytes as ``icat`` gives them; the windows must find each tail
+marker exactly once, at its offset.
 """
 
 from __future__ import annotations
@@ -34,8 +36,14 @@ CAP = 64 * MiB
 AT_100 = 100 * MiB
 EDGE = 6 * WINDOW_BYTES - 9  # straddles the window edge at 96 MiB
 HEAD = 1 * MiB
+AT_CAP = CAP - 9  # straddles the cap: the head's scan sees only its first 9 bytes
 FIXED = datetime(2026, 11, 27, tzinfo=UTC)
-MARKS = {"far": b"FAR-MARK-100MiB-a7", "edge": b"EDGE-MARK-96MiB-b3", "head": b"HEAD-MARK-c9"}
+MARKS = {
+    "far": b"FAR-MARK-100MiB-a7",
+    "edge": b"EDGE-MARK-96MiB-b3",
+    "head": b"HEAD-MARK-c9",
+    "cap": b"CAP-MARK-64MiB-d1",
+}
 
 pytestmark = pytest.mark.skipif(
     not all(shutil.which(t) for t in ("mke2fs", "icat", "fls")), reason="needs e2fsprogs, TSK"
@@ -50,7 +58,8 @@ def image(tmp_path_factory: pytest.TempPathFactory) -> Path:
     big = src / "big.bin"
     with big.open("wb") as f:
         f.truncate(SIZE)
-        for off, m in ((AT_100, MARKS["far"]), (EDGE, MARKS["edge"]), (HEAD, MARKS["head"])):
+        marks = ((AT_100, "far"), (EDGE, "edge"), (HEAD, "head"), (AT_CAP, "cap"))
+        for off, m in ((o, MARKS[k]) for o, k in marks):
             f.seek(off)
             f.write(m)
     (src / "small.txt").write_bytes(MARKS["far"])  # a small file: every rule, as ever
@@ -81,6 +90,7 @@ def rules(tmp_path_factory: pytest.TempPathFactory, kiosk_home: Path) -> Path:
     (pack / "r.yar").write_text(
         rule("far_window", MARKS["far"], "$m")
         + rule("edge_window", MARKS["edge"], "any of them")
+        + rule("cap_window", MARKS["cap"], "$m")
         + rule("far_whole", MARKS["far"], "$m and filesize > 10")  # whole-file only
         + rule("head_whole", MARKS["head"], "$m and filesize > 10")
     )
@@ -96,13 +106,13 @@ def _big_task(ev: Evidence) -> Any:
 def test_windows_find_each_tail_marker_once_at_its_offset(image: Path, rules: Path) -> None:
     compiled = compile_packs(rules, clock=lambda: FIXED)
     assert compiled.window is not None
-    assert {r for _, r in compiled.window.safe} == {"far_window", "edge_window"}
+    assert {r for _, r in compiled.window.safe} == {"far_window", "edge_window", "cap_window"}
     with Evidence(resolve((image,))) as ev:
         task = _big_task(ev)
         assert task.size == SIZE
         w = compiled.window
         wm = WindowMatcher(
-            w.engine.name, w.to_bytes(), dict(compiled.meta), w.max_match, 30, rule_count=2
+            w.engine.name, w.to_bytes(), dict(compiled.meta), w.max_match, 30, rule_count=3
         )
         hits = Hits()
         oracle: dict[str, list[int]] = {k: [] for k in MARKS}
@@ -124,7 +134,15 @@ def test_windows_find_each_tail_marker_once_at_its_offset(image: Path, rules: Pa
     assert oracle["far"] == [AT_100]
     assert oracle["edge"] == [EDGE]
     got = {rule: (kept, n[0]) for (_, rule), (kept, n) in hits.by_rule.items()}
-    assert got == {"far_window": ([AT_100], 1), "edge_window": ([EDGE], 1)}
+    assert got == {
+        "far_window": ([AT_100], 1),
+        "edge_window": ([EDGE], 1),
+        "cap_window": ([AT_CAP], 1),
+    }
+    # a big file's windows start after those wholly inside the head: the same grid from there
+    assert wm.head_windows(CAP) == 3 * WINDOW_BYTES
+    assert wm.head_windows(WINDOW_BYTES + wm.overlap - 1) == 0
+    assert wm.head_windows(WINDOW_BYTES + wm.overlap) == WINDOW_BYTES
 
 
 @pytest.fixture
@@ -162,8 +180,9 @@ def test_a_file_over_the_cap_is_scanned_to_its_end_and_says_how_far(
     files = {f["path"]: f for f in rep["_inventory"]}
     big = files["/big.bin"]
     rules_hit = sorted(m["rule"] for m in big["matches"])
-    # the tail markers: by the window rules only; the head marker: by a whole-file rule
-    assert rules_hit == ["edge_window", "far_window", "head_whole"]
+    # the tail markers (the one across the cap too): by the window rules only; the head
+    # marker: by a whole-file rule
+    assert rules_hit == ["cap_window", "edge_window", "far_window", "head_whole"]
     assert big["status"] == "hashed_only"  # the whole-file rules saw the head only
     assert big["yara_reach"] == {"whole_file_rules": CAP, "window_rules": SIZE}
     assert f"first {CAP} bytes" in big["reason"]

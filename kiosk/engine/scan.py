@@ -223,11 +223,12 @@ class Scanner:
         cap = self._cfg.max_yara_bytes
         keep = self._matcher is not None  # hash-only runs hold no content; others the head
         tail_hits = Hits()
-        tail = (  # over the cap: the window-safe rules see it all, in windows
-            self._windows.stream(0, None, tail_hits)
+        tail = (  # over the cap: the window-safe rules see the rest, in windows
+            self._windows.stream(self._windows.head_windows(cap), None, tail_hits)
             if task.size > cap and keep and self._windows is not None
             else None
         )
+        skip = tail.start if tail is not None else 0  # bytes the head's scan covers already
         # MD5 and SHA-1 are forensic identities here (hash sets use them), not security
         sha1, sha256 = hashlib.sha1(), hashlib.sha256()  # noqa: S324
         md5 = _BesideMd5() if task.size >= BESIDE_MD5_MIN else hashlib.md5()  # noqa: S324
@@ -246,8 +247,8 @@ class Scanner:
                     head += chunk[: HEAD_BYTES - len(head)]
                 if keep and len(buf) < cap:
                     buf += chunk[: cap - len(buf)]
-                if tail is not None:
-                    tail.feed(chunk)
+                if tail is not None and done + len(chunk) > skip:
+                    tail.feed(chunk if done >= skip else chunk[skip - done :])
                 done += len(chunk)
         except SparseStreamError as e:
             sparse_reason = str(e)
