@@ -134,6 +134,9 @@ def test_zero_windows_are_skipped_only_when_rules_cannot_match_zeros(eng: str) -
         ("none of them", '$a = "x"', False),
         ("$a", "$a = { 01 [-] 02 }", False),
         ("$a", "$a = /x.*y/", False),
+        ("$a", "$a = /^MZ/", False),  # anchored: in a window it means the window's start
+        ("$a", "$a = /(ab|cd$)/", False),
+        ("$a", "$a = /[^a]b\\$/", True),  # a negated class and an escaped dollar: not anchors
         ("$a", '$a = "xyz" base64', False),
         ("filesize > 0", "", False),
         ("true", "", False),

@@ -8,8 +8,9 @@ by some window. That holds for a condition built only from the *presence* of str
 known number of bytes: the windows overlap by that many, so every match lies wholly inside one.
 
 Everything else is whole-file only, because a window changes its meaning: ``filesize``, offsets
-(``at``, ``in``, ``@a``, ``uint16(0)``), counts (``#a``), ``not`` (a string missing from a window
-may be present in the whole), modules (``pe``, ``math``), externals (``filename``), references to
+(``at``, ``in``, ``@a``, ``uint16(0)``, and regular expressions anchored with ``^`` or ``$``,
+which in a window mean its ends), counts (``#a``), ``not`` (a string missing from a window may
+be present in the whole), modules (``pe``, ``math``), externals (``filename``), references to
 other rules, ``for`` loops, and strings without a bound on their length (``[-]`` jumps,
 unbounded regular expressions, ``base64``). A namespace holding a ``global`` rule is whole-file
 only entirely (a false global rule silences its namespace). We decide this from each pack's
@@ -40,7 +41,7 @@ from kiosk.packs.engines import LIBYARA, Engine, engine
 # overlap, and so the bytes scanned twice, grows with it).
 MAX_MATCH_BYTES = 64 * 1024
 # Names this analysis in the compiled-rules cache: raise it when what is proved safe changes.
-WINDOW_ANALYSIS = "windowsafe-1"
+WINDOW_ANALYSIS = "windowsafe-2"
 
 
 @functools.cache
@@ -163,6 +164,36 @@ def regex_length(value: str, modifiers: list[str]) -> int | None:
     return 2 * hi if any(x == "wide" for x in modifiers) else hi
 
 
+def anchored(value: str) -> bool:
+    """Whether a regular expression is anchored to the start or the end of the data (``^``,
+    ``$``): in a window those mean the window's ends, so ``/^MZ/`` would match at every window
+    that begins with ``MZ`` -- an offset condition in disguise, like ``at 0``. Read by Python's
+    regex parser, as ``regex_length``; one that cannot be parsed counts as anchored."""
+    m = re.fullmatch(r"/(.*)/([a-z]*)", value, re.DOTALL)
+    if m is None:
+        return True
+    try:
+        parsed = re._parser.parse(m.group(1))  # type: ignore[attr-defined]
+    except (re.error, OverflowError, RecursionError, ValueError, TypeError):
+        return True
+    c = re._constants  # type: ignore[attr-defined]
+    ends = {c.AT_BEGINNING, c.AT_BEGINNING_STRING, c.AT_END, c.AT_END_STRING}
+
+    def walk(items: Any) -> bool:
+        for op, av in items:
+            if op is c.AT and av in ends:
+                return True
+            if op is c.SUBPATTERN and walk(av[-1]):
+                return True
+            if op is c.BRANCH and any(walk(b) for b in av[1]):
+                return True
+            if op in (c.MAX_REPEAT, c.MIN_REPEAT, c.POSSESSIVE_REPEAT) and walk(av[2]):
+                return True
+        return False
+
+    return walk(parsed)
+
+
 def string_length(s: dict[str, Any]) -> int | None:
     """The longest match of one plyara string record, or None when it cannot be bounded."""
     mods = [str(x).split("(")[0] for x in s.get("modifiers", [])]
@@ -205,6 +236,8 @@ def analyse_rule(rule: dict[str, Any]) -> tuple[int | None, str]:
         return None, why
     longest = 0
     for s in strings:
+        if s.get("type") == "regex" and anchored(str(s.get("value", ""))):
+            return None, f"string {s['name']} is anchored to the start or end of the data"
         n = string_length(s)
         if n is None:
             return None, f"string {s['name']} has no bound on its length"
