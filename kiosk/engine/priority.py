@@ -68,14 +68,13 @@ def prioritise(
     """``tasks`` with those in ``areas`` first; sequence numbers renumbered in that order.
 
     ``on_rest`` is called once, just before the first task outside the areas is given out (at
-    the first task when there are no areas): the user-area phase is over. The scan lets the
+    once when there are no areas): the user-area phase is over. The scan lets the
     image's hash run freely from then on (``kiosk.engine.mediahash``)."""
     rest = _Once(on_rest)
     wanted = tuple(a for a in (_parts(x) for x in areas) if a)
-    if not wanted:
-        for t in tasks:
-            rest()
-            yield t
+    if not wanted:  # no user-area phase: over before it starts
+        rest()
+        yield from tasks
         return
     held: list[FileTask] = []
     seq: int | None = None
@@ -95,9 +94,10 @@ def prioritise(
                     yield dataclasses.replace(h, seq=seq)
                     seq += 1
                 held = []
+    if held:
+        rest()
     for h in held:
         assert seq is not None  # noqa: S101 - set by the first task, and held is not empty
-        rest()
         yield dataclasses.replace(h, seq=seq)
         seq += 1
 

@@ -134,7 +134,6 @@ class WindowStream:
     def __init__(self, wm: WindowMatcher, base: int, own_end: int | None, hits: Hits) -> None:
         self.wm = self._wm = wm
         self.start = base  # where the stream's first byte lies (a big file: after its head)
-        self._base = base
         self._pos = base
         self.error = ""  # a big file's window scan that failed stops; the file says where
         self._own_end = own_end
@@ -145,7 +144,7 @@ class WindowStream:
     @property
     def reached(self) -> int:
         """Bytes from the start whose matches were all looked for (to the failure, if any)."""
-        return self._pos - self._base if self.error else self.read
+        return self._pos - self.start if self.error else self.read
 
     def _match(self, data: bytes, hi: int | None) -> None:
         if self.error:

@@ -148,15 +148,26 @@ def hex_length(value: str) -> int | None:
     return n if pos >= len(body) else None
 
 
-def regex_length(value: str, modifiers: list[str]) -> int | None:
-    """Bytes a regular expression can match at most, read by Python's own regex parser (YARA's
-    syntax is a subset for what matters here); None if unbounded or not parseable."""
+def _parsed(value: str) -> Any:
+    """A YARA ``/regex/flags`` string read by Python's own regex parser (YARA's syntax is a
+    subset for what matters here); None if it is not one or cannot be parsed."""
     m = re.fullmatch(r"/(.*)/([a-z]*)", value, re.DOTALL)
     if m is None:
         return None
     try:
-        lo_hi = re._parser.parse(m.group(1)).getwidth()  # type: ignore[attr-defined]
+        return re._parser.parse(m.group(1))  # type: ignore[attr-defined]
     except (re.error, OverflowError, RecursionError, ValueError, TypeError):
+        return None
+
+
+def regex_length(value: str, modifiers: list[str]) -> int | None:
+    """Bytes a regular expression can match at most; None if unbounded or not parseable."""
+    parsed = _parsed(value)
+    if parsed is None:
+        return None
+    try:
+        lo_hi = parsed.getwidth()
+    except (OverflowError, RecursionError, ValueError, TypeError):
         return None
     hi = int(lo_hi[1])
     if hi > MAX_MATCH_BYTES:
@@ -169,12 +180,8 @@ def anchored(value: str) -> bool:
     ``$``): in a window those mean the window's ends, so ``/^MZ/`` would match at every window
     that begins with ``MZ`` -- an offset condition in disguise, like ``at 0``. Read by Python's
     regex parser, as ``regex_length``; one that cannot be parsed counts as anchored."""
-    m = re.fullmatch(r"/(.*)/([a-z]*)", value, re.DOTALL)
-    if m is None:
-        return True
-    try:
-        parsed = re._parser.parse(m.group(1))  # type: ignore[attr-defined]
-    except (re.error, OverflowError, RecursionError, ValueError, TypeError):
+    parsed = _parsed(value)
+    if parsed is None:
         return True
     c = re._constants  # type: ignore[attr-defined]
     ends = {c.AT_BEGINNING, c.AT_BEGINNING_STRING, c.AT_END, c.AT_END_STRING}
