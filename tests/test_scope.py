@@ -50,6 +50,16 @@ def test_out_of_scope_matches_are_removed_and_counted() -> None:
     assert f.record().out_of_scope_matches == (OutOfScope(MatchType.YARA, "fraud", 1),)
 
 
+def test_peek_gives_what_apply_gives_without_counting() -> None:
+    """A finding shown as it arrives (peek) is the one the report holds (apply), counted once."""
+    r = FileResult(TASK, FileStatus.SCANNED, rule_matches=(YARA,), hash_matches=(BAD, GOOD))
+    f = _filter({"malware"}, {"csam"})
+    seen = f.peek(r)
+    assert f.record().out_of_scope_matches == ()  # nothing counted yet
+    assert f.apply(r) == seen
+    assert f.record().out_of_scope_matches == (OutOfScope(MatchType.YARA, "fraud", 1),)
+
+
 def test_a_file_with_only_out_of_scope_matches_is_not_a_finding() -> None:
     r = FileResult(TASK, FileStatus.SCANNED, rule_matches=(YARA,), hash_matches=(BAD,))
     f = _filter(set(), {"fraud"})

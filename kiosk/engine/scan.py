@@ -54,8 +54,8 @@ from kiosk.evidence.image import Evidence
 from kiosk.evidence.resolve import EvidenceRef
 from kiosk.hashsets.index import SET_INTEGRITY, HashIndex, HashSet
 from kiosk.model import FileResult, FileStatus, FileTask
-from kiosk.packs.engines import LIBYARA
-from kiosk.packs.load import Matcher, RuleMeta
+from kiosk.packs.engines import LIBYARA, load_ahead
+from kiosk.packs.load import Matcher, RuleMeta, engine_of_blob
 from kiosk.processes import helper_context, tune_allocator
 
 HEAD_BYTES = 8192  # libmagic sees the head only: one call per file, ~0.2 ms
@@ -161,7 +161,7 @@ class Scanner:
             else None
         )
         self._index = HashIndex.load(None, verified=cfg.hashsets)
-        self._magic = magic.Magic(mime=True)
+        self._magic = _MAGIC_AHEAD.pop() if _MAGIC_AHEAD else magic.Magic(mime=True)
         self._archives = Expander(
             cfg.archives,
             cfg.max_yara_bytes,
@@ -333,8 +333,41 @@ class Scanner:
 # --------------------------------------------------------------------------- worker process
 
 
-def _worker_main(conn: Connection, cfg: ScanConfig, now: Any) -> None:
+# A libmagic handle a standby worker opened and used once before its scan (``_standby``).
+_MAGIC_AHEAD: list[magic.Magic] = []
+_WARM_TEXT = b"#!/bin/sh\n# kiosk: libmagic's first text buffer compiles its patterns\necho ok\n"
+
+
+def _standby(conn: Connection, ahead: tuple[bytes, ...]) -> ScanConfig | None:
+    """A standby worker's wait: load the rules it was given, then wait for its scan's config.
+
+    Why: started before Run is pressed (``kiosk.engine.standby``), it does now what every
+    worker does first -- deserialise the rule sets, open libmagic and compile its patterns on a
+    first buffer (9 ms) -- so the scan's first files are not kept waiting for it. A set that
+    cannot be loaded here is left for the scan, which loads it again and reports why it fails.
+    None: dismissed unused.
+    """
+    for blob in ahead:
+        with contextlib.suppress(Exception):
+            load_ahead(engine_of_blob(blob), blob)
+    with contextlib.suppress(Exception):
+        m = magic.Magic(mime=True)
+        m.from_buffer(_WARM_TEXT)
+        _MAGIC_AHEAD.append(m)
+    try:
+        msg = conn.recv()
+    except (EOFError, OSError, KeyboardInterrupt):
+        return None
+    return msg if isinstance(msg, ScanConfig) else None
+
+
+def _worker_main(
+    conn: Connection, cfg: ScanConfig | None, now: Any, ahead: tuple[bytes, ...] = ()
+) -> None:
     """Entry point of a worker process: build the scanner, then answer batches until None.
+
+    A standby worker (``cfg`` None) first loads the rule sets ``ahead`` and waits for its
+    scan's configuration (``_standby``); from there it is like any other.
 
     Results go back a few at a time (``SEND_FILES``, or ``SEND_SECONDS`` after the last send, at
     the end of each batch, and at once for a finding): one message and one wake-up of the parent
@@ -344,6 +377,8 @@ def _worker_main(conn: Connection, cfg: ScanConfig, now: Any) -> None:
     parent still blames exactly that file and sends the others, done but unsent, elsewhere.
     """
     tune_allocator()
+    if cfg is None and (cfg := _standby(conn, ahead)) is None:
+        return
     try:
         scanner = Scanner(cfg)
     except Exception as e:  # reported to the parent, which fails the run with this message
@@ -402,7 +437,9 @@ def _full(task: FileTask, t: tuple[Any, ...]) -> FileResult:
 
 
 @dataclass(slots=True)
-class _Slot:
+class WorkerSlot:
+    """One worker process as the pool sees it: its pipe, what it was given and how far it is."""
+
     proc: Any
     conn: Connection
     now: Any  # shared with the worker: [seq of the file it is on (-1: none), its start]
@@ -440,14 +477,22 @@ class WorkerPool:
     so both happen at once, and the scan waits for the workers only when it has files for them.
     """
 
-    def __init__(self, cfg: ScanConfig) -> None:
+    def __init__(self, cfg: ScanConfig, standby: Iterable[WorkerSlot] = ()) -> None:
+        """``standby``: workers started earlier without a scan (``kiosk.engine.standby``); as
+        many as the scan has workers are given ``cfg`` and kept, the rest dismissed, and any
+        that died meanwhile replaced by new ones."""
         self._cfg = cfg
         self._ctx = helper_context()
         # One selector for the whole run: multiprocessing's wait() builds a new one per call,
         # which at two wake-ups per file was a measurable part of the parent's CPU.
         self.sel = selectors.DefaultSelector()
-        self.slots: list[_Slot] = []
-        for _ in range(cfg.workers):
+        self.slots: list[WorkerSlot] = []
+        for slot in standby:
+            if len(self.slots) < cfg.workers and _assign(slot, cfg):
+                self.slots.append(slot)
+            else:
+                dismiss(slot)
+        while len(self.slots) < cfg.workers:
             self.slots.append(self._spawn())
         self._ready = False
         self._closed = False
@@ -465,15 +510,10 @@ class WorkerPool:
                 self._await_ready(s)
             self._ready = True
 
-    def _spawn(self) -> _Slot:
-        parent, child = self._ctx.Pipe()
-        now = self._ctx.RawArray("d", [-1.0, 0.0])
-        proc = self._ctx.Process(target=_worker_main, args=(child, self._cfg, now), daemon=True)
-        proc.start()
-        child.close()
-        return _Slot(proc, parent, now)
+    def _spawn(self) -> WorkerSlot:
+        return start_worker(self._cfg)
 
-    def _await_ready(self, slot: _Slot) -> None:
+    def _await_ready(self, slot: WorkerSlot) -> None:
         try:
             kind, msg = slot.conn.recv()
         except EOFError as e:
@@ -483,28 +523,28 @@ class WorkerPool:
         if kind != "ready":
             raise WorkerInitError(f"a scan worker could not start: {msg}")
 
-    def replace(self, slot: _Slot) -> _Slot:
+    def replace(self, slot: WorkerSlot) -> WorkerSlot:
         self._kill(slot)
         new = self._spawn()
         self._await_ready(new)
         self.slots[self.slots.index(slot)] = new
         return new
 
-    def watch(self, slot: _Slot) -> None:
+    def watch(self, slot: WorkerSlot) -> None:
         """Wake the scan loop for this worker's results or its death (while it has work)."""
         if not slot.watched:
             self.sel.register(slot.conn, selectors.EVENT_READ)
             self.sel.register(slot.proc.sentinel, selectors.EVENT_READ)
             slot.watched = True
 
-    def unwatch(self, slot: _Slot) -> None:
+    def unwatch(self, slot: WorkerSlot) -> None:
         """An idle worker sends nothing; a dead idle one must not keep waking the loop."""
         if slot.watched:
             self.sel.unregister(slot.conn)
             self.sel.unregister(slot.proc.sentinel)
             slot.watched = False
 
-    def _kill(self, slot: _Slot) -> None:
+    def _kill(self, slot: WorkerSlot) -> None:
         self.unwatch(slot)
         if slot.proc.is_alive():
             slot.proc.kill()
@@ -522,6 +562,41 @@ class WorkerPool:
                 s.proc.join(5)
             self._kill(s)
         self.sel.close()
+
+
+def start_worker(cfg: ScanConfig | None, ahead: tuple[bytes, ...] = ()) -> WorkerSlot:
+    """One worker process, forked from the helpers' server; ``cfg`` None: a standby worker,
+    which loads the rule sets ``ahead`` and waits for its configuration (``_standby``)."""
+    ctx = helper_context()
+    parent, child = ctx.Pipe()
+    now = ctx.RawArray("d", [-1.0, 0.0])
+    proc = ctx.Process(target=_worker_main, args=(child, cfg, now, ahead), daemon=True)
+    proc.start()
+    child.close()
+    return WorkerSlot(proc, parent, now)
+
+
+def _assign(slot: WorkerSlot, cfg: ScanConfig) -> bool:
+    """Give a standby worker its scan; False if it is gone (then it is cleaned up)."""
+    if slot.proc.is_alive():
+        try:
+            slot.conn.send(cfg)
+            return True
+        except (BrokenPipeError, OSError):
+            pass
+    dismiss(slot)
+    return False
+
+
+def dismiss(slot: WorkerSlot) -> None:
+    """Stop a worker that has no scan (a standby worker not needed, or the pool's end)."""
+    with contextlib.suppress(BrokenPipeError, OSError):
+        slot.conn.send(None)
+    slot.proc.join(1)
+    if slot.proc.is_alive():
+        slot.proc.kill()
+        slot.proc.join(5)
+    slot.conn.close()
 
 
 def _readable(conn: Connection) -> bool:
@@ -543,13 +618,17 @@ def scan_tasks(
     cfg: ScanConfig,
     cancel: threading.Event | None = None,
     pool: WorkerPool | None = None,
+    on_arrival: Callable[[FileResult], None] | None = None,
 ) -> Iterator[FileResult]:
     """Scan every task; results come out in ``seq`` order whatever the worker count.
 
     ``cfg.workers == 0`` scans inline in this process (no crash isolation, no per-file time
     limit), which the tests use as the reference for the pooled path. Stops early, without
-    yielding the unfinished files, when ``cancel`` is set: the caller knows how many it got.
+    yielding the unfinished files, when ``cancel`` is set: the caller knows how many it got
+    (the finished ones held for their turn still come out, in order with gaps between them).
     A ``pool`` started earlier from the same ``cfg`` is used and closed; otherwise one is made.
+    ``on_arrival`` sees each worker's result the moment it comes, before its turn in the order
+    (with workers; inline every result comes in its turn).
     """
     if cfg.workers <= 0:
         scanner = Scanner(cfg)
@@ -561,11 +640,15 @@ def scan_tasks(
         finally:
             scanner.close()
         return
-    yield from _scan_pooled(iter(tasks), cfg, cancel, pool or WorkerPool(cfg))
+    yield from _scan_pooled(iter(tasks), cfg, cancel, pool or WorkerPool(cfg), on_arrival)
 
 
 def _scan_pooled(
-    tasks: Iterator[FileTask], cfg: ScanConfig, cancel: threading.Event | None, pool: WorkerPool
+    tasks: Iterator[FileTask],
+    cfg: ScanConfig,
+    cancel: threading.Event | None,
+    pool: WorkerPool,
+    on_arrival: Callable[[FileResult], None] | None = None,
 ) -> Iterator[FileResult]:
     # copies of the same content to the same worker, whose memo then serves them (dispatch)
     work = Dispatch(tasks, len(pool.slots), cfg.max_yara_bytes, REORDER_WINDOW)
@@ -609,12 +692,14 @@ def _scan_pooled(
             slot.conn.send(batch)
         pool.watch(slot)
 
-    def finish(slot: _Slot, result: FileResult) -> None:
+    def finish(slot: WorkerSlot, result: FileResult) -> None:
         held[result.task.seq] = result
         slot.done += 1
         slot.since = time.monotonic()
+        if on_arrival is not None:
+            on_arrival(result)
 
-    def fail_current(slot: _Slot, reason: str) -> _Slot:
+    def fail_current(slot: WorkerSlot, reason: str) -> WorkerSlot:
         """Blame the file the worker was on; every other unanswered file goes to a worker
         again (those before it were done, but their results died with it)."""
         at = slot.at()
@@ -628,7 +713,7 @@ def _scan_pooled(
         pool.ready()
         while True:
             if cancel is not None and cancel.is_set():
-                return
+                break
             for i, slot in enumerate(pool.slots):
                 if len(slot.batch) - slot.done <= TOP_UP_FILES:
                     take(i)
@@ -671,11 +756,12 @@ def _scan_pooled(
                 yield held.pop(next_seq)
                 next_seq += 1
                 if cancel is not None and cancel.is_set():
-                    return  # with batches topped up, many results can be held: stop within them
-        # every worker idle and nothing left: release what is held (seq gaps cannot remain)
+                    break  # with batches topped up, many results can be held: stop within them
+        # every worker idle and nothing left: release what is held (seq gaps cannot remain);
+        # cancelled: what is held was examined (and may have been shown), so it is reported
         for seq in sorted(held):
             yield held.pop(seq)
-        graceful = True
+        graceful = cancel is None or not cancel.is_set()
     finally:
         pool.close(graceful)
 

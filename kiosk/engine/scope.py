@@ -72,25 +72,32 @@ class ScopeFilter:
         return self.set_categories.get(m.hashset, m.category) in self.hash_categories
 
     def apply(self, r: FileResult) -> FileResult:
-        """The result with out-of-scope matches removed (the same object when nothing is)."""
-        if any(a.hits for a in r.areas):  # unallocated space, slack: the same scope per match
+        """The result with out-of-scope matches removed (the same object when nothing is),
+        each removed match counted for the report."""
+        for a in r.areas:  # unallocated space, slack: the same scope per match
+            for h in a.hits:
+                if h.match.category not in self.rule_categories:
+                    self._count(MatchType.YARA, h.match.category)
+        for m in r.rule_matches:
+            if m.category not in self.rule_categories:
+                self._count(MatchType.YARA, m.category)
+        for hm in r.hash_matches:
+            if not self._hash_in_scope(hm):
+                self._count(MatchType.HASHSET, self.set_categories.get(hm.hashset, hm.category))
+        return self.peek(r)
+
+    def peek(self, r: FileResult) -> FileResult:
+        """``apply`` without counting: what a result will be once in scope, to show a finding
+        the moment it is found (``kiosk.engine.triage``), before its turn in the report."""
+        if any(a.hits for a in r.areas):
             r = dataclasses.replace(r, areas=tuple(self._area(a) for a in r.areas))
         rules = tuple(m for m in r.rule_matches if m.category in self.rule_categories)
         hashes = tuple(m for m in r.hash_matches if self._hash_in_scope(m))
         if len(rules) == len(r.rule_matches) and len(hashes) == len(r.hash_matches):
             return r
-        for m in r.rule_matches:
-            if m.category not in self.rule_categories:
-                self._count(MatchType.YARA, m.category)
-        for h in r.hash_matches:
-            if not self._hash_in_scope(h):
-                self._count(MatchType.HASHSET, self.set_categories.get(h.hashset, h.category))
         return dataclasses.replace(r, rule_matches=rules, hash_matches=hashes)
 
     def _area(self, a: AreaScan) -> AreaScan:
-        for h in a.hits:
-            if h.match.category not in self.rule_categories:
-                self._count(MatchType.YARA, h.match.category)
         keep = tuple(h for h in a.hits if h.match.category in self.rule_categories)
         return a if len(keep) == len(a.hits) else dataclasses.replace(a, hits=keep)
 

@@ -75,7 +75,7 @@ class WindowMatcher:
     ) -> None:
         eng = engine(engine_name)
         self.rule_count = rule_count  # the window-safe rules (for the report's notes)
-        self.scanner = eng.scanner(eng.load(blob), timeout_s)
+        self.scanner = eng.scanner(eng.load_for_scan(blob), timeout_s)
         self.meta = meta
         self.overlap = max(max_match, 1)
         self.window = window

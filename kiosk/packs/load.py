@@ -380,6 +380,7 @@ def compile_packs(
     clock: Callable[[], datetime] | None = None,
     use_cache: bool = True,
     yara_engine: str = DEFAULT_ENGINE,
+    record_use: bool = True,
 ) -> CompiledRules:
     """Verify, validate and compile every pack under ``rules_dir``; one refused pack stops all.
 
@@ -389,7 +390,9 @@ def compile_packs(
     fails those checks in, each one logged; the caller must record dev mode in its report.
     Versions are recorded only after every pack verified and compiled, and never in dev mode,
     so a refused update leaves the version in use working. ``yara_engine`` names the engine
-    that compiles the set the scan matches with (``kiosk.packs.engines``).
+    that compiles the set the scan matches with (``kiosk.packs.engines``). ``record_use``
+    False: compiled ahead of a scan (``kiosk.engine.standby``), not used yet -- no version is
+    recorded; the scan's own call records them.
     """
     eng = engine(yara_engine)
     home = home or kiosk_home()
@@ -442,7 +445,7 @@ def compile_packs(
                 labels=tuple(sorted(src.labels.items())),
             )
         )
-    if not dev:
+    if not dev and record_use:
         try:
             ledger.record((Used(f"{RULEPACK}:{p.name}", p.version) for p in packs), now)
         except KioskError as e:

@@ -133,9 +133,11 @@ class Matcher:
         # only what the rules read is set per file (None: all of them)
         self._externals = None if externals is None else tuple(sorted(externals))
         self.engine = eng
-        self._full = eng.scanner(eng.load(blob), timeout_s)
+        self._full = eng.scanner(eng.load_for_scan(blob), timeout_s)
         # files whose head cannot satisfy a format-gated rule get the reduced set (rulegate)
-        self._reduced = eng.scanner(eng.load(gate_blob), timeout_s) if gate_blob else self._full
+        self._reduced = (
+            eng.scanner(eng.load_for_scan(gate_blob), timeout_s) if gate_blob else self._full
+        )
         self._prefixes = gate_prefixes
         self._meta = meta
 

@@ -8,6 +8,7 @@ parameter so tests drive every screen with a scripted fake and the real engine a
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -15,11 +16,14 @@ from multiprocessing import resource_tracker
 from pathlib import Path
 from typing import Any, ClassVar
 
+from textual import work
 from textual.app import App
 from textual.binding import Binding, BindingType
 
+from kiosk.engine.standby import Standby, prepare_standby
 from kiosk.engine.triage import Hooks, TriageRequest, TriageResult, run_triage
 from kiosk.errors import KioskError
+from kiosk.packs.engines import DEFAULT_ENGINE
 from kiosk.processes import warm_up
 from kiosk.reports.text import visible
 from kiosk.trust.audit import AuditLog
@@ -64,9 +68,45 @@ class KioskApp(App[None]):
         self.new_id = new_id  # None: the engine's random report ids
         self.monotonic = monotonic
         self.state: KioskState | None = None
+        self._standby: Standby | None = None  # the next scan's workers (kiosk.engine.standby)
+        self._preparing = False
+        self._standby_lock = threading.Lock()
 
     def on_mount(self) -> None:
         self.push_screen(HomeScreen())
+
+    def on_unmount(self) -> None:
+        standby = self.take_standby()
+        if standby is not None:
+            standby.close()
+
+    def prepare_scan(self) -> None:
+        """Start the next scan's workers now, loading the rules, while the officer fills in
+        the case (``kiosk.engine.standby``): Run then finds them ready. Once per scan; with
+        no workers (in-process scans) or packs that do not compile now, nothing is started."""
+        with self._standby_lock:
+            if self._standby is not None or self._preparing or self.triage is not run_triage:
+                return
+            self._preparing = True
+        self._prepare()
+
+    @work(thread=True, group="standby", exit_on_error=False)
+    def _prepare(self) -> None:
+        s = self.settings
+        engine = self.state.yara_engine if self.state else DEFAULT_ENGINE
+        try:
+            standby = prepare_standby(s.rules_dir, s.workers, engine)
+        finally:
+            with self._standby_lock:
+                self._preparing = False
+        with self._standby_lock:
+            self._standby = standby
+
+    def take_standby(self) -> Standby | None:
+        """The prepared workers, for the scan about to start (None: it starts its own)."""
+        with self._standby_lock:
+            standby, self._standby = self._standby, None
+        return standby
 
     def now(self) -> datetime:
         return self.clock() if self.clock else datetime.now(UTC)

@@ -13,6 +13,7 @@ from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from textual.screen import Screen
 
+from kiosk.engine.standby import Standby
 from kiosk.engine.triage import Hooks, TriageRequest, TriageResult
 from kiosk.trust.audit import AuditLog
 from kiosk.tui.authority import CaseDraft
@@ -41,6 +42,10 @@ class KioskHost(Protocol):
     def start_scan(self, request: TriageRequest) -> None: ...
 
     def go_home(self, then_new_triage: bool = False, draft: CaseDraft | None = None) -> None: ...
+
+    def prepare_scan(self) -> None: ...
+
+    def take_standby(self) -> Standby | None: ...
 
 
 class KioskScreen(Screen[T]):

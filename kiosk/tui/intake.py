@@ -129,6 +129,7 @@ class CaseScreen(KioskScreen[None]):
         for e in self.query(".field-error"):
             e.display = False
         self.query_one("#exhibit_ref" if self._draft else "#case_ref", Input).focus()
+        self.kiosk.prepare_scan()  # the workers load the rules while the officer types
 
     def _values(self) -> dict[str, str]:
         return {n: self.query_one(f"#{n}", Input).value for n in CASE_FIELDS if n != "legal_basis"}

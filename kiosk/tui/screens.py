@@ -241,12 +241,16 @@ class ScanScreen(KioskScreen[None]):
             hooks.clock = app.clock
         if app.new_id is not None:
             hooks.new_id = app.new_id
+        hooks.standby = app.take_standby()
         try:
             result, problem = app.triage(self.request, hooks), ""
         except KioskError as e:
             result, problem = None, str(e)
         except Exception as e:  # the front end's promise: a message, never a traceback
             result, problem = None, f"internal error ({type(e).__name__}): {e}"
+        finally:
+            if hooks.standby is not None:
+                hooks.standby.close()  # not taken when the scan stopped before its workers
         self.post_message(self.Finished(result, problem))
 
     def _progressed(self, progress: Progress) -> None:

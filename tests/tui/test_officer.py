@@ -6,14 +6,16 @@ import asyncio
 import threading
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Input, Select, Static
 
-from kiosk.model import BUILTIN_CATEGORIES, LegalBasis, Recommendation
+from kiosk.model import BUILTIN_CATEGORIES, LegalBasis, Outcome, Recommendation
 from kiosk.reports.attestation import verify_report_dir
 from kiosk.trust.signing import TrustStore, kiosk_home
+from kiosk.tui.app import KioskApp
 from kiosk.tui.flow import Settings
 from kiosk.tui.intake import CaseScreen, EvidenceScreen, PreflightScreen
 from kiosk.tui.screens import HomeScreen, ResultScreen, ScanScreen
@@ -372,6 +374,62 @@ def test_the_real_engine_scans_a_sample_image_end_to_end(tmp_path: Path) -> None
         await pilot.press("escape")
         await settle(pilot)
         assert isinstance(pilot.app.screen, HomeScreen)
+
+    async def main() -> None:
+        from kiosk.tui.app import make_app
+
+        app = make_app(settings)
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot)
+            await drive(pilot)
+
+    asyncio.run(main())
+
+
+def test_the_scans_workers_start_while_the_officer_fills_in_the_case(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """kiosk.engine.standby: the case form opens, the app forks the workers and they load the
+    rules; Run hands them the scan, which starts no worker of its own."""
+    import kiosk.engine.scan as scan_mod
+    import kiosk.engine.standby as standby_mod
+
+    started: list[object] = []
+    real = scan_mod.start_worker
+
+    def counting(*a: Any, **kw: Any) -> scan_mod.WorkerSlot:
+        started.append(a[0])  # the scan's configuration; None for a standby worker
+        return real(*a, **kw)
+
+    monkeypatch.setattr(scan_mod, "start_worker", counting)
+    monkeypatch.setattr(standby_mod, "start_worker", counting)
+    settings = Settings(
+        evidence_dir=SAMPLES,
+        reports_dir=tmp_path / "reports",
+        rules_dir=RULES,
+        hashsets_dir=HASHSETS,
+        home=kiosk_home(),
+        workers=2,
+    )
+
+    async def drive(pilot: Pilot[None]) -> None:
+        app = pilot.app
+        assert isinstance(app, KioskApp)
+        await to_preflight(pilot, "fat16.dd")
+        for _ in range(200):  # prepared on a thread of its own
+            if not app._preparing:
+                break
+            await asyncio.sleep(0.05)
+        assert started == [None, None]  # two standby workers, before any scan
+        await pilot.press("s")
+        await settle(pilot)
+        assert isinstance(app.screen, ResultScreen)
+        result = app.screen.result
+        assert result is not None
+        assert result.report.outcome.status is Outcome.COMPLETE
+        assert "/Downloads/known_bad_sample.bin" in {f.path for f in result.report.findings}
+        assert started == [None, None]  # the scan ran on them
+        assert app.take_standby() is None  # taken by that scan
 
     async def main() -> None:
         from kiosk.tui.app import make_app
