@@ -298,6 +298,8 @@ def _show_early(
     missing from the report."""
 
     def arrived(raw: FileResult) -> None:
+        if not raw.members and not raw.is_finding:  # most results: nothing to look at
+            return
         for r in with_members((raw,)):
             if r.task.area is None and (kept := scope.peek(r)).is_finding:
                 shown.add((r.task.seq, r.task.path))
