@@ -18,6 +18,7 @@ from kiosk.evidence.image import Evidence
 from kiosk.evidence.resolve import resolve
 from kiosk.evidence.walker import Walker
 from kiosk.model import Outcome, Progress, Recommendation, WalkProblem
+from tests.archive_kit import mke2fs
 from tests.conftest import SAMPLES, fixed_hooks
 
 Triage = Callable[..., TriageResult]
@@ -68,11 +69,13 @@ def test_the_walker_lists_what_the_in_process_walk_lists(name: str) -> None:
 def test_the_walk_streams_before_it_is_asked_and_the_areas_follow_the_files(
     wide_image: Path,
 ) -> None:
-    """The child walks as soon as it has surveyed (its batches wait in the pipe), and the area
-    pieces' size given with the first read still puts the areas after every file."""
+    """The child walks as soon as it is told which folders come first (its batches wait in the
+    pipe), and the area pieces' size given with the first read still puts the areas after every
+    file."""
     with Walker(resolve([wide_image])) as w:
         w.survey()
-        time.sleep(0.5)  # the scan loads its rules: the child is already walking
+        w.order(())  # the scan's rules are loaded: no user areas in them
+        time.sleep(0.5)  # the scan opens its report folder, starts its workers: the child walks
         with Path(f"/proc/{w.pid}/io").open() as f:
             read_early = int(next(x for x in f if x.startswith("rchar")).split()[1])
         problems: list[WalkProblem] = []
@@ -173,3 +176,46 @@ def test_progress_counts_against_what_the_walk_has_found_and_says_so_until_it_en
     settled = [p.files_total for p in seen if not p.counting]
     assert set(settled) == {seen[-1].files_total}  # after the count, the total is final
     assert all(p.files_done <= p.files_total for p in seen)
+
+
+def test_user_area_folders_are_walked_first_and_nothing_else_changes(tmp_path: Path) -> None:
+    """On a Windows-like volume ``Program Files`` comes before ``Users``: told the user areas,
+    the walk enters ``Users`` (any case) first; the same files, the same content locations,
+    the rest in the order of a plain walk. Checked against the Sleuth Kit's own listing."""
+    src = tmp_path / "src"
+    for rel in (
+        "Program Files/app/a.dll",
+        "ProgramData/cache/b.dat",
+        "users/alice/Desktop/c.txt",
+        "users/alice/AppData/WhatsApp/Media/d.jpg",
+        "Windows/System32/e.sys",
+        "z.txt",
+    ):
+        (src / rel).parent.mkdir(parents=True, exist_ok=True)
+        (src / rel).write_bytes(rel.encode())
+    img = mke2fs(tmp_path, src)
+    ref = resolve([img])
+    with Walker(ref) as w:
+        w.survey()
+        w.order(("Users", "WhatsApp/Media"))
+        ordered = list(w.tasks([]))
+    with Evidence(ref) as ev:
+        plain = list(ev.walk(ev.volumes(), []))
+    paths = [t.path for t in ordered]
+    first_user = next(i for i, t in enumerate(plain) if t.path.startswith("/users/"))
+    assert first_user > 0  # a plain walk finds other files first: the order did change
+    user = [p for p in paths if p.startswith("/users/")]
+    assert paths[: len(user)] == user  # every user file before any other
+    assert len(user) == 2
+    rest = [t.path for t in plain if not t.path.startswith("/users/")]
+    assert paths[len(user) :] == rest  # the others as a plain walk gives them
+    assert sorted((t.path, t.locator) for t in ordered) == sorted(
+        (t.path, t.locator) for t in plain
+    )
+    fls = subprocess.run(
+        ["fls", "-r", "-p", "-F", str(img)], capture_output=True, text=True, check=True
+    ).stdout
+    listed = {"/" + line.split("\t", 1)[1] for line in fls.splitlines() if "\t" in line}
+    assert {p for p in paths if not p.startswith("/$")} == {
+        p for p in listed if not p.startswith("/$") and "lost+found" not in p
+    }

@@ -285,6 +285,13 @@ def _early_walk(
     return ref, stack.enter_context(Walker(ref))
 
 
+def _areas(req: TriageRequest, rules: CompiledRules | None) -> tuple[str, ...]:
+    """The user areas scanned first: the officer's, or else the packs'."""
+    if req.priority_areas is not None:
+        return req.priority_areas
+    return rules.priority_areas if rules else ()
+
+
 def _show_early(
     on_finding: Callable[[FileRecord], None], scope: ScopeFilter, shown: set[tuple[int, str]]
 ) -> Callable[[FileResult], None]:
@@ -331,6 +338,8 @@ def _triage(
         if audit:
             audit.append("knowledge_refused", reason=str(e))
         raise
+    if early is not None:  # the walker may start: user areas' folders first (Evidence.walk)
+        early[1].order(_areas(req, rules))
     scope = check_scope(req.scope, rules, index)
     report_id = hooks.new_id()
     if audit:
@@ -444,9 +453,8 @@ def _run(
         inv_sha = hashlib.sha256()
         write_error: OSError | None = None  # the reports folder is full or gone: no report at all
         try:
-            areas = req.priority_areas
-            if areas is None:
-                areas = rules.priority_areas if rules else ()
+            areas = _areas(req, rules)
+            walker.order(areas)  # started already when the walker was early
             # user areas first (engine.priority); area pieces sized by the rules' plan
             # the image's hash yields to the user-area files only (engine.mediahash)
             tasks = prioritise(walker.tasks(problems, plan.piece), areas, on_rest=pace.release)

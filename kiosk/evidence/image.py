@@ -118,13 +118,20 @@ class Evidence:
         volumes: list[VolumeRecord],
         problems: list[WalkProblem] | None = None,
         start_seq: int = 0,
+        first: tuple[str, ...] = (),
     ) -> Iterator[FileTask]:
         """Every file stream of every examined volume: allocated, deleted, orphan, NTFS streams.
 
         What could not be entered (a directory that would not open, a loop) is appended to
         ``problems``. Each filesystem's tasks share one ``FsLoc`` (cheap to pickle in batches).
+        ``first``: user areas (``Users``, ``WhatsApp/Media``...); folders named as their first
+        folder are entered before their siblings (the Sleuth Kit's filesystems).
         """
-        state = WalkState(problems=problems if problems is not None else [], seq=start_seq)
+        state = WalkState(
+            problems=problems if problems is not None else [],
+            seq=start_seq,
+            first=frozenset(a.strip("/").split("/")[0].casefold() for a in first if a.strip("/")),
+        )
         for vol in volumes:
             if vol.examined and vol.fs_type is not None:
                 at = FsLoc(VolumeLoc(vol.index, vol.offset), vol.fs_type)

@@ -42,21 +42,24 @@ class Survey:
 def _child(conn: Connection, ref: EvidenceRef, count: bool) -> None:
     """Entry point of the walker process: the survey, then (``count``) the walk, streamed.
 
-    The walk starts as soon as the survey is sent: its batches wait in the pipe (whose
-    back-pressure keeps memory flat) until the scan reads them, so the first files reach the
-    workers as soon as they are ready, not after a counting walk of the whole image. The size of
-    the area pieces comes with the scan's first read (it knows it once its rules are loaded);
-    the areas follow the files."""
+    The walk starts as soon as the scan says which user areas to find first (``order``: it
+    knows them once its rules are loaded, while the survey is being made): its batches wait in
+    the pipe (whose back-pressure keeps memory flat) until the scan reads them, so the first
+    files reach the workers as soon as they are ready, not after a counting walk of the whole
+    image. The size of the area pieces comes with the scan's first read; the areas follow the
+    files."""
     try:
         with Evidence(ref) as ev:
             volumes = ev.volumes()
             conn.send(("survey", Survey(ev.record, volumes)))
             if not count:
                 return
+            asked = conn.recv()
+            first = tuple(asked[1]) if isinstance(asked, tuple) and asked[0] == "order" else ()
             problems: list[WalkProblem] = []
             batch: list[FileTask] = []
             last = 0
-            for t in ev.walk(volumes, problems):
+            for t in ev.walk(volumes, problems, first=first):
                 batch.append(t)
                 last = t.seq
                 if len(batch) >= BATCH:
@@ -127,6 +130,7 @@ class Walker:
         self.bytes_found = 0
         self.done = False  # the walk reached its end (not cut short)
         self.crash: str = ""  # why the walk was cut short, if it was
+        self._ordered = False
 
     def _started(self) -> None:
         """Wait for the child's start; raise what stopped it, if anything did."""
@@ -166,12 +170,22 @@ class Walker:
             raise ImageError(message, detail=detail)
         return payload
 
+    def order(self, first: tuple[str, ...]) -> None:
+        """Start the walk, entering the folders of these user areas first (``Evidence.walk``);
+        once only, before ``tasks`` (which starts it in plain order otherwise)."""
+        if self._ordered:
+            return
+        self._started()
+        self._ordered = True
+        with contextlib.suppress(OSError):  # it died: tasks() says how
+            self._conn.send(("order", tuple(first)))
+
     def tasks(self, problems: list[WalkProblem], areas: int = 0) -> Iterator[FileTask]:
         """Every file stream the walk finds, in walk order; a crash ends the stream, recorded.
 
         ``areas``: after the files, area tasks of at most that many bytes each
         (``Evidence.areas``); 0 for none."""
-        self._started()
+        self.order(())
         self._conn.send(("walk", areas))
         seen = 0
         last: FileTask | None = None

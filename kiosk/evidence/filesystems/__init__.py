@@ -29,6 +29,9 @@ class WalkState:
 
     problems: list[WalkProblem] = field(default_factory=list)
     seq: int = 0
+    # folder names (case-folded) entered before their siblings: the first folder of each user
+    # area (kiosk.engine.priority), so the walk reaches those files first; the order only
+    first: frozenset[str] = frozenset()
 
 
 class Filesystem(Protocol):

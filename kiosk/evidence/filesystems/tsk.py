@@ -129,7 +129,7 @@ class TskFilesystem:
             )
             return
         seen = {root_inum}
-        stack: list[tuple[Iterator[Any], str, int]] = [(iter(root), "", 0)]
+        stack: list[tuple[Iterator[Any], str, int]] = [(_ordered(root, state.first), "", 0)]
         is_ntfs = at.fs_type == "ntfs"
         while stack:
             it, parent, depth = stack[-1]
@@ -216,7 +216,7 @@ class TskFilesystem:
                         WalkProblem(vol, path, addr, f"directory cannot be opened: {e}")
                     )
                     continue
-                stack.append((iter(sub), path, depth + 1))
+                stack.append((_ordered(sub, state.first), path, depth + 1))
                 continue
             if is_ntfs and meta is not None and not realloc:
                 continue  # its $DATA streams were yielded above
@@ -375,6 +375,34 @@ def _task(
         readable=not reason,
         unreadable_reason=reason,
     )
+
+
+def _ordered(directory: Any, first: frozenset[str]) -> Iterator[Any]:
+    """A directory's entries, those named in ``first`` (a user area's first folder: ``Users``,
+    ``home``, ``DCIM``...) before the others, each group in directory order.
+
+    Why: user-area files are scanned first (``kiosk.engine.priority``), but the walk must find
+    them before they can be; on a Windows volume ``Program Files`` and ``ProgramData`` (a
+    hundred thousand entries and more) come before ``Users``. The set walked is the same; a
+    listing cut short still says so, after the entries it gave.
+    """
+    if not first:
+        yield from directory
+        return
+    ahead: list[Any] = []
+    rest: list[Any] = []
+    failed: OSError | None = None
+    try:
+        for entry in directory:
+            raw = entry.info.name.name
+            name = raw.decode("utf-8", "backslashreplace") if isinstance(raw, bytes) else str(raw)
+            (ahead if name.casefold() in first else rest).append(entry)
+    except OSError as e:
+        failed = e
+    yield from ahead
+    yield from rest
+    if failed is not None:
+        raise failed
 
 
 def _runs(f: Any, loc: StreamLoc) -> list[Any] | None:
