@@ -6,7 +6,11 @@ out. This runs the same triage the app runs (``run_triage`` with an ``on_finding
 fresh interpreter per run, timed from the call of ``run_triage``, as the officer waits from
 pressing Run) on the ``realistic`` image from ``make_bench_image.py --shape
 realistic``: variant ``areas`` takes the bench pack's ``priority_areas`` (Users, home, DCIM,
-WhatsApp/Media), variant ``walk`` passes none. Rounds alternate; the table shows medians.
+WhatsApp/Media), variant ``walk`` passes none; ``areas-app`` runs as the app does, its helpers'
+server started before Run, and ``areas-standby`` as the app now does, the scan's workers also
+started with the rules loaded before Run (``kiosk.engine.standby``: the app does it when the case
+form opens; here one second before Run, where an officer takes minutes). Rounds alternate; the
+table shows medians.
 
 Usage: ``.venv/bin/python bench/first_finding.py [--dir DIR] [--rounds 3] [--workers 2]``
 (the known-good set is imported and signed as in ``triage_bench.py``).

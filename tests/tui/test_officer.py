@@ -338,6 +338,20 @@ def test_hostile_file_names_are_shown_literally_in_the_findings_table(desk: Sett
     run(desk, drive, triage)
 
 
+def run_real(settings: Settings, drive: Callable[[Pilot[None]], Awaitable[None]]) -> None:
+    """The app as ``kiosk tui`` builds it (the real engine and clock), driven by ``drive``."""
+
+    async def main() -> None:
+        from kiosk.tui.app import make_app
+
+        app = make_app(settings)
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot)
+            await drive(pilot)
+
+    asyncio.run(main())
+
+
 def test_the_real_engine_scans_a_sample_image_end_to_end(tmp_path: Path) -> None:
     home = kiosk_home()  # the session's test home, with a key and trust store
     settings = Settings(
@@ -375,15 +389,7 @@ def test_the_real_engine_scans_a_sample_image_end_to_end(tmp_path: Path) -> None
         await settle(pilot)
         assert isinstance(pilot.app.screen, HomeScreen)
 
-    async def main() -> None:
-        from kiosk.tui.app import make_app
-
-        app = make_app(settings)
-        async with app.run_test(size=SIZE) as pilot:
-            await settle(pilot)
-            await drive(pilot)
-
-    asyncio.run(main())
+    run_real(settings, drive)
 
 
 def test_the_scans_workers_start_while_the_officer_fills_in_the_case(
@@ -431,12 +437,4 @@ def test_the_scans_workers_start_while_the_officer_fills_in_the_case(
         assert started == [None, None]  # the scan ran on them
         assert app.take_standby() is None  # taken by that scan
 
-    async def main() -> None:
-        from kiosk.tui.app import make_app
-
-        app = make_app(settings)
-        async with app.run_test(size=SIZE) as pilot:
-            await settle(pilot)
-            await drive(pilot)
-
-    asyncio.run(main())
+    run_real(settings, drive)
