@@ -16,10 +16,11 @@ import pytest
 import kiosk.engine.scan as scan_mod
 from kiosk.engine.standby import Standby, prepare_standby
 from kiosk.engine.triage import TriageResult
+from kiosk.evidence.resolve import resolve
 from kiosk.model import Outcome
 from kiosk.packs import engines
 from kiosk.reports.model import FileRecord
-from tests.conftest import RULES, fixed_hooks, pack_toml
+from tests.conftest import RULES, SAMPLES, fixed_hooks, pack_toml
 
 Triage = Callable[..., TriageResult]
 FIXED = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)  # fixed_hooks' clock: the packs' expiry
@@ -149,3 +150,18 @@ def test_every_finding_shown_before_a_stop_is_in_the_report(triage: Triage) -> N
     assert report.outcome.status is Outcome.CANCELLED
     assert shown
     assert set(shown) <= set(report.findings)
+
+
+def test_a_worker_whose_scan_is_gone_before_it_is_ready_leaves_quietly(
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    """The scan was killed while its workers started: each finds the pipe closed when it says
+    it is ready, and exits (0, no traceback) instead of raising BrokenPipeError."""
+    cfg = scan_mod.ScanConfig(
+        evidence=resolve([SAMPLES / "fat16.dd"]), rules_blob=None, rule_meta={}, hashsets=()
+    )
+    slot = scan_mod.start_worker(cfg)
+    slot.conn.close()
+    slot.proc.join(30)
+    assert slot.proc.exitcode == 0
+    assert "Traceback" not in capfd.readouterr().err

@@ -386,7 +386,11 @@ def _worker_main(
             ("init_error", f"{type(e).__name__}: {e}" if not isinstance(e, KioskError) else str(e))
         )
         return
-    conn.send(("ready", None))
+    try:
+        conn.send(("ready", None))
+    except (BrokenPipeError, OSError):  # the scan is gone (killed while we started): so are we
+        scanner.close()
+        return
     out: list[tuple[Any, ...]] = []
     sent = time.monotonic()
     try:
