@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,6 +20,7 @@ from kiosk.engine.triage import TriageResult
 from kiosk.evidence.resolve import resolve
 from kiosk.model import Outcome
 from kiosk.packs import engines
+from kiosk.packs.cache import RulesCache
 from kiosk.reports.model import FileRecord
 from tests.conftest import RULES, SAMPLES, fixed_hooks, pack_toml
 
@@ -165,3 +167,34 @@ def test_a_worker_whose_scan_is_gone_before_it_is_ready_leaves_quietly(
     slot.proc.join(30)
     assert slot.proc.exitcode == 0
     assert "Traceback" not in capfd.readouterr().err
+
+
+def test_two_threads_storing_one_compiled_set_leave_a_valid_entry(tmp_path: Path) -> None:
+    """The app compiles ahead of a scan on one thread while Run may compile the same packs on
+    another: each write goes through a file of its own, so the entry is always one whole
+    write, never two interleaved (which this kiosk would then refuse as altered)."""
+    blobs = [bytes([i]) * (1 << 20) for i in (1, 2)]
+    for n in range(20):
+        cache = RulesCache(tmp_path / str(n))  # the first store also makes the cache's key
+        start = threading.Barrier(2)
+        errors: list[str | None] = []
+
+        def store(
+            i: int,
+            cache: RulesCache = cache,
+            start: threading.Barrier = start,
+            errors: list[str | None] = errors,
+        ) -> None:
+            start.wait()
+            errors.append(cache.store("k", blobs[i], {"writer": i}, "yara-x 1"))
+
+        threads = [threading.Thread(target=store, args=(i,)) for i in (0, 1)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        entry, why = cache.load("k", "yara-x 1")
+        assert why is None
+        assert entry is not None
+        assert entry.blob == blobs[entry.header["writer"]]
+        assert errors == [None, None]

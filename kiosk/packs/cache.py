@@ -24,6 +24,7 @@ import json
 import os
 import secrets
 import stat
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -51,11 +52,18 @@ class RulesCache:
     def _secret(self, create: bool) -> bytes | None:
         path = self._secret_path
         if create and not path.exists():
-            with contextlib.suppress(FileExistsError):
-                path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-                with os.fdopen(fd, "wb") as f:
-                    f.write(secrets.token_bytes(_SECRET_BYTES))
+            # written whole under a name of its own, then linked into place: a second writer
+            # (another process, or the app's compile-ahead thread) never reads it half-written
+            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "wb") as f:
+                f.write(secrets.token_bytes(_SECRET_BYTES))
+            try:
+                with contextlib.suppress(FileExistsError):  # the other writer's stands
+                    os.link(tmp, path)
+            finally:
+                tmp.unlink()
         try:
             mode = path.stat().st_mode
             secret = path.read_bytes()
@@ -111,7 +119,9 @@ class RulesCache:
         )
         tag = hmac.new(secret, _DOMAIN + body, hashlib.sha256).digest()
         path = self._path(key)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        # one writer's own file: another process, or another thread of this one (the app
+        # compiles ahead of a scan, kiosk.engine.standby, while Run may compile the same)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
