@@ -486,7 +486,6 @@ class WorkerPool:
         many as the scan has workers are given ``cfg`` and kept, the rest dismissed, and any
         that died meanwhile replaced by new ones."""
         self._cfg = cfg
-        self._ctx = helper_context()
         # One selector for the whole run: multiprocessing's wait() builds a new one per call,
         # which at two wake-ups per file was a measurable part of the parent's CPU.
         self.sel = selectors.DefaultSelector()
