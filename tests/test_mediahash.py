@@ -58,6 +58,25 @@ def test_the_pace_holds_the_hash_within_its_lead_of_the_scan() -> None:
     assert pace.allowed() == 1000  # released: the scan's results are all in
 
 
+def test_a_hash_held_for_the_first_finding_waits_for_it_or_for_the_bound() -> None:
+    progress, cancel = Progress(), threading.Event()
+    progress.value = 0.5
+    pace = Pace(1000, progress, cancel, lead=0.1, hold_s=60.0)
+    assert pace.allowed() == 0  # nothing until the first finding
+    pace.found()
+    assert pace.allowed() == 600  # then its pace as before
+    bounded = Pace(1000, progress, cancel, lead=0.1, hold_s=0.2)
+    assert bounded.allowed() == 0
+    started = time.monotonic()
+    assert bounded.go(0) is False  # no finding: it waits out the bound, then goes on
+    assert 0.15 <= time.monotonic() - started < 5
+    assert bounded.allowed() == 600
+    released = Pace(1000, progress, cancel, lead=0.1, hold_s=60.0)
+    released.release()  # the user areas are done (or there were none): free at once
+    assert released.allowed() == 1000
+    assert Pace(1000, progress, cancel, lead=0.1).allowed() == 600  # no one watching: no hold
+
+
 def test_a_hash_ahead_waits_until_the_scan_moves_or_it_is_released() -> None:
     progress, cancel = Progress(), threading.Event()
     pace = Pace(1000, progress, cancel, lead=0.1)

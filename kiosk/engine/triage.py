@@ -41,7 +41,7 @@ from kiosk.config import (
 from kiosk.engine.archives import with_members
 from kiosk.engine.areas import AreaPlan, plan_areas
 from kiosk.engine.executor import TaskExecutor
-from kiosk.engine.mediahash import MediaHasher, Pace
+from kiosk.engine.mediahash import FIRST_FINDING_HOLD_S, MediaHasher, Pace
 from kiosk.engine.priority import prioritise
 from kiosk.engine.scan import ScanConfig, WorkerPool, dismiss, progress_ticker, scan_tasks
 from kiosk.engine.scope import Scope, ScopeFilter, check_scope
@@ -293,7 +293,10 @@ def _areas(req: TriageRequest, rules: CompiledRules | None) -> tuple[str, ...]:
 
 
 def _show_early(
-    on_finding: Callable[[FileRecord], None], scope: ScopeFilter, shown: set[tuple[int, str]]
+    on_finding: Callable[[FileRecord], None],
+    scope: ScopeFilter,
+    shown: set[tuple[int, str]],
+    first: Callable[[], None],
 ) -> Callable[[FileResult], None]:
     """Show each finding the moment a worker reports it, not at its turn in the report's order.
 
@@ -302,7 +305,7 @@ def _show_early(
     (bench/README.md, round 5). The record shown is the one the report will hold (the scope
     applied, without counting: ``ScopeFilter.peek``); the ordered pass does not show it again,
     and a cancelled scan still reports every file it had results for, so nothing shown is
-    missing from the report."""
+    missing from the report. ``first`` is told of each (the image's hash waits for the first)."""
 
     def arrived(raw: FileResult) -> None:
         if not raw.members and not raw.is_finding:  # most results: nothing to look at
@@ -310,6 +313,7 @@ def _show_early(
         for r in with_members((raw,)):
             if r.task.area is None and (kept := scope.peek(r)).is_finding:
                 shown.add((r.task.seq, r.task.path))
+                first()
                 on_finding(file_record(kept))
 
     return arrived
@@ -430,7 +434,13 @@ def _run(
                 tally.bytes_found / size if size else 0.0,
             )
 
-        pace = Pace(media.size, progress, hooks.cancel)
+        # the app watches for findings: the image's hash waits for the first (engine.mediahash)
+        pace = Pace(
+            media.size,
+            progress,
+            hooks.cancel,
+            hold_s=FIRST_FINDING_HOLD_S if hooks.on_finding else 0.0,
+        )
         hasher = MediaHasher(ref, media.ewf_stored_hashes, pace)
         hasher.start()
         problems: list[WalkProblem] = []
@@ -467,7 +477,9 @@ def _run(
                     cfg,
                     hooks.cancel,
                     pool,
-                    _show_early(hooks.on_finding, scope, shown) if hooks.on_finding else None,
+                    _show_early(hooks.on_finding, scope, shown, pace.found)
+                    if hooks.on_finding
+                    else None,
                 )
             )
             # an archive's members follow it, each a result of its own (kiosk.engine.archives)
@@ -486,6 +498,7 @@ def _run(
                         break
                     inv_sha.update(line)
                 if r.is_finding and hooks.on_finding and (r.task.seq, r.task.path) not in shown:
+                    pace.found()
                     hooks.on_finding(tally.findings[-1])
                 if hooks.on_progress and due():
                     hooks.on_progress(snapshot())
