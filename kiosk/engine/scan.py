@@ -494,7 +494,7 @@ class WorkerPool:
             if len(self.slots) < cfg.workers and _assign(slot, cfg):
                 self.slots.append(slot)
             else:
-                dismiss(slot)
+                stop_worker(slot, graceful=True, wait_s=1.0)
         while len(self.slots) < cfg.workers:
             self.slots.append(self._spawn())
         self._ready = False
@@ -549,21 +549,15 @@ class WorkerPool:
 
     def _kill(self, slot: WorkerSlot) -> None:
         self.unwatch(slot)
-        if slot.proc.is_alive():
-            slot.proc.kill()
-        slot.proc.join(5)
-        slot.conn.close()
+        stop_worker(slot, graceful=False)
 
     def close(self, graceful: bool) -> None:
         if self._closed:
             return
         self._closed = True
         for s in self.slots:
-            if graceful and s.proc.is_alive():
-                with contextlib.suppress(BrokenPipeError, OSError):
-                    s.conn.send(None)
-                s.proc.join(5)
-            self._kill(s)
+            self.unwatch(s)
+            stop_worker(s, graceful)
         self.sel.close()
 
 
@@ -587,18 +581,20 @@ def _assign(slot: WorkerSlot, cfg: ScanConfig) -> bool:
             return True
         except (BrokenPipeError, OSError):
             pass
-    dismiss(slot)
+    stop_worker(slot, graceful=True)
     return False
 
 
-def dismiss(slot: WorkerSlot) -> None:
-    """Stop a worker that has no scan (a standby worker not needed, or the pool's end)."""
-    with contextlib.suppress(BrokenPipeError, OSError):
-        slot.conn.send(None)
-    slot.proc.join(1)
+def stop_worker(slot: WorkerSlot, graceful: bool, wait_s: float = 5.0) -> None:
+    """End a worker: ``graceful``, told there is no more work and given ``wait_s`` to leave,
+    then killed if it has not; otherwise killed at once (a hung or unwanted one)."""
+    if graceful and slot.proc.is_alive():
+        with contextlib.suppress(BrokenPipeError, OSError):
+            slot.conn.send(None)
+        slot.proc.join(wait_s)
     if slot.proc.is_alive():
         slot.proc.kill()
-        slot.proc.join(5)
+    slot.proc.join(5)
     slot.conn.close()
 
 

@@ -25,7 +25,7 @@ from datetime import datetime
 from pathlib import Path
 
 from kiosk.engine.areas import plan_areas
-from kiosk.engine.scan import WorkerSlot, dismiss, start_worker
+from kiosk.engine.scan import WorkerSlot, start_worker, stop_worker
 from kiosk.engine.windows import WINDOW_BYTES
 from kiosk.errors import KioskError
 from kiosk.packs.engines import DEFAULT_ENGINE
@@ -36,7 +36,6 @@ class Standby:
     """Workers forked now, each loading ``ahead`` (serialised rule sets), waiting for a scan."""
 
     def __init__(self, ahead: tuple[bytes, ...], workers: int) -> None:
-        self.ahead = ahead
         self._slots = [start_worker(None, ahead) for _ in range(workers)]
 
     def __len__(self) -> int:
@@ -50,7 +49,7 @@ class Standby:
     def close(self) -> None:
         """Dismiss the workers not taken."""
         for slot in self.take():
-            dismiss(slot)
+            stop_worker(slot, graceful=True, wait_s=1.0)
 
 
 def prepare_standby(

@@ -43,7 +43,7 @@ from kiosk.engine.areas import AreaPlan, plan_areas
 from kiosk.engine.executor import TaskExecutor
 from kiosk.engine.mediahash import FIRST_FINDING_HOLD_S, MediaHasher, Pace
 from kiosk.engine.priority import prioritise
-from kiosk.engine.scan import ScanConfig, WorkerPool, dismiss, progress_ticker, scan_tasks
+from kiosk.engine.scan import ScanConfig, WorkerPool, progress_ticker, scan_tasks
 from kiosk.engine.scope import Scope, ScopeFilter, check_scope
 from kiosk.engine.standby import Standby
 from kiosk.engine.windows import WINDOW_BYTES
@@ -419,10 +419,10 @@ def _run(
         walker = walker or stack.enter_context(Walker(ref))
         # the workers start while the walker surveys and walks
         own = cfg.workers > 0 and hooks.executor is None
+        if hooks.standby and not own:  # inline or on a cluster: not needed
+            hooks.standby.close()
         standby = hooks.standby.take() if hooks.standby else []
         pool = stack.enter_context(WorkerPool(cfg, standby)) if own else None
-        for slot in standby if not own else ():  # inline or on a cluster: not needed
-            dismiss(slot)
         survey = walker.survey()  # media and volumes, in a child process that then walks
         volumes, media = survey.volumes, survey.media
         tally = Tally()

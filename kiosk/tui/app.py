@@ -94,13 +94,12 @@ class KioskApp(App[None]):
     def _prepare(self) -> None:
         s = self.settings
         engine = self.state.yara_engine if self.state else DEFAULT_ENGINE
+        standby = None
         try:
             standby = prepare_standby(s.rules_dir, s.workers, engine)
         finally:
             with self._standby_lock:
-                self._preparing = False
-        with self._standby_lock:
-            self._standby = standby
+                self._standby, self._preparing = standby, False
 
     def take_standby(self) -> Standby | None:
         """The prepared workers, for the scan about to start (None: it starts its own)."""

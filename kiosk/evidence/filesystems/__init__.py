@@ -30,7 +30,8 @@ class WalkState:
     problems: list[WalkProblem] = field(default_factory=list)
     seq: int = 0
     # folder names (case-folded) entered before their siblings: the first folder of each user
-    # area (kiosk.engine.priority), so the walk reaches those files first; the order only
+    # area (kiosk.engine.priority), so the walk reaches those files first (what is walked is
+    # the same; only its order changes)
     first: frozenset[str] = frozenset()
 
 

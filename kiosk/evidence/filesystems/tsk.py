@@ -145,8 +145,7 @@ class TskFilesystem:
                 stack.pop()
                 continue
             name_info = entry.info.name
-            raw = name_info.name
-            name = raw.decode("utf-8", "backslashreplace") if isinstance(raw, bytes) else str(raw)
+            name = _name(entry)
             if name in (".", ".."):
                 continue
             path = f"{parent}/{name}"
@@ -377,6 +376,12 @@ def _task(
     )
 
 
+def _name(entry: Any) -> str:
+    """A directory entry's name as text (bytes that are not UTF-8 kept as escapes)."""
+    raw = entry.info.name.name
+    return raw.decode("utf-8", "backslashreplace") if isinstance(raw, bytes) else str(raw)
+
+
 def _ordered(directory: Any, first: frozenset[str]) -> Iterator[Any]:
     """A directory's entries, those named in ``first`` (a user area's first folder: ``Users``,
     ``home``, ``DCIM``...) before the others, each group in directory order.
@@ -394,9 +399,7 @@ def _ordered(directory: Any, first: frozenset[str]) -> Iterator[Any]:
     failed: OSError | None = None
     try:
         for entry in directory:
-            raw = entry.info.name.name
-            name = raw.decode("utf-8", "backslashreplace") if isinstance(raw, bytes) else str(raw)
-            (ahead if name.casefold() in first else rest).append(entry)
+            (ahead if _name(entry).casefold() in first else rest).append(entry)
     except OSError as e:
         failed = e
     yield from ahead
