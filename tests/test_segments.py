@@ -3,7 +3,9 @@ sets made by ewfacquire that must not be mixed, the same file given twice."""
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import shutil
 import struct
 import subprocess
@@ -15,6 +17,8 @@ import pytest
 
 from kiosk.errors import ImageError, SegmentError
 from kiosk.evidence.image import Evidence
+from kiosk.evidence.media import hash_media
+from kiosk.evidence.media.raw import RawMedia
 from kiosk.evidence.resolve import find_segments, resolve
 from kiosk.evidence.segments import continuation_of, ewf_next_name
 from tests.conftest import IMAGES, SAMPLES
@@ -63,6 +67,60 @@ def test_split_reads_cross_segment_boundaries(tmp_path: Path) -> None:
     assert data == b"\x01" * 1000 + b"\x02" * 1000 + b"\x03" * 1000
     assert ev.record.segments == ("d.001", "d.002", "d.003")
     assert ev.record.size == 3000
+
+
+class _CountedRaw(RawMedia):
+    """Raw media that counts the bytes it was asked to read."""
+
+    read = 0
+
+    def readinto(self, offset: int, view: memoryview) -> int:
+        n = super().readinto(offset, view)
+        self.read += n
+        return n
+
+
+def _sparse(path: Path, size: int, data: dict[int, bytes]) -> None:
+    with path.open("wb") as f:
+        f.truncate(size)
+        for at, b in data.items():
+            f.seek(at)
+            f.write(b)
+
+
+def test_holes_of_sparse_segments_are_hashed_as_zeros_without_being_read(tmp_path: Path) -> None:
+    paths = [tmp_path / n for n in ("s.001", "s.002", "s.003")]
+    _sparse(paths[0], 1 << 20, {300 << 10: b"first" * 1000})  # data amid holes
+    _sparse(paths[1], 512 << 10, {})  # a segment that is one hole
+    _sparse(paths[2], 768 << 10, {(768 << 10) - 5000: b"last!" * 1000})  # data at its end
+    fd = os.open(paths[1], os.O_RDONLY)
+    try:
+        if os.lseek(fd, 0, os.SEEK_HOLE) != 0:
+            pytest.skip("this file system does not report holes")
+    finally:
+        os.close(fd)
+    whole = b"".join(p.read_bytes() for p in paths)
+    media = _CountedRaw(resolve([paths[0]]).segments)
+    try:
+        h = hashlib.sha256()
+        assert hash_media(media, [h], lambda: False, chunk=64 << 10)
+    finally:
+        media.close()
+    assert h.hexdigest() == hashlib.sha256(whole).hexdigest()
+    # the two data blocks' pages are read, the 2.3 MiB of holes are not
+    assert 10_000 <= media.read <= 256 << 10
+
+
+def test_a_sparse_segment_shortened_under_the_hash_is_an_early_end(tmp_path: Path) -> None:
+    img = tmp_path / "sparse.dd"
+    _sparse(img, 2 << 20, {0: b"head" * 100})
+    media = RawMedia(resolve([img]).segments)
+    try:
+        os.truncate(img, 1 << 20)  # the holes after it are gone with it: not zeros to hash
+        with pytest.raises(ImageError, match="ended early at offset 1048576"):
+            hash_media(media, [hashlib.sha256()], lambda: False, chunk=64 << 10)
+    finally:
+        media.close()
 
 
 @pytest.mark.parametrize(

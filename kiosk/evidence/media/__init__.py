@@ -82,14 +82,23 @@ def hash_media(
 
     Reads go into one reused buffer: a fresh ``bytes`` per read cost page faults and zeroing,
     about an eighth of the CPU this hash takes (measured on 1.9 GB). Each ``update`` gets a
-    view that is only valid until the next call. Raises ImageError on a short read.
+    view that is only valid until the next call. Holes of a sparse raw image are fed as zeros
+    without being read (``RawMedia.hole_len``). Raises ImageError on a short read.
     """
     view = memoryview(bytearray(chunk))
+    zeros = memoryview(bytes(chunk))
+    raw = media if isinstance(media, RawMedia) else None  # the container whose holes are known
     off = 0
     while off < media.size:
         if stopped():
             return False
-        want = view[: min(chunk, media.size - off)]
+        span = min(chunk, media.size - off)
+        if raw is not None and (hole := raw.hole_len(off, span)):
+            for h in hashes:
+                h.update(zeros[:hole])
+            off += hole
+            continue
+        want = view[:span]
         try:
             n = media.readinto(off, want)
         except OSError as e:
