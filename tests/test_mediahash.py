@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from kiosk.engine.mediahash import MediaHasher, Pace
+from kiosk.engine.mediahash import FIRST_FINDING_HOLD_S, MediaHasher, Pace, pace_for
 from kiosk.evidence.media import HASH_CHUNK
 from kiosk.evidence.resolve import resolve
 
@@ -75,6 +75,21 @@ def test_a_hash_held_for_the_first_finding_waits_for_it_or_for_the_bound() -> No
     released.release()  # the user areas are done (or there were none): free at once
     assert released.allowed() == 1000
     assert Pace(1000, progress, cancel, lead=0.1).allowed() == 600  # no one watching: no hold
+
+
+def test_only_a_watched_scan_paces_its_hash() -> None:
+    """The app waits for the first finding and yields to the user areas; the command line's hash
+    may read the whole media at once, with the scan at its start."""
+    progress = Progress()
+    unwatched = pace_for(100 * MIB, progress, threading.Event(), watched=False)
+    assert unwatched.allowed() == 100 * MIB
+    assert not unwatched.go(50 * MIB)
+    assert unwatched.waits == 0
+    watched = pace_for(100 * MIB, progress, threading.Event(), watched=True)
+    assert watched.allowed() == 0  # held for the first finding
+    watched.found()
+    assert watched.allowed() == int(100 * MIB * 0.05)  # then the lead over the scan's progress
+    assert FIRST_FINDING_HOLD_S > 0
 
 
 def test_a_hash_ahead_waits_until_the_scan_moves_or_it_is_released() -> None:

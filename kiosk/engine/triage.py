@@ -41,7 +41,7 @@ from kiosk.config import (
 from kiosk.engine.archives import with_members
 from kiosk.engine.areas import AreaPlan, plan_areas
 from kiosk.engine.executor import TaskExecutor
-from kiosk.engine.mediahash import FIRST_FINDING_HOLD_S, MediaHasher, Pace
+from kiosk.engine.mediahash import MediaHasher, pace_for
 from kiosk.engine.priority import prioritise
 from kiosk.engine.scan import ScanConfig, WorkerPool, progress_ticker, scan_tasks
 from kiosk.engine.scope import Scope, ScopeFilter, check_scope
@@ -434,13 +434,9 @@ def _run(
                 tally.bytes_found / size if size else 0.0,
             )
 
-        # the app watches for findings: the image's hash waits for the first (engine.mediahash)
-        pace = Pace(
-            media.size,
-            progress,
-            hooks.cancel,
-            hold_s=FIRST_FINDING_HOLD_S if hooks.on_finding else 0.0,
-        )
+        # the app watches for findings: the image's hash waits for the first and yields to the
+        # user areas; unwatched it runs at full speed (engine.mediahash)
+        pace = pace_for(media.size, progress, hooks.cancel, watched=hooks.on_finding is not None)
         hasher = MediaHasher(ref, media.ewf_stored_hashes, pace)
         hasher.start()
         problems: list[WalkProblem] = []
