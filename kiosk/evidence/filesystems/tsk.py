@@ -107,6 +107,19 @@ class TskFilesystem:
         self._fs = fs
         self.fs_type = fs_type
         self._offset = offset  # in the media: the block walk checks it against TSK's own
+        self._last: tuple[int, Any] | None = None  # (inode, file): see ``_open``
+
+    def _open(self, inode: int) -> Any:
+        """The Sleuth Kit's file for ``inode``; the last one opened is kept, because a scan
+        reads a file's content and then its slack (two opens were 18 us of every file's 300 or
+        so of Python in a worker, bench/README.md round 6). One reader at a time uses a
+        filesystem (each worker opens its own), so sharing it is safe."""
+        last = self._last
+        if last is not None and last[0] == inode:
+            return last[1]
+        f = self._fs.open_meta(inode=inode)
+        self._last = (inode, f)
+        return f
 
     def claimed_size(self) -> int:
         return int(self._fs.info.block_count) * int(self._fs.info.block_size)
@@ -281,7 +294,7 @@ class TskFilesystem:
 
     def chunks(self, loc: StreamLoc, size: int, chunk: int = READ_CHUNK) -> Iterator[bytes]:
         """The content of one file stream in order; raises OSError with the offset on failure."""
-        f = self._fs.open_meta(inode=loc.inode)
+        f = self._open(loc.inode)
         off = 0
         while off < size:
             want = min(chunk, size - off)
@@ -321,7 +334,7 @@ class TskFilesystem:
         last allocated cluster: its data runs beyond ``size``. Resident, sparse, compressed or
         unreadable streams have none we can place."""
         try:
-            f = self._fs.open_meta(inode=loc.inode)
+            f = self._open(loc.inode)
             runs = _runs(f, loc)
         except OSError:
             return []
@@ -340,7 +353,7 @@ class TskFilesystem:
         return out
 
     def stored_bytes(self, loc: StreamLoc) -> int | None:
-        runs = _runs(self._fs.open_meta(inode=loc.inode), loc)
+        runs = _runs(self._open(loc.inode), loc)
         if runs is None:
             return None
         block = int(self._fs.info.block_size)
