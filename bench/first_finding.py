@@ -9,11 +9,14 @@ realistic``: variant ``areas`` takes the bench pack's ``priority_areas`` (Users,
 WhatsApp/Media), variant ``walk`` passes none; ``areas-app`` runs as the app does, its helpers'
 server started before Run, and ``areas-standby`` as the app now does, the scan's workers also
 started with the rules loaded before Run (``kiosk.engine.standby``: the app does it when the case
-form opens; here one second before Run, where an officer takes minutes). Rounds alternate; the
-table shows medians.
+form opens; here one second before Run, where an officer takes minutes). ``base-standby`` is
+``areas-standby`` from another kiosk source tree (``--base DIR``, e.g. a ``git archive`` of
+main): before and after in the same run. Rounds alternate; the table shows medians, and with
+``base-standby`` the per-round ratios of the scan's total and of the first finding.
 
-Usage: ``.venv/bin/python bench/first_finding.py [--dir DIR] [--rounds 3] [--workers 2]``
-(the known-good set is imported and signed as in ``triage_bench.py``).
+Usage: ``.venv/bin/python bench/first_finding.py [--dir DIR] [--rounds 3] [--workers 2]
+[--variants areas-standby,areas-app,areas,walk] [--base DIR]`` (the known-good set is imported
+and signed as in ``triage_bench.py``).
 """
 
 from __future__ import annotations
@@ -74,6 +77,8 @@ def main() -> int:
     ap.add_argument("--dir", type=Path, default=default_dir("realistic"))
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--variants", default="areas-standby,areas-app,areas,walk")
+    ap.add_argument("--base", type=Path, help="another kiosk source tree, for base-standby")
     a = ap.parse_args()
     from triage_bench import Bench  # sets up KIOSK_HOME, a key and the signed known-good set
 
@@ -83,7 +88,7 @@ def main() -> int:
     subprocess.run(["cat", str(bench.image)], stdout=subprocess.DEVNULL, check=True)
     # areas / walk: a fresh process, as ``kiosk scan``; areas-app: as the app, whose helpers'
     # server started when the app did (kiosk.processes.warm_up in make_app)
-    variants = ["areas-standby", "areas-app", "areas", "walk"]
+    variants = a.variants.split(",")
     runs: dict[str, list[dict[str, object]]] = {v: [] for v in variants}
     # one untimed run first: it compiles the packs into the kiosk's cache, as an officer's
     # first scan with a pack version does (untimed, the first round's first variant paid it)
@@ -95,10 +100,13 @@ def main() -> int:
             out = bench.work / f"ff-{v}-{rnd}"
             cmd = [sys.executable, "-c", CHILD, str(bench.image), str(bench.rules_dir)]
             cmd += [str(bench.work / "hashsets"), str(out), str(a.workers)]
-            mode = {"areas-app": "app", "areas-standby": "standby"}.get(v, "cold")
-            cmd += ["none" if v == "walk" else "packs", mode]
+            mode = {"areas-app": "app", "areas-standby": "standby", "base-standby": "standby"}
+            cmd += ["none" if v == "walk" else "packs", mode.get(v, "cold")]
+            env, cwd = bench.env, None
+            if v == "base-standby":  # the other tree, from outside this one (-c puts cwd first)
+                env, cwd = {**bench.env, "PYTHONPATH": str(a.base)}, bench.work
             t = time.monotonic()
-            run = subprocess.run(cmd, env=bench.env, capture_output=True, text=True, check=True)
+            run = subprocess.run(cmd, env=env, cwd=cwd, capture_output=True, text=True, check=True)
             r = json.loads(run.stdout)
             r["wall"] = time.monotonic() - t
             runs[v].append(r)
@@ -122,8 +130,25 @@ def main() -> int:
         last = statistics.median(float(r["last"]) for r in rs)  # type: ignore[arg-type]
         total = statistics.median(float(r["total"]) for r in rs)  # type: ignore[arg-type]
         print(f"| {v} | {imp:.2f} | {first:.2f} | {last:.2f} | {total:.2f} | {first / total:.0%} |")
-    same = all(r["findings"] == runs["walk"][0]["findings"] for rs in runs.values() for r in rs)
-    print(f"\n- the same findings in every run: {same} ({len(runs['walk'][0]['findings'])})")  # type: ignore[arg-type]
+    ref = next(iter(runs.values()))[0]["findings"]
+    same = all(r["findings"] == ref for rs in runs.values() for r in rs)
+    print(f"\n- the same findings in every run: {same} ({len(ref)})")  # type: ignore[arg-type]
+    if "base-standby" in runs and "areas-standby" in runs:
+        for key in ("total", "first"):
+            per = [
+                float(n[key]) / float(b[key])  # type: ignore[arg-type]
+                for n, b in zip(runs["areas-standby"], runs["base-standby"], strict=True)
+            ]
+            print(
+                f"- areas-standby / base-standby, {key}: per round median "
+                f"{statistics.median(per):.2f} ({min(per):.2f}-{max(per):.2f})"
+            )
+    for v, rs in runs.items():
+        per = sorted(float(r["first"]) / float(r["total"]) for r in rs)  # type: ignore[arg-type]
+        print(
+            f"- {v}: first / total per round median {statistics.median(per):.1%} "
+            f"({per[0]:.1%}-{per[-1]:.1%}, {sum(p > 0.10 for p in per)} of {len(per)} over 10 %)"
+        )
     return 0
 
 

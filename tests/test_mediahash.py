@@ -64,7 +64,7 @@ def test_a_hash_held_for_the_first_finding_waits_for_it_or_for_the_bound() -> No
     pace = Pace(1000, progress, cancel, lead=0.1, hold_s=60.0)
     assert pace.allowed() == 0  # nothing until the first finding
     pace.found()
-    assert pace.allowed() == 600  # then its pace as before
+    assert pace.allowed() == 1000  # then at full speed: it was held for the first finding only
     bounded = Pace(1000, progress, cancel, lead=0.1, hold_s=0.2)
     assert bounded.allowed() == 0
     started = time.monotonic()
@@ -78,18 +78,19 @@ def test_a_hash_held_for_the_first_finding_waits_for_it_or_for_the_bound() -> No
 
 
 def test_only_a_watched_scan_paces_its_hash() -> None:
-    """The app waits for the first finding and yields to the user areas; the command line's hash
-    may read the whole media at once, with the scan at its start."""
+    """The app's hash waits for the first finding, then runs free; the command line's may read
+    the whole media at once, with the scan at its start."""
     progress = Progress()
     unwatched = pace_for(100 * MIB, progress, threading.Event(), watched=False)
     assert unwatched.allowed() == 100 * MIB
     assert not unwatched.go(50 * MIB)
     assert unwatched.waits == 0
     watched = pace_for(100 * MIB, progress, threading.Event(), watched=True)
-    assert watched.allowed() == 0  # held for the first finding
-    watched.found()
-    assert watched.allowed() == int(100 * MIB * 0.05)  # then the lead over the scan's progress
+    progress.value = 0.2
+    assert watched.allowed() == 0  # held for the first finding (FIRST_FINDING_HOLD_S at most)
     assert FIRST_FINDING_HOLD_S > 0
+    watched.found()
+    assert watched.allowed() == 100 * MIB  # shown: the hash catches up at full speed
 
 
 def test_a_hash_ahead_waits_until_the_scan_moves_or_it_is_released() -> None:

@@ -16,8 +16,11 @@ greater fraction instead it took twice the CPU during the first finding's wait (
 thread: 0.14 against 0.08 CPU-s) and the first finding came 0.08 s later. Released after the
 user areas it has the rest of the scan to finish in (bench/README.md, round 4).
 
-All this is for someone watching (the app). Unwatched (the command line, a hub's batch) the hash
-runs at full speed from the start (``pace_for``).
+All this is for someone watching for the first finding (the app), and until it is shown: then the
+hash runs at full speed. Unwatched (the command line, a hub's batch) it runs at full speed from
+the start (``pace_for``): the user-area phase lasts until the walk is complete (the files outside
+the areas are held until then), and on the realistic bench image that was two thirds of the scan,
+after which the hash caught up competing with the last files (bench/README.md, round 6).
 
 Evidence hashed by its files (a folder) feeds a manifest, not the media's bytes, and is not
 paced.
@@ -74,8 +77,12 @@ class Pace:
         self.waits = 0  # how often the hash had to wait (tests, and the curious)
 
     def found(self) -> None:
-        """The first finding is in: the hold (if any) is over."""
+        """The first finding is on screen: the hash is held and paced for it alone, so from now
+        on it runs at full speed. Paced on, it waited until the walk was complete (the files
+        outside the user areas are held until then) and caught up at the end, competing with
+        the last files or alone (bench/README.md, round 6)."""
         self._hold_until = 0.0
+        self._free.set()
 
     def release(self) -> None:
         """The user-area files are done, the results are in, or the scan stopped: the hash may
@@ -107,8 +114,8 @@ def pace_for(
     media_bytes: int, progress: Callable[[], float], cancel: threading.Event, watched: bool
 ) -> Pace:
     """The pace of a scan's image hash: ``watched`` when someone waits for the first finding
-    (the app), and the hash then waits for it and yields to the user areas; otherwise (the
-    command line, a hub's batch) the hash runs at full speed from the start.
+    (the app), and the hash then waits for it (or yields to the user areas until it comes);
+    otherwise (the command line, a hub's batch) the hash runs at full speed from the start.
 
     Why not pace the command line too: nobody sees its first finding early, and the pace held the
     hash back exactly while the workers were starting, with a core idle, so the hash finished
