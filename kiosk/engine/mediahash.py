@@ -118,10 +118,10 @@ def pace_for(
     otherwise (the command line, a hub's batch) the hash runs at full speed from the start.
 
     Why not pace the command line too: nobody sees its first finding early, and the pace held the
-    hash back exactly while the workers were starting, with a core idle, so the hash finished
-    later than it could. Released from the start, the realistic bench scan took 0.89-0.91 of
-    the time (two runs of 10 alternating pairs), the independent one the same (bench/README.md,
-    round 6).
+    hash to the scan's progress until the walk was complete (the user-area phase ends only then),
+    so it caught up at the end, competing with the last files. Released from the start, the
+    realistic bench scan took 0.89-0.91 of the time (two runs of 10 alternating pairs), the
+    independent one the same (bench/README.md, round 6).
     """
     pace = Pace(media_bytes, progress, cancel, hold_s=FIRST_FINDING_HOLD_S if watched else 0.0)
     if not watched:
