@@ -37,6 +37,8 @@ AT_100 = 100 * MiB
 EDGE = 6 * WINDOW_BYTES - 9  # straddles the window edge at 96 MiB
 HEAD = 1 * MiB
 AT_CAP = CAP - 9  # straddles the cap: the head's scan sees only its first 9 bytes
+TAIL_START = 3 * WINDOW_BYTES  # where a big file's windows start (after those inside the head)
+WORD = b"WORDEDGE48"  # a fullword string: the byte before it decides
 FIXED = datetime(2026, 11, 27, tzinfo=UTC)
 MARKS = {
     "far": b"FAR-MARK-100MiB-a7",
@@ -62,6 +64,8 @@ def image(tmp_path_factory: pytest.TempPathFactory) -> Path:
         for off, m in ((o, MARKS[k]) for o, k in marks):
             f.seek(off)
             f.write(m)
+        f.seek(TAIL_START - 1)  # the tail's windows start inside a longer word: no whole word
+        f.write(b"x" + WORD)
     (src / "small.txt").write_bytes(MARKS["far"])  # a small file: every rule, as ever
     img = d / "big.img"
     # the filesystem must be at least as large as the sparse file for the Sleuth Kit to read it
@@ -82,15 +86,17 @@ def rules(tmp_path_factory: pytest.TempPathFactory, kiosk_home: Path) -> Path:
     meta = ' meta:\n category = "test"\n severity = "high"\n description = "d"\n'
     meta += ' author = "t"\n date = "2026-12-06"\n'
 
-    def rule(name: str, mark: bytes, cond: str) -> str:
+    def rule(name: str, mark: bytes, cond: str, mods: str = "") -> str:
         return (
-            f'rule {name}\n{{\n{meta} strings:\n $m = "{mark.decode()}"\n condition:\n {cond}\n}}\n'
+            f'rule {name}\n{{\n{meta} strings:\n $m = "{mark.decode()}" {mods}\n'
+            f" condition:\n {cond}\n}}\n"
         )
 
     (pack / "r.yar").write_text(
         rule("far_window", MARKS["far"], "$m")
         + rule("edge_window", MARKS["edge"], "any of them")
         + rule("cap_window", MARKS["cap"], "$m")
+        + rule("word_window", WORD, "$m", "fullword")  # never a whole word in big.bin
         + rule("far_whole", MARKS["far"], "$m and filesize > 10")  # whole-file only
         + rule("head_whole", MARKS["head"], "$m and filesize > 10")
     )
@@ -106,7 +112,12 @@ def _big_task(ev: Evidence) -> Any:
 def test_windows_find_each_tail_marker_once_at_its_offset(image: Path, rules: Path) -> None:
     compiled = compile_packs(rules, clock=lambda: FIXED)
     assert compiled.window is not None
-    assert {r for _, r in compiled.window.safe} == {"far_window", "edge_window", "cap_window"}
+    assert {r for _, r in compiled.window.safe} == {
+        "far_window",
+        "edge_window",
+        "cap_window",
+        "word_window",
+    }
     with Evidence(resolve((image,))) as ev:
         task = _big_task(ev)
         assert task.size == SIZE
@@ -140,7 +151,7 @@ def test_windows_find_each_tail_marker_once_at_its_offset(image: Path, rules: Pa
         "cap_window": ([AT_CAP], 1),
     }
     # a big file's windows start after those wholly inside the head: the same grid from there
-    assert wm.head_windows(CAP) == 3 * WINDOW_BYTES
+    assert wm.head_windows(CAP) == TAIL_START
     assert wm.head_windows(WINDOW_BYTES + wm.overlap - 1) == 0
     assert wm.head_windows(WINDOW_BYTES + wm.overlap) == WINDOW_BYTES
 
@@ -181,7 +192,8 @@ def test_a_file_over_the_cap_is_scanned_to_its_end_and_says_how_far(
     big = files["/big.bin"]
     rules_hit = sorted(m["rule"] for m in big["matches"])
     # the tail markers (the one across the cap too): by the window rules only; the head
-    # marker: by a whole-file rule
+    # marker: by a whole-file rule; the word cut where the windows start: by none (its windows
+    # are given the byte before them, as the whole file has it)
     assert rules_hit == ["cap_window", "edge_window", "far_window", "head_whole"]
     assert big["status"] == "hashed_only"  # the whole-file rules saw the head only
     assert big["yara_reach"] == {"whole_file_rules": CAP, "window_rules": SIZE}

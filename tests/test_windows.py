@@ -106,6 +106,65 @@ def test_range_tasks_own_only_what_starts_inside_them(eng: str) -> None:
     assert sorted(kept) == want[: len(kept)]
 
 
+WORD = b"EDGEWORD"
+WORD_SRC = _rule("full", "$w", f'$w = "{WORD.decode()}" fullword') + _rule(
+    "bound", "$b", r"$b = /\bEDGEWORD\b/"
+)
+
+
+def _words(size: int, window: int) -> tuple[bytes, list[int]]:
+    """Dots, with ``EDGEWORD`` at every window edge: after a letter (part of a longer word: no
+    match) at odd edges, after a dot (a whole word) at even ones, and a few whole words
+    elsewhere. Returns the bytes and where the whole words are, by brute force."""
+    data = bytearray(b"." * size)
+    for k in range(1, size // window):
+        data[k * window - 1 : k * window + len(WORD)] = (b"x" if k % 2 else b".") + WORD
+    for off in (100, window + 700, 3 * window + 1234):
+        data[off : off + len(WORD)] = WORD
+    blob = bytes(data)
+    return blob, [m.start() for m in re.finditer(rb"(?<![A-Za-z0-9])EDGEWORD(?![A-Za-z0-9])", blob)]
+
+
+@pytest.mark.parametrize("eng", ENGINE_NAMES)
+def test_a_word_cut_at_a_window_edge_is_matched_as_the_whole_scan_would(eng: str) -> None:
+    """``fullword`` and ``\\b`` look at the byte before a match: a window beginning where
+    ``xEDGEWORD`` is cut before ``E`` must not see a whole word there."""
+    window = 4096
+    data, whole = _words(12 * window, window)
+    full = yara.compile(source=WORD_SRC).match(data=data)  # the reference: one buffer
+    assert {m.rule for m in full} == {"full", "bound"}
+    assert (
+        sorted(i.offset for m in full for s in m.strings for i in s.instances if m.rule == "full")
+        == whole
+    )
+    wm = _matcher(WORD_SRC, window, eng)
+    hits = Hits()
+    chunks = [data[i : i + 1000] for i in range(0, len(data), 1000)]
+    wm.scan(0, chunks, None, hits)
+    got = _offsets(hits)
+    assert got["full"] == (whole, len(whole))
+    assert got["bound"] == (whole, len(whole))
+    assert 5 * window not in whole  # odd edges: a longer word, not reported
+
+
+@pytest.mark.parametrize("eng", ENGINE_NAMES)
+def test_a_range_task_given_the_byte_before_it_sees_the_word_edge(eng: str) -> None:
+    """Two area pieces of one run of free space: the second is given the byte before it
+    (``Evidence.spans(before=1)``), so a word cut by the boundary is no whole word there."""
+    window = 4096
+    data, whole = _words(12 * window, window)
+    cut = 5 * window  # an odd edge: x + EDGEWORD across the boundary
+    assert cut not in whole
+    wm = _matcher(WORD_SRC, window, eng)
+    hits = Hits()
+    wm.scan(0, [data[: cut + wm.overlap]], cut, hits)
+    wm.scan(cut, [data[cut:]], None, hits, context=data[cut - 1 : cut])
+    assert _offsets(hits)["full"] == (whole, len(whole))
+    alone = Hits()  # without the byte before: the piece's start is an edge of the data
+    wm.scan(cut, [data[cut:]], None, alone)
+    assert cut in _offsets(alone)["full"][0]
+
+
 @pytest.mark.parametrize("eng", ENGINE_NAMES)
 def test_zero_windows_are_skipped_only_when_rules_cannot_match_zeros(eng: str) -> None:
     wm = _matcher(SRC, 4096, eng)

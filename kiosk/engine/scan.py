@@ -233,7 +233,7 @@ class Scanner:
         sha1, sha256 = hashlib.sha1(), hashlib.sha256()  # noqa: S324
         md5 = _BesideMd5() if task.size >= BESIDE_MD5_MIN else hashlib.md5()  # noqa: S324
         buf = bytearray()
-        head = b""
+        head = last = b""
         done = 0
         sparse_reason = ""
         self._probe.start(task)
@@ -248,7 +248,11 @@ class Scanner:
                 if keep and len(buf) < cap:
                     buf += chunk[: cap - len(buf)]
                 if tail is not None and done + len(chunk) > skip:
+                    if done <= skip:  # the windows start here: the byte before is their context
+                        at = skip - done
+                        tail.prime(chunk[at - 1 : at] if at else last)
                     tail.feed(chunk if done >= skip else chunk[skip - done :])
+                last = chunk[-1:]
                 done += len(chunk)
         except SparseStreamError as e:
             sparse_reason = str(e)

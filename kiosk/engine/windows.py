@@ -9,6 +9,15 @@ windows or two range tasks, has one owner, so it is reported exactly once (dedup
 absolute offset, without a set that grows with the area). A range task reads ``overlap`` bytes
 past its end and owns only what starts inside it, so task boundaries work like window edges.
 
+Context at the edges: ``fullword`` strings and ``\b`` in a regular expression look at the byte
+before a match, and at a buffer's first byte there is none, so a window that began exactly where
+a word's tail does (``xEDGEWORD`` cut before ``E``) saw a whole word that the file does not hold.
+So every window but a stream's first carries the byte before it, not owned (a match starting
+there is the previous window's); a big file's windows carry the byte before the first of them,
+and an area piece the byte before it when its free space runs on from the piece before
+(``prime``). A stream's first byte with nothing before it in the same run (a span of free space
+after an allocated block, a slack span, the media's first byte) is an edge of the data itself.
+
 Memory: one window plus one chunk per stream, whatever the area's size. Windows that are all
 zero bytes are skipped when the window rules provably cannot match zeros -- blank disk space
 costs a comparison, not a YARA call. The proof is one match, at start, against a zero run as
@@ -101,10 +110,19 @@ class WindowMatcher:
         """A push-style scan of contiguous bytes starting at absolute offset ``base``."""
         return WindowStream(self, base, own_end, hits)
 
-    def scan(self, base: int, chunks: Iterable[bytes], own_end: int | None, hits: Hits) -> int:
+    def scan(
+        self,
+        base: int,
+        chunks: Iterable[bytes],
+        own_end: int | None,
+        hits: Hits,
+        context: bytes = b"",
+    ) -> int:
         """Scan contiguous bytes from ``base``; matches from ``own_end`` on are not owned here.
-        Returns the bytes read."""
+        ``context``: the byte just before ``base`` in the same run, if any (``prime``). Returns
+        the bytes read."""
         s = self.stream(base, own_end, hits)
+        s.prime(context)
         for chunk in chunks:
             s.feed(chunk)
         n = s.close()
@@ -112,17 +130,24 @@ class WindowMatcher:
             raise RuleScanError(s.error)
         return n
 
-    def _all_zero(self, data: bytes) -> bool:
-        n = len(data)
-        if n == len(self.zeros):
+    def _all_zero(self, data: bytes, lead: int = 0) -> bool:
+        n = len(data) - lead
+        if lead == 0 and n == len(self.zeros):
             return data == self.zeros  # one memcmp
-        return data.count(0) == n
+        return data.count(0, lead) == n
 
-    def match_window(self, data: bytes, pos: int, own_hi: int | None, hits: Hits) -> None:
-        if self.zero_proof and self._all_zero(data):
+    def match_window(
+        self, data: bytes, pos: int, own_hi: int | None, hits: Hits, lead: int = 0
+    ) -> None:
+        """Match one window whose bytes start at absolute offset ``pos``; the first ``lead``
+        bytes are context only: a match starting there is not this window's."""
+        if self.zero_proof and self._all_zero(data, lead):
             return
+        lo = pos + lead
         for ns, rule, at in self.scanner.scan_offsets(data):
-            offs = sorted({pos + o for o in at if own_hi is None or pos + o < own_hi})
+            offs = sorted(
+                {pos + o for o in at if pos + o >= lo and (own_hi is None or pos + o < own_hi)}
+            )
             if offs:
                 hits.add((ns, rule), offs)
 
@@ -139,7 +164,16 @@ class WindowStream:
         self._own_end = own_end
         self._hits = hits
         self._buf = bytearray()
+        self._lead = 0  # context bytes at the front of the buffer, before ``_pos``
         self.read = 0
+
+    def prime(self, context: bytes) -> None:
+        """The byte just before the stream's start, where the same run of data goes on before it
+        (a big file's bytes before its windows, the free space before an area piece): the first
+        window sees a word's edge as the whole scan would. Before the first ``feed`` only."""
+        if context and not self._buf and not self.read:
+            self._buf += context[-1:]
+            self._lead = 1
 
     @property
     def reached(self) -> int:
@@ -150,7 +184,8 @@ class WindowStream:
         if self.error:
             return
         try:
-            self._wm.match_window(data, self._pos, self._hi(hi), self._hits)
+            lead = self._lead
+            self._wm.match_window(data, self._pos - lead, self._hi(hi), self._hits, lead)
         except RuleTimeoutError:
             self.error = f"YARA scan timed out after {self._wm.timeout} s"
         except RuleScanError as e:
@@ -167,26 +202,28 @@ class WindowStream:
         if self.error:
             return  # the caller still reads on (hashes): nothing more is held
         buf += chunk
-        full = wm.window + wm.overlap
-        while len(buf) >= full:
+        while len(buf) >= self._lead + wm.window + wm.overlap:
+            full = self._lead + wm.window + wm.overlap
             # Blank space costs one memcmp and no copy; any other window one copy (the engines
             # take bytes). ``bytes(buf[:full])`` made two, the first into fresh pages: it was
             # ~45 ms per 16 MiB window, most of an unallocated area's cost (bench/README.md).
-            if not (wm.zero_proof and buf.startswith(wm.zeros)):
+            if not (wm.zero_proof and buf.startswith(wm.zeros, self._lead)):
                 with memoryview(buf) as view, view[:full] as part:
                     data = part.tobytes()
                 self._match(data, self._pos + wm.window)
                 if self.error:
                     buf.clear()
                     return
-            del buf[: wm.window]
+            # the next window keeps this one's last byte before it: the context at its edge
+            del buf[: self._lead + wm.window - 1]
+            self._lead = 1
             self._pos += wm.window
 
     def close(self) -> int:
         """Match what is left (it owns everything up to ``own_end``); the bytes read."""
-        if self._buf:
+        if len(self._buf) > self._lead:
             self._match(bytes(self._buf), None)
-            self._buf = bytearray()
+        self._buf = bytearray()
         return self.read
 
 
@@ -199,9 +236,13 @@ def scan_area(ev: Evidence, task: FileTask, loc: RangeLoc, wm: WindowMatcher | N
     own_end = loc.offset + loc.length
     scanned = 0
     try:
-        for off, n in ev.spans(loc, wm.overlap):
+        for off, n in ev.spans(loc, wm.overlap, before=1):
+            context = b""
+            if off < loc.offset:  # the free space runs on from the piece before: its last byte
+                context = b"".join(ev.read(off, loc.offset - off))
+                off, n = loc.offset, n - (loc.offset - off)
             scanned += max(min(off + n, own_end) - off, 0)
-            wm.scan(off, ev.read(off, n), own_end, hits)
+            wm.scan(off, ev.read(off, n), own_end, hits, context)
     except RuleTimeoutError:
         return FileResult(task, FileStatus.ERROR, f"YARA scan timed out after {wm.timeout} s")
     except (OSError, RuleScanError) as e:

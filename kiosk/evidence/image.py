@@ -194,21 +194,24 @@ class Evidence:
                 where = f"{kind.replace('_', ' ')}: volume {vol.index}, bytes {loc.offset}+{n}"
                 yield FileTask(seq, loc, where, False, n)
 
-    def spans(self, loc: RangeLoc, extra: int = 0) -> list[tuple[int, int]]:
+    def spans(self, loc: RangeLoc, extra: int = 0, before: int = 0) -> list[tuple[int, int]]:
         """The media spans ``(offset, length)`` a range task reads: ``[start, start + length +
         extra)`` of its parent (``extra``: the windows' overlap past the range's end), only the
-        unallocated blocks of a filesystem; OSError when they cannot be listed."""
+        unallocated blocks of a filesystem; OSError when they cannot be listed. ``before``: that
+        many bytes before the start too, where they belong to the same run (the first span then
+        starts before the range: the windows' context at its edge)."""
         vol = loc.volume
         end = min(loc.start + loc.length + extra, self.record.size - vol.offset)
+        start = max(loc.start - before, 0)
         if isinstance(loc.parent, FsLoc):
-            found = self.filesystem(loc.parent).unallocated(loc.start, end)
+            found = self.filesystem(loc.parent).unallocated(start, end)
             if found is None:
                 raise OSError(
                     f"the {loc.parent.fs_type} filesystem's unallocated blocks could not be "
                     "listed (block walk unavailable)"
                 )
             return [(vol.offset + off, n) for off, n in found]
-        return [(vol.offset + loc.start, end - loc.start)] if end > loc.start else []
+        return [(vol.offset + start, end - start)] if end > start else []
 
     def slack(self, task: FileTask) -> list[tuple[int, int]]:
         """Media spans of a file stream's slack (``kiosk.evidence.filesystems``)."""
