@@ -81,8 +81,7 @@ class Pace:
         on it runs at full speed. Paced on, it waited until the walk was complete (the files
         outside the user areas are held until then) and caught up at the end, competing with
         the last files or alone (bench/README.md, round 6)."""
-        self._hold_until = 0.0
-        self._free.set()
+        self.release()
 
     def release(self) -> None:
         """The user-area files are done, the results are in, or the scan stopped: the hash may

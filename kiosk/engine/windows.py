@@ -31,6 +31,7 @@ Findings keep offsets, never content: per rule, the first ``MAX_OFFSETS`` offset
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -239,7 +240,9 @@ def scan_area(ev: Evidence, task: FileTask, loc: RangeLoc, wm: WindowMatcher | N
         for off, n in ev.spans(loc, wm.overlap, before=1):
             context = b""
             if off < loc.offset:  # the free space runs on from the piece before: its last byte
-                context = b"".join(ev.read(off, loc.offset - off))
+                # unreadable, it is the piece before's to report; this one starts at its edge
+                with contextlib.suppress(OSError):
+                    context = b"".join(ev.read(off, loc.offset - off))
                 off, n = loc.offset, n - (loc.offset - off)
             scanned += max(min(off + n, own_end) - off, 0)
             wm.scan(off, ev.read(off, n), own_end, hits, context)
